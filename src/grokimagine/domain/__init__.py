@@ -1,0 +1,1 @@
+"""The domain: accounts, keys, plans, modes, credits and tasks."""

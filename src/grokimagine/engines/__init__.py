@@ -1,0 +1,1 @@
+"""Video engines, one module each, behind the interface in :mod:`grokimagine.engines.base`."""

@@ -1,0 +1,78 @@
+"""The one small interface every engine implements.
+
+An engine turns a :class:`GenerationRequest` into one MP4 file. It knows nothing of HTTP,
+accounts or credits: the worker hands it a request, a path to write and a :class:`RenderControl`
+through which it reports progress and learns that the task was canceled.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar, Protocol
+
+
+@dataclass(frozen=True)
+class InputImage:
+    """An input image, already fetched and validated at submission."""
+
+    data: bytes
+    mime: str  # e.g. "image/png"
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """What to render. Sizes and frame counts are already mapped from the API request."""
+
+    prompt: str
+    mode: str  # "fun" | "normal" | "spicy"
+    ratio: str  # "2:3" | "3:2" | "1:1"
+    width: int
+    height: int
+    num_frames: int
+    fps: int
+    seed: int
+    images: Sequence[InputImage] = ()
+    negative_prompt: str | None = None
+
+
+class GenerationCanceled(Exception):  # noqa: N818 - it is a signal, not a fault
+    """Raised by an engine that stopped because the task was canceled."""
+
+
+class EngineError(Exception):
+    """An engine's failure, with a machine code the task shows as ``error.code``."""
+
+    def __init__(self, message: str, code: str = "ENGINE_FAILED") -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class RenderControl:
+    """The worker's side of a running generation: progress out, cancellation in."""
+
+    on_progress: Callable[[float], None] = lambda fraction: None
+    cancel_event: threading.Event = field(default_factory=threading.Event)
+
+    def report(self, fraction: float) -> None:
+        """Report progress as a fraction in [0, 1]."""
+        self.on_progress(min(1.0, max(0.0, fraction)))
+
+    def check_canceled(self) -> None:
+        """Raise :class:`GenerationCanceled` if the task was canceled; call between steps."""
+        if self.cancel_event.is_set():
+            raise GenerationCanceled()
+
+
+class Engine(Protocol):
+    """A video engine. ``generate`` is blocking; the worker runs it in a thread."""
+
+    name: ClassVar[str]
+
+    def generate(self, request: GenerationRequest, output: Path, control: RenderControl) -> None:
+        """Render one video for ``request`` into the MP4 file ``output``."""
+        ...

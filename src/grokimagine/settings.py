@@ -1,0 +1,64 @@
+"""Service configuration: one settings object, read from ``GROKIMAGINE_*`` variables at start-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set. Environment variables are ``GROKIMAGINE_<FIELD>``."""
+
+    model_config = SettingsConfigDict(env_prefix="GROKIMAGINE_", extra="ignore")
+
+    data_dir: Path = Field(Path("./data"), description="Database file, videos and secrets.")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy or plain postgresql:// URL; SQLite in data_dir if unset."
+    )
+    redis_url: str | None = Field(None, description="Redis for rate limits; in memory if unset.")
+    public_url: str | None = Field(
+        None, description="Base of the video URLs; http://HOST:PORT of the server if unset."
+    )
+    engine: str = Field("preview", description="Engine the worker runs: preview, ...")
+    fetch_allowlist: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Hosts or CIDR ranges that image fetches may reach although private.",
+    )
+
+    # Worker
+    worker_concurrency: int = Field(1, ge=1, description="Tasks a worker runs at once.")
+    lease_seconds: float = Field(60.0, gt=0, description="How long a claim lasts without renewal.")
+    max_attempts: int = Field(3, ge=1, description="Runs of a task before it is failed.")
+    poll_seconds: float = Field(1.0, gt=0, description="Idle worker's polling interval.")
+
+    # HTTP
+    url_ttl_seconds: int = Field(3600, gt=0, description="Lifetime of signed video URLs.")
+    auth_cache_seconds: float = Field(
+        2.0, ge=0, description="How long a token lookup is cached; revocation takes this long."
+    )
+    auth_failure_limit: int = Field(
+        30, ge=1, description="Failed authentications per client address per minute."
+    )
+    max_body_bytes: int = Field(48 * 1024 * 1024, description="Largest request body accepted.")
+    max_image_bytes: int = Field(8 * 1024 * 1024, description="Largest input image accepted.")
+    image_fetch_timeout: float = Field(10.0, gt=0, description="Seconds to fetch one image.")
+
+    # Demo account made on the first start of an empty database.
+    demo_credits: int = Field(4000, ge=0, description="Credits of the demo account.")
+
+    @field_validator("fetch_allowlist", mode="before")
+    @classmethod
+    def _split_allowlist(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to a SQLite file in the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'grokimagine.db').resolve()}"

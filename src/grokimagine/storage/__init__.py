@@ -1,0 +1,1 @@
+"""Storage: the database (SQLAlchemy Core, Alembic migrations) and file stores."""

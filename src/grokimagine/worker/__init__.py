@@ -1,0 +1,1 @@
+"""The worker: claims tasks from the database under a lease and runs them on an engine."""
