@@ -38,17 +38,31 @@ class GenerationRequest:
     negative_prompt: str | None = None
 
 
-class GenerationCanceled(Exception):  # noqa: N818 - it is a signal, not a fault
+class GenerationCanceled(Exception):
     """Raised by an engine that stopped because the task was canceled."""
 
 
 class EngineError(Exception):
-    """An engine's failure, with a machine code the task shows as ``error.code``."""
+    """An engine's failure, with a machine code the task shows as ``error.code``.
 
-    def __init__(self, message: str, code: str = "ENGINE_FAILED") -> None:
+    ``fallback`` says that another engine may be tried (the provider refused or is down), as
+    opposed to a failure that would repeat anywhere.
+    """
+
+    def __init__(self, message: str, code: str = "ENGINE_FAILED", *, fallback: bool = False):
         super().__init__(message)
         self.code = code
         self.message = message
+        self.fallback = fallback
+
+
+@dataclass
+class GenerationResult:
+    """What an engine reports beside the file: provider ids and costs, for operators."""
+
+    provider_task_id: str | None = None
+    provider_cost_usd: float | None = None
+    details: dict[str, object] = field(default_factory=dict)
 
 
 @dataclass
@@ -73,6 +87,12 @@ class Engine(Protocol):
 
     name: ClassVar[str]
 
-    def generate(self, request: GenerationRequest, output: Path, control: RenderControl) -> None:
-        """Render one video for ``request`` into the MP4 file ``output``."""
+    def generate(
+        self, request: GenerationRequest, output: Path, control: RenderControl
+    ) -> GenerationResult:
+        """Render one video for ``request`` into the MP4 file ``output``.
+
+        Raises :class:`EngineError` on failure and :class:`GenerationCanceled` when canceled.
+        An engine may also define ``warmup(self) -> None``, which the worker calls once at start.
+        """
         ...
