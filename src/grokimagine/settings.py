@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     public_url: str | None = Field(
         None, description="Base of the video URLs; http://HOST:PORT of the server if unset."
     )
+    signing_secret: str | None = Field(
+        None, description="Secret for signed URLs; kept in data_dir/secret.key if unset."
+    )
     engine: str = Field("preview", description="Engine the worker runs: preview, ...")
     fetch_allowlist: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
