@@ -50,5 +50,5 @@ def build_services(settings: Settings, *, public_url: str | None = None) -> Serv
         db=db,
         store=store,
         authenticator=Authenticator(db, settings.auth_cache_seconds),
-        limiter=RateLimiter(storage_for(settings.redis_url)),
+        limiter=RateLimiter(storage_for(settings.redis_url, settings.redis_prefix)),
     )

@@ -19,6 +19,7 @@ class Settings(BaseSettings):
         None, description="SQLAlchemy or plain postgresql:// URL; SQLite in data_dir if unset."
     )
     redis_url: str | None = Field(None, description="Redis for rate limits; in memory if unset.")
+    redis_prefix: str = Field("grokimagine", description="Prefix of this service's Redis keys.")
     public_url: str | None = Field(
         None, description="Base of the video URLs; http://HOST:PORT of the server if unset."
     )

@@ -32,14 +32,14 @@ class Window:
         return values
 
 
-def storage_for(redis_url: str | None) -> Storage:
+def storage_for(redis_url: str | None, key_prefix: str = "grokimagine") -> Storage:
     """Redis storage (exact across processes) when a URL is given, else process memory."""
     if not redis_url:
         return MemoryStorage()
     scheme, _, rest = redis_url.partition("://")
     if scheme not in ("redis", "rediss"):
         raise ValueError("GROKIMAGINE_REDIS_URL must start with redis:// or rediss://")
-    return RedisStorage(f"async+{scheme}://{rest}", implementation="redispy")
+    return RedisStorage(f"async+{scheme}://{rest}", implementation="redispy", key_prefix=key_prefix)
 
 
 class RateLimiter:

@@ -72,7 +72,7 @@ async def generate(request: Request) -> Response:
     settings = services.settings
     try:
         images = await load_images(
-            body.image_list(),
+            body.images or [],
             allowlist=settings.fetch_allowlist,
             max_bytes=settings.max_image_bytes,
             timeout=settings.image_fetch_timeout,

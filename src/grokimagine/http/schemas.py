@@ -35,9 +35,12 @@ class GenerateRequest(BaseModel):
     prompt: str = Field(
         description="Text prompt for the video (not blank, at most 4000 characters)."
     )
-    images: list[str] | str | None = Field(
+    images: list[str] | None = Field(
         None,
-        description="Image(s) to animate: http(s) URLs or data:image/...;base64 URIs, at most 4.",
+        description=(
+            "Image(s) to animate: http(s) URLs or data:image/...;base64 URIs, at most 4."
+            " A single string is taken as a list of one."
+        ),
     )
     ratio: Ratio = Field("1:1", description="Aspect ratio: 2:3, 3:2 or 1:1.")
 
@@ -58,19 +61,17 @@ class GenerateRequest(BaseModel):
             raise ValueError(f"must be at most {MAX_PROMPT_CHARS} characters")
         return value
 
+    @field_validator("images", mode="before")
+    @classmethod
+    def _single_image_as_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
     @field_validator("images")
     @classmethod
-    def _images_as_list(cls, value: list[str] | str | None) -> list[str]:
-        if value is None:
-            return []
-        images = [value] if isinstance(value, str) else value
-        if len(images) > MAX_IMAGES:
+    def _at_most_four_images(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and len(value) > MAX_IMAGES:
             raise ValueError(f"at most {MAX_IMAGES} images are accepted")
-        return images
-
-    def image_list(self) -> list[str]:
-        """The images as a list (the validator has normalised them)."""
-        return self.images if isinstance(self.images, list) else []
+        return value
 
 
 class Envelope(BaseModel, Generic[T]):
