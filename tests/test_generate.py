@@ -69,7 +69,7 @@ async def test_body_without_content_type_is_read_as_json(
     assert response.status_code == 200
 
 
-@pytest.mark.parametrize(  # noqa: E501 - one row per case reads best
+@pytest.mark.parametrize(
     ("body", "message"),
     [
         ({"mode": "fun"}, "Invalid request: The prompt parameter is required"),
@@ -81,7 +81,7 @@ async def test_body_without_content_type_is_read_as_json(
         ({"prompt": "p", "images": [1]}, "Invalid request: The images[0] parameter"),
         ({"prompt": "p", "images": ["https://a.example/x.png"] * 5}, "Invalid request: The images parameter is not valid: at most 4 images are accepted"),
     ],
-)  # fmt: skip  # noqa: E501
+)  # fmt: skip
 async def test_invalid_fields_are_named_in_a_400(
     client: httpx.AsyncClient, customer: Customer, body: dict, message: str
 ) -> None:
