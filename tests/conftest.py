@@ -32,6 +32,9 @@ POSTGRES_ADMIN_URL = os.environ.get(
 REDIS_URL = os.environ.get("GROKIMAGINE_TEST_REDIS", "redis://127.0.0.1:6379/0")
 BASE_URL = "http://testserver"
 
+# Real local HTTP(S) servers and the connection log used by the image and guard tests.
+pytest_plugins = ["tests.servers"]
+
 
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:

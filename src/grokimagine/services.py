@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from grokimagine.http.auth import Authenticator
 from grokimagine.http.ratelimit import RateLimiter, storage_for
+from grokimagine.net.policy import Allowlist
 from grokimagine.settings import Settings
 from grokimagine.storage.db import Database
 from grokimagine.storage.files import FileStore, LocalFileStore
@@ -22,6 +23,7 @@ class Services:
     store: FileStore
     authenticator: Authenticator
     limiter: RateLimiter
+    fetch_allowlist: Allowlist
     # Called after a task is created, to wake an idle worker at once.
     task_created_listeners: list[Callable[[], None]] = field(default_factory=list)
 
@@ -50,5 +52,6 @@ def build_services(settings: Settings, *, public_url: str | None = None) -> Serv
         db=db,
         store=store,
         authenticator=Authenticator(db, settings.auth_cache_seconds),
+        fetch_allowlist=Allowlist.parse(settings.fetch_allowlist),
         limiter=RateLimiter(storage_for(settings.redis_url, settings.redis_prefix)),
     )

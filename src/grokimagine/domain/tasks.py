@@ -21,6 +21,7 @@ from grokimagine.domain.catalog import (
 )
 from grokimagine.domain.clock import utcnow
 from grokimagine.domain.credits import reserve_credits
+from grokimagine.domain.images import LoadedImage
 from grokimagine.storage.db import Database
 from grokimagine.storage.files import FileStore
 from grokimagine.storage.schema import tasks
@@ -42,23 +43,13 @@ class ModeNotAllowedError(Exception):
 
 
 @dataclass(frozen=True)
-class TaskImage:
-    """A validated input image ready to store with its task."""
-
-    data: bytes
-    mime: str
-    sha256: str
-    echo: str  # how the status echoes it: the URL, or data:<mime>;sha256=<hex>
-
-
-@dataclass(frozen=True)
 class NewTask:
     """A generation request after validation, with defaults filled in."""
 
     mode: str
     prompt: str
     ratio: str
-    images: Sequence[TaskImage] = ()
+    images: Sequence[LoadedImage] = ()
     video_count: int = 1
     seed: int | None = None
     negative_prompt: str | None = None
@@ -211,7 +202,7 @@ def _record(values: Any) -> TaskRecord:
 
 
 def _store_inputs(
-    store: FileStore, task_id: str, images: Sequence[TaskImage]
+    store: FileStore, task_id: str, images: Sequence[LoadedImage]
 ) -> list[dict[str, str]]:
     stored = []
     for index, image in enumerate(images):

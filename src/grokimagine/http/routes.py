@@ -73,7 +73,7 @@ async def generate(request: Request) -> Response:
     try:
         images = await load_images(
             body.images or [],
-            allowlist=settings.fetch_allowlist,
+            allowlist=services.fetch_allowlist,
             max_bytes=settings.max_image_bytes,
             timeout=settings.image_fetch_timeout,
         )
