@@ -82,3 +82,24 @@ async def test_one_account_over_its_limit_does_not_limit_another(limited_client)
     response = await http.get("/v1/status?task_id=t", headers=calm.headers)
     assert response.status_code == 404
     assert response.headers["x-ratelimit-remaining"] == "99"
+
+
+async def test_an_operator_can_change_a_plans_limit(settings: Settings) -> None:
+    own = build_services(settings.model_copy(update={"plan_limits": {"free": 3}}))
+    customer = await make_customer(own)
+    transport = httpx.ASGITransport(app=create_app(own))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+        codes = [
+            (await http.get("/v1/status?task_id=t", headers=customer.headers)).status_code
+            for _ in range(4)
+        ]
+    await own.close()
+    assert codes == [404, 404, 404, 429]
+
+
+def test_unknown_plans_in_the_limits_are_refused() -> None:
+    from grokimagine.domain.plans import plan_limits
+
+    with pytest.raises(ValueError, match="platinum"):
+        plan_limits({"platinum": 10})
+    assert plan_limits({"pro": 7})["pro"] == 7

@@ -43,6 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--no-worker", action="store_true", help="do not run the in-process worker")
+    serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.set_defaults(run=_serve)
 
     worker = commands.add_parser("worker", help="run only the worker loop")
@@ -109,7 +110,14 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     if demo:
         print("Demo account created (free plan, spicy allowed). Its key, shown only once:")
         print(demo, flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info", proxy_headers=True)
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level="info",
+        access_log=args.access_log,
+        proxy_headers=True,
+    )
     return 0
 
 

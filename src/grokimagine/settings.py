@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     auth_cache_seconds: float = Field(
         2.0, ge=0, description="How long a token lookup is cached; revocation takes this long."
     )
+    plan_limits: dict[str, int] = Field(
+        default_factory=dict,
+        description='Requests per minute per plan, over the defaults, e.g. {"free": 60}.',
+    )
     auth_failure_limit: int = Field(
         30, ge=1, description="Failed authentications per client address per minute."
     )

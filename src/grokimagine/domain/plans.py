@@ -20,6 +20,13 @@ PLANS: dict[str, Plan] = {
 }
 
 
-def get_plan(name: str) -> Plan:
-    """The plan called ``name``; raises ``KeyError`` for an unknown one."""
-    return PLANS[name]
+def plan_limits(overrides: dict[str, int] | None = None) -> dict[str, int]:
+    """Requests per minute of each plan, with an operator's overrides applied."""
+    limits = {plan.name: plan.requests_per_minute for plan in PLANS.values()}
+    for name, per_minute in (overrides or {}).items():
+        if name not in limits:
+            raise ValueError(f"unknown plan {name!r} in the plan limits; plans: {', '.join(PLANS)}")
+        if per_minute < 1:
+            raise ValueError(f"the limit of plan {name!r} must be at least 1")
+        limits[name] = per_minute
+    return limits

@@ -10,6 +10,7 @@ from typing import Protocol
 from fastapi import FastAPI
 
 from grokimagine import __version__
+from grokimagine.domain.plans import plan_limits
 from grokimagine.http import files, routes
 from grokimagine.http.errors import install_error_handlers
 from grokimagine.http.gate import ApiGate
@@ -72,6 +73,7 @@ def create_app(services: Services, *, worker: BackgroundWorker | None = None) ->
         ApiGate,
         authenticator=services.authenticator,
         limiter=services.limiter,
+        plan_limits=plan_limits(settings.plan_limits),
         auth_failure_limit=settings.auth_failure_limit,
         max_body_bytes=settings.max_body_bytes,
     )

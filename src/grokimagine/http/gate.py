@@ -14,7 +14,6 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from grokimagine.domain.accounts import Principal
-from grokimagine.domain.plans import PLANS
 from grokimagine.http.auth import Authenticator, bearer_token
 from grokimagine.http.envelope import error_body
 from grokimagine.http.ratelimit import RateLimiter, Window
@@ -35,12 +34,14 @@ class ApiGate:
         *,
         authenticator: Authenticator,
         limiter: RateLimiter,
+        plan_limits: dict[str, int],
         auth_failure_limit: int,
         max_body_bytes: int,
     ) -> None:
         self.app = app
         self.authenticator = authenticator
         self.limiter = limiter
+        self.plan_limits = plan_limits
         self.auth_failure_limit = auth_failure_limit
         self.max_body_bytes = max_body_bytes
 
@@ -87,7 +88,7 @@ class ApiGate:
         await self._forward(scope, receive, send, rate_headers)
 
     async def _hit(self, principal: Principal) -> Window:
-        per_minute = PLANS[principal.plan].requests_per_minute
+        per_minute = self.plan_limits[principal.plan]
         kind = "live" if principal.live else "test"
         return await self.limiter.hit(per_minute, "account", kind, principal.account_id)
 
