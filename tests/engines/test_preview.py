@@ -257,7 +257,7 @@ def test_fit_text_ellipsises_long_prompts() -> None:
 
 
 def test_caption_text_is_one_drawable_line() -> None:
-    assert caption_text("café\n\tnoir  日本", 18) == "cafe noir ??"
+    assert caption_text("café\n\tnoir  日本 — “ok”", 18) == "cafe noir ?? - “ok”"
 
 
 def test_progress_is_monotonic_and_ends_at_one(tmp_path: Path) -> None:

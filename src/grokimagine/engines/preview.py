@@ -39,6 +39,7 @@ from grokimagine.engines.encoding import encode_mp4
 CHECK_EVERY_FRAMES = 6  # cancellation latency vs. callback overhead
 CROSSFADE_SECONDS = 0.75
 TAG_TEXT = "PREVIEW"
+_DASHES = str.maketrans(dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2212", "-"))
 
 
 @dataclass(frozen=True)
@@ -188,12 +189,11 @@ class _ImageScene:
         # Room for the camera to zoom and bob without ever upscaling past the source.
         grow = 1 + style.zoom + style.bounce
         size = (math.ceil(self.width * grow), math.ceil(self.height * grow))
-        bases = [_prepare_image(image, n, size, style) for n, image in enumerate(request.images, 1)]
-        self.bases = bases
-        self.segment = request.num_frames / len(bases)
+        self.bases = [_prepare_image(im, n, size, style) for n, im in enumerate(request.images, 1)]
+        self.segment = request.num_frames / len(self.bases)
         self.fade = min(CROSSFADE_SECONDS * request.fps, self.segment / 2)
         # Per image: zoom in or out, and a pan direction.
-        self.moves = [(dice.choice((1, -1)), dice.uniform(0, math.tau)) for _ in bases]
+        self.moves = [(dice.choice((1, -1)), dice.uniform(0, math.tau)) for _ in self.bases]
 
     def _view(self, which: int, index: int) -> Image.Image:
         style, base = self.style, self.bases[which]
@@ -288,7 +288,7 @@ def _has_glyph(size: int, char: str) -> bool:
 
 def caption_text(prompt: str, size: int) -> str:
     """The prompt made drawable: one line, accents folded, glyphs the font lacks as '?'."""
-    folded = unicodedata.normalize("NFKD", " ".join(prompt.split()))
+    folded = unicodedata.normalize("NFKD", " ".join(prompt.split())).translate(_DASHES)
     chars = (c for c in folded if not unicodedata.combining(c))
     return "".join(c if _has_glyph(size, c) else "?" for c in chars)
 
@@ -359,9 +359,7 @@ class PreviewEngine:
         """Render ``request`` into ``output`` (written atomically; absent if canceled/failed)."""
         style = _validate(request)
         control.check_canceled()
-        dice = _dice(request)
-        scene_type = _ImageScene if request.images else _TextScene
-        scene = scene_type(request, style, dice)
+        scene = (_ImageScene if request.images else _TextScene)(request, style, _dice(request))
         caption = _caption(request.prompt, request.width, request.height)
         partial = output.with_name(f".{output.name}.partial")
         try:
