@@ -1,6 +1,6 @@
 """The yardstick: a bare Starlette app that answers every GET with fixed JSON bytes.
 
-    python bench/bare_starlette.py BODY_FILE PORT
+python bench/bare_starlette.py BODY_FILE PORT
 """
 
 from __future__ import annotations

@@ -107,7 +107,7 @@ def main() -> None:
         (work / "body.json").write_bytes(status_bytes)
 
         bare = subprocess.Popen(
-            [sys.executable, str(HERE / "bare_starlette.py"), str(work / "body.json"), str(bare_port)],
+            [sys.executable, HERE / "bare_starlette.py", work / "body.json", str(bare_port)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

@@ -7,7 +7,7 @@ import secrets
 import psycopg
 from sqlalchemy import create_engine, inspect
 
-from grokimagine.storage.db import sync_url
+from grokimagine.storage.db import driver_url
 from grokimagine.storage.migrate import upgrade_database
 from tests.conftest import POSTGRES_ADMIN_URL
 
@@ -20,7 +20,7 @@ def test_migrations_from_an_empty_postgresql_database() -> None:
     try:
         upgrade_database(url)
         upgrade_database(url)
-        engine = create_engine(sync_url(url))
+        engine = create_engine(driver_url(url))
         tables = set(inspect(engine).get_table_names())
         engine.dispose()
         assert {"accounts", "api_keys", "ledger", "tasks", "alembic_version"} <= tables

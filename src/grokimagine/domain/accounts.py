@@ -192,10 +192,7 @@ async def authenticate(db: Database, token: str) -> Principal | None:
     """The principal for a token, or ``None`` for an unknown, malformed or revoked one."""
     if not ids.looks_like_token(token):
         return None
-    async with db.read() as conn:
-        row = (
-            await conn.execute(_AUTH_QUERY.where(api_keys.c.token_hash == ids.hash_token(token)))
-        ).first()
+    row = await db.fetch_one(_AUTH_QUERY.where(api_keys.c.token_hash == ids.hash_token(token)))
     if row is None:
         return None
     return Principal(

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, insert, select
+from sqlalchemy import Row, bindparam, insert, select
 
 from grokimagine.domain import ids
 from grokimagine.domain.accounts import Principal
@@ -152,17 +152,18 @@ async def submit_task(
     return _record(values)
 
 
-_STATUS_QUERY = select(tasks).where(tasks.c.deleted_at.is_(None))
+# Built once: status polling is the hottest path, and building a statement costs more than
+# running it on SQLite.
+_TASK_OF_ACCOUNT = select(tasks).where(
+    tasks.c.id == bindparam("task_id"),
+    tasks.c.account_id == bindparam("account_id"),
+    tasks.c.deleted_at.is_(None),
+)
 
 
 async def get_task(db: Database, account_id: str, task_id: str) -> TaskRecord | None:
     """The task ``task_id`` if it belongs to ``account_id``; ``None`` otherwise."""
-    async with db.read() as conn:
-        row = (
-            await conn.execute(
-                _STATUS_QUERY.where(tasks.c.id == task_id, tasks.c.account_id == account_id)
-            )
-        ).first()
+    row = await db.fetch_one(_TASK_OF_ACCOUNT, {"task_id": task_id, "account_id": account_id})
     return None if row is None else record_from_row(row)
 
 

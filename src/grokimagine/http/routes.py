@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
+from typing import Any
+
 import orjson
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
+from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from starlette.responses import Response
 
@@ -23,7 +27,24 @@ from grokimagine.http.schemas import (
 from grokimagine.http.views import status_view
 from grokimagine.services import Services
 
-router = APIRouter(prefix="/v1", tags=["videos"])
+
+class DirectRoute(APIRoute):
+    """A route whose endpoint takes the ``Request`` and returns a ``Response`` by itself.
+
+    FastAPI still documents it (from the decorator's models), but requests skip its parameter
+    and serialisation machinery, which costs more than the rest of a status poll together.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        endpoint = self.endpoint
+
+        async def handle(request: Request) -> Response:
+            return await endpoint(request)
+
+        return handle
+
+
+router = APIRouter(prefix="/v1", tags=["videos"], route_class=DirectRoute)
 
 
 def principal_of(request: Request) -> Principal:
@@ -104,12 +125,23 @@ async def generate(request: Request) -> Response:
     summary="Get task status",
     response_model=Envelope[StatusData],
     responses={**ERROR_RESPONSES, 404: {"description": "Unknown task"}},
+    # Declared for the docs only: the handler reads the query itself, which spares the
+    # hottest route FastAPI's parameter machinery.
+    openapi_extra={
+        "parameters": [
+            {
+                "name": "task_id",
+                "in": "query",
+                "required": True,
+                "schema": {"type": "string"},
+                "description": "The id returned by generate.",
+            }
+        ]
+    },
 )
-async def status(
-    request: Request,
-    task_id: str | None = Query(None, description="The id returned by generate."),
-) -> Response:
+async def status(request: Request) -> Response:
     """The task's state, its original request and, once completed, its video URLs."""
+    task_id = request.query_params.get("task_id")
     if not task_id:
         raise invalid_request("The task_id parameter is required")
     services = services_of(request)

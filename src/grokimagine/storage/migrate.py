@@ -7,7 +7,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
-from grokimagine.storage.db import ensure_sqlite_dir, sync_url
+from grokimagine.storage.db import driver_url, ensure_sqlite_dir
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -16,7 +16,7 @@ def alembic_config(database_url: str) -> Config:
     """An Alembic configuration for ``database_url``, with no alembic.ini needed."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    url = sync_url(database_url)
+    url = driver_url(database_url)
     ensure_sqlite_dir(url)
     config.attributes["database_url"] = url
     return config
