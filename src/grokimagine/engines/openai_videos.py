@@ -61,7 +61,8 @@ def check_settings(settings: Settings) -> None:
 
 
 def _nearest(allowed: list[int], seconds: int) -> int:
-    return min(allowed, key=lambda value: (abs(value - seconds), value)) if allowed else seconds
+    """The allowed duration nearest ``seconds``; a tie goes to the longer one."""
+    return min(allowed, key=lambda value: (abs(value - seconds), -value)) if allowed else seconds
 
 
 def build_body(request: GenerationRequest, settings: Settings) -> tuple[dict[str, Any], list[str]]:

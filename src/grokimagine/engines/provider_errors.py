@@ -43,6 +43,7 @@ FALLBACK_BY_CODE: dict[str, bool] = {
 # Neither provider documents a moderation error code for 4xx answers or failed jobs, so refusals
 # are recognised by these words in the provider's code or message.
 _MODERATION_WORDS = re.compile(r"moderat|content[ _-]?polic|safety|unsafe|nsfw", re.IGNORECASE)
+_API_KEY_WORDS = re.compile(r"api[ _-]?key", re.IGNORECASE)
 
 
 def relay_error(code: str, message: str) -> EngineError:
@@ -114,6 +115,7 @@ def raise_for_provider_status(provider: str, response: httpx.Response) -> None:
         raise ProviderUnavailable(detail)
     if is_moderation(body.code, body.message):
         raise relay_error(CONTENT_REJECTED, detail)
-    if status in (401, 403):
+    # xAI answers an incorrect key with 400 and says so in the message.
+    if status in (401, 403) or (status == 400 and _API_KEY_WORDS.search(body.message)):
         raise relay_error(PROVIDER_AUTH_FAILED, detail)
     raise relay_error(PROVIDER_REJECTED, detail)
