@@ -62,6 +62,7 @@ class XaiScenario:
     create_delay: float = 0.0  # seconds before answering a create
     rate_limited_creates: int = 0  # first creates answered 429
     rate_limited_polls: int = 0  # first polls answered 429
+    failing_polls: int = 0  # first polls answered 503
     retry_after: int = 1
     url_ttl: float = 10.0
     cost_ticks: int | None = 5_000_000_000
@@ -186,6 +187,9 @@ class FakeXai:
                 return _error(404, f"No deferred request {request_id}", "Not found")
             if (limited := self._rate_limit("rate_limited_polls")) is not None:
                 return limited
+            if self.scenario.failing_polls > 0:
+                self.scenario.failing_polls -= 1
+                return _error(503, "Service unavailable", "unavailable")
             return self._status(job, str(request.base_url).rstrip("/"))
 
         @app.get("/vidgen/{token}.mp4")

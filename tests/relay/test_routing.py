@@ -99,6 +99,8 @@ def test_without_routes_the_configured_engine_serves_everything() -> None:
         ({"plan:pro": ["xia"]}, "unknown engine 'xia'"),
         ({"tier:pro": ["local"]}, "route key 'tier:pro'"),
         ({"mode:silly": ["local"]}, "unknown mode 'silly'"),
+        ({"plan:por": ["local"]}, "unknown plan 'por'"),
+        ({"plan:gold+mode:fun": ["local"]}, "unknown plan 'gold'"),
         ({"plan:pro": []}, "non-empty list"),
         ({"plan:pro": ["local", "local"]}, "twice"),
     ],
@@ -143,6 +145,9 @@ def test_engines_are_built_once() -> None:
     assert built == ["local"]
     with pytest.raises(RoutingError):
         router.engine("local2")
+    router.close()
+    router.engine("local")
+    assert built == ["local", "local"]  # closed engines are forgotten, then built afresh
 
 
 def test_per_plan_and_per_mode_routing_choose_the_serving_engine(tmp_path: Path) -> None:

@@ -244,6 +244,22 @@ def test_outage_opens_the_breaker_then_tasks_fail_fast_then_it_recovers(
     assert probe_mp4(output)[1] == 12
 
 
+def test_an_outage_while_polling_does_not_lose_the_running_job(
+    xai: FakeXai, xai_settings, progress: ProgressLog, output: Path
+) -> None:
+    # Five polls in a row fail (5xx after retries, then the open circuit); the job still ends.
+    xai.reset(XaiScenario(failing_polls=5))
+    settings = xai_settings(
+        relay_retries=1, relay_breaker_failures=2, relay_breaker_reset_seconds=0.05
+    )
+
+    result = XaiEngine(settings).generate(make_request(), output, progress.control)
+
+    assert result.provider_task_id in xai.jobs
+    assert probe_mp4(output)[1] == 12
+    assert len(xai.jobs) == 1  # no second job was started (nor paid for)
+
+
 def test_wrong_key_is_an_auth_failure(
     xai: FakeXai, xai_settings, progress: ProgressLog, output: Path
 ) -> None:

@@ -13,13 +13,20 @@ from typing import Generic, TypeVar
 
 from grokimagine.engines.base import EngineError, RenderControl
 from grokimagine.engines.provider_config import ProviderConfig
-from grokimagine.engines.provider_errors import PROVIDER_RATE_LIMITED, PROVIDER_TIMEOUT, relay_error
+from grokimagine.engines.provider_errors import (
+    PROVIDER_RATE_LIMITED,
+    PROVIDER_TIMEOUT,
+    PROVIDER_UNAVAILABLE,
+    relay_error,
+)
 from grokimagine.engines.provider_http import cancellable_sleep
 
 GENERATION_SHARE = 0.9
 BACKOFF_FACTOR = 1.5
 
 T = TypeVar("T")
+
+_KEEP_WAITING = frozenset({PROVIDER_RATE_LIMITED, PROVIDER_UNAVAILABLE})
 
 
 @dataclass(frozen=True)
@@ -39,8 +46,9 @@ def wait_for_job(
 ) -> T:
     """Call ``poll`` until it returns a result, sleeping longer each time; raise on timeout.
 
-    ``poll`` raises an EngineError for a failed job. A poll refused for rate limits, even after
-    its retries, does not end the wait: the job is still running at the provider.
+    ``poll`` raises an EngineError for a failed job. A poll that fails for rate limits or an
+    outage, even after its retries (or at once, the circuit being open), does not end the wait:
+    the job may still be running, and billing, at the provider; the deadline bounds the wait.
     """
     deadline = clock() + config.job_timeout
     interval = config.poll_interval
@@ -55,7 +63,7 @@ def wait_for_job(
         try:
             update = poll()
         except EngineError as error:
-            if error.code != PROVIDER_RATE_LIMITED:
+            if error.code not in _KEEP_WAITING:
                 raise
             update = PollUpdate()
         if update.progress is not None and update.progress > last_progress:

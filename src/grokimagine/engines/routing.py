@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grokimagine.domain.catalog import MODES
+from grokimagine.domain.plans import PLANS
 from grokimagine.engines.base import (
     Engine,
     EngineError,
@@ -66,6 +67,9 @@ class RoutingTable:
             mode = match["mode"] or match["pmode"]
             if mode is not None and mode not in MODES:
                 raise RoutingError(f"route {key!r}: unknown mode {mode!r}; modes: {MODES}")
+            plan = match["plan"] or match["pplan"]
+            if plan is not None and plan not in PLANS:
+                raise RoutingError(f"route {key!r}: unknown plan {plan!r}; plans: {tuple(PLANS)}")
             if key == "default":
                 default = engines
             elif match["plan"]:
@@ -145,6 +149,15 @@ class EngineRouter:
                 engine = self._factory(self._settings, name)
                 self._engines[name] = engine
             return engine
+
+    def close(self) -> None:
+        """Close the engines built so far that hold resources (connection pools)."""
+        with self._lock:
+            engines, self._engines = list(self._engines.values()), {}
+        for engine in engines:
+            close = getattr(engine, "close", None)
+            if close is not None:
+                close()
 
 
 def _attempt_control(control: RenderControl, floor: list[float]) -> RenderControl:
