@@ -19,6 +19,7 @@ from sqlalchemy import delete
 
 from grokimagine.domain import accounts
 from grokimagine.engines.base import Engine
+from grokimagine.engines.routing import EngineRouter
 from grokimagine.http.app import create_app
 from grokimagine.services import Services, build_services
 from grokimagine.settings import Settings
@@ -128,7 +129,10 @@ async def customer(services: Services) -> Customer:
 
 
 def make_worker(services: Services, engine: Engine | None = None) -> Worker:
-    """A worker over ``services`` (the preview engine unless told otherwise)."""
-    from grokimagine.engines.preview import PreviewEngine
-
-    return Worker(services, engine or PreviewEngine(), worker_id=f"test-{secrets.token_hex(3)}")
+    """A worker over ``services``: its routes, or every route served by ``engine``."""
+    router = None
+    if engine is not None:
+        router = EngineRouter(
+            services.settings, factory=lambda _settings, _name: engine, check=lambda *_: None
+        )
+    return Worker(services, router, worker_id=f"test-{secrets.token_hex(3)}")

@@ -93,7 +93,6 @@ def _migrate(settings: Settings) -> int:
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
-    from grokimagine.engines.registry import build_engine
     from grokimagine.http.app import create_app
     from grokimagine.services import build_services
     from grokimagine.worker.loop import Worker
@@ -102,7 +101,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     base_url = f"http://{args.host}:{args.port}"
     demo = asyncio.run(_ensure_demo_account(settings))
     services = build_services(settings, public_url=base_url)
-    worker = None if args.no_worker else Worker(services, build_engine(settings))
+    worker = None if args.no_worker else Worker(services)
     app = create_app(services, worker=worker)
     print(
         f"grokimagine: serving on {base_url} (engine: {settings.engine}, data: {settings.data_dir})"
@@ -138,7 +137,6 @@ async def _ensure_demo_account(settings: Settings) -> str | None:
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
     import signal
 
-    from grokimagine.engines.registry import build_engine
     from grokimagine.services import build_services
     from grokimagine.worker.loop import Worker
 
@@ -146,7 +144,7 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
 
     async def run() -> None:
         services = build_services(settings)
-        worker = Worker(services, build_engine(settings))
+        worker = Worker(services)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, worker.stop)

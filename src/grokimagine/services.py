@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from grokimagine.engines.routing import EngineRouter
 from grokimagine.http.auth import Authenticator
 from grokimagine.http.ratelimit import RateLimiter, storage_for
 from grokimagine.net.policy import Allowlist
@@ -24,6 +25,7 @@ class Services:
     authenticator: Authenticator
     limiter: RateLimiter
     fetch_allowlist: Allowlist
+    router: EngineRouter  # which engines serve which tasks; engines are built on first use
     # Called after a task is created, to wake an idle worker at once.
     task_created_listeners: list[Callable[[], None]] = field(default_factory=list)
 
@@ -34,6 +36,7 @@ class Services:
 
     async def close(self) -> None:
         """Release connections."""
+        self.router.close()
         await self.db.dispose()
 
 
@@ -53,5 +56,6 @@ def build_services(settings: Settings, *, public_url: str | None = None) -> Serv
         store=store,
         authenticator=Authenticator(db, settings.auth_cache_seconds),
         fetch_allowlist=Allowlist.parse(settings.fetch_allowlist),
+        router=EngineRouter(settings),
         limiter=RateLimiter(storage_for(settings.redis_url, settings.redis_prefix)),
     )

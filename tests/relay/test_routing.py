@@ -156,11 +156,11 @@ def test_per_plan_and_per_mode_routing_choose_the_serving_engine(tmp_path: Path)
         fast_settings(routes={"default": ["local"], "mode:spicy": ["local2"]}), engines
     )
     name, _ = run_with_fallback(
-        router, "free", "spicy", make_request(), tmp_path / "a.mp4", RenderControl()
+        router, router.route("free", "spicy"), make_request(), tmp_path / "a.mp4", RenderControl()
     )
     assert name == "local2"
     name, _ = run_with_fallback(
-        router, "free", "normal", make_request(), tmp_path / "b.mp4", RenderControl()
+        router, router.route("free", "normal"), make_request(), tmp_path / "b.mp4", RenderControl()
     )
     assert name == "local"
     assert probe_mp4(tmp_path / "b.mp4")[1] == 4
@@ -173,7 +173,11 @@ def test_fallback_moves_on_after_a_fallback_error_and_cleans_the_output(tmp_path
     reported: list[float] = []
 
     name, result = run_with_fallback(
-        router, "free", "normal", make_request(), tmp_path / "v.mp4", RenderControl(reported.append)
+        router,
+        router.route("free", "normal"),
+        make_request(),
+        tmp_path / "v.mp4",
+        RenderControl(reported.append),
     )
 
     assert name == "local"
@@ -189,7 +193,11 @@ def test_no_fallback_after_a_content_refusal(tmp_path: Path) -> None:
 
     with pytest.raises(EngineError) as raised:
         run_with_fallback(
-            router, "free", "normal", make_request(), tmp_path / "v.mp4", RenderControl()
+            router,
+            router.route("free", "normal"),
+            make_request(),
+            tmp_path / "v.mp4",
+            RenderControl(),
         )
 
     assert raised.value.code == CONTENT_REJECTED
@@ -205,7 +213,11 @@ def test_when_every_engine_falls_back_the_last_error_is_raised(tmp_path: Path) -
     router = make_router(fast_settings(routes={"default": ["broken", "local2"]}), engines)
     with pytest.raises(EngineError) as raised:
         run_with_fallback(
-            router, "free", "normal", make_request(), tmp_path / "v.mp4", RenderControl()
+            router,
+            router.route("free", "normal"),
+            make_request(),
+            tmp_path / "v.mp4",
+            RenderControl(),
         )
     assert raised.value.code == "PROVIDER_BUSY"
 
@@ -216,7 +228,9 @@ def test_cancellation_is_not_a_reason_to_fall_back(tmp_path: Path) -> None:
     control = RenderControl()
     control.cancel_event.set()
     with pytest.raises(GenerationCanceled):
-        run_with_fallback(router, "free", "normal", make_request(), tmp_path / "v.mp4", control)
+        run_with_fallback(
+            router, router.route("free", "normal"), make_request(), tmp_path / "v.mp4", control
+        )
     assert "local2" not in engines
 
 
@@ -229,7 +243,7 @@ def test_pro_plan_falls_back_from_xai_when_it_is_down(
     router = make_router(settings, engines)
 
     name, result = run_with_fallback(
-        router, "pro", "normal", make_request(), tmp_path / "v.mp4", RenderControl()
+        router, router.route("pro", "normal"), make_request(), tmp_path / "v.mp4", RenderControl()
     )
 
     assert name == "local"
@@ -245,7 +259,7 @@ def test_pro_plan_is_served_by_xai_when_it_is_up(
     router = make_router(xai_settings(routes=ROUTES), engines)
 
     name, result = run_with_fallback(
-        router, "pro", "normal", make_request(), tmp_path / "v.mp4", RenderControl()
+        router, router.route("pro", "normal"), make_request(), tmp_path / "v.mp4", RenderControl()
     )
 
     assert name == "xai"
@@ -263,7 +277,11 @@ def test_pro_plan_does_not_fall_back_when_xai_refuses_the_content(
 
     with pytest.raises(EngineError) as raised:
         run_with_fallback(
-            router, "pro", "normal", make_request(), tmp_path / "v.mp4", RenderControl()
+            router,
+            router.route("pro", "normal"),
+            make_request(),
+            tmp_path / "v.mp4",
+            RenderControl(),
         )
 
     assert raised.value.code == CONTENT_REJECTED

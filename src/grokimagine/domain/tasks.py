@@ -53,6 +53,7 @@ class NewTask:
     video_count: int = 1
     seed: int | None = None
     negative_prompt: str | None = None
+    route: Sequence[str] = ()  # engines to try, in order; empty: the worker's default
 
 
 @dataclass
@@ -75,6 +76,7 @@ class TaskRecord:
     fps: int
     seed: int
     negative_prompt: str | None
+    route: list[str]
     consumed_credits: int
     progress: int
     videos: list[str]
@@ -134,6 +136,7 @@ async def submit_task(
         "fps": DEFAULT_FPS,
         "seed": new_task.seed if new_task.seed is not None else secrets.randbelow(2**31),
         "negative_prompt": new_task.negative_prompt,
+        "route": list(new_task.route),
         "consumed_credits": price,
         "progress": 0,
         "videos": [],
@@ -190,6 +193,7 @@ def _record(values: Any) -> TaskRecord:
         fps=values["fps"],
         seed=values["seed"],
         negative_prompt=values["negative_prompt"],
+        route=values.get("route") or [],
         consumed_credits=values["consumed_credits"],
         progress=values["progress"],
         videos=values["videos"],

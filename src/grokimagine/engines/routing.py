@@ -173,18 +173,16 @@ def _attempt_control(control: RenderControl, floor: list[float]) -> RenderContro
 
 def run_with_fallback(
     router: EngineRouter,
-    plan: str,
-    mode: str,
+    names: Sequence[str],
     request: GenerationRequest,
     output: Path,
     control: RenderControl,
 ) -> tuple[str, GenerationResult]:
-    """Try the route's engines in order; return the serving engine's name and its result.
+    """Try the engines ``names`` (a task's route) in order; return the serving one and its result.
 
     Moves on only after an EngineError with ``fallback=True``; any other error, cancellation
     included, is raised at once. When every engine falls back, the last error is raised.
     """
-    names = router.route(plan, mode)
     floor = [0.0]
     skipped: list[dict[str, str]] = []
     last_error: EngineError | None = None
@@ -203,5 +201,6 @@ def run_with_fallback(
         if skipped:
             result.details["fallback_from"] = skipped
         return name, result
-    assert last_error is not None  # a route is never empty
+    if last_error is None:
+        raise EngineError("the task's route names no engine", "INTERNAL_ERROR")
     raise last_error

@@ -103,7 +103,13 @@ async def generate(request: Request) -> Response:
         error = "PAYLOAD_TOO_LARGE" if status == 413 else "INVALID_REQUEST"
         prefix = "Payload too large" if status == 413 else "Invalid request"
         raise ApiError(status, f"{prefix}: {exc.message}", error) from None
-    new_task = NewTask(mode=body.mode, prompt=body.prompt, ratio=body.ratio, images=images)
+    new_task = NewTask(
+        mode=body.mode,
+        prompt=body.prompt,
+        ratio=body.ratio,
+        images=images,
+        route=services.router.route(principal.plan, body.mode),
+    )
     try:
         record = await submit_task(services.db, services.store, principal, new_task)
     except ModeNotAllowedError:

@@ -108,6 +108,7 @@ tasks = Table(
     Column("fps", Integer, nullable=False),
     Column("seed", BigInteger, nullable=False),
     Column("negative_prompt", Text, nullable=True),
+    Column("route", JSON, nullable=True),  # engine names to try, in order, chosen at submission
     Column("engine", String(40), nullable=True),  # the engine that ran it
     Column("engine_info", JSON, nullable=True),  # provider ids and costs
     Column("consumed_credits", Integer, nullable=False),

@@ -21,13 +21,13 @@ from grokimagine.domain import task_queue
 from grokimagine.domain.task_queue import Lease
 from grokimagine.domain.tasks import TaskRecord
 from grokimagine.engines.base import (
-    Engine,
     EngineError,
     GenerationCanceled,
     GenerationRequest,
     InputImage,
     RenderControl,
 )
+from grokimagine.engines.routing import EngineRouter, run_with_fallback
 from grokimagine.services import Services
 
 log = logging.getLogger("grokimagine.worker")
@@ -44,12 +44,18 @@ class _Run:
 
 
 class Worker:
-    """Runs tasks from the database on one engine until told to stop."""
+    """Runs tasks from the database on the engines of a router until told to stop."""
 
-    def __init__(self, services: Services, engine: Engine, *, worker_id: str | None = None):
+    def __init__(
+        self,
+        services: Services,
+        router: EngineRouter | None = None,
+        *,
+        worker_id: str | None = None,
+    ):
         self.services = services
         self.settings = services.settings
-        self.engine = engine
+        self.router = router or services.router
         self.worker_id = worker_id or f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
         self._wakeup = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -68,10 +74,9 @@ class Worker:
 
     async def run(self) -> None:
         """Claim and run tasks until :meth:`stop`."""
-        warmup = getattr(self.engine, "warmup", None)
-        if warmup is not None:
-            await asyncio.to_thread(warmup)
-        log.info("worker %s started with engine %s", self.worker_id, self.engine.name)
+        engines = sorted(self.router.engine_names())
+        await asyncio.to_thread(self._warm_up, engines)
+        log.info("worker %s started with engines %s", self.worker_id, ", ".join(engines))
         while not self._stopping.is_set():
             try:
                 ran = await self.run_once()
@@ -82,6 +87,13 @@ class Worker:
                 self._wakeup.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wakeup.wait(), self.settings.poll_seconds)
+
+    def _warm_up(self, names: list[str]) -> None:
+        """Build every engine (loading weights, opening pools) before the first claim."""
+        for name in names:
+            warmup = getattr(self.router.engine(name), "warmup", None)
+            if warmup is not None:
+                warmup()
 
     async def run_once(self) -> bool:
         """Claim one task and run it to the end; ``False`` if there was none."""
@@ -108,11 +120,13 @@ class Worker:
         db = self.services.db
         try:
             with tempfile.TemporaryDirectory(prefix="grokimagine-") as scratch:
-                files, info = await asyncio.to_thread(self._render_all, record, Path(scratch), run)
+                files, engine, info = await asyncio.to_thread(
+                    self._render_all, record, Path(scratch), run
+                )
                 if run.lease_lost:
                     return
                 keys = await asyncio.to_thread(self._store_videos, record.id, files)
-            if not await task_queue.complete_task(db, lease, keys, self.engine.name, info):
+            if not await task_queue.complete_task(db, lease, keys, engine, info):
                 log.warning("task %s: lease lost before completion; result dropped", record.id)
         except GenerationCanceled:
             if run.lease_lost:
@@ -137,13 +151,15 @@ class Worker:
 
     def _render_all(
         self, record: TaskRecord, scratch: Path, run: _Run
-    ) -> tuple[list[Path], dict[str, object]]:
+    ) -> tuple[list[Path], str, dict[str, object]]:
         images = [
             InputImage(data=self.services.store.get_bytes(item["key"]), mime=item["mime"])
             for item in record.input_images
         ]
+        route = record.route or list(self.router.table.default)
         files: list[Path] = []
         results = []
+        engine = route[0]
         for index in range(record.video_count):
             request = GenerationRequest(
                 prompt=record.prompt,
@@ -163,19 +179,21 @@ class Worker:
 
             control = RenderControl(on_progress=on_progress, cancel_event=run.cancel_event)
             output = scratch / f"{index}.mp4"
-            results.append(self.engine.generate(request, output, control))
+            engine, result = run_with_fallback(self.router, route, request, output, control)
+            results.append((engine, result))
             files.append(output)
         info: dict[str, object] = {
             "videos": [
                 {
+                    "engine": engine,
                     "provider_task_id": result.provider_task_id,
                     "provider_cost_usd": result.provider_cost_usd,
                     **result.details,
                 }
-                for result in results
+                for engine, result in results
             ]
         }
-        return files, info
+        return files, engine, info
 
     def _store_videos(self, task_id: str, files: list[Path]) -> list[str]:
         keys = []
