@@ -17,4 +17,9 @@ def build_engine(settings: Settings, name: str | None = None) -> Engine:
         from grokimagine.engines.preview import PreviewEngine
 
         return PreviewEngine()
-    raise UnknownEngineError(f"unknown engine {name!r}; known: preview")
+    if name == "diffusers":
+        # Imports torch and diffusers (the ``gpu`` extra) only when chosen.
+        from grokimagine.engines.diffusers_engine import DiffusersEngine
+
+        return DiffusersEngine.from_settings(settings)
+    raise UnknownEngineError(f"unknown engine {name!r}; known: preview, diffusers")
