@@ -242,6 +242,40 @@ def test_missing_directions_and_bad_images_are_engine_errors(tiny_models, tmp_pa
     with pytest.raises(EngineError) as caught:
         image_only.generate(tiny_request(images=(garbage,)), tmp_path / "x.mp4", RenderControl())
     assert caught.value.code == "INVALID_IMAGE"
+    assert caught.value.message == "image 1 cannot be decoded"
+
+
+def test_decompression_bombs_are_invalid_images(tiny_models, tmp_path, monkeypatch):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 96x72 is then over twice the limit
+    engine = make_engine(tiny_models, i2v="wan-i2v")
+    with pytest.raises(EngineError) as caught:
+        engine.generate(tiny_request(images=(png((9, 9, 9)),)), tmp_path / "x.mp4", RenderControl())
+    assert caught.value.code == "INVALID_IMAGE"
+
+
+def test_exif_rotated_photos_are_rendered_upright(tiny_models, tmp_path, monkeypatch):
+    spy = Spy(monkeypatch, diffusers.WanImageToVideoPipeline)
+    # Stored landscape, left half red; EXIF orientation 6 says: turn 90 degrees clockwise.
+    stored = Image.new("RGB", (80, 40), (0, 0, 255))
+    stored.paste((255, 0, 0), (0, 0, 40, 40))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buffer = io.BytesIO()
+    stored.save(buffer, format="JPEG", exif=exif, quality=95)
+    photo = InputImage(buffer.getvalue(), "image/jpeg")
+    engine = make_engine(tiny_models, i2v="wan-i2v")
+    engine.generate(
+        tiny_request(images=(photo,), ratio="2:3", width=32, height=48),
+        tmp_path / "x.mp4",
+        RenderControl(),
+    )
+    ((_, kwargs),) = spy.calls
+    framed = kwargs["image"]
+    assert framed.size == (32, 48)
+    # Upright, the red half is on top.
+    top, bottom = framed.getpixel((16, 4)), framed.getpixel((16, 44))
+    assert top[0] > 200 and top[2] < 60
+    assert bottom[2] > 200 and bottom[0] < 60
 
 
 def test_pipeline_faults_become_engine_errors(tiny_models, tmp_path, monkeypatch):

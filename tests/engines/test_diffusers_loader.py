@@ -35,6 +35,7 @@ def test_a_missing_directory_names_where_it_looked(tmp_path):
 
 
 def test_a_repo_id_missing_from_the_cache_names_the_cache(tmp_path):
+    pytest.importorskip("huggingface_hub")  # comes with the gpu extra
     cache = tmp_path / "hub"
     cache.mkdir()
     with pytest.raises(ModelNotFoundError) as caught:
@@ -61,6 +62,7 @@ def _cached_repo(cache, repo_id, commit="0123abcd"):
 
 
 def test_a_repo_id_resolves_to_its_cached_snapshot(tmp_path):
+    pytest.importorskip("huggingface_hub")  # comes with the gpu extra
     snapshot = _cached_repo(tmp_path / "hub", "Lightricks/LTX-Video")
     (snapshot / "model_index.json").write_text('{"_class_name": "LTXPipeline"}')
     found = resolve_model_dir("Lightricks/LTX-Video", hf_cache=tmp_path / "hub")
@@ -80,7 +82,9 @@ def test_a_local_directory_wins(make_model_dir):
     ("class_name", "fields", "transformer", "family", "text", "images"),
     [
         ("WanPipeline", {}, None, "wan", True, 0),
-        ("WanPipeline", {"expand_timesteps": True}, None, "wan-ti2v", True, 1),
+        ("WanPipeline", {"expand_timesteps": True}, {"image_dim": None}, "wan-ti2v", True, 1),
+        # A TI2V transformer that wants CLIP embeddings but ships no image encoder: text only.
+        ("WanPipeline", {"expand_timesteps": True}, {"image_dim": 1280}, "wan-ti2v", True, 0),
         ("WanImageToVideoPipeline", {}, {"image_dim": 1280}, "wan", False, 1),
         (
             "WanImageToVideoPipeline",
@@ -119,7 +123,9 @@ def test_choose_images(make_model_dir):
     flf = inspect_model(
         make_model_dir("flf", "WanImageToVideoPipeline", {"image_dim": 8, "pos_embed_seq_len": 2})
     )
-    ti2v = inspect_model(make_model_dir("ti2v", "WanPipeline", expand_timesteps=True))
+    ti2v = inspect_model(
+        make_model_dir("ti2v", "WanPipeline", {"image_dim": None}, expand_timesteps=True)
+    )
     assert choose_images(ltx, 0) == (TEXT, [])
     assert choose_images(ltx, 1) == (IMAGE, [0])
     assert choose_images(ltx, 4) == (KEYFRAMES, [0, 1, 2, 3])

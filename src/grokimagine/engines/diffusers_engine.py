@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import tempfile
 import threading
 import time
@@ -75,14 +76,15 @@ def default_warmup_request() -> GenerationRequest:
 
 def decode_images(images: Sequence[InputImage]) -> list[Any]:
     """Decode input images to RGB PIL images; an undecodable one is an ``INVALID_IMAGE``."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     decoded = []
     for position, image in enumerate(images, start=1):
         try:
             with Image.open(io.BytesIO(image.data)) as opened:
-                decoded.append(opened.convert("RGB"))
-        except (UnidentifiedImageError, OSError, ValueError) as exc:
+                # Phone photos are stored sideways with an EXIF rotation; render them upright.
+                decoded.append(ImageOps.exif_transpose(opened).convert("RGB"))
+        except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as exc:
             raise EngineError(f"image {position} cannot be decoded", "INVALID_IMAGE") from exc
     return decoded
 
@@ -111,6 +113,9 @@ class DiffusersEngine:
                 "and/or GROKIMAGINE_DIFFUSERS_I2V_MODEL (see docs/diffusers.md)"
             )
         self.config = config
+        # Belt and braces: the hub libraries read this when first imported, and then never
+        # reach the network, whatever a model's files refer to.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
         _require_gpu_extra()
         try:
             self.presets = presets or load_presets(config.presets_file)
@@ -265,13 +270,24 @@ class DiffusersEngine:
         ]
         with self._render_lock:
             control.check_canceled()
+            log.info(
+                "rendering %s %s: %dx%d, %d frames at %d fps, %d steps, guidance %.1f",
+                info.family,
+                direction,
+                plan.width,
+                plan.height,
+                plan.num_frames,
+                plan.fps,
+                plan.steps,
+                plan.guidance_scale,
+            )
             started = time.perf_counter()
             video = self._run_pipeline(model, direction, plan, framed, control)
             render_seconds = time.perf_counter() - started
         control.check_canceled()
         frames = to_uint8_frames(video)
         control.report(DENOISE_SHARE + (1 - DENOISE_SHARE) / 2)
-        count, height, width = frames.shape[0], frames.shape[1], frames.shape[2]
+        height, width = frames.shape[1], frames.shape[2]
         written = encode_mp4(frames, output, width=width, height=height, fps=plan.fps)
         control.report(1.0)
         return GenerationResult(
@@ -284,7 +300,7 @@ class DiffusersEngine:
                 "images_used": [i + 1 for i in used],
                 "width": width,
                 "height": height,
-                "num_frames": written if written else count,
+                "num_frames": written,
                 "fps": plan.fps,
                 "tier": plan.tier,
                 "steps": plan.steps,

@@ -77,12 +77,15 @@ def inspect_model(path: Path) -> ModelInfo:
         raise UnsupportedModelError(
             f"{path} holds a {class_name}; supported: {', '.join(WAN_CLASSES + LTX_CLASSES)}"
         )
-    if index.get("expand_timesteps"):
-        # Wan 2.2 TI2V: the start frame replaces the first latent frame; no end frame.
-        return ModelInfo(path, class_name, "wan-ti2v", True, 1)
-    if class_name == "WanPipeline":
+    if class_name == "WanPipeline" and not index.get("expand_timesteps"):
         return ModelInfo(path, class_name, "wan", True, 0)
     transformer = _read_json(path / "transformer" / "config.json")
+    if index.get("expand_timesteps"):
+        # Wan 2.2 TI2V: the start frame replaces the first latent frame; no end frame. A
+        # transformer that also wants CLIP embeddings cannot take images without an encoder.
+        has_encoder = (index.get("image_encoder") or [None])[0] is not None
+        takes_images = transformer.get("image_dim") is None or has_encoder
+        return ModelInfo(path, class_name, "wan-ti2v", True, 1 if takes_images else 0)
     # Wan 2.1 I2V conditions on CLIP embeddings of its one image; the FLF2V checkpoint has
     # position embeddings for two, and Wan 2.2 I2V uses no CLIP embeddings at all.
     two_frames = transformer.get("image_dim") is None or bool(transformer.get("pos_embed_seq_len"))
