@@ -19,8 +19,12 @@ class Settings(BaseSettings):
         None, description="SQLAlchemy or plain postgresql:// URL; SQLite in data_dir if unset."
     )
     redis_url: str | None = Field(None, description="Redis for rate limits; in memory if unset.")
+    redis_prefix: str = Field("grokimagine", description="Prefix of this service's Redis keys.")
     public_url: str | None = Field(
         None, description="Base of the video URLs; http://HOST:PORT of the server if unset."
+    )
+    signing_secret: str | None = Field(
+        None, description="Secret for signed URLs; kept in data_dir/secret.key if unset."
     )
     engine: str = Field("preview", description="Engine the worker runs: preview, ...")
     fetch_allowlist: Annotated[list[str], NoDecode] = Field(
@@ -38,6 +42,10 @@ class Settings(BaseSettings):
     url_ttl_seconds: int = Field(3600, gt=0, description="Lifetime of signed video URLs.")
     auth_cache_seconds: float = Field(
         2.0, ge=0, description="How long a token lookup is cached; revocation takes this long."
+    )
+    plan_limits: dict[str, int] = Field(
+        default_factory=dict,
+        description='Requests per minute per plan, over the defaults, e.g. {"free": 60}.',
     )
     auth_failure_limit: int = Field(
         30, ge=1, description="Failed authentications per client address per minute."

@@ -1,0 +1,91 @@
+"""Time the preview engine: render and encode a 6 s, 24 fps, 480x480 clip on one CPU core.
+
+Run: python bench/preview_engine.py [--runs 7]
+Prints a markdown table (wall and CPU seconds per clip) for bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import av
+import PIL
+from PIL import Image
+
+from grokimagine.engines.base import GenerationRequest, InputImage, RenderControl
+from grokimagine.engines.preview import PreviewEngine
+
+PROMPT = "A cat surfing a giant wave at sunset, cinematic lighting, golden hour"
+
+
+def photo_jpeg(width: int = 1600, height: int = 1200) -> bytes:
+    """A photo-sized JPEG with detail everywhere, so decoding and scaling cost what photos do."""
+    fractal = Image.effect_mandelbrot((width, height), (-2.2, -1.2, 1.0, 1.2), 80)
+    noise = Image.effect_noise((width, height), 40)
+    gradient = Image.linear_gradient("L").resize((width, height))
+    picture = Image.merge("RGB", (fractal, noise, gradient))
+    buffer = io.BytesIO()
+    picture.save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def pin_to_one_core() -> str:
+    """Pin this process to one CPU where the OS allows it; say which."""
+    if not hasattr(os, "sched_setaffinity"):
+        return "not pinned (no sched_setaffinity)"
+    core = min(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {core})
+    return f"pinned to CPU {core}"
+
+
+def time_case(request: GenerationRequest, runs: int, workdir: Path) -> tuple[float, float, float]:
+    """Median wall, best wall and median CPU seconds of ``runs`` generations (after a warm-up)."""
+    engine = PreviewEngine(threads=1)
+    output = workdir / "clip.mp4"
+    engine.generate(request, output, RenderControl())  # warm-up: imports, fonts, code paths
+    walls, cpus = [], []
+    for _ in range(runs):
+        wall, cpu = time.perf_counter(), time.process_time()
+        engine.generate(request, output, RenderControl())
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    return statistics.median(walls), min(walls), statistics.median(cpus)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=7)
+    args = parser.parse_args()
+    pinning = pin_to_one_core()
+    photo = InputImage(photo_jpeg(), "image/jpeg")
+    tall = InputImage(photo_jpeg(1200, 1600), "image/jpeg")
+    base = dict(prompt=PROMPT, ratio="1:1", width=480, height=480, num_frames=144, fps=24, seed=7)
+    cases = [
+        ("text only, normal", GenerationRequest(mode="normal", **base)),
+        ("text only, fun (most shapes)", GenerationRequest(mode="fun", **base)),
+        ("text only, spicy", GenerationRequest(mode="spicy", **base)),
+        ("one 1600x1200 JPEG, normal", GenerationRequest(mode="normal", images=(photo,), **base)),
+        ("one 1600x1200 JPEG, spicy", GenerationRequest(mode="spicy", images=(photo,), **base)),
+        ("two JPEGs, cross-fade, fun", GenerationRequest(mode="fun", images=(photo, tall), **base)),
+    ]  # fmt: skip
+    print(f"Preview engine, 480x480, 144 frames at 24 fps, libx264 superfast, 1 encoder thread, "
+          f"{pinning}, median of {args.runs} runs after a warm-up.")  # fmt: skip
+    print(f"Python {platform.python_version()}, PyAV {av.__version__}, Pillow {PIL.__version__}, "
+          f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs.\n")  # fmt: skip
+    print("| case | median wall s | best wall s | median CPU s |")
+    print("|---|---:|---:|---:|")
+    with tempfile.TemporaryDirectory() as workdir:
+        for label, request in cases:
+            median, best, cpu = time_case(request, args.runs, Path(workdir))
+            print(f"| {label} | {median:.3f} | {best:.3f} | {cpu:.3f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

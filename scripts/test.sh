@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Installs grokimagine with its test tools into ./.venv, then lints and runs the whole suite.
+# The database and rate-limit tests need PostgreSQL on 127.0.0.1:5432 and Redis on 6379.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python3 -m venv .venv
+.venv/bin/pip install --quiet --disable-pip-version-check --upgrade pip
+.venv/bin/pip install --quiet --disable-pip-version-check -e '.[test]'
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+exec .venv/bin/pytest "$@"

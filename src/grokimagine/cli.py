@@ -1,0 +1,230 @@
+"""The ``grokimagine`` command: serve the API, run a worker, manage accounts, keys and credits."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
+
+from grokimagine.domain import accounts
+from grokimagine.domain.credits import grant_credits
+from grokimagine.domain.plans import PLANS
+from grokimagine.settings import Settings
+from grokimagine.storage.db import Database
+from grokimagine.storage.migrate import upgrade_database
+
+T = TypeVar("T")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = Settings()
+    try:
+        return int(args.run(settings, args) or 0)
+    except (accounts.AccountNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="grokimagine", description=__doc__)
+    commands = parser.add_subparsers(title="commands")
+
+    serve = commands.add_parser("serve", help="run the API (and, by default, a worker)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--no-worker", action="store_true", help="do not run the in-process worker")
+    serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.set_defaults(run=_serve)
+
+    worker = commands.add_parser("worker", help="run only the worker loop")
+    worker.set_defaults(run=_worker)
+
+    migrate = commands.add_parser("migrate", help="apply database migrations")
+    migrate.set_defaults(run=lambda settings, args: _migrate(settings))
+
+    keys = commands.add_parser("keys", help="create, list and revoke API keys")
+    key_commands = keys.add_subparsers(title="keys commands", required=True)
+    create = key_commands.add_parser(
+        "create", help="create an account with a key, or add a key to --account"
+    )
+    create.add_argument("--plan", choices=sorted(PLANS), default="free")
+    create.add_argument("--credits", type=int, default=0)
+    create.add_argument("--allow-spicy", action="store_true")
+    create.add_argument("--name", default="")
+    create.add_argument("--account", help="add a key to this existing account")
+    create.add_argument("--test", action="store_true", help="a gi_test_ key (no charges)")
+    create.set_defaults(run=_keys_create)
+    revoke = key_commands.add_parser("revoke", help="revoke a key by its id")
+    revoke.add_argument("key_id")
+    revoke.set_defaults(run=_keys_revoke)
+    listing = key_commands.add_parser("list", help="list keys (never their tokens)")
+    listing.add_argument("--account")
+    listing.set_defaults(run=_keys_list)
+
+    credit = commands.add_parser("credits", help="grant credits")
+    credit_commands = credit.add_subparsers(title="credits commands", required=True)
+    add = credit_commands.add_parser("add", help="add credits to an account")
+    add.add_argument("account_id")
+    add.add_argument("amount", type=int)
+    add.set_defaults(run=_credits_add)
+
+    account = commands.add_parser("accounts", help="list accounts")
+    account_commands = account.add_subparsers(title="accounts commands", required=True)
+    account_commands.add_parser("list", help="list accounts").set_defaults(run=_accounts_list)
+    return parser
+
+
+def _migrate(settings: Settings) -> int:
+    upgrade_database(settings.resolved_database_url)
+    print("database is up to date")
+    return 0
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from grokimagine.engines.registry import build_engine
+    from grokimagine.http.app import create_app
+    from grokimagine.services import build_services
+    from grokimagine.worker.loop import Worker
+
+    upgrade_database(settings.resolved_database_url)
+    base_url = f"http://{args.host}:{args.port}"
+    demo = asyncio.run(_ensure_demo_account(settings))
+    services = build_services(settings, public_url=base_url)
+    worker = None if args.no_worker else Worker(services, build_engine(settings))
+    app = create_app(services, worker=worker)
+    print(
+        f"grokimagine: serving on {base_url} (engine: {settings.engine}, data: {settings.data_dir})"
+    )
+    if demo:
+        print("Demo account created (free plan, spicy allowed). Its key, shown only once:")
+        print(demo, flush=True)
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level="info",
+        access_log=args.access_log,
+        proxy_headers=True,
+    )
+    return 0
+
+
+async def _ensure_demo_account(settings: Settings) -> str | None:
+    """On the first start of an empty database, create a demo account and return its token."""
+    db = Database(settings.resolved_database_url)
+    try:
+        if await accounts.count_accounts(db):
+            return None
+        account = await accounts.create_account(
+            db, plan="free", credits_granted=settings.demo_credits, allow_spicy=True, name="demo"
+        )
+        return (await accounts.create_key(db, account.id)).token
+    finally:
+        await db.dispose()
+
+
+def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    import signal
+
+    from grokimagine.engines.registry import build_engine
+    from grokimagine.services import build_services
+    from grokimagine.worker.loop import Worker
+
+    upgrade_database(settings.resolved_database_url)
+
+    async def run() -> None:
+        services = build_services(settings)
+        worker = Worker(services, build_engine(settings))
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, worker.stop)
+        try:
+            await worker.run()
+        finally:
+            await services.close()
+
+    asyncio.run(run())
+    return 0
+
+
+def _run_db(settings: Settings, job: Callable[[Database], Awaitable[T]]) -> T:
+    """Run one database job from the command line, on an up-to-date schema."""
+
+    async def go() -> T:
+        db = Database(settings.resolved_database_url)
+        try:
+            return await job(db)
+        finally:
+            await db.dispose()
+
+    upgrade_database(settings.resolved_database_url)
+    return asyncio.run(go())
+
+
+def _keys_create(settings: Settings, args: argparse.Namespace) -> int:
+    async def job(db: Database) -> accounts.NewKey:
+        account_id = args.account
+        if account_id is None:
+            account = await accounts.create_account(
+                db,
+                plan=args.plan,
+                credits_granted=args.credits,
+                allow_spicy=args.allow_spicy,
+                name=args.name,
+            )
+            account_id = account.id
+            print(f"account {account.id} (plan {account.plan}, {account.balance} credits)")
+        return await accounts.create_key(db, account_id, live=not args.test)
+
+    new_key = _run_db(settings, job)
+    print(f"key {new_key.key.id} for {new_key.key.account_id}; the token, shown only once:")
+    print(new_key.token)
+    return 0
+
+
+def _keys_revoke(settings: Settings, args: argparse.Namespace) -> int:
+    revoked = _run_db(settings, lambda db: accounts.revoke_key(db, args.key_id))
+    print(f"revoked {args.key_id}" if revoked else f"no active key {args.key_id}")
+    return 0 if revoked else 1
+
+
+def _keys_list(settings: Settings, args: argparse.Namespace) -> int:
+    keys = _run_db(settings, lambda db: accounts.list_keys(db, args.account))
+    for key in keys:
+        state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
+        print(f"{key.id}\t{key.account_id}\t{key.token_prefix}...\t{key.kind}\t{state}")
+    return 0
+
+
+def _credits_add(settings: Settings, args: argparse.Namespace) -> int:
+    async def job(db: Database) -> int:
+        await accounts.get_account(db, args.account_id)
+        async with db.write() as conn:
+            return await grant_credits(conn, args.account_id, args.amount, note="cli")
+
+    balance = _run_db(settings, job)
+    print(f"{args.account_id} balance: {balance}")
+    return 0
+
+
+def _accounts_list(settings: Settings, args: argparse.Namespace) -> int:
+    for account in _run_db(settings, accounts.list_accounts):
+        spicy = "spicy" if account.allow_spicy else "-"
+        print(f"{account.id}\t{account.plan}\t{account.balance}\t{spicy}\t{account.name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,215 @@
+"""Accounts and their API keys."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, func, insert, select, update
+
+from grokimagine.domain import credits, ids
+from grokimagine.domain.clock import utcnow
+from grokimagine.domain.plans import PLANS
+from grokimagine.storage.db import Database
+from grokimagine.storage.schema import accounts, api_keys
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the account behind a valid token, and that token's key."""
+
+    account_id: str
+    key_id: str
+    plan: str
+    allow_spicy: bool
+    live: bool
+
+
+@dataclass(frozen=True)
+class Account:
+    """An account as operators see it."""
+
+    id: str
+    name: str
+    plan: str
+    balance: int
+    allow_spicy: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """A key as operators see it: never the token itself."""
+
+    id: str
+    account_id: str
+    token_prefix: str
+    kind: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class NewKey:
+    """A freshly created key; ``token`` is shown once and never stored."""
+
+    key: ApiKey
+    token: str
+
+
+class AccountNotFoundError(LookupError):
+    """No account has that id."""
+
+
+async def create_account(
+    db: Database, *, plan: str, credits_granted: int = 0, allow_spicy: bool = False, name: str = ""
+) -> Account:
+    """Create an account on ``plan`` with an opening grant of credits."""
+    if plan not in PLANS:
+        raise ValueError(f"unknown plan {plan!r}; plans: {', '.join(PLANS)}")
+    account = Account(
+        id=ids.new_account_id(),
+        name=name,
+        plan=plan,
+        balance=0,
+        allow_spicy=allow_spicy,
+        created_at=utcnow(),
+    )
+    async with db.write() as conn:
+        await conn.execute(
+            insert(accounts).values(
+                id=account.id,
+                name=name,
+                plan=plan,
+                balance=0,
+                allow_spicy=allow_spicy,
+                webhook_secret="whsec_" + secrets.token_urlsafe(24),
+                created_at=account.created_at,
+            )
+        )
+        if credits_granted:
+            await credits.grant_credits(conn, account.id, credits_granted, note="opening grant")
+    return await get_account(db, account.id)
+
+
+async def get_account(db: Database, account_id: str) -> Account:
+    """The account ``account_id``; raises :class:`AccountNotFoundError`."""
+    async with db.read() as conn:
+        row = (await conn.execute(select(accounts).where(accounts.c.id == account_id))).first()
+    if row is None:
+        raise AccountNotFoundError(account_id)
+    return _account(row)
+
+
+async def list_accounts(db: Database) -> list[Account]:
+    """Every account, oldest first."""
+    async with db.read() as conn:
+        rows = (await conn.execute(select(accounts).order_by(accounts.c.created_at))).all()
+    return [_account(row) for row in rows]
+
+
+async def count_accounts(db: Database) -> int:
+    """How many accounts exist."""
+    async with db.read() as conn:
+        return int((await conn.execute(select(func.count()).select_from(accounts))).scalar_one())
+
+
+async def create_key(db: Database, account_id: str, *, live: bool = True) -> NewKey:
+    """Add a key to an account and return its token, which is not kept."""
+    token = ids.new_token(live=live)
+    key = ApiKey(
+        id=ids.new_key_id(),
+        account_id=account_id,
+        token_prefix=token[:12],
+        kind="live" if live else "test",
+        created_at=utcnow(),
+        revoked_at=None,
+    )
+    async with db.write() as conn:
+        found = await conn.execute(select(accounts.c.id).where(accounts.c.id == account_id))
+        if found.first() is None:
+            raise AccountNotFoundError(account_id)
+        await conn.execute(
+            insert(api_keys).values(
+                id=key.id,
+                account_id=account_id,
+                token_hash=ids.hash_token(token),
+                token_prefix=key.token_prefix,
+                kind=key.kind,
+                created_at=key.created_at,
+            )
+        )
+    return NewKey(key=key, token=token)
+
+
+async def revoke_key(db: Database, key_id: str) -> bool:
+    """Revoke a key; returns whether a live (not yet revoked) key was found."""
+    async with db.write() as conn:
+        result = await conn.execute(
+            update(api_keys)
+            .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        )
+    return result.rowcount == 1
+
+
+async def list_keys(db: Database, account_id: str | None = None) -> list[ApiKey]:
+    """Keys, of one account or of all, oldest first."""
+    query = select(api_keys).order_by(api_keys.c.created_at)
+    if account_id is not None:
+        query = query.where(api_keys.c.account_id == account_id)
+    async with db.read() as conn:
+        rows = (await conn.execute(query)).all()
+    return [
+        ApiKey(
+            id=r.id,
+            account_id=r.account_id,
+            token_prefix=r.token_prefix,
+            kind=r.kind,
+            created_at=r.created_at,
+            revoked_at=r.revoked_at,
+        )
+        for r in rows
+    ]
+
+
+_AUTH_QUERY = (
+    select(
+        api_keys.c.id,
+        api_keys.c.kind,
+        accounts.c.id.label("account_id"),
+        accounts.c.plan,
+        accounts.c.allow_spicy,
+    )
+    .join(accounts, accounts.c.id == api_keys.c.account_id)
+    .where(api_keys.c.revoked_at.is_(None))
+)
+
+
+async def authenticate(db: Database, token: str) -> Principal | None:
+    """The principal for a token, or ``None`` for an unknown, malformed or revoked one."""
+    if not ids.looks_like_token(token):
+        return None
+    row = await db.fetch_one(_AUTH_QUERY.where(api_keys.c.token_hash == ids.hash_token(token)))
+    if row is None:
+        return None
+    return Principal(
+        account_id=row.account_id,
+        key_id=row.id,
+        plan=row.plan,
+        allow_spicy=row.allow_spicy,
+        live=row.kind == "live",
+    )
+
+
+def _account(row: Row[Any]) -> Account:
+    return Account(
+        id=row.id,
+        name=row.name,
+        plan=row.plan,
+        balance=row.balance,
+        allow_spicy=row.allow_spicy,
+        created_at=row.created_at,
+    )

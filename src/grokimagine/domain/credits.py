@@ -1,0 +1,100 @@
+"""Credits: an append-only ledger whose sum is the balance, cached on the account row.
+
+Every function here runs inside a caller's write transaction, so that a charge or refund and the
+task change that causes it commit together or not at all.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from grokimagine.domain.clock import utcnow
+from grokimagine.storage.schema import accounts, ledger
+
+
+class InsufficientCreditsError(Exception):
+    """The balance is below the price."""
+
+
+async def grant_credits(conn: AsyncConnection, account_id: str, amount: int, note: str = "") -> int:
+    """Add ``amount`` credits (positive) to an account; returns the new balance."""
+    if amount <= 0:
+        raise ValueError("a grant must be positive")
+    return await _post(conn, account_id, amount, "grant", None, note)
+
+
+async def reserve_credits(conn: AsyncConnection, account_id: str, amount: int, task_id: str) -> int:
+    """Take ``amount`` credits for a task, or raise :class:`InsufficientCreditsError`.
+
+    The conditional UPDATE is what keeps the balance from going below zero: of two transactions
+    racing for the last credits, the second sees the first's decrement (PostgreSQL re-checks the
+    WHERE clause on the updated row; SQLite runs writers one at a time).
+    """
+    result = await conn.execute(
+        update(accounts)
+        .where(accounts.c.id == account_id, accounts.c.balance >= amount)
+        .values(balance=accounts.c.balance - amount)
+        .returning(accounts.c.balance)
+    )
+    balance = result.scalar_one_or_none()
+    if balance is None:
+        raise InsufficientCreditsError(account_id)
+    await conn.execute(
+        insert(ledger).values(
+            account_id=account_id,
+            delta=-amount,
+            reason="reserve",
+            task_id=task_id,
+            note="",
+            created_at=utcnow(),
+        )
+    )
+    return int(balance)
+
+
+async def refund_credits(conn: AsyncConnection, account_id: str, amount: int, task_id: str) -> int:
+    """Give back ``amount`` credits reserved for a task; returns the new balance.
+
+    Callers refund only after a compare-and-set on the task's status succeeded, which is what
+    makes a refund happen at most once per task.
+    """
+    return await _post(conn, account_id, amount, "refund", task_id, "")
+
+
+async def ledger_sum(conn: AsyncConnection, account_id: str) -> int:
+    """The sum of an account's ledger (equals its balance)."""
+    total = await conn.execute(
+        select(func.coalesce(func.sum(ledger.c.delta), 0)).where(ledger.c.account_id == account_id)
+    )
+    return int(total.scalar_one())
+
+
+async def _post(
+    conn: AsyncConnection,
+    account_id: str,
+    amount: int,
+    reason: str,
+    task_id: str | None,
+    note: str,
+) -> int:
+    result = await conn.execute(
+        update(accounts)
+        .where(accounts.c.id == account_id)
+        .values(balance=accounts.c.balance + amount)
+        .returning(accounts.c.balance)
+    )
+    balance = result.scalar_one_or_none()
+    if balance is None:
+        raise LookupError(f"no account {account_id}")
+    await conn.execute(
+        insert(ledger).values(
+            account_id=account_id,
+            delta=amount,
+            reason=reason,
+            task_id=task_id,
+            note=note,
+            created_at=utcnow(),
+        )
+    )
+    return int(balance)

@@ -1,0 +1,240 @@
+"""Tasks as the worker sees them: claimed under a lease, then finished exactly once.
+
+Every transition is a compare-and-set: an UPDATE whose WHERE clause names the state it expects
+(status, lease owner, attempt). Only the transaction whose UPDATE matched may refund, so a task is
+never refunded or completed twice, whatever the races between workers, sweeps and cancels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from grokimagine.domain.clock import utcnow
+from grokimagine.domain.credits import refund_credits
+from grokimagine.domain.tasks import (
+    CANCELED,
+    COMPLETED,
+    FAILED,
+    PENDING,
+    PROCESSING,
+    TaskRecord,
+    record_from_row,
+)
+from grokimagine.storage.db import Database
+from grokimagine.storage.schema import ledger, tasks
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A worker's claim on a task: valid while owner and attempt still match the row."""
+
+    task_id: str
+    owner: str
+    attempt: int
+
+
+@dataclass(frozen=True)
+class LeaseState:
+    """What a heartbeat learns: whether the lease still holds and whether cancel was asked."""
+
+    held: bool
+    cancel_requested: bool
+
+
+def _claimable(now: Any, max_attempts: int) -> Any:
+    expired = and_(tasks.c.status == PROCESSING, tasks.c.lease_expires_at < now)
+    return and_(
+        or_(tasks.c.status == PENDING, expired),
+        tasks.c.attempts < max_attempts,
+        tasks.c.cancel_requested.is_(False),
+        tasks.c.deleted_at.is_(None),
+    )
+
+
+async def claim_next_task(
+    db: Database, owner: str, *, lease_seconds: float, max_attempts: int
+) -> tuple[TaskRecord, Lease] | None:
+    """Claim the oldest runnable task (pending, or processing with an expired lease)."""
+    now = utcnow()
+    candidate = (
+        select(tasks.c.id)
+        .where(_claimable(now, max_attempts))
+        .order_by(tasks.c.created_at)
+        .limit(1)
+        # Workers on PostgreSQL skip each other's rows instead of queueing on them.
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    async with db.write() as conn:
+        row = (
+            await conn.execute(
+                update(tasks)
+                .where(tasks.c.id == candidate, _claimable(now, max_attempts))
+                .values(
+                    status=PROCESSING,
+                    lease_owner=owner,
+                    lease_expires_at=now + timedelta(seconds=lease_seconds),
+                    attempts=tasks.c.attempts + 1,
+                    started_at=now,
+                    progress=0,
+                )
+                .returning(*tasks.c)
+            )
+        ).first()
+    if row is None:
+        return None
+    record = record_from_row(row)
+    return record, Lease(task_id=record.id, owner=owner, attempt=record.attempts)
+
+
+def _held(lease: Lease) -> Any:
+    return and_(
+        tasks.c.id == lease.task_id,
+        tasks.c.status == PROCESSING,
+        tasks.c.lease_owner == lease.owner,
+        tasks.c.attempts == lease.attempt,
+    )
+
+
+async def renew_lease(
+    db: Database, lease: Lease, *, lease_seconds: float, progress: int | None = None
+) -> LeaseState:
+    """Extend the lease and record progress; tells whether it is still held."""
+    values: dict[str, Any] = {"lease_expires_at": utcnow() + timedelta(seconds=lease_seconds)}
+    if progress is not None:
+        values["progress"] = progress
+    async with db.write() as conn:
+        row = (
+            await conn.execute(
+                update(tasks)
+                .where(_held(lease))
+                .values(**values)
+                .returning(tasks.c.cancel_requested)
+            )
+        ).first()
+    if row is None:
+        return LeaseState(held=False, cancel_requested=False)
+    return LeaseState(held=True, cancel_requested=bool(row.cancel_requested))
+
+
+async def complete_task(
+    db: Database, lease: Lease, videos: list[str], engine: str, info: dict
+) -> bool:
+    """Mark the task completed with its videos; ``False`` if the lease was lost meanwhile."""
+    async with db.write() as conn:
+        result = await conn.execute(
+            update(tasks)
+            .where(_held(lease))
+            .values(
+                status=COMPLETED,
+                videos=videos,
+                progress=100,
+                engine=engine,
+                engine_info=info,
+                completed_at=utcnow(),
+                lease_owner=None,
+                lease_expires_at=None,
+            )
+        )
+    return result.rowcount == 1
+
+
+async def fail_task(db: Database, lease: Lease, code: str, message: str) -> bool:
+    """Mark the task failed and refund it; ``False`` if the lease was lost meanwhile."""
+    return await _finish_with_refund(db, _held(lease), FAILED, code, message)
+
+
+async def cancel_running_task(db: Database, lease: Lease) -> bool:
+    """Mark a task whose engine stopped on a cancel as canceled, and refund it."""
+    return await _finish_with_refund(db, _held(lease), CANCELED, "CANCELED", "canceled on request")
+
+
+async def release_task(db: Database, lease: Lease) -> bool:
+    """Hand a task back to the queue without counting the attempt (worker shutting down)."""
+    async with db.write() as conn:
+        result = await conn.execute(
+            update(tasks)
+            .where(_held(lease))
+            .values(
+                status=PENDING,
+                attempts=tasks.c.attempts - 1,
+                lease_owner=None,
+                lease_expires_at=None,
+                progress=0,
+            )
+        )
+    return result.rowcount == 1
+
+
+async def fail_exhausted_tasks(db: Database, *, max_attempts: int) -> list[str]:
+    """Fail and refund tasks whose last allowed run died (lease expired, no attempts left)."""
+    now = utcnow()
+    async with db.read() as conn:
+        ids = (
+            (
+                await conn.execute(
+                    select(tasks.c.id).where(
+                        tasks.c.status == PROCESSING,
+                        tasks.c.lease_expires_at < now,
+                        tasks.c.attempts >= max_attempts,
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
+    failed = []
+    for task_id in ids:
+        condition = and_(
+            tasks.c.id == task_id,
+            tasks.c.status == PROCESSING,
+            tasks.c.lease_expires_at < now,
+            tasks.c.attempts >= max_attempts,
+        )
+        message = f"the task's worker stopped {max_attempts} times; credits refunded"
+        if await _finish_with_refund(db, condition, FAILED, "ATTEMPTS_EXHAUSTED", message):
+            failed.append(task_id)
+    return failed
+
+
+async def _finish_with_refund(
+    db: Database, condition: Any, status: str, code: str, message: str
+) -> bool:
+    async with db.write() as conn:
+        row = (
+            await conn.execute(
+                update(tasks)
+                .where(condition)
+                .values(
+                    status=status,
+                    error_code=code,
+                    error_message=message,
+                    consumed_credits=0,
+                    completed_at=utcnow(),
+                    lease_owner=None,
+                    lease_expires_at=None,
+                )
+                .returning(tasks.c.id, tasks.c.account_id)
+            )
+        ).first()
+        if row is None:
+            return False
+        await _refund_task(conn, row.id, row.account_id)
+    return True
+
+
+async def _refund_task(conn: AsyncConnection, task_id: str, account_id: str) -> None:
+    reserved = (
+        await conn.execute(
+            select(func.coalesce(func.sum(ledger.c.delta), 0)).where(ledger.c.task_id == task_id)
+        )
+    ).scalar_one()
+    # The task's own ledger rows say what it still holds: negative while reserved, zero once
+    # refunded (and always zero on a test key).
+    if reserved < 0:
+        await refund_credits(conn, account_id, -int(reserved), task_id)

@@ -1,0 +1,213 @@
+"""Tasks as the API sees them: submitting one (and paying for it) and reading it back."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, bindparam, insert, select
+
+from grokimagine.domain import ids
+from grokimagine.domain.accounts import Principal
+from grokimagine.domain.catalog import (
+    CREDITS_PER_VIDEO,
+    DEFAULT_FPS,
+    DEFAULT_SECONDS,
+    DEFAULT_SIZES,
+)
+from grokimagine.domain.clock import utcnow
+from grokimagine.domain.credits import reserve_credits
+from grokimagine.domain.images import LoadedImage
+from grokimagine.storage.db import Database
+from grokimagine.storage.files import FileStore
+from grokimagine.storage.schema import tasks
+
+PENDING, PROCESSING, COMPLETED, FAILED, CANCELED = (
+    "pending",
+    "processing",
+    "completed",
+    "failed",
+    "canceled",
+)
+FINISHED = (COMPLETED, FAILED, CANCELED)
+
+_EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gif": "gif"}
+
+
+class ModeNotAllowedError(Exception):
+    """The account may not use this mode."""
+
+
+@dataclass(frozen=True)
+class NewTask:
+    """A generation request after validation, with defaults filled in."""
+
+    mode: str
+    prompt: str
+    ratio: str
+    images: Sequence[LoadedImage] = ()
+    video_count: int = 1
+    seed: int | None = None
+    negative_prompt: str | None = None
+
+
+@dataclass
+class TaskRecord:
+    """A task row, as read back."""
+
+    id: str
+    account_id: str
+    live: bool
+    status: str
+    mode: str
+    prompt: str
+    ratio: str
+    request: dict[str, Any]
+    input_images: list[dict[str, str]]
+    video_count: int
+    width: int
+    height: int
+    num_frames: int
+    fps: int
+    seed: int
+    negative_prompt: str | None
+    consumed_credits: int
+    progress: int
+    videos: list[str]
+    error_code: str | None
+    error_message: str | None
+    attempts: int
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+
+
+def price_of(new_task: NewTask, principal: Principal) -> int:
+    """Credits a task costs: 40 per video, nothing on a test key."""
+    return CREDITS_PER_VIDEO * new_task.video_count if principal.live else 0
+
+
+def echo_request(new_task: NewTask) -> dict[str, Any]:
+    """The request as the status echoes it: normalised, images as given (data URIs hashed)."""
+    echo: dict[str, Any] = {
+        "mode": new_task.mode,
+        "prompt": new_task.prompt,
+        "ratio": new_task.ratio,
+    }
+    if new_task.images:
+        echo["images"] = [image.echo for image in new_task.images]
+    return echo
+
+
+async def submit_task(
+    db: Database, store: FileStore, principal: Principal, new_task: NewTask
+) -> TaskRecord:
+    """Store the inputs, reserve the credits and create the task, all or nothing.
+
+    Raises :class:`ModeNotAllowedError` or :class:`InsufficientCreditsError`.
+    """
+    if new_task.mode == "spicy" and not principal.allow_spicy:
+        raise ModeNotAllowedError(new_task.mode)
+    task_id = ids.new_task_id()
+    stored_images = await asyncio.to_thread(_store_inputs, store, task_id, new_task.images)
+    size = DEFAULT_SIZES[new_task.ratio]
+    price = price_of(new_task, principal)
+    values: dict[str, Any] = {
+        "id": task_id,
+        "account_id": principal.account_id,
+        "key_id": principal.key_id,
+        "live": principal.live,
+        "status": PENDING,
+        "mode": new_task.mode,
+        "prompt": new_task.prompt,
+        "ratio": new_task.ratio,
+        "request": echo_request(new_task),
+        "input_images": stored_images,
+        "video_count": new_task.video_count,
+        "width": size.width,
+        "height": size.height,
+        "num_frames": DEFAULT_FPS * DEFAULT_SECONDS,
+        "fps": DEFAULT_FPS,
+        "seed": new_task.seed if new_task.seed is not None else secrets.randbelow(2**31),
+        "negative_prompt": new_task.negative_prompt,
+        "consumed_credits": price,
+        "progress": 0,
+        "videos": [],
+        "cancel_requested": False,
+        "attempts": 0,
+        "created_at": utcnow(),
+    }
+    try:
+        async with db.write() as conn:
+            if price:
+                await reserve_credits(conn, principal.account_id, price, task_id)
+            await conn.execute(insert(tasks).values(**values))
+    except BaseException:
+        await asyncio.to_thread(store.delete_task_files, task_id)
+        raise
+    return _record(values)
+
+
+# Built once: status polling is the hottest path, and building a statement costs more than
+# running it on SQLite.
+_TASK_OF_ACCOUNT = select(tasks).where(
+    tasks.c.id == bindparam("task_id"),
+    tasks.c.account_id == bindparam("account_id"),
+    tasks.c.deleted_at.is_(None),
+)
+
+
+async def get_task(db: Database, account_id: str, task_id: str) -> TaskRecord | None:
+    """The task ``task_id`` if it belongs to ``account_id``; ``None`` otherwise."""
+    row = await db.fetch_one(_TASK_OF_ACCOUNT, {"task_id": task_id, "account_id": account_id})
+    return None if row is None else record_from_row(row)
+
+
+def record_from_row(row: Row[Any]) -> TaskRecord:
+    """A :class:`TaskRecord` from a row of ``tasks``."""
+    return _record(row._mapping)
+
+
+def _record(values: Any) -> TaskRecord:
+    return TaskRecord(
+        id=values["id"],
+        account_id=values["account_id"],
+        live=values["live"],
+        status=values["status"],
+        mode=values["mode"],
+        prompt=values["prompt"],
+        ratio=values["ratio"],
+        request=values["request"],
+        input_images=values["input_images"],
+        video_count=values["video_count"],
+        width=values["width"],
+        height=values["height"],
+        num_frames=values["num_frames"],
+        fps=values["fps"],
+        seed=values["seed"],
+        negative_prompt=values["negative_prompt"],
+        consumed_credits=values["consumed_credits"],
+        progress=values["progress"],
+        videos=values["videos"],
+        error_code=values.get("error_code"),
+        error_message=values.get("error_message"),
+        attempts=values["attempts"],
+        created_at=values["created_at"],
+        started_at=values.get("started_at"),
+        completed_at=values.get("completed_at"),
+    )
+
+
+def _store_inputs(
+    store: FileStore, task_id: str, images: Sequence[LoadedImage]
+) -> list[dict[str, str]]:
+    stored = []
+    for index, image in enumerate(images):
+        key = f"inputs/{task_id}/{index}.{_EXTENSIONS.get(image.mime, 'bin')}"
+        store.put_bytes(key, image.data)
+        stored.append({"key": key, "mime": image.mime, "sha256": image.sha256})
+    return stored

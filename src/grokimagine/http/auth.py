@@ -1,0 +1,46 @@
+"""Bearer-token authentication with a short cache, so polling clients cost no lookup each time."""
+
+from __future__ import annotations
+
+import time
+
+from cachetools import TTLCache
+
+from grokimagine.domain.accounts import Principal, authenticate
+from grokimagine.domain.ids import hash_token
+from grokimagine.storage.db import Database
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, else ``None``."""
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    token = token.strip()
+    return token or None
+
+
+class Authenticator:
+    """Resolves tokens to principals. Only successes are cached; revocation shows within the TTL."""
+
+    def __init__(self, db: Database, cache_seconds: float) -> None:
+        self._db = db
+        self._cache: TTLCache[str, Principal] | None = (
+            TTLCache(maxsize=100_000, ttl=cache_seconds, timer=time.monotonic)
+            if cache_seconds > 0
+            else None
+        )
+
+    async def principal_for(self, token: str) -> Principal | None:
+        """The principal behind ``token``, or ``None``."""
+        if self._cache is None:
+            return await authenticate(self._db, token)
+        digest = hash_token(token)
+        principal = self._cache.get(digest)
+        if principal is None:
+            principal = await authenticate(self._db, token)
+            if principal is not None:
+                self._cache[digest] = principal
+        return principal

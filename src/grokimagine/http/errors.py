@@ -1,0 +1,105 @@
+"""API errors and the handlers that turn every failure into the reference page's error body."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from grokimagine.http.envelope import error_response
+
+log = logging.getLogger("grokimagine.http")
+
+_DEFAULT_CODES = {
+    400: "INVALID_REQUEST",
+    401: "UNAUTHORIZED",
+    402: "INSUFFICIENT_CREDITS",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    409: "CONFLICT",
+    413: "PAYLOAD_TOO_LARGE",
+    429: "RATE_LIMITED",
+    500: "INTERNAL_ERROR",
+}
+
+
+class ApiError(Exception):
+    """An expected failure: an HTTP status, a machine code and a sentence for people."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        error: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error = error or _DEFAULT_CODES.get(status, "ERROR")
+        self.message = message
+        self.headers = headers
+
+
+def invalid_request(detail: str) -> ApiError:
+    """A 400 ``INVALID_REQUEST`` whose message starts the way the reference page's does."""
+    return ApiError(400, f"Invalid request: {detail}", "INVALID_REQUEST")
+
+
+def describe_validation_errors(errors: list[Any]) -> str:
+    """One sentence naming the first offending field, e.g. ``The prompt parameter is required``."""
+    if not errors:
+        return "the request is not valid"
+    first = errors[0]
+    location = [str(part) for part in first.get("loc", ()) if part not in ("body", "query")]
+    kind = first.get("type", "")
+    if not location:
+        if kind == "json_invalid":
+            return "the body is not valid JSON"
+        return "the body must be a JSON object"
+    name = location[0] + "".join(f"[{part}]" for part in location[1:])
+    if kind == "missing":
+        return f"The {name} parameter is required"
+    message = str(first.get("msg", "is not valid"))
+    message = message.removeprefix("Value error, ")
+    return f"The {name} parameter is not valid: {message[:1].lower()}{message[1:]}"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Route every exception to the error body; nothing internal leaks."""
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> Response:
+        return error_response(exc.status, exc.error, exc.message, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _request_validation(_: Request, exc: RequestValidationError) -> Response:
+        detail = describe_validation_errors(list(exc.errors()))
+        return error_response(400, "INVALID_REQUEST", f"Invalid request: {detail}")
+
+    @app.exception_handler(ValidationError)
+    async def _validation(_: Request, exc: ValidationError) -> Response:
+        detail = describe_validation_errors(list(exc.errors()))
+        return error_response(400, "INVALID_REQUEST", f"Invalid request: {detail}")
+
+    @app.exception_handler(HTTPException)
+    async def _http(_: Request, exc: HTTPException) -> Response:
+        status = exc.status_code
+        messages = {
+            404: "Not found: no such route",
+            405: "Method not allowed on this route",
+        }
+        message = messages.get(status, str(exc.detail))
+        return error_response(status, _DEFAULT_CODES.get(status, "ERROR"), message, exc.headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(
+            500, "INTERNAL_ERROR", "Internal error: the request could not be completed"
+        )

@@ -1,0 +1,136 @@
+"""Request and response models at the HTTP edge; they also make the OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from grokimagine.domain.catalog import Mode, Ratio
+
+MAX_PROMPT_CHARS = 4000
+MAX_IMAGES = 4
+
+T = TypeVar("T")
+
+
+class GenerateRequest(BaseModel):
+    """Body of ``POST /v1/generate``. Unknown fields are ignored."""
+
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={
+            "examples": [
+                {
+                    "mode": "fun",
+                    "prompt": "a beautiful landscape with mountains",
+                    "images": ["https://example.com/image.png"],
+                    "ratio": "1:1",
+                }
+            ]
+        },
+    )
+
+    mode: Mode = Field("normal", description="Generation mode: fun, normal or spicy.")
+    prompt: str = Field(
+        description="Text prompt for the video (not blank, at most 4000 characters)."
+    )
+    images: list[str] | None = Field(
+        None,
+        description=(
+            "Image(s) to animate: http(s) URLs or data:image/...;base64 URIs, at most 4."
+            " A single string is taken as a list of one."
+        ),
+    )
+    ratio: Ratio = Field("1:1", description="Aspect ratio: 2:3, 3:2 or 1:1.")
+
+    @field_validator("mode", "ratio", mode="before")
+    @classmethod
+    def _null_means_default(cls, value: Any, info: Any) -> Any:
+        if value is None:
+            return "normal" if info.field_name == "mode" else "1:1"
+        return value
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt_not_blank(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("must not be blank")
+        if len(value) > MAX_PROMPT_CHARS:
+            raise ValueError(f"must be at most {MAX_PROMPT_CHARS} characters")
+        return value
+
+    @field_validator("images", mode="before")
+    @classmethod
+    def _single_image_as_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("images")
+    @classmethod
+    def _at_most_four_images(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and len(value) > MAX_IMAGES:
+            raise ValueError(f"at most {MAX_IMAGES} images are accepted")
+        return value
+
+
+class Envelope(BaseModel, Generic[T]):
+    """The success envelope of every response."""
+
+    code: int = Field(200, examples=[200])
+    message: str = Field("success", examples=["success"])
+    data: T
+
+
+class ErrorBody(BaseModel):
+    """The body of every error response."""
+
+    code: int = Field(examples=[400])
+    message: str = Field(examples=["Invalid request: The prompt parameter is required"])
+    error: str = Field(examples=["INVALID_REQUEST"])
+
+
+class GenerateData(BaseModel):
+    """What ``POST /v1/generate`` returns."""
+
+    task_id: str = Field(examples=["task_Vq3mX0e8R2kLw9ZtYp1AbC7d"])
+
+
+class TaskError(BaseModel):
+    """Why a task failed."""
+
+    code: str = Field(examples=["ENGINE_FAILED"])
+    message: str
+
+
+class StatusData(BaseModel):
+    """What ``GET /v1/status`` returns: the reference page's fields, then our additions."""
+
+    consumed_credits: int = Field(examples=[40])
+    created_at: str = Field(examples=["2024-01-01T00:00:00Z"])
+    status: Literal["pending", "processing", "completed", "failed", "canceled"]
+    task_id: str
+    request: dict[str, Any] = Field(
+        examples=[{"mode": "fun", "prompt": "a beautiful landscape with mountains", "ratio": "1:1"}]
+    )
+    response: list[str] = Field(
+        description="Signed, expiring video URLs once completed; fresh on every call.",
+        examples=[
+            ["https://videos.example.com/files/videos/task_x/0.mp4?expires=...&signature=..."]
+        ],
+    )
+    progress: int = Field(description="0 to 100.", examples=[100])
+    error: TaskError | None = Field(None, description="Set when the task failed.")
+    started_at: str | None = None
+    completed_at: str | None = None
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": description}
+    for status, description in {
+        400: "Invalid request",
+        401: "Missing, unknown or revoked token",
+        429: "Over the plan's rate limit",
+        500: "Internal error",
+    }.items()
+}

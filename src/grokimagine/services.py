@@ -1,0 +1,57 @@
+"""The composition root: builds the shared objects (database, storage, limiter) from settings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from grokimagine.http.auth import Authenticator
+from grokimagine.http.ratelimit import RateLimiter, storage_for
+from grokimagine.net.policy import Allowlist
+from grokimagine.settings import Settings
+from grokimagine.storage.db import Database
+from grokimagine.storage.files import FileStore, LocalFileStore
+from grokimagine.storage.signing import UrlSigner, load_or_create_secret
+
+
+@dataclass
+class Services:
+    """Everything a request handler or a worker needs, built once per process."""
+
+    settings: Settings
+    db: Database
+    store: FileStore
+    authenticator: Authenticator
+    limiter: RateLimiter
+    fetch_allowlist: Allowlist
+    # Called after a task is created, to wake an idle worker at once.
+    task_created_listeners: list[Callable[[], None]] = field(default_factory=list)
+
+    def task_created(self) -> None:
+        """Tell the listeners that a new task is waiting."""
+        for listener in self.task_created_listeners:
+            listener()
+
+    async def close(self) -> None:
+        """Release connections."""
+        await self.db.dispose()
+
+
+def build_services(settings: Settings, *, public_url: str | None = None) -> Services:
+    """Build the services for ``settings``; ``public_url`` is the fallback base of video URLs."""
+    db = Database(settings.resolved_database_url)
+    secret = (
+        settings.signing_secret.encode()
+        if settings.signing_secret
+        else load_or_create_secret(settings.data_dir / "secret.key")
+    )
+    base_url = settings.public_url or public_url or "http://127.0.0.1:8000"
+    store = LocalFileStore(settings.data_dir / "files", base_url, UrlSigner(secret))
+    return Services(
+        settings=settings,
+        db=db,
+        store=store,
+        authenticator=Authenticator(db, settings.auth_cache_seconds),
+        fetch_allowlist=Allowlist.parse(settings.fetch_allowlist),
+        limiter=RateLimiter(storage_for(settings.redis_url, settings.redis_prefix)),
+    )

@@ -1,0 +1,132 @@
+"""Database tables (SQLAlchemy Core). Alembic migrations in ``storage/migrations`` create them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.engine import Dialect
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored with its zone and always read back as aware UTC (SQLite drops it)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("name", String(200), nullable=False, default=""),
+    Column("plan", String(20), nullable=False),
+    # A cache of SUM(ledger.delta), kept in the same transaction as every ledger row.
+    Column("balance", BigInteger, nullable=False, default=0),
+    Column("allow_spicy", Boolean, nullable=False, default=False),
+    Column("webhook_secret", String(100), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("account_id", ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("token_prefix", String(20), nullable=False),  # shown in listings, e.g. "gi_live_AbC"
+    Column("kind", String(10), nullable=False),  # "live" | "test"
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime, nullable=True),
+)
+
+ledger = Table(
+    "ledger",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account_id", ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("delta", BigInteger, nullable=False),
+    Column("reason", String(20), nullable=False),  # grant | reserve | refund
+    Column("task_id", String(64), nullable=True, index=True),
+    Column("note", String(200), nullable=False, default=""),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("account_id", ForeignKey("accounts.id"), nullable=False),
+    Column("key_id", String(40), nullable=False),
+    Column("live", Boolean, nullable=False, default=True),
+    # pending | processing | completed | failed | canceled
+    Column("status", String(20), nullable=False),
+    Column("mode", String(20), nullable=False),
+    Column("prompt", Text, nullable=False),
+    Column("ratio", String(10), nullable=False),
+    Column("request", JSON, nullable=False),  # the normalised request, echoed by status
+    Column("input_images", JSON, nullable=False),  # [{"key", "mime", "sha256"}]
+    Column("video_count", Integer, nullable=False, default=1),
+    Column("width", Integer, nullable=False),
+    Column("height", Integer, nullable=False),
+    Column("num_frames", Integer, nullable=False),
+    Column("fps", Integer, nullable=False),
+    Column("seed", BigInteger, nullable=False),
+    Column("negative_prompt", Text, nullable=True),
+    Column("engine", String(40), nullable=True),  # the engine that ran it
+    Column("engine_info", JSON, nullable=True),  # provider ids and costs
+    Column("consumed_credits", Integer, nullable=False),
+    Column("progress", Integer, nullable=False, default=0),
+    Column("videos", JSON, nullable=False),  # storage keys of finished videos
+    Column("error_code", String(40), nullable=True),
+    Column("error_message", Text, nullable=True),
+    Column("idempotency_key", String(200), nullable=True),
+    Column("idempotency_hash", String(64), nullable=True),
+    Column("callback_url", Text, nullable=True),
+    Column("cancel_requested", Boolean, nullable=False, default=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("lease_owner", String(100), nullable=True),
+    Column("lease_expires_at", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("started_at", UTCDateTime, nullable=True),
+    Column("completed_at", UTCDateTime, nullable=True),
+    Column("deleted_at", UTCDateTime, nullable=True),
+    Index("ix_tasks_account_created", "account_id", "created_at"),
+    Index("ix_tasks_status_created", "status", "created_at"),
+    Index("ix_tasks_account_idempotency", "account_id", "idempotency_key", unique=True),
+)

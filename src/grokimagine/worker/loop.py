@@ -1,0 +1,209 @@
+"""The worker loop: claim a task, run its engine in a thread, keep the lease alive, finish it.
+
+One honest loop, in the manner of arq: no task is lost because the database holds the truth.
+A worker that dies leaves a lease that expires; another worker (or this one, restarted) claims
+the task again, up to ``max_attempts`` runs, after which the task fails and is refunded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import tempfile
+import threading
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from grokimagine.domain import task_queue
+from grokimagine.domain.task_queue import Lease
+from grokimagine.domain.tasks import TaskRecord
+from grokimagine.engines.base import (
+    Engine,
+    EngineError,
+    GenerationCanceled,
+    GenerationRequest,
+    InputImage,
+    RenderControl,
+)
+from grokimagine.services import Services
+
+log = logging.getLogger("grokimagine.worker")
+
+
+@dataclass
+class _Run:
+    """The shared state of one task's run between the engine thread and the heartbeat."""
+
+    progress: float = 0.0
+    cancel_event: threading.Event = field(default_factory=threading.Event)
+    lease_lost: bool = False
+    canceled_by_user: bool = False
+
+
+class Worker:
+    """Runs tasks from the database on one engine until told to stop."""
+
+    def __init__(self, services: Services, engine: Engine, *, worker_id: str | None = None):
+        self.services = services
+        self.settings = services.settings
+        self.engine = engine
+        self.worker_id = worker_id or f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
+        self._wakeup = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._current: _Run | None = None
+
+    def wake(self) -> None:
+        """Tell an idle worker that a task is waiting (safe to call from the event loop)."""
+        self._wakeup.set()
+
+    def stop(self) -> None:
+        """Stop claiming; the task in hand is stopped at its next step and handed back."""
+        self._stopping.set()
+        self._wakeup.set()
+        if self._current is not None:
+            self._current.cancel_event.set()
+
+    async def run(self) -> None:
+        """Claim and run tasks until :meth:`stop`."""
+        warmup = getattr(self.engine, "warmup", None)
+        if warmup is not None:
+            await asyncio.to_thread(warmup)
+        log.info("worker %s started with engine %s", self.worker_id, self.engine.name)
+        while not self._stopping.is_set():
+            try:
+                ran = await self.run_once()
+            except Exception:
+                log.exception("worker %s: unexpected error; retrying shortly", self.worker_id)
+                ran = False
+            if not ran and not self._stopping.is_set():
+                self._wakeup.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), self.settings.poll_seconds)
+
+    async def run_once(self) -> bool:
+        """Claim one task and run it to the end; ``False`` if there was none."""
+        await task_queue.fail_exhausted_tasks(
+            self.services.db, max_attempts=self.settings.max_attempts
+        )
+        claimed = await task_queue.claim_next_task(
+            self.services.db,
+            self.worker_id,
+            lease_seconds=self.settings.lease_seconds,
+            max_attempts=self.settings.max_attempts,
+        )
+        if claimed is None:
+            return False
+        record, lease = claimed
+        log.info("task %s: attempt %d on %s", record.id, lease.attempt, self.worker_id)
+        await self._run_task(record, lease)
+        return True
+
+    async def _run_task(self, record: TaskRecord, lease: Lease) -> None:
+        run = _Run()
+        self._current = run
+        heartbeat = asyncio.create_task(self._heartbeat(lease, run))
+        db = self.services.db
+        try:
+            with tempfile.TemporaryDirectory(prefix="grokimagine-") as scratch:
+                files, info = await asyncio.to_thread(self._render_all, record, Path(scratch), run)
+                if run.lease_lost:
+                    return
+                keys = await asyncio.to_thread(self._store_videos, record.id, files)
+            if not await task_queue.complete_task(db, lease, keys, self.engine.name, info):
+                log.warning("task %s: lease lost before completion; result dropped", record.id)
+        except GenerationCanceled:
+            if run.lease_lost:
+                log.warning("task %s: lease lost; stopped", record.id)
+            elif run.canceled_by_user:
+                await task_queue.cancel_running_task(db, lease)
+            else:
+                await task_queue.release_task(db, lease)
+        except EngineError as exc:
+            log.warning("task %s failed: %s %s", record.id, exc.code, exc.message)
+            await task_queue.fail_task(db, lease, exc.code, exc.message)
+        except Exception:
+            log.exception("task %s: unexpected engine error", record.id)
+            await task_queue.fail_task(
+                db, lease, "INTERNAL_ERROR", "the engine failed unexpectedly; credits refunded"
+            )
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+            self._current = None
+
+    def _render_all(
+        self, record: TaskRecord, scratch: Path, run: _Run
+    ) -> tuple[list[Path], dict[str, object]]:
+        images = [
+            InputImage(data=self.services.store.get_bytes(item["key"]), mime=item["mime"])
+            for item in record.input_images
+        ]
+        files: list[Path] = []
+        results = []
+        for index in range(record.video_count):
+            request = GenerationRequest(
+                prompt=record.prompt,
+                mode=record.mode,
+                ratio=record.ratio,
+                width=record.width,
+                height=record.height,
+                num_frames=record.num_frames,
+                fps=record.fps,
+                seed=record.seed + index,
+                images=images,
+                negative_prompt=record.negative_prompt,
+            )
+
+            def on_progress(fraction: float, index: int = index) -> None:
+                run.progress = (index + fraction) / record.video_count
+
+            control = RenderControl(on_progress=on_progress, cancel_event=run.cancel_event)
+            output = scratch / f"{index}.mp4"
+            results.append(self.engine.generate(request, output, control))
+            files.append(output)
+        info: dict[str, object] = {
+            "videos": [
+                {
+                    "provider_task_id": result.provider_task_id,
+                    "provider_cost_usd": result.provider_cost_usd,
+                    **result.details,
+                }
+                for result in results
+            ]
+        }
+        return files, info
+
+    def _store_videos(self, task_id: str, files: list[Path]) -> list[str]:
+        keys = []
+        for index, path in enumerate(files):
+            key = f"videos/{task_id}/{index}.mp4"
+            self.services.store.put_file(key, path)
+            keys.append(key)
+        return keys
+
+    async def _heartbeat(self, lease: Lease, run: _Run) -> None:
+        """Renew the lease a few times per lease period, record progress, watch for cancels."""
+        interval = max(0.05, min(1.0, self.settings.lease_seconds / 4))
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                state = await task_queue.renew_lease(
+                    self.services.db,
+                    lease,
+                    lease_seconds=self.settings.lease_seconds,
+                    progress=min(99, int(run.progress * 100)),
+                )
+            except Exception:
+                log.exception("task %s: heartbeat failed", lease.task_id)
+                continue
+            if not state.held:
+                run.lease_lost = True
+                run.cancel_event.set()
+                return
+            if state.cancel_requested:
+                run.canceled_by_user = True
+                run.cancel_event.set()

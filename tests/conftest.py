@@ -1,0 +1,134 @@
+"""Shared fixtures: a fresh service on SQLite or on the real PostgreSQL, and an HTTP client.
+
+PostgreSQL tests get a database of their own per test session (other sessions on this machine
+use the server too), migrated once and emptied between tests.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from sqlalchemy import delete
+
+from grokimagine.domain import accounts
+from grokimagine.engines.base import Engine
+from grokimagine.http.app import create_app
+from grokimagine.services import Services, build_services
+from grokimagine.settings import Settings
+from grokimagine.storage.migrate import upgrade_database
+from grokimagine.storage.schema import metadata
+from grokimagine.worker.loop import Worker
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "GROKIMAGINE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1/test"
+)
+REDIS_URL = os.environ.get("GROKIMAGINE_TEST_REDIS", "redis://127.0.0.1:6379/0")
+BASE_URL = "http://testserver"
+
+# Real local HTTP(S) servers and the connection log used by the image and guard tests.
+pytest_plugins = ["tests.servers"]
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A database of this test session's own on the real PostgreSQL server, migrated."""
+    name = f"gi_test_{secrets.token_hex(6)}"
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    upgrade_database(url)
+    yield url
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each test that uses the database runs on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'test.db'}"
+        upgrade_database(url)
+        return url
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    """Settings for one test: its own data folder, no token cache, fast worker timings."""
+    return Settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        auth_cache_seconds=0,
+        lease_seconds=5,
+        poll_seconds=0.05,
+        redis_prefix=f"gi-test-{secrets.token_hex(4)}",
+    )
+
+
+@pytest.fixture
+async def services(settings: Settings) -> AsyncIterator[Services]:
+    """The service's shared objects, over an empty database."""
+    built = build_services(settings, public_url=BASE_URL)
+    async with built.db.write() as conn:
+        for table in reversed(metadata.sorted_tables):
+            await conn.execute(delete(table))
+    yield built
+    await built.close()
+
+
+@pytest.fixture
+def app(services: Services):
+    """The API, without the in-process worker: tests run the worker step by step."""
+    return create_app(services)
+
+
+@pytest.fixture
+async def client(app) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client talking to the app in-process."""
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as http:
+        yield http
+
+
+@dataclass
+class Customer:
+    """An account with a key, as a test sees it."""
+
+    account_id: str
+    token: str
+    key_id: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+async def make_customer(
+    services: Services, *, plan: str = "free", credits: int = 400, allow_spicy: bool = False
+) -> Customer:
+    """Create an account with one live key."""
+    account = await accounts.create_account(
+        services.db, plan=plan, credits_granted=credits, allow_spicy=allow_spicy
+    )
+    new_key = await accounts.create_key(services.db, account.id)
+    return Customer(account.id, new_key.token, new_key.key.id)
+
+
+@pytest.fixture
+async def customer(services: Services) -> Customer:
+    """A free-plan account with 400 credits (ten videos)."""
+    return await make_customer(services)
+
+
+def make_worker(services: Services, engine: Engine | None = None) -> Worker:
+    """A worker over ``services`` (the preview engine unless told otherwise)."""
+    from grokimagine.engines.preview import PreviewEngine
+
+    return Worker(services, engine or PreviewEngine(), worker_id=f"test-{secrets.token_hex(3)}")

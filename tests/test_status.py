@@ -1,0 +1,118 @@
+"""GET /v1/status: the task's life as a client polling it sees it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import httpx
+
+from grokimagine.engines.base import EngineError, GenerationRequest, GenerationResult, RenderControl
+from grokimagine.services import Services
+from tests.conftest import Customer, make_customer, make_worker
+from tests.test_generate import SEED_BODY, balance_of
+
+
+async def submit(client: httpx.AsyncClient, customer: Customer, body: dict | None = None) -> str:
+    response = await client.post("/v1/generate", json=body or SEED_BODY, headers=customer.headers)
+    assert response.status_code == 200, response.text
+    return response.json()["data"]["task_id"]
+
+
+async def status_of(client: httpx.AsyncClient, customer: Customer, task_id: str) -> dict:
+    response = await client.get("/v1/status", params={"task_id": task_id}, headers=customer.headers)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["code"] == 200 and body["message"] == "success"
+    return body["data"]
+
+
+async def test_a_task_goes_from_pending_to_completed_with_video_urls(
+    client: httpx.AsyncClient, services: Services, customer: Customer
+) -> None:
+    task_id = await submit(client, customer)
+    pending = await status_of(client, customer, task_id)
+    assert pending["status"] == "pending"
+    assert pending["response"] == []
+    assert pending["consumed_credits"] == 40
+    assert pending["task_id"] == task_id
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", pending["created_at"])
+    assert pending["request"] == SEED_BODY
+
+    assert await make_worker(services).run_once()
+
+    done = await status_of(client, customer, task_id)
+    assert done["status"] == "completed"
+    assert done["consumed_credits"] == 40
+    assert done["progress"] == 100
+    assert done["error"] is None
+    assert len(done["response"]) == 1
+    url = urlparse(done["response"][0])
+    assert url.scheme == "http" and url.netloc == "testserver"
+    assert url.path == f"/files/videos/{task_id}/0.mp4"
+    assert {"expires", "signature"} <= set(parse_qs(url.query))
+
+
+async def test_each_status_call_signs_the_urls_afresh(
+    client: httpx.AsyncClient, services: Services, customer: Customer, monkeypatch
+) -> None:
+    task_id = await submit(client, customer)
+    await make_worker(services).run_once()
+    first = (await status_of(client, customer, task_id))["response"][0]
+    import time
+
+    later = time.time() + 600
+    monkeypatch.setattr(time, "time", lambda: later)
+    second = (await status_of(client, customer, task_id))["response"][0]
+    expires = [int(parse_qs(urlparse(url).query)["expires"][0]) for url in (first, second)]
+    assert expires[1] - expires[0] >= 599
+    assert int(later) + services.settings.url_ttl_seconds == expires[1]
+
+
+async def test_another_account_cannot_see_a_task(
+    client: httpx.AsyncClient, services: Services, customer: Customer
+) -> None:
+    task_id = await submit(client, customer)
+    stranger = await make_customer(services)
+    response = await client.get("/v1/status", params={"task_id": task_id}, headers=stranger.headers)
+    assert response.status_code == 404
+    assert response.json() == {"code": 404, "message": "Task not found", "error": "TASK_NOT_FOUND"}
+
+
+async def test_unknown_and_missing_task_ids(client: httpx.AsyncClient, customer: Customer) -> None:
+    unknown = await client.get(
+        "/v1/status", params={"task_id": "task_nope"}, headers=customer.headers
+    )
+    assert unknown.status_code == 404
+    assert unknown.json()["error"] == "TASK_NOT_FOUND"
+    missing = await client.get("/v1/status", headers=customer.headers)
+    assert missing.status_code == 400
+    assert missing.json() == {
+        "code": 400,
+        "message": "Invalid request: The task_id parameter is required",
+        "error": "INVALID_REQUEST",
+    }
+
+
+class FailingEngine:
+    name = "failing"
+
+    def generate(
+        self, request: GenerationRequest, output: Path, control: RenderControl
+    ) -> GenerationResult:
+        raise EngineError("the model ran out of memory", "ENGINE_FAILED")
+
+
+async def test_a_failed_task_is_refunded_in_full(
+    client: httpx.AsyncClient, services: Services, customer: Customer
+) -> None:
+    task_id = await submit(client, customer)
+    assert await balance_of(services, customer.account_id) == 360
+    await make_worker(services, FailingEngine()).run_once()
+    failed = await status_of(client, customer, task_id)
+    assert failed["status"] == "failed"
+    assert failed["consumed_credits"] == 0
+    assert failed["response"] == []
+    assert failed["error"] == {"code": "ENGINE_FAILED", "message": "the model ran out of memory"}
+    assert await balance_of(services, customer.account_id) == 400
