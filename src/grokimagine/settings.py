@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -119,3 +119,51 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'grokimagine.db').resolve()}"
+
+    # --- Relay engines (xai, openai-videos), provider limits and routing (issue 6) ---
+    # Documented in docs/relay.md.
+    routes: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description='Engines per plan or mode, JSON: {"default": [...], "plan:pro": [...], '
+        '"mode:spicy": [...], "plan:pro+mode:fun": [...]}; unset: [engine].',
+    )
+    xai_api_key: SecretStr | None = Field(None, description="xAI API key for the xai engine.")
+    xai_base_url: str = Field("https://api.x.ai/v1", description="xAI REST API base URL.")
+    xai_model: str = Field("grok-imagine-video", description="xAI video model.")
+    xai_resolution: Literal["480p", "720p"] | None = Field(
+        None, description="xAI resolution; from the request's size if unset."
+    )
+    openai_videos_base_url: str | None = Field(
+        None, description="Base URL (ending in /v1) of an OpenAI-style /v1/videos server."
+    )
+    openai_videos_api_key: SecretStr | None = Field(None, description="Its bearer key, if any.")
+    openai_videos_model: str | None = Field(None, description="Model to ask for; server default.")
+    openai_videos_sizes: dict[str, str] = Field(
+        default_factory=dict,
+        description='Ratio to "WxH" size sent; the request\'s own size if a ratio is absent.',
+    )
+    openai_videos_seconds: list[int] = Field(
+        default_factory=list, description="Durations the server allows; nearest is sent."
+    )
+    openai_videos_send_extras: bool = Field(
+        False, description="Also send seed and negative_prompt (servers that accept them)."
+    )
+    relay_style_presets: dict[str, str] = Field(
+        default_factory=dict, description="Style text per mode, overriding the defaults."
+    )
+    relay_poll_interval: float = Field(2.0, gt=0, description="First wait between polls.")
+    relay_poll_max_interval: float = Field(15.0, gt=0, description="Longest wait between polls.")
+    relay_timeout: float = Field(900.0, gt=0, description="Seconds a provider job may take.")
+    relay_request_timeout: float = Field(30.0, gt=0, description="Seconds per provider call.")
+    relay_connect_timeout: float = Field(10.0, gt=0, description="Seconds to connect.")
+    relay_download_timeout: float = Field(300.0, gt=0, description="Seconds to download a video.")
+    relay_max_download_bytes: int = Field(512 * 1024 * 1024, gt=0, description="Largest video.")
+    relay_retries: int = Field(3, ge=1, description="Attempts per call on 5xx, network, 429.")
+    relay_retry_backoff: float = Field(0.5, gt=0, description="Base of the jittered backoff.")
+    relay_max_retry_after: float = Field(60.0, gt=0, description="Cap on a honoured Retry-After.")
+    relay_max_concurrency: int = Field(4, ge=1, description="Jobs at once per provider key.")
+    relay_queue_timeout: float = Field(300.0, gt=0, description="Wait for a free provider slot.")
+    relay_breaker_failures: int = Field(5, ge=1, description="Failed calls that open the circuit.")
+    relay_breaker_reset_seconds: float = Field(
+        60.0, gt=0, description="Seconds the circuit stays open before one trial call."
+    )

@@ -31,7 +31,12 @@ from grokimagine.engines.diffusers_engine import DiffusersEngine  # noqa: E402
 from grokimagine.engines.diffusion.config import DiffusersConfig, SpeedOptions  # noqa: E402
 from grokimagine.engines.diffusion.loader import ConfigurationError, ModelNotFoundError  # noqa: E402
 from grokimagine.engines.diffusion.profiles import load_presets  # noqa: E402
-from grokimagine.engines.registry import build_engine  # noqa: E402
+from grokimagine.engines.registry import (  # noqa: E402
+    EngineConfigError,
+    build_engine,
+    check_engine,
+    known_engines,
+)
 from grokimagine.settings import Settings  # noqa: E402
 
 PRESETS = load_presets()
@@ -378,8 +383,13 @@ def test_start_up_errors_are_clear(tmp_path, monkeypatch):
     assert str(tmp_path / "no-such-model") in caught.value.message
 
     monkeypatch.delenv("GROKIMAGINE_DIFFUSERS_T2V_MODEL")
-    with pytest.raises(ConfigurationError, match="GROKIMAGINE_DIFFUSERS_T2V_MODEL"):
+    with pytest.raises(EngineConfigError, match="GROKIMAGINE_DIFFUSERS_T2V_MODEL"):
+        check_engine(Settings(), "diffusers")
+    with pytest.raises(EngineConfigError, match="GROKIMAGINE_DIFFUSERS_T2V_MODEL"):
         build_engine(Settings(), "diffusers")
+    with pytest.raises(ConfigurationError, match="GROKIMAGINE_DIFFUSERS_T2V_MODEL"):
+        DiffusersEngine(DiffusersConfig())
+    assert "diffusers" in known_engines()
 
 
 def test_settings_the_model_cannot_honour_fail_at_start_up(tiny_models, tmp_path):

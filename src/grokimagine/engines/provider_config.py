@@ -1,0 +1,55 @@
+"""Where a relay engine reaches its provider, and the limits it keeps toward it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from grokimagine.settings import Settings
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    """One provider endpoint and key, with timeouts, retries, concurrency and breaker limits."""
+
+    name: str
+    base_url: str
+    api_key: str | None = field(default=None, repr=False)
+    request_timeout: float = 30.0
+    connect_timeout: float = 10.0
+    download_timeout: float = 300.0
+    max_download_bytes: int = 512 * 1024 * 1024
+    retries: int = 3
+    retry_backoff: float = 0.5
+    max_retry_after: float = 60.0
+    max_concurrency: int = 4
+    queue_timeout: float = 300.0
+    breaker_failures: int = 5
+    breaker_reset_seconds: float = 60.0
+    poll_interval: float = 2.0
+    poll_max_interval: float = 15.0
+    job_timeout: float = 900.0
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, name: str, base_url: str, api_key: str | None
+    ) -> ProviderConfig:
+        """Provider ``name`` at ``base_url``, with the relay limits of ``settings``."""
+        return cls(
+            name=name,
+            base_url=base_url.rstrip("/"),
+            api_key=api_key,
+            request_timeout=settings.relay_request_timeout,
+            connect_timeout=settings.relay_connect_timeout,
+            download_timeout=settings.relay_download_timeout,
+            max_download_bytes=settings.relay_max_download_bytes,
+            retries=settings.relay_retries,
+            retry_backoff=settings.relay_retry_backoff,
+            max_retry_after=settings.relay_max_retry_after,
+            max_concurrency=settings.relay_max_concurrency,
+            queue_timeout=settings.relay_queue_timeout,
+            breaker_failures=settings.relay_breaker_failures,
+            breaker_reset_seconds=settings.relay_breaker_reset_seconds,
+            poll_interval=settings.relay_poll_interval,
+            poll_max_interval=settings.relay_poll_max_interval,
+            job_timeout=settings.relay_timeout,
+        )

@@ -1,0 +1,211 @@
+"""HTTP calls to a provider: timeouts, retries with jitter (tenacity), Retry-After, the breaker.
+
+A call is retried on network errors, 5xx and 429 (waiting the provider's Retry-After when it
+gives one, else a jittered exponential backoff). After the last attempt a network error or 5xx
+counts as one failure for the provider's circuit breaker; while the circuit is open, calls fail
+at once with :data:`PROVIDER_UNAVAILABLE` without reaching the provider.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import BaseModel, ValidationError
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+
+from grokimagine.engines.base import EngineError, RenderControl
+from grokimagine.engines.provider_breaker import CircuitOpenError
+from grokimagine.engines.provider_config import ProviderConfig
+from grokimagine.engines.provider_errors import (
+    PROVIDER_BAD_RESPONSE,
+    PROVIDER_RATE_LIMITED,
+    PROVIDER_RESULT_EXPIRED,
+    PROVIDER_UNAVAILABLE,
+    ProviderRateLimited,
+    ProviderUnavailable,
+    raise_for_provider_status,
+    relay_error,
+)
+from grokimagine.engines.provider_limits import ProviderSlot, provider_slot
+
+_CHUNK_BYTES = 1024 * 1024
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class _WaitRetryAfterOrJitter:
+    """Wait the provider's Retry-After (capped) after a 429, else a jittered backoff."""
+
+    def __init__(self, backoff: float, cap: float):
+        self._jitter = wait_random_exponential(multiplier=backoff, max=cap)
+        self._cap = cap
+
+    def __call__(self, state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, ProviderRateLimited) and error.retry_after is not None:
+            return min(error.retry_after, self._cap)
+        return self._jitter(state)
+
+
+def cancellable_sleep(control: RenderControl, seconds: float) -> None:
+    """Sleep ``seconds``, waking at once (and raising GenerationCanceled) on cancellation."""
+    control.check_canceled()
+    if seconds > 0 and control.cancel_event.wait(seconds):
+        control.check_canceled()
+
+
+class ProviderClient:
+    """A synchronous, thread-safe HTTP client to one provider endpoint and key."""
+
+    def __init__(self, config: ProviderConfig, *, transport: httpx.BaseTransport | None = None):
+        self.config = config
+        self.slot: ProviderSlot = provider_slot(config)
+        headers = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
+        self._api = httpx.Client(
+            base_url=config.base_url,
+            headers=headers,
+            timeout=httpx.Timeout(config.request_timeout, connect=config.connect_timeout),
+            transport=transport,
+        )
+        # Result URLs may live on another host (a CDN): that client never carries the API key.
+        self._plain = httpx.Client(
+            timeout=httpx.Timeout(config.download_timeout, connect=config.connect_timeout),
+            follow_redirects=True,
+            transport=transport,
+        )
+
+    def close(self) -> None:
+        """Close the connection pools."""
+        self._api.close()
+        self._plain.close()
+
+    def _retrying(self, control: RenderControl) -> Retrying:
+        return Retrying(
+            stop=stop_after_attempt(self.config.retries),
+            wait=_WaitRetryAfterOrJitter(self.config.retry_backoff, self.config.max_retry_after),
+            retry=retry_if_exception_type((ProviderUnavailable, ProviderRateLimited)),
+            sleep=lambda seconds: cancellable_sleep(control, seconds),
+            reraise=True,
+        )
+
+    def _guarded(self, control: RenderControl, attempt: Any) -> Any:
+        """Run ``attempt`` with retries inside the breaker; map exhaustion to EngineErrors."""
+        breaker = self.slot.breaker
+        try:
+            breaker.before_call()
+        except CircuitOpenError as exc:
+            raise relay_error(PROVIDER_UNAVAILABLE, f"{self.config.name}: {exc}") from exc
+        try:
+            result = self._retrying(control)(attempt)
+        except ProviderUnavailable as exc:
+            breaker.record_failure()
+            raise relay_error(PROVIDER_UNAVAILABLE, str(exc)) from exc
+        except ProviderRateLimited as exc:
+            breaker.record_success()  # it answered: rate limits are not an outage
+            raise relay_error(PROVIDER_RATE_LIMITED, str(exc)) from exc
+        except EngineError:
+            breaker.record_success()  # it answered, with a refusal of this request
+            raise
+        except BaseException:
+            breaker.release_trial()
+            raise
+        breaker.record_success()
+        return result
+
+    def call_json(
+        self, method: str, path: str, control: RenderControl, *, json: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], httpx.Headers]:
+        """Send one API call and return its JSON object and headers, or raise an EngineError."""
+
+        def attempt() -> tuple[dict[str, Any], httpx.Headers]:
+            control.check_canceled()
+            try:
+                response = self._api.request(method, path, json=json)
+            except httpx.TransportError as exc:
+                raise ProviderUnavailable(f"{self.config.name} unreachable: {exc!r}") from exc
+            raise_for_provider_status(self.config.name, response)
+            try:
+                body = response.json()
+            except ValueError:
+                body = None
+            if not isinstance(body, dict):
+                raise relay_error(PROVIDER_BAD_RESPONSE, f"{self.config.name}: not a JSON object")
+            return body, response.headers
+
+        return self._guarded(control, attempt)
+
+    def download(
+        self, url: str, output: Path, control: RenderControl, *, authenticated: bool
+    ) -> int:
+        """Stream ``url`` into ``output`` (via a temporary file) and return its size in bytes.
+
+        ``authenticated`` sends the API key, for a provider's own content endpoint; other URLs
+        are fetched without it. A 403, 404 or 410 means the result is gone.
+        """
+        client = self._api if authenticated else self._plain
+        partial = output.with_name(output.name + ".part")
+
+        def attempt() -> int:
+            control.check_canceled()
+            try:
+                with client.stream(
+                    "GET", url, timeout=self.config.download_timeout, follow_redirects=True
+                ) as response:
+                    if response.status_code in (403, 404, 410):
+                        raise relay_error(
+                            PROVIDER_RESULT_EXPIRED,
+                            f"{self.config.name} result no longer available "
+                            f"({response.status_code})",
+                        )
+                    if response.status_code >= 400:
+                        response.read()
+                    raise_for_provider_status(self.config.name, response)
+                    return self._write_body(response, partial, control)
+            except httpx.TransportError as exc:
+                raise ProviderUnavailable(f"{self.config.name} download failed: {exc!r}") from exc
+
+        try:
+            try:
+                size = self._retrying(control)(attempt)
+            except ProviderUnavailable as exc:
+                raise relay_error(PROVIDER_UNAVAILABLE, str(exc)) from exc
+            except ProviderRateLimited as exc:
+                raise relay_error(PROVIDER_RATE_LIMITED, str(exc)) from exc
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        os.replace(partial, output)
+        return size
+
+    def _write_body(self, response: httpx.Response, partial: Path, control: RenderControl) -> int:
+        size = 0
+        with partial.open("wb") as file:
+            for chunk in response.iter_bytes(_CHUNK_BYTES):
+                size += len(chunk)
+                if size > self.config.max_download_bytes:
+                    raise relay_error(
+                        PROVIDER_BAD_RESPONSE,
+                        f"{self.config.name} video over {self.config.max_download_bytes} bytes",
+                    )
+                file.write(chunk)
+                control.check_canceled()
+        return size
+
+
+def parse_answer(model: type[M], body: dict[str, Any], provider: str) -> M:
+    """Validate a provider's JSON answer with a pydantic model, or raise PROVIDER_BAD_RESPONSE."""
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        raise relay_error(
+            PROVIDER_BAD_RESPONSE, f"{provider} answered an unexpected shape: {exc.errors()[:3]}"
+        ) from exc

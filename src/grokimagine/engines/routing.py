@@ -1,0 +1,207 @@
+"""Which engines serve a task: a table of routes per plan and per mode, with fallbacks.
+
+``GROKIMAGINE_ROUTES`` is a JSON object from route keys to engine names in the order to try::
+
+    {"default": ["preview"], "plan:pro": ["xai", "preview"], "mode:spicy": ["diffusers"],
+     "plan:enterprise+mode:fun": ["openai-videos", "xai"]}
+
+The most specific key wins: ``plan:P+mode:M``, then ``mode:M``, then ``plan:P``, then
+``default`` (which is ``[GROKIMAGINE_ENGINE]`` when absent). A task moves to the next engine of
+its route only when an engine fails with ``EngineError(fallback=True)``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from grokimagine.domain.catalog import MODES
+from grokimagine.domain.plans import PLANS
+from grokimagine.engines.base import (
+    Engine,
+    EngineError,
+    GenerationRequest,
+    GenerationResult,
+    RenderControl,
+)
+from grokimagine.engines.registry import build_engine, check_engine
+from grokimagine.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_KEY = re.compile(
+    r"^(?:default|plan:(?P<plan>[\w.-]+)|mode:(?P<mode>\w+)|"
+    r"plan:(?P<pplan>[\w.-]+)\+mode:(?P<pmode>\w+))$"
+)
+
+
+class RoutingError(ValueError):
+    """The routing table is malformed or names an engine that cannot run."""
+
+
+@dataclass(frozen=True)
+class RoutingTable:
+    """Engine lists by route key, already validated."""
+
+    default: tuple[str, ...]
+    by_plan: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    by_mode: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    by_plan_mode: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, routes: Mapping[str, Sequence[str]], default_engine: str) -> RoutingTable:
+        """Build a table from ``GROKIMAGINE_ROUTES``; raise RoutingError on any malformed entry."""
+        table = cls(default=(default_engine,))
+        default = table.default
+        for key, names in routes.items():
+            match = _KEY.match(key)
+            if match is None:
+                raise RoutingError(
+                    f"route key {key!r} is not default, plan:NAME, mode:NAME or plan:NAME+mode:NAME"
+                )
+            engines = _engine_list(key, names)
+            mode = match["mode"] or match["pmode"]
+            if mode is not None and mode not in MODES:
+                raise RoutingError(f"route {key!r}: unknown mode {mode!r}; modes: {MODES}")
+            plan = match["plan"] or match["pplan"]
+            if plan is not None and plan not in PLANS:
+                raise RoutingError(f"route {key!r}: unknown plan {plan!r}; plans: {tuple(PLANS)}")
+            if key == "default":
+                default = engines
+            elif match["plan"]:
+                table.by_plan[match["plan"]] = engines
+            elif match["mode"]:
+                table.by_mode[match["mode"]] = engines
+            else:
+                table.by_plan_mode[(match["pplan"], match["pmode"])] = engines
+        return cls(default, table.by_plan, table.by_mode, table.by_plan_mode)
+
+    def route(self, plan: str, mode: str) -> tuple[str, ...]:
+        """The engines for a task of ``plan`` and ``mode``, most specific route first."""
+        return (
+            self.by_plan_mode.get((plan, mode))
+            or self.by_mode.get(mode)
+            or self.by_plan.get(plan)
+            or self.default
+        )
+
+    def engine_names(self) -> set[str]:
+        """Every engine named anywhere in the table."""
+        names = set(self.default)
+        for group in (self.by_plan, self.by_mode, self.by_plan_mode):
+            for engines in group.values():
+                names.update(engines)
+        return names
+
+
+def _engine_list(key: str, names: object) -> tuple[str, ...]:
+    if (
+        not isinstance(names, list | tuple)
+        or not names
+        or not all(isinstance(name, str) and name for name in names)
+    ):
+        raise RoutingError(f"route {key!r} must be a non-empty list of engine names")
+    if len(set(names)) != len(names):
+        raise RoutingError(f"route {key!r} names an engine twice: {list(names)}")
+    return tuple(names)
+
+
+class EngineRouter:
+    """Routes tasks to engines; builds each engine once, on first use, and keeps it."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        factory: Callable[[Settings, str], Engine] = build_engine,
+        check: Callable[[Settings, str], None] = check_engine,
+    ):
+        self._settings = settings
+        self._factory = factory
+        self.table = RoutingTable.parse(settings.routes, settings.engine)
+        for name in sorted(self.table.engine_names()):
+            try:
+                check(settings, name)
+            except ValueError as exc:
+                raise RoutingError(f"engine {name!r} in the routes: {exc}") from exc
+        self._engines: dict[str, Engine] = {}
+        self._lock = threading.Lock()
+
+    def engine_names(self) -> set[str]:
+        """Every engine some route may use."""
+        return self.table.engine_names()
+
+    def route(self, plan: str, mode: str) -> list[str]:
+        """Engine names to try, in order, for a task of ``plan`` and ``mode``."""
+        return list(self.table.route(plan, mode))
+
+    def engine(self, name: str) -> Engine:
+        """The engine ``name``, built on first use and cached."""
+        if name not in self.engine_names():
+            raise RoutingError(f"engine {name!r} is in no route")
+        with self._lock:
+            engine = self._engines.get(name)
+            if engine is None:
+                engine = self._factory(self._settings, name)
+                self._engines[name] = engine
+            return engine
+
+    def close(self) -> None:
+        """Close the engines built so far that hold resources (connection pools)."""
+        with self._lock:
+            engines, self._engines = list(self._engines.values()), {}
+        for engine in engines:
+            close = getattr(engine, "close", None)
+            if close is not None:
+                close()
+
+
+def _attempt_control(control: RenderControl, floor: list[float]) -> RenderControl:
+    """A control sharing ``control``'s cancel flag whose progress never goes back."""
+
+    def report(fraction: float) -> None:
+        if fraction > floor[0]:
+            floor[0] = fraction
+            control.report(fraction)
+
+    return RenderControl(on_progress=report, cancel_event=control.cancel_event)
+
+
+def run_with_fallback(
+    router: EngineRouter,
+    plan: str,
+    mode: str,
+    request: GenerationRequest,
+    output: Path,
+    control: RenderControl,
+) -> tuple[str, GenerationResult]:
+    """Try the route's engines in order; return the serving engine's name and its result.
+
+    Moves on only after an EngineError with ``fallback=True``; any other error, cancellation
+    included, is raised at once. When every engine falls back, the last error is raised.
+    """
+    names = router.route(plan, mode)
+    floor = [0.0]
+    skipped: list[dict[str, str]] = []
+    last_error: EngineError | None = None
+    for name in names:
+        control.check_canceled()
+        try:
+            result = router.engine(name).generate(request, output, _attempt_control(control, floor))
+        except EngineError as error:
+            output.unlink(missing_ok=True)
+            if not error.fallback:
+                raise
+            log.warning("engine %s failed (%s: %s); trying the next", name, error.code, error)
+            skipped.append({"engine": name, "code": error.code})
+            last_error = error
+            continue
+        if skipped:
+            result.details["fallback_from"] = skipped
+        return name, result
+    assert last_error is not None  # a route is never empty
+    raise last_error

@@ -1,0 +1,106 @@
+"""Fixtures for the relay tests: a real MP4, the fake providers on loopback, fast settings."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from grokimagine.engines.encoding import encode_mp4
+from grokimagine.engines.provider_limits import reset_provider_slots
+from grokimagine.settings import Settings
+
+from .fake_openai import FakeOpenAIVideos, OpenAIScenario
+from .fake_xai import FakeXai, XaiScenario
+from .helpers import OPENAI_KEY, XAI_KEY, ProgressLog, fast_settings
+from .loopback import LoopbackServer
+
+
+@pytest.fixture(scope="session")
+def sample_mp4(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """A small real H.264 MP4 made by our own encoder."""
+    path = tmp_path_factory.mktemp("mp4") / "sample.mp4"
+    frames = [np.full((64, 96, 3), i * 20, dtype=np.uint8) for i in range(12)]
+    encode_mp4(frames, path, width=96, height=64, fps=12)
+    return path.read_bytes()
+
+
+@pytest.fixture(scope="module")
+def xai_server(sample_mp4: bytes) -> Iterator[tuple[FakeXai, str]]:
+    fake = FakeXai(sample_mp4, XAI_KEY)
+    with LoopbackServer(fake.app) as server:
+        yield fake, server.base_url
+
+
+@pytest.fixture(scope="module")
+def openai_server(sample_mp4: bytes) -> Iterator[tuple[FakeOpenAIVideos, str]]:
+    fake = FakeOpenAIVideos(sample_mp4, OPENAI_KEY)
+    with LoopbackServer(fake.app) as server:
+        yield fake, server.base_url
+
+
+@pytest.fixture(autouse=True)
+def _fresh_provider_slots() -> Iterator[None]:
+    reset_provider_slots()
+    yield
+    reset_provider_slots()
+
+
+@pytest.fixture
+def xai(xai_server: tuple[FakeXai, str]) -> FakeXai:
+    """The fake xAI, reset to a plain successful scenario."""
+    fake, _ = xai_server
+    fake.reset(XaiScenario())
+    return fake
+
+
+@pytest.fixture
+def fake_openai(openai_server: tuple[FakeOpenAIVideos, str]) -> FakeOpenAIVideos:
+    """The fake OpenAI video server, reset to a plain successful scenario."""
+    fake, _ = openai_server
+    fake.reset(OpenAIScenario())
+    return fake
+
+
+@pytest.fixture
+def xai_settings(xai_server: tuple[FakeXai, str]) -> Any:
+    """A factory of settings pointing the xai engine at the fake."""
+    _, base_url = xai_server
+
+    def make(**overrides: Any) -> Settings:
+        values = {"xai_api_key": XAI_KEY, "xai_base_url": f"{base_url}/v1", **overrides}
+        return fast_settings(**values)
+
+    return make
+
+
+@pytest.fixture
+def openai_settings(openai_server: tuple[FakeOpenAIVideos, str]) -> Any:
+    """A factory of settings pointing the openai-videos engine at the fake (OpenAI's values)."""
+    _, base_url = openai_server
+
+    def make(**overrides: Any) -> Settings:
+        values = {
+            "openai_videos_base_url": f"{base_url}/v1",
+            "openai_videos_api_key": OPENAI_KEY,
+            "openai_videos_model": "sora-2",
+            "openai_videos_sizes": {"2:3": "720x1280", "3:2": "1280x720", "1:1": "720x1280"},
+            "openai_videos_seconds": [4, 8, 12],
+            **overrides,
+        }
+        return fast_settings(**values)
+
+    return make
+
+
+@pytest.fixture
+def progress() -> ProgressLog:
+    return ProgressLog()
+
+
+@pytest.fixture
+def output(tmp_path: Path) -> Path:
+    return tmp_path / "video.mp4"
