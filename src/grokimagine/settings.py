@@ -57,6 +57,55 @@ class Settings(BaseSettings):
     # Demo account made on the first start of an empty database.
     demo_credits: int = Field(4000, ge=0, description="Credits of the demo account.")
 
+    # --- Diffusers engine (GROKIMAGINE_ENGINE=diffusers): open-weight video models on a GPU. ---
+    # Models are a local directory or a Hugging Face repo id already in the local cache; nothing
+    # is ever downloaded. See docs/diffusers.md.
+    diffusers_t2v_model: str | None = Field(
+        None, description="Text-to-video model: local directory or cached repo id."
+    )
+    diffusers_i2v_model: str | None = Field(
+        None, description="Image-to-video model; unset: the text model, where it takes images."
+    )
+    diffusers_hf_cache: Path | None = Field(
+        None, description="Hugging Face hub cache to look in; unset: HF_HUB_CACHE or HF_HOME's."
+    )
+    diffusers_device: str = Field("auto", description="Torch device; auto: cuda if present.")
+    diffusers_dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
+        "auto", description="Weights dtype; auto: bfloat16 on a GPU, float32 on the CPU."
+    )
+    diffusers_compile: bool = Field(False, description="torch.compile the transformer blocks.")
+    diffusers_cache: Literal["none", "first-block"] = Field(
+        "none", description="Step-skipping cache: first-block reuses the transformer's output."
+    )
+    diffusers_cache_threshold: float = Field(
+        0.05, gt=0, description="First-block cache threshold; higher: faster, less detail."
+    )
+    diffusers_vae_tiling: bool = Field(False, description="Decode in tiles: less GPU memory.")
+    diffusers_offload: Literal["none", "model", "sequential"] = Field(
+        "none", description="CPU offload: model (12 GB cards) or sequential (least memory)."
+    )
+    diffusers_attention_backend: str | None = Field(
+        None, description="diffusers attention backend, e.g. flash; unset: PyTorch SDPA."
+    )
+    diffusers_steps: int | None = Field(
+        None, ge=1, description="Denoising steps; unset: the family's default."
+    )
+    diffusers_guidance_scale: float | None = Field(
+        None, ge=0, description="Guidance for every mode; unset: the mode preset's."
+    )
+    diffusers_max_resolution: str = Field(
+        "480p", pattern=r"^\d+p$", description="Largest size tier rendered, e.g. 480p, 720p."
+    )
+    diffusers_max_frames: int | None = Field(
+        None, ge=1, description="Longest clip in frames; unset: the family's default."
+    )
+    diffusers_presets_file: Path | None = Field(
+        None, description="JSON file of sizes and style presets; unset: the shipped one."
+    )
+    diffusers_warmup_steps: int = Field(
+        2, ge=0, description="Steps of the warm-up render at start; 0: load only."
+    )
+
     @field_validator("fetch_allowlist", mode="before")
     @classmethod
     def _split_allowlist(cls, value: object) -> object:

@@ -34,6 +34,22 @@ def _openai_videos(settings: Settings) -> Engine:
     return OpenAIVideosEngine(settings)
 
 
+def _diffusers(settings: Settings) -> Engine:
+    # Imports torch and diffusers (the ``gpu`` extra) only when chosen.
+    from grokimagine.engines.diffusers_engine import DiffusersEngine
+
+    return DiffusersEngine.from_settings(settings)
+
+
+def _check_diffusers(settings: Settings) -> None:
+    # Settings only: the weights live on the GPU machine, which may not be this one.
+    if not (settings.diffusers_t2v_model or settings.diffusers_i2v_model):
+        raise EngineConfigError(
+            "the diffusers engine needs GROKIMAGINE_DIFFUSERS_T2V_MODEL "
+            "and/or GROKIMAGINE_DIFFUSERS_I2V_MODEL"
+        )
+
+
 def _check_xai(settings: Settings) -> None:
     from grokimagine.engines.xai import check_settings
 
@@ -50,12 +66,14 @@ _BUILDERS: dict[str, Callable[[Settings], Engine]] = {
     "preview": _preview,
     "xai": _xai,
     "openai-videos": _openai_videos,
+    "diffusers": _diffusers,
 }
 
 # Cheap start-up checks of an engine's settings, for engines that have any.
 _CHECKS: dict[str, Callable[[Settings], None]] = {
     "xai": _check_xai,
     "openai-videos": _check_openai_videos,
+    "diffusers": _check_diffusers,
 }
 
 
