@@ -5,7 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv
 .venv/bin/pip install --quiet --disable-pip-version-check --upgrade pip
-.venv/bin/pip install --quiet --disable-pip-version-check -e '.[test]'
+# The CPU build of PyTorch first, pinned: any other version pulls gigabytes of CUDA packages.
+.venv/bin/pip install --quiet --disable-pip-version-check torch==2.13.0
+.venv/bin/pip install --quiet --disable-pip-version-check -e '.[test,gpu]'
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 exec .venv/bin/pytest "$@"
