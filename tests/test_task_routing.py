@@ -31,7 +31,10 @@ class DownProvider:
 
 async def test_a_pro_task_goes_to_its_route_and_falls_back(settings: Settings, services) -> None:
     routed = settings.model_copy(
-        update={"routes": {"plan:pro": ["xai", "preview"]}, "xai_api_key": SecretStr("xai-test-key")}
+        update={
+            "routes": {"plan:pro": ["xai", "preview"]},
+            "xai_api_key": SecretStr("xai-test-key"),
+        }
     )
     own = build_services(routed, public_url=BASE_URL)
     transport = httpx.ASGITransport(app=create_app(own))
