@@ -96,13 +96,16 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from grokimagine.http.app import create_app
     from grokimagine.services import build_services
     from grokimagine.worker.loop import Worker
+    from grokimagine.worker.webhooks import WebhookSender
 
     upgrade_database(settings.resolved_database_url)
     base_url = f"http://{args.host}:{args.port}"
     demo = asyncio.run(_ensure_demo_account(settings))
     services = build_services(settings, public_url=base_url)
     worker = None if args.no_worker else Worker(services)
-    app = create_app(services, worker=worker)
+    # Webhook deliveries go out from wherever workers run (they create most of them).
+    webhooks = None if args.no_worker else WebhookSender(services)
+    app = create_app(services, worker=worker, webhooks=webhooks)
     print(
         f"grokimagine: serving on {base_url} (engine: {settings.engine}, data: {settings.data_dir})"
     )
@@ -139,17 +142,20 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
 
     from grokimagine.services import build_services
     from grokimagine.worker.loop import Worker
+    from grokimagine.worker.webhooks import WebhookSender
 
     upgrade_database(settings.resolved_database_url)
 
     async def run() -> None:
         services = build_services(settings)
         worker = Worker(services)
+        webhooks = WebhookSender(services)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, worker.stop)
+            loop.add_signal_handler(signum, webhooks.stop)
         try:
-            await worker.run()
+            await asyncio.gather(worker.run(), webhooks.run())
         finally:
             await services.close()
 

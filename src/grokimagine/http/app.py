@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from grokimagine import __version__
 from grokimagine.domain.plans import plan_limits
-from grokimagine.http import files, routes
+from grokimagine.http import account_routes, files, routes, task_routes
 from grokimagine.http.errors import install_error_handlers
 from grokimagine.http.gate import ApiGate
 from grokimagine.services import Services
@@ -37,25 +37,31 @@ class BackgroundWorker(Protocol):
 SHUTDOWN_GRACE_SECONDS = 30.0
 
 
-def create_app(services: Services, *, worker: BackgroundWorker | None = None) -> FastAPI:
-    """The API over ``services``, with ``worker`` (if any) running as long as the app."""
+def create_app(
+    services: Services,
+    *,
+    worker: BackgroundWorker | None = None,
+    webhooks: BackgroundWorker | None = None,
+) -> FastAPI:
+    """The API over ``services``, with ``worker`` and the ``webhooks`` delivery loop (if given)
+    running as long as the app."""
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        running = None
+        runners = [runner for runner in (worker, webhooks) if runner is not None]
         if worker is not None:
             services.task_created_listeners.append(worker.wake)
-            running = asyncio.create_task(worker.run())
+        running = [asyncio.create_task(runner.run()) for runner in runners]
         try:
             yield
         finally:
-            if worker is not None and running is not None:
-                worker.stop()
+            for runner in runners:
+                runner.stop()
+            if running:
                 # The task in hand stops at its engine's next step and goes back to the queue.
-                try:
-                    await asyncio.wait_for(running, SHUTDOWN_GRACE_SECONDS)
-                except TimeoutError:
-                    running.cancel()
+                _, late = await asyncio.wait(running, timeout=SHUTDOWN_GRACE_SECONDS)
+                for task in late:
+                    task.cancel()
             await services.close()
 
     app = FastAPI(
@@ -67,6 +73,8 @@ def create_app(services: Services, *, worker: BackgroundWorker | None = None) ->
     app.state.services = services
     install_error_handlers(app)
     app.include_router(routes.router)
+    app.include_router(task_routes.router)
+    app.include_router(account_routes.router)
     app.include_router(files.router)
     settings = services.settings
     app.add_middleware(

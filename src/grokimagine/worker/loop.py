@@ -100,6 +100,7 @@ class Worker:
         await task_queue.fail_exhausted_tasks(
             self.services.db, max_attempts=self.settings.max_attempts
         )
+        await task_queue.cancel_abandoned_tasks(self.services.db)
         claimed = await task_queue.claim_next_task(
             self.services.db,
             self.worker_id,
@@ -128,6 +129,8 @@ class Worker:
                 keys = await asyncio.to_thread(self._store_videos, record.id, files)
             if not await task_queue.complete_task(db, lease, keys, engine, info):
                 log.warning("task %s: lease lost before completion; result dropped", record.id)
+                if await task_queue.is_deleted(db, record.id):  # deleted while it ran
+                    await asyncio.to_thread(self.services.store.delete_task_files, record.id)
         except GenerationCanceled:
             if run.lease_lost:
                 log.warning("task %s: lease lost; stopped", record.id)
