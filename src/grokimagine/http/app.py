@@ -74,6 +74,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(routes.router)
     app.include_router(task_routes.router)
+    app.webhooks.include_router(task_routes.webhooks)
     app.include_router(account_routes.router)
     app.include_router(files.router)
     settings = services.settings

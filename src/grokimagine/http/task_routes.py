@@ -15,7 +15,7 @@ from grokimagine.http.envelope import success
 from grokimagine.http.errors import ApiError, invalid_request
 from grokimagine.http.routes import principal_of, services_of
 from grokimagine.http.schemas import ERROR_RESPONSES, Envelope, ErrorBody
-from grokimagine.http.schemas_tasks import DeliveryList, TaskData, TaskList
+from grokimagine.http.schemas_tasks import DeliveryList, TaskData, TaskList, WebhookPayload
 from grokimagine.http.views import task_view
 
 router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
@@ -125,3 +125,39 @@ async def deliveries(request: Request, task_id: str) -> Response:
     if await get_task(services.db, principal_of(request).account_id, task_id) is None:
         raise _not_found()
     return success({"deliveries": await deliveries_of_task(services.db, task_id)})
+
+
+# Documentation only (OpenAPI "webhooks"): what a callback URL receives.
+webhooks = APIRouter()
+
+_SIGNATURE_HEADERS = [
+    {
+        "name": name,
+        "in": "header",
+        "required": True,
+        "schema": {"type": "string"},
+        "description": description,
+    }
+    for name, description in (
+        ("webhook-id", "The delivery's id, the same on every retry: deduplicate on it."),
+        ("webhook-timestamp", "Unix seconds of this attempt; refuse old ones (replays)."),
+        (
+            "webhook-signature",
+            "v1,<base64 HMAC-SHA256 of id.timestamp.body>, keyed with the base64-decoded part"
+            " of the account's webhook_secret (GET /v1/account); Standard Webhooks libraries"
+            " verify it.",
+        ),
+    )
+]
+
+
+@webhooks.post(
+    "task-finished",
+    summary="A task completed, failed or was canceled",
+    openapi_extra={"parameters": _SIGNATURE_HEADERS},
+    responses={200: {"description": "Any 2xx acknowledges; other answers are retried."}},
+)
+def task_finished(body: WebhookPayload) -> None:
+    """POSTed to the task's callback_url. Any answer but a 2xx, or none within 10 s, is retried
+    with exponential backoff and jitter for 24 hours; every attempt shows in
+    ``GET /v1/tasks/{task_id}/deliveries``. Video URLs in ``data`` are signed at each attempt."""
