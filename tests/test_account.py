@@ -118,7 +118,7 @@ async def test_test_keys_run_on_the_preview_engine_and_charge_nothing(
         transport = httpx.ASGITransport(app=create_app(own))
         async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as http:
             tester = await make_test_key(own, customer)
-            task_id = await submit(http, tester, {"prompt": "p", "n": 4, "seed": 3})
+            task_id = await submit(http, tester, {"prompt": "p", "n": 4, "seed": 3, "duration": 1})
             assert await balance_of(own, customer.account_id) == 400
             # A worker whose routes name only xAI can build the preview engine for it.
             assert await make_worker(own).run_once()

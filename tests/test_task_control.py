@@ -31,6 +31,18 @@ async def cancel(client: httpx.AsyncClient, customer: Customer, task_id: str) ->
     return await client.post(f"/v1/tasks/{task_id}/cancel", headers=customer.headers)
 
 
+async def start_gated_task(
+    client: httpx.AsyncClient, customer: Customer, services: Services
+) -> tuple[GatedEngine, str, asyncio.Task[bool]]:
+    """Submit a task and run it on a worker until its engine is halfway (heartbeats: 0.1 s)."""
+    services.settings.lease_seconds = 0.4
+    engine = GatedEngine()
+    task_id = await submit(client, customer)
+    running = asyncio.create_task(make_worker(services, engine).run_once())
+    await asyncio.to_thread(engine.halfway.wait, 10)
+    return engine, task_id, running
+
+
 async def test_the_list_pages_through_every_task_newest_first(
     client: httpx.AsyncClient, customer: Customer, services: Services
 ) -> None:
@@ -114,11 +126,7 @@ async def test_a_pending_task_is_canceled_and_refunded_at_once(
 async def test_a_processing_task_stops_at_the_next_step_and_is_refunded_exactly_once(
     client: httpx.AsyncClient, customer: Customer, services: Services
 ) -> None:
-    services.settings.lease_seconds = 0.4
-    engine = GatedEngine()
-    task_id = await submit(client, customer)
-    running = asyncio.create_task(make_worker(services, engine).run_once())
-    await asyncio.to_thread(engine.halfway.wait, 10)
+    _, task_id, running = await start_gated_task(client, customer, services)
 
     response = await cancel(client, customer, task_id)
     assert response.status_code == 200
@@ -220,11 +228,7 @@ async def test_deleting_a_pending_task_cancels_and_refunds_it(
 async def test_deleting_a_running_task_stops_it_and_leaves_no_files(
     client: httpx.AsyncClient, customer: Customer, services: Services
 ) -> None:
-    services.settings.lease_seconds = 0.4
-    engine = GatedEngine()
-    task_id = await submit(client, customer)
-    running = asyncio.create_task(make_worker(services, engine).run_once())
-    await asyncio.to_thread(engine.halfway.wait, 10)
+    engine, task_id, running = await start_gated_task(client, customer, services)
     response = await client.delete(f"/v1/tasks/{task_id}", headers=customer.headers)
     assert response.json()["data"]["status"] == "canceled"
     engine.gate.set()  # even if the engine finishes now, its result is dropped

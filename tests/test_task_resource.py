@@ -120,3 +120,11 @@ async def test_the_docs_describe_every_part_3_route_and_field(client: httpx.Asyn
     assert "409" in generate["responses"]
     assert set(schemas["DeliveryData"]["properties"]) >= {"attempt_log", "next_attempt_at"}
     assert "webhook_secret" in schemas["AccountData"]["properties"]
+    hook = spec["webhooks"]["task-finished"]["post"]
+    assert {p["name"] for p in hook["parameters"]} == {
+        "webhook-id",
+        "webhook-timestamp",
+        "webhook-signature",
+    }
+    payload = hook["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    assert payload.endswith("/WebhookPayload")

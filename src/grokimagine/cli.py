@@ -151,9 +151,13 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
         worker = Worker(services)
         webhooks = WebhookSender(services)
         loop = asyncio.get_running_loop()
+
+        def stop() -> None:
+            worker.stop()
+            webhooks.stop()
+
         for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, worker.stop)
-            loop.add_signal_handler(signum, webhooks.stop)
+            loop.add_signal_handler(signum, stop)
         try:
             await asyncio.gather(worker.run(), webhooks.run())
         finally:

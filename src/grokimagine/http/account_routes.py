@@ -18,7 +18,7 @@ from grokimagine.http.gate import rate_identity
 from grokimagine.http.generate_extras import engine_route
 from grokimagine.http.routes import principal_of, services_of
 from grokimagine.http.schemas import ERROR_RESPONSES, Envelope
-from grokimagine.http.schemas_tasks import AccountData, LedgerPage, PricingData
+from grokimagine.http.schemas_tasks import AccountData, CursorParam, LedgerPage, PricingData
 
 router = APIRouter(prefix="/v1", tags=["account"])
 
@@ -64,7 +64,7 @@ async def account(request: Request) -> Response:
 async def ledger(
     request: Request,
     limit: Annotated[int, Query(ge=1, le=200, description="Entries per page.")] = 50,
-    cursor: Annotated[str | None, Query(description="next_cursor of the previous page.")] = None,
+    cursor: CursorParam = None,
 ) -> Response:
     """Every change of balance (grants, reservations, refunds), newest first; their sum is the
     balance."""

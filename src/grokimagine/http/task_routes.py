@@ -15,7 +15,13 @@ from grokimagine.http.envelope import success
 from grokimagine.http.errors import ApiError, invalid_request
 from grokimagine.http.routes import principal_of, services_of
 from grokimagine.http.schemas import ERROR_RESPONSES, Envelope, ErrorBody
-from grokimagine.http.schemas_tasks import DeliveryList, TaskData, TaskList, WebhookPayload
+from grokimagine.http.schemas_tasks import (
+    CursorParam,
+    DeliveryList,
+    TaskData,
+    TaskList,
+    WebhookPayload,
+)
 from grokimagine.http.views import task_view
 
 router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
@@ -43,7 +49,7 @@ async def _task_response(request: Request, record: TaskRecord | None) -> Respons
 async def list_tasks(
     request: Request,
     limit: Annotated[int, Query(ge=1, le=100, description="Tasks per page.")] = 20,
-    cursor: Annotated[str | None, Query(description="next_cursor of the previous page.")] = None,
+    cursor: CursorParam = None,
     status: Annotated[TaskStatus | None, Query(description="Only tasks in this state.")] = None,
 ) -> Response:
     """The account's tasks, newest first (deleted ones are left out)."""

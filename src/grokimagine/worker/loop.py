@@ -97,10 +97,11 @@ class Worker:
 
     async def run_once(self) -> bool:
         """Claim one task and run it to the end; ``False`` if there was none."""
+        # A cancel the client asked for wins over a failure for too many attempts.
+        await task_queue.cancel_abandoned_tasks(self.services.db)
         await task_queue.fail_exhausted_tasks(
             self.services.db, max_attempts=self.settings.max_attempts
         )
-        await task_queue.cancel_abandoned_tasks(self.services.db)
         claimed = await task_queue.claim_next_task(
             self.services.db,
             self.worker_id,

@@ -168,6 +168,7 @@ class WebhookSender:
         timestamp = int(time.time())
         headers = {
             "Content-Type": "application/json",
+            "User-Agent": "grokimagine-webhooks/1",
             "webhook-id": delivery.id,
             "webhook-timestamp": str(timestamp),
             "webhook-signature": sign(secret, delivery.id, timestamp, body),
