@@ -101,6 +101,9 @@ async def claim_due_deliveries(
 ) -> list[Delivery]:
     """Claim up to ``limit`` deliveries whose next attempt is due, oldest due first."""
     now = utcnow()
+    # A read first: an idle loop then never takes the write lock (SQLite) or row locks.
+    if await db.fetch_one(select(webhook_deliveries.c.id).where(_due(now)).limit(1)) is None:
+        return []
     due_ids = (
         select(webhook_deliveries.c.id)
         .where(_due(now))

@@ -124,7 +124,13 @@ class WebhookSender:
             # Longer than an attempt can take, so no other sender claims one in flight.
             lease_seconds=self.settings.webhook_timeout * 2 + 30,
         )
-        await asyncio.gather(*(self._attempt(delivery) for delivery in batch))
+        outcomes = await asyncio.gather(
+            *(self._attempt(delivery) for delivery in batch), return_exceptions=True
+        )
+        for delivery, outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                # Its lease runs out and another pass tries it again.
+                log.error("webhook %s: attempt failed: %r", delivery.id, outcome)
         return len(batch)
 
     async def close(self) -> None:
