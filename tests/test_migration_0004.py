@@ -1,4 +1,4 @@
-"""Revision 0003: the migrations build exactly schema.py's tables, and old webhook secrets are
+"""Revision 0004: the migrations build exactly schema.py's tables, and old webhook secrets are
 replaced by ones that Standard Webhooks libraries read."""
 
 from __future__ import annotations
@@ -27,11 +27,11 @@ def test_the_migrations_match_the_tables_in_schema_py(database_url: str) -> None
     assert differences == []
 
 
-def test_secrets_made_before_0003_are_replaced_by_standard_ones(tmp_path) -> None:
+def test_secrets_made_before_0004_are_replaced_by_standard_ones(tmp_path) -> None:
     url = f"sqlite:///{tmp_path / 'old.db'}"
-    command.upgrade(alembic_config(url), "0002")
+    command.upgrade(alembic_config(url), "0003")
     engine = create_engine(url)
-    old_secret = "whsec_" + "-_" * 16  # URL-safe base64, as revision 0002's accounts had
+    old_secret = "whsec_" + "-_" * 16  # URL-safe base64, as accounts made before revision 0004 had
     with engine.begin() as conn:
         conn.execute(
             insert(accounts).values(

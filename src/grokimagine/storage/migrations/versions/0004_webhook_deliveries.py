@@ -1,7 +1,7 @@
 """webhook_deliveries, and webhook secrets in the Standard Webhooks form (whsec_ + base64)
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from alembic import op
 
 import grokimagine.storage.schema
 
-revision = "0003"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
