@@ -109,6 +109,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     if demo:
         print("Demo account created (free plan, spicy allowed). Its key, shown only once:")
         print(demo, flush=True)
+    else:
+        print("For a new key: grokimagine keys create --account ACCOUNT_ID (accounts list)")
     uvicorn.run(
         app,
         host=args.host,
