@@ -82,7 +82,7 @@ def create_app(services: Services, *, worker: BackgroundWorker | None = None) ->
     # Added last, so outermost: it sees (and times) the gate's refusals too.
     app.add_middleware(
         RequestObserver,
-        known_paths=frozenset(getattr(route, "path", "") for route in app.routes),
+        route_paths=lambda: frozenset(app.openapi()["paths"]),
         log_requests=settings.request_log,
     )
     return app

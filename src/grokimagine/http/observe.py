@@ -12,6 +12,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -27,9 +28,12 @@ _REQUEST_ID = b"x-request-id"
 class RequestObserver:
     """Stamps ``X-Request-ID`` (the client's, if sane, else a new one), counts and logs."""
 
-    def __init__(self, app: ASGIApp, *, known_paths: frozenset[str], log_requests: bool) -> None:
+    def __init__(
+        self, app: ASGIApp, *, route_paths: Callable[[], frozenset[str]], log_requests: bool
+    ) -> None:
         self.app = app
-        self.known_paths = known_paths
+        self._route_paths = route_paths
+        self._known_paths: frozenset[str] | None = None
         self.log_requests = log_requests
         self._counters: dict[tuple[str, str, int], Any] = {}
         self._histograms: dict[str, Any] = {}
@@ -58,7 +62,8 @@ class RequestObserver:
 
     def _record(self, scope: Scope, status: int, request_id: str, elapsed: float) -> None:
         method = scope["method"]
-        route = _route_of(scope, self.known_paths)
+        route = scope.get("route")
+        route = getattr(route, "path", None) or self._unrouted_label(scope["path"])
         counter = self._counters.get((route, method, status))
         if counter is None:
             counter = self._counters[(route, method, status)] = HTTP_REQUESTS.labels(
@@ -84,19 +89,15 @@ class RequestObserver:
                 },
             )
 
+    def _unrouted_label(self, path: str) -> str:
+        """A request refused before routing (by the gate): its path if a route has it."""
+        if self._known_paths is None:
+            self._known_paths = self._route_paths()
+        return path if path in self._known_paths else "unmatched"
+
 
 def _client_request_id(scope: Scope) -> str | None:
     for name, value in scope["headers"]:
         if name == _REQUEST_ID:
             return value.decode() if _VALID_ID.fullmatch(value) else None
     return None
-
-
-def _route_of(scope: Scope, known_paths: frozenset[str]) -> str:
-    """The route's template (``/files/{key:path}``), so that labels stay few."""
-    route = scope.get("route")
-    path = getattr(route, "path", None)
-    if path:
-        return str(path)
-    # Refused before routing (by the gate): the path itself if it is a route's.
-    return scope["path"] if scope["path"] in known_paths else "unmatched"
