@@ -251,3 +251,13 @@ def test_relay_routes_keep_their_engine_checks(settings: Settings) -> None:
         settings.model_copy(update={"routes": {"default": ["xai"]}, "xai_api_key": SecretStr("k")})
     )
     assert served_engines([], router) == {"xai"}
+
+
+def test_engine_names_must_fit_the_task_columns(settings: Settings) -> None:
+    long_name = "x" * 41
+    with pytest.raises(RoutingError, match="over 40"):
+        EngineRouter(
+            settings.model_copy(
+                update={"routes": {"default": [long_name]}, "engine_plugins": {long_name: "a:b"}}
+            )
+        )
