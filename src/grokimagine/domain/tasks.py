@@ -22,6 +22,7 @@ from grokimagine.domain.catalog import (
 from grokimagine.domain.clock import utcnow
 from grokimagine.domain.credits import reserve_credits
 from grokimagine.domain.images import LoadedImage
+from grokimagine.domain.task_signals import notify_task_ready
 from grokimagine.storage.db import Database
 from grokimagine.storage.files import FileStore
 from grokimagine.storage.schema import tasks
@@ -137,6 +138,7 @@ async def submit_task(
         "seed": new_task.seed if new_task.seed is not None else secrets.randbelow(2**31),
         "negative_prompt": new_task.negative_prompt,
         "route": list(new_task.route),
+        "route_head": new_task.route[0] if new_task.route else None,
         "consumed_credits": price,
         "progress": 0,
         "videos": [],
@@ -149,6 +151,7 @@ async def submit_task(
             if price:
                 await reserve_credits(conn, principal.account_id, price, task_id)
             await conn.execute(insert(tasks).values(**values))
+            await notify_task_ready(conn, db.dialect, values["route_head"])
     except BaseException:
         await asyncio.to_thread(store.delete_task_files, task_id)
         raise

@@ -39,6 +39,9 @@ _KEY = re.compile(
 )
 
 
+MAX_ENGINE_NAME = 40
+
+
 class RoutingError(ValueError):
     """The routing table is malformed or names an engine that cannot run."""
 
@@ -107,6 +110,9 @@ def _engine_list(key: str, names: object) -> tuple[str, ...]:
         raise RoutingError(f"route {key!r} must be a non-empty list of engine names")
     if len(set(names)) != len(names):
         raise RoutingError(f"route {key!r} names an engine twice: {list(names)}")
+    too_long = [name for name in names if len(name) > MAX_ENGINE_NAME]
+    if too_long:  # tasks store the names (tasks.engine, tasks.route_head)
+        raise RoutingError(f"route {key!r}: engine names over {MAX_ENGINE_NAME} characters")
     return tuple(names)
 
 

@@ -11,9 +11,10 @@ from fastapi import FastAPI
 
 from grokimagine import __version__
 from grokimagine.domain.plans import plan_limits
-from grokimagine.http import files, routes
+from grokimagine.http import files, ops, routes
 from grokimagine.http.errors import install_error_handlers
 from grokimagine.http.gate import ApiGate
+from grokimagine.http.observe import RequestObserver
 from grokimagine.services import Services
 
 DESCRIPTION = """
@@ -68,6 +69,7 @@ def create_app(services: Services, *, worker: BackgroundWorker | None = None) ->
     install_error_handlers(app)
     app.include_router(routes.router)
     app.include_router(files.router)
+    app.include_router(ops.router)
     settings = services.settings
     app.add_middleware(
         ApiGate,
@@ -77,4 +79,28 @@ def create_app(services: Services, *, worker: BackgroundWorker | None = None) ->
         auth_failure_limit=settings.auth_failure_limit,
         max_body_bytes=settings.max_body_bytes,
     )
+    # Added last, so outermost: it sees (and times) the gate's refusals too.
+    app.add_middleware(
+        RequestObserver,
+        route_paths=lambda: frozenset(app.openapi()["paths"]),
+        log_requests=settings.request_log,
+    )
     return app
+
+
+def create_app_from_env() -> FastAPI:
+    """The app of one ``serve`` process, from ``GROKIMAGINE_*`` variables (uvicorn's factory).
+
+    Each of ``serve --workers N``'s processes calls this; nothing is shared between them but
+    the database, Redis and the file store.
+    """
+    from grokimagine.ops.logs import configure_logging
+    from grokimagine.services import build_services
+    from grokimagine.settings import Settings
+    from grokimagine.worker.loop import Worker
+
+    settings = Settings()
+    configure_logging(settings.log_format)
+    services = build_services(settings)
+    worker = Worker(services) if settings.in_process_worker else None
+    return create_app(services, worker=worker)
