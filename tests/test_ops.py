@@ -8,6 +8,7 @@ import logging
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
 from grokimagine.domain import fleet
@@ -166,9 +167,12 @@ def test_json_logs_are_one_object_per_line() -> None:
 
 
 async def test_request_logs_carry_the_request_and_never_a_token(
-    client: httpx.AsyncClient, customer: Customer, caplog: pytest.LogCaptureFixture
+    settings: Settings, services: Services, customer: Customer, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
+    services.settings = settings.model_copy(update={"request_log": "all"})
+    transport = httpx.ASGITransport(app=create_app(services))
+    client = httpx.AsyncClient(transport=transport, base_url="http://t")
     task_id = await submit(client, customer)
     await client.get(f"/v1/status?task_id={task_id}", headers=customer.headers)
     await client.get("/v1/status?task_id=x", headers={"Authorization": "Bearer gi_live_guess"})
@@ -192,13 +196,31 @@ async def test_request_logs_carry_the_request_and_never_a_token(
     assert "gi_live_guess" not in everything
     # The query string is not logged (the test's own httpx client logs whole URLs).
     assert not [r for r in requests if task_id in json.dumps(r.__dict__, default=str)]
+    await client.aclose()
+
+
+async def test_by_default_successful_polls_are_counted_not_logged(
+    client: httpx.AsyncClient, customer: Customer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    labels = {"route": "/v1/status", "method": "GET", "status": "200"}
+    polls_before = REGISTRY.get_sample_value("grokimagine_http_requests_total", labels) or 0
+    task_id = await submit(client, customer)
+    await client.get(f"/v1/status?task_id={task_id}", headers=customer.headers)
+    await client.get("/v1/status?task_id=task_unknown", headers=customer.headers)
+    requests = [r for r in caplog.records if r.name == "grokimagine.request"]
+    assert [(r.method, r.path, r.status) for r in requests] == [
+        ("POST", "/v1/generate", 200),
+        ("GET", "/v1/status", 404),
+    ]
+    assert REGISTRY.get_sample_value("grokimagine_http_requests_total", labels) == polls_before + 1
 
 
 async def test_request_logs_can_be_switched_off(
     settings: Settings, services: Services, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
-    services.settings = settings.model_copy(update={"request_log": False})
+    services.settings = settings.model_copy(update={"request_log": "off"})
     transport = httpx.ASGITransport(app=create_app(services))
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
         assert (await http.get("/healthz")).status_code == 200

@@ -206,7 +206,16 @@ class Settings(BaseSettings):
         "auto", description="Bucket in the path or the host name; auto: path with an endpoint."
     )
     log_format: Literal["json", "text"] = Field("json", description="Log lines: JSON or text.")
-    request_log: bool = Field(True, description="Log one line per HTTP request.")
+    request_log: Literal["all", "changes", "off"] = Field(
+        "changes",
+        description=(
+            "Per-request log lines: all; changes (writes, errors and slow requests: not the"
+            " successful status polls, which metrics count); off."
+        ),
+    )
+    slow_request_seconds: float = Field(
+        1.0, gt=0, description="A request this slow is logged under request_log=changes."
+    )
     metrics_port: int | None = Field(
         None, ge=1, le=65535, description="Port of a worker's own /metrics; unset: none."
     )

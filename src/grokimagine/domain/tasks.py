@@ -169,8 +169,8 @@ _TASK_OF_ACCOUNT = select(tasks).where(
 
 async def get_task(db: Database, account_id: str, task_id: str) -> TaskRecord | None:
     """The task ``task_id`` if it belongs to ``account_id``; ``None`` otherwise."""
-    row = await db.fetch_one(_TASK_OF_ACCOUNT, {"task_id": task_id, "account_id": account_id})
-    return None if row is None else record_from_row(row)
+    row = await db.lookup(_TASK_OF_ACCOUNT, {"task_id": task_id, "account_id": account_id})
+    return None if row is None else _record(row)
 
 
 def record_from_row(row: Row[Any]) -> TaskRecord:

@@ -83,7 +83,8 @@ def create_app(services: Services, *, worker: BackgroundWorker | None = None) ->
     app.add_middleware(
         RequestObserver,
         route_paths=lambda: frozenset(app.openapi()["paths"]),
-        log_requests=settings.request_log,
+        request_log=settings.request_log,
+        slow_seconds=settings.slow_request_seconds,
     )
     return app
 

@@ -4,10 +4,16 @@ Plain ASGI, outermost in the stack, so that it sees the gate's refusals too and 
 than a few microseconds: the metric children are looked up once per (route, method, status).
 Only the method, the path (never the query), the status, the duration and the request id are
 logged: tokens travel in the Authorization header, which is never read here.
+
+By default (``request_log=changes``) a successful, quick GET is counted but not logged: clients
+poll their tasks every second or so, those lines would be most of the log, and writing each one
+costs more than the rest of a status poll's overhead (bench/RESULTS.md). Writes, errors and slow
+requests are always logged; ``all`` logs everything.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 import secrets
@@ -29,13 +35,24 @@ class RequestObserver:
     """Stamps ``X-Request-ID`` (the client's, if sane, else a new one), counts and logs."""
 
     def __init__(
-        self, app: ASGIApp, *, route_paths: Callable[[], frozenset[str]], log_requests: bool
+        self,
+        app: ASGIApp,
+        *,
+        route_paths: Callable[[], frozenset[str]],
+        request_log: str,
+        slow_seconds: float,
     ) -> None:
         self.app = app
         self._route_paths = route_paths
         self._known_paths: frozenset[str] | None = None
-        self.log_requests = log_requests
+        self.request_log = request_log
+        self.slow_seconds = slow_seconds
         self._counters: dict[tuple[str, str, int], Any] = {}
+        # A random prefix per process and a counter: unique across processes and restarts,
+        # without a call to the system's random source on every request.
+        prefix = secrets.token_hex(8)
+        counter = itertools.count(1)
+        self._new_id = lambda: f"{prefix}{next(counter):08x}"
         self._histograms: dict[str, Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -43,7 +60,7 @@ class RequestObserver:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        request_id = _client_request_id(scope) or secrets.token_hex(16)
+        request_id = _client_request_id(scope) or self._new_id()
         scope.setdefault("state", {})["request_id"] = request_id
         header = (_REQUEST_ID, request_id.encode())
         status = 500
@@ -74,7 +91,7 @@ class RequestObserver:
             histogram = self._histograms[route] = HTTP_LATENCY.labels(route)
         counter.inc()
         histogram.observe(elapsed)
-        if self.log_requests:
+        if self._worth_logging(method, status, elapsed):
             log.info(
                 "%s %s %d",
                 method,
@@ -88,6 +105,12 @@ class RequestObserver:
                     "request_id": request_id,
                 },
             )
+
+    def _worth_logging(self, method: str, status: int, elapsed: float) -> bool:
+        if self.request_log == "changes":
+            quiet = method in ("GET", "HEAD") and status < 400 and elapsed < self.slow_seconds
+            return not quiet
+        return self.request_log == "all"
 
     def _unrouted_label(self, path: str) -> str:
         """A request refused before routing (by the gate): its path if a route has it."""
