@@ -139,6 +139,8 @@ async def test_a_request_id_is_echoed_or_made(
     assert echoed.headers["x-request-id"] == "req-42.a:b"
     made = await client.get("/v1/status?task_id=x", headers=customer.headers)
     assert len(made.headers["x-request-id"]) == 32
+    again = await client.get("/v1/status?task_id=x", headers=customer.headers)
+    assert again.headers["x-request-id"] != made.headers["x-request-id"]
     refused = await client.get("/v1/status?task_id=x")  # the gate's 401 carries one too
     assert refused.status_code == 401 and refused.headers["x-request-id"]
     for hostile in ("a b", "x" * 129, "\xe9vil".encode("latin-1"), "<script>"):

@@ -50,7 +50,7 @@ class RequestObserver:
         self._counters: dict[tuple[str, str, int], Any] = {}
         # A random prefix per process and a counter: unique across processes and restarts,
         # without a call to the system's random source on every request.
-        prefix = secrets.token_hex(8)
+        prefix = secrets.token_hex(12)
         counter = itertools.count(1)
         self._new_id = lambda: f"{prefix}{next(counter):08x}"
         self._histograms: dict[str, Any] = {}
