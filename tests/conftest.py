@@ -34,7 +34,7 @@ REDIS_URL = os.environ.get("GROKIMAGINE_TEST_REDIS", "redis://127.0.0.1:6379/0")
 BASE_URL = "http://testserver"
 
 # Real local HTTP(S) servers and the connection log used by the image and guard tests.
-pytest_plugins = ["tests.servers"]
+pytest_plugins = ["tests.servers", "tests.webhook_receiver"]
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,10 @@ async def test_the_docs_describe_generate_and_status(client: httpx.AsyncClient) 
     spec = (await client.get("/openapi.json")).json()
     generate = spec["paths"]["/v1/generate"]["post"]
     body = generate["requestBody"]["content"]["application/json"]["schema"]
-    assert set(body["properties"]) == {"mode", "prompt", "images", "ratio"}
+    assert set(body["properties"]) == {
+        *("mode", "prompt", "images", "ratio"),  # the reference page's
+        *("n", "duration", "resolution", "seed", "negative_prompt", "callback_url"),  # Part 3
+    }
     assert body["required"] == ["prompt"]
     assert body["examples"][0]["prompt"] == "a beautiful landscape with mountains"
     assert {"200", "400", "401", "402", "403", "413", "429"} <= set(generate["responses"])

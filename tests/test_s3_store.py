@@ -162,8 +162,11 @@ def test_an_unreachable_store_is_an_error_not_a_missing_file() -> None:
 
 
 @pytest.fixture
-async def s3_services(settings: Settings, s3_endpoint: str, bucket: str) -> AsyncIterator[Services]:
-    """The service (SQLite or PostgreSQL) with its files in the S3 store."""
+async def s3_services(
+    settings: Settings, services: Services, s3_endpoint: str, bucket: str
+) -> AsyncIterator[Services]:
+    """The service (SQLite or PostgreSQL) with its files in the S3 store, on an empty database
+    (``services`` empties it)."""
     configured = settings.model_copy(
         update={
             "storage": "s3",

@@ -177,6 +177,7 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
 
     from grokimagine.services import build_services
     from grokimagine.worker.loop import Worker
+    from grokimagine.worker.webhooks import WebhookSender
 
     upgrade_database(settings.resolved_database_url)
     if settings.metrics_port is not None:
@@ -189,11 +190,17 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
     async def run() -> None:
         services = build_services(settings)
         worker = Worker(services)
+        webhooks = WebhookSender(services)
         loop = asyncio.get_running_loop()
+
+        def stop() -> None:
+            worker.stop()
+            webhooks.stop()
+
         for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, worker.stop)
+            loop.add_signal_handler(signum, stop)
         try:
-            await worker.run()
+            await asyncio.gather(worker.run(), webhooks.run())
         finally:
             await services.close()
 

@@ -229,3 +229,17 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    # --- Webhooks (issue 5): deliveries of callback_url, retried for a day. See README.md. ---
+    webhook_timeout: float = Field(10.0, gt=0, description="Seconds a webhook POST may take.")
+    webhook_retry_base_seconds: float = Field(
+        5.0, gt=0, description="First retry delay; it doubles per attempt, plus jitter."
+    )
+    webhook_retry_max_delay_seconds: float = Field(
+        4 * 3600.0, gt=0, description="Longest delay between two attempts."
+    )
+    webhook_retry_hours: float = Field(
+        24.0, gt=0, description="Retries stop this long after the delivery was created."
+    )
+    webhook_poll_seconds: float = Field(1.0, gt=0, description="Idle delivery loop's polling.")
+    webhook_concurrency: int = Field(8, ge=1, description="Deliveries sent at once per process.")

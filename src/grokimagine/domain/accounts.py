@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -85,7 +84,7 @@ async def create_account(
                 plan=plan,
                 balance=0,
                 allow_spicy=allow_spicy,
-                webhook_secret="whsec_" + secrets.token_urlsafe(24),
+                webhook_secret=ids.new_webhook_secret(),
                 created_at=account.created_at,
             )
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import secrets
 
@@ -22,6 +23,16 @@ def new_account_id() -> str:
 def new_key_id() -> str:
     """A key id (not the secret): ``key_...``."""
     return "key_" + secrets.token_urlsafe(12)
+
+
+def new_webhook_secret() -> str:
+    """A webhook signing secret in the Standard Webhooks form: ``whsec_`` + base64 of 24 bytes."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+def new_delivery_id() -> str:
+    """A webhook message id (the ``webhook-id`` header): ``msg_...``."""
+    return "msg_" + secrets.token_urlsafe(18)
 
 
 def new_token(live: bool = True) -> str:

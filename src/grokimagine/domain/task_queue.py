@@ -27,8 +27,12 @@ from grokimagine.domain.tasks import (
     TaskRecord,
     record_from_row,
 )
+from grokimagine.domain.webhooks import enqueue_delivery
 from grokimagine.storage.db import Database
 from grokimagine.storage.schema import ledger, tasks
+
+# What a final state change returns: enough to refund the task and announce it by webhook.
+_FINISHED_COLUMNS = (tasks.c.id, tasks.c.account_id, tasks.c.callback_url)
 
 
 @dataclass(frozen=True)
@@ -155,8 +159,12 @@ async def complete_task(
                 lease_owner=None,
                 lease_expires_at=None,
             )
+            .returning(*_FINISHED_COLUMNS)
         )
-    return result.rowcount == 1
+        finished = result.first()
+        if finished is not None:
+            await enqueue_delivery(conn, finished._mapping, COMPLETED)
+    return finished is not None
 
 
 async def fail_task(db: Database, lease: Lease, code: str, message: str) -> bool:
@@ -167,6 +175,43 @@ async def fail_task(db: Database, lease: Lease, code: str, message: str) -> bool
 async def cancel_running_task(db: Database, lease: Lease) -> bool:
     """Mark a task whose engine stopped on a cancel as canceled, and refund it."""
     return await _finish_with_refund(db, _held(lease), CANCELED, "CANCELED", "canceled on request")
+
+
+async def cancel_task(db: Database, task_id: str, *, statuses: tuple[str, ...]) -> bool:
+    """Cancel and refund ``task_id`` at once if its status is one of ``statuses``."""
+    condition = and_(tasks.c.id == task_id, tasks.c.status.in_(statuses))
+    return await _finish_with_refund(db, condition, CANCELED, "CANCELED", "canceled on request")
+
+
+async def cancel_abandoned_tasks(db: Database) -> list[str]:
+    """Cancel and refund tasks whose cancel was asked but that no live worker holds.
+
+    A worker that died (or was stopped) after a cancel request leaves its task pending or with an
+    expired lease, and claims skip such tasks; this sweep finishes them.
+    """
+    now = utcnow()
+    abandoned = and_(
+        tasks.c.cancel_requested.is_(True),
+        or_(
+            tasks.c.status == PENDING,
+            and_(tasks.c.status == PROCESSING, tasks.c.lease_expires_at < now),
+        ),
+    )
+    ids = [row.id for row in await db.fetch_all(select(tasks.c.id).where(abandoned))]
+    message = "canceled on request"
+    return [
+        task_id
+        for task_id in ids
+        if await _finish_with_refund(
+            db, and_(tasks.c.id == task_id, abandoned), CANCELED, "CANCELED", message
+        )
+    ]
+
+
+async def is_deleted(db: Database, task_id: str) -> bool:
+    """Whether the task was deleted by its owner."""
+    row = await db.fetch_one(select(tasks.c.deleted_at).where(tasks.c.id == task_id))
+    return row is not None and row.deleted_at is not None
 
 
 async def release_task(db: Database, lease: Lease) -> bool:
@@ -239,12 +284,13 @@ async def _finish_with_refund(
                     lease_owner=None,
                     lease_expires_at=None,
                 )
-                .returning(tasks.c.id, tasks.c.account_id)
+                .returning(*_FINISHED_COLUMNS)
             )
         ).first()
         if row is None:
             return False
         await _refund_task(conn, row.id, row.account_id)
+        await enqueue_delivery(conn, row._mapping, status)
     return True
 
 

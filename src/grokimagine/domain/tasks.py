@@ -4,23 +4,30 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, bindparam, insert, select
+from sqlalchemy.exc import IntegrityError
 
 from grokimagine.domain import ids
 from grokimagine.domain.accounts import Principal
 from grokimagine.domain.catalog import (
     CREDITS_PER_VIDEO,
     DEFAULT_FPS,
+    DEFAULT_RESOLUTION,
     DEFAULT_SECONDS,
-    DEFAULT_SIZES,
+    SIZES,
 )
 from grokimagine.domain.clock import utcnow
 from grokimagine.domain.credits import reserve_credits
+from grokimagine.domain.idempotency import (
+    IdempotencyKey,
+    IdempotencyKeyTakenError,
+    release_expired_key,
+)
 from grokimagine.domain.images import LoadedImage
 from grokimagine.domain.task_signals import notify_task_ready
 from grokimagine.storage.db import Database
@@ -55,6 +62,13 @@ class NewTask:
     seed: int | None = None
     negative_prompt: str | None = None
     route: Sequence[str] = ()  # engines to try, in order; empty: the worker's default
+    duration: int = DEFAULT_SECONDS
+    resolution: str = DEFAULT_RESOLUTION
+    callback_url: str | None = None
+    idempotency: IdempotencyKey | None = None
+    # Part 3 options the client gave, echoed in ``request`` (absent ones stay absent, so a
+    # reference-page client sees the echo it always saw).
+    echoed_options: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -87,6 +101,9 @@ class TaskRecord:
     created_at: datetime
     started_at: datetime | None
     completed_at: datetime | None
+    cancel_requested: bool = False
+    callback_url: str | None = None
+    deleted_at: datetime | None = None
 
 
 def price_of(new_task: NewTask, principal: Principal) -> int:
@@ -103,6 +120,7 @@ def echo_request(new_task: NewTask) -> dict[str, Any]:
     }
     if new_task.images:
         echo["images"] = [image.echo for image in new_task.images]
+    echo.update(new_task.echoed_options)
     return echo
 
 
@@ -111,13 +129,15 @@ async def submit_task(
 ) -> TaskRecord:
     """Store the inputs, reserve the credits and create the task, all or nothing.
 
-    Raises :class:`ModeNotAllowedError` or :class:`InsufficientCreditsError`.
+    Raises :class:`ModeNotAllowedError`, :class:`InsufficientCreditsError`, or
+    :class:`IdempotencyKeyTakenError` when a concurrent request took the idempotency key first.
     """
     if new_task.mode == "spicy" and not principal.allow_spicy:
         raise ModeNotAllowedError(new_task.mode)
     task_id = ids.new_task_id()
     stored_images = await asyncio.to_thread(_store_inputs, store, task_id, new_task.images)
-    size = DEFAULT_SIZES[new_task.ratio]
+    size = SIZES[new_task.resolution][new_task.ratio]
+    idempotency = new_task.idempotency
     price = price_of(new_task, principal)
     values: dict[str, Any] = {
         "id": task_id,
@@ -133,7 +153,7 @@ async def submit_task(
         "video_count": new_task.video_count,
         "width": size.width,
         "height": size.height,
-        "num_frames": DEFAULT_FPS * DEFAULT_SECONDS,
+        "num_frames": DEFAULT_FPS * new_task.duration,
         "fps": DEFAULT_FPS,
         "seed": new_task.seed if new_task.seed is not None else secrets.randbelow(2**31),
         "negative_prompt": new_task.negative_prompt,
@@ -145,13 +165,23 @@ async def submit_task(
         "cancel_requested": False,
         "attempts": 0,
         "created_at": utcnow(),
+        "callback_url": new_task.callback_url,
+        "idempotency_key": idempotency.key if idempotency else None,
+        "idempotency_hash": idempotency.fingerprint if idempotency else None,
     }
     try:
         async with db.write() as conn:
+            if idempotency is not None:
+                await release_expired_key(conn, principal.account_id, idempotency.key)
             if price:
                 await reserve_credits(conn, principal.account_id, price, task_id)
             await conn.execute(insert(tasks).values(**values))
             await notify_task_ready(conn, db.dialect, values["route_head"])
+    except IntegrityError as exc:
+        await asyncio.to_thread(store.delete_task_files, task_id)
+        if idempotency is None:
+            raise
+        raise IdempotencyKeyTakenError(idempotency.key) from exc
     except BaseException:
         await asyncio.to_thread(store.delete_task_files, task_id)
         raise
@@ -163,12 +193,11 @@ async def submit_task(
 _TASK_OF_ACCOUNT = select(tasks).where(
     tasks.c.id == bindparam("task_id"),
     tasks.c.account_id == bindparam("account_id"),
-    tasks.c.deleted_at.is_(None),
 )
 
 
 async def get_task(db: Database, account_id: str, task_id: str) -> TaskRecord | None:
-    """The task ``task_id`` if it belongs to ``account_id``; ``None`` otherwise."""
+    """The task ``task_id`` if it belongs to ``account_id`` (deleted ones too); else ``None``."""
     row = await db.lookup(_TASK_OF_ACCOUNT, {"task_id": task_id, "account_id": account_id})
     return None if row is None else _record(row)
 
@@ -206,6 +235,9 @@ def _record(values: Any) -> TaskRecord:
         created_at=values["created_at"],
         started_at=values.get("started_at"),
         completed_at=values.get("completed_at"),
+        cancel_requested=bool(values.get("cancel_requested")),
+        callback_url=values.get("callback_url"),
+        deleted_at=values.get("deleted_at"),
     )
 
 

@@ -40,6 +40,8 @@ _KEY = re.compile(
 
 
 MAX_ENGINE_NAME = 40
+# Tasks of test keys (gi_test_) always run on the fast preview engine, whatever the routes say.
+TEST_KEY_ROUTE: tuple[str, ...] = ("preview",)
 
 
 class RoutingError(ValueError):
@@ -138,8 +140,8 @@ class EngineRouter:
         self._lock = threading.Lock()
 
     def engine_names(self) -> set[str]:
-        """Every engine some route may use."""
-        return self.table.engine_names()
+        """Every engine some task may use: the routes', and the test keys' preview engine."""
+        return self.table.engine_names() | set(TEST_KEY_ROUTE)
 
     def route(self, plan: str, mode: str) -> list[str]:
         """Engine names to try, in order, for a task of ``plan`` and ``mode``."""

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from grokimagine import __version__
 from grokimagine.domain.plans import plan_limits
-from grokimagine.http import files, ops, routes
+from grokimagine.http import account_routes, files, ops, routes, task_routes
 from grokimagine.http.errors import install_error_handlers
 from grokimagine.http.gate import ApiGate
 from grokimagine.http.observe import RequestObserver
@@ -38,25 +38,31 @@ class BackgroundWorker(Protocol):
 SHUTDOWN_GRACE_SECONDS = 30.0
 
 
-def create_app(services: Services, *, worker: BackgroundWorker | None = None) -> FastAPI:
-    """The API over ``services``, with ``worker`` (if any) running as long as the app."""
+def create_app(
+    services: Services,
+    *,
+    worker: BackgroundWorker | None = None,
+    webhooks: BackgroundWorker | None = None,
+) -> FastAPI:
+    """The API over ``services``, with ``worker`` and the ``webhooks`` delivery loop (if given)
+    running as long as the app."""
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        running = None
+        runners = [runner for runner in (worker, webhooks) if runner is not None]
         if worker is not None:
             services.task_created_listeners.append(worker.wake)
-            running = asyncio.create_task(worker.run())
+        running = [asyncio.create_task(runner.run()) for runner in runners]
         try:
             yield
         finally:
-            if worker is not None and running is not None:
-                worker.stop()
+            for runner in runners:
+                runner.stop()
+            if running:
                 # The task in hand stops at its engine's next step and goes back to the queue.
-                try:
-                    await asyncio.wait_for(running, SHUTDOWN_GRACE_SECONDS)
-                except TimeoutError:
-                    running.cancel()
+                _, late = await asyncio.wait(running, timeout=SHUTDOWN_GRACE_SECONDS)
+                for task in late:
+                    task.cancel()
             await services.close()
 
     app = FastAPI(
@@ -68,6 +74,9 @@ def create_app(services: Services, *, worker: BackgroundWorker | None = None) ->
     app.state.services = services
     install_error_handlers(app)
     app.include_router(routes.router)
+    app.include_router(task_routes.router)
+    app.webhooks.include_router(task_routes.webhooks)
+    app.include_router(account_routes.router)
     app.include_router(files.router)
     app.include_router(ops.router)
     settings = services.settings
@@ -99,9 +108,12 @@ def create_app_from_env() -> FastAPI:
     from grokimagine.services import build_services
     from grokimagine.settings import Settings
     from grokimagine.worker.loop import Worker
+    from grokimagine.worker.webhooks import WebhookSender
 
     settings = Settings()
     configure_logging(settings.log_format)
     services = build_services(settings)
-    worker = Worker(services) if settings.in_process_worker else None
-    return create_app(services, worker=worker)
+    if not settings.in_process_worker:
+        return create_app(services)
+    # Webhook deliveries go out from wherever workers run (they create most of them).
+    return create_app(services, worker=Worker(services), webhooks=WebhookSender(services))

@@ -21,6 +21,11 @@ from grokimagine.http.ratelimit import RateLimiter, Window
 log = logging.getLogger("grokimagine.http")
 
 
+def rate_identity(principal: Principal) -> tuple[str, ...]:
+    """Whose window a request counts in: its account's, with test keys in a window of their own."""
+    return ("account", "live" if principal.live else "test", principal.account_id)
+
+
 class BodyTooLargeError(Exception):
     """The request body grew past the cap while it was being read."""
 
@@ -88,9 +93,7 @@ class ApiGate:
         await self._forward(scope, receive, send, rate_headers)
 
     async def _hit(self, principal: Principal) -> Window:
-        per_minute = self.plan_limits[principal.plan]
-        kind = "live" if principal.live else "test"
-        return await self.limiter.hit(per_minute, "account", kind, principal.account_id)
+        return await self.limiter.hit(self.plan_limits[principal.plan], *rate_identity(principal))
 
     async def _forward(
         self, scope: Scope, receive: Receive, send: Send, rate_headers: dict[str, str]

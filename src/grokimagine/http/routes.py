@@ -13,17 +13,29 @@ from starlette.responses import Response
 
 from grokimagine.domain.accounts import Principal
 from grokimagine.domain.credits import InsufficientCreditsError
-from grokimagine.domain.images import ImageRejected, load_images
+from grokimagine.domain.idempotency import IdempotencyKeyTakenError
+from grokimagine.domain.images import ImageRejected, LoadedImage, load_images
 from grokimagine.domain.tasks import ModeNotAllowedError, NewTask, get_task, submit_task
 from grokimagine.http.envelope import success
 from grokimagine.http.errors import ApiError, describe_validation_errors, invalid_request
+from grokimagine.http.generate_extras import (
+    check_request,
+    engine_route,
+    generate_response,
+    idempotency_of,
+    original_task,
+    preferred_wait,
+)
 from grokimagine.http.schemas import (
     ERROR_RESPONSES,
+    GENERATE_HEADERS,
     Envelope,
+    ErrorBody,
     GenerateData,
     GenerateRequest,
     StatusData,
 )
+from grokimagine.http.schemas_tasks import TaskData
 from grokimagine.http.views import status_view
 from grokimagine.services import Services
 
@@ -60,18 +72,24 @@ def services_of(request: Request) -> Services:
 @router.post(
     "/generate",
     summary="Generate a video",
-    response_model=Envelope[GenerateData],
+    response_model=Envelope[GenerateData | TaskData],
+    response_description=(
+        "`data.task_id`; with `Prefer: wait=N`, the finished task instead when it finishes in"
+        " time. A replay of an `Idempotency-Key` carries `Idempotent-Replayed: true`."
+    ),
     responses={
         **ERROR_RESPONSES,
         402: {"description": "Not enough credits"},
         403: {"description": "Mode not allowed"},
+        409: {"model": ErrorBody, "description": "IDEMPOTENCY_CONFLICT: key reused, other body"},
         413: {"description": "Body or image over its limit"},
     },
     openapi_extra={
+        "parameters": GENERATE_HEADERS,
         "requestBody": {
             "required": True,
             "content": {"application/json": {"schema": GenerateRequest.model_json_schema()}},
-        }
+        },
     },
 )
 async def generate(request: Request) -> Response:
@@ -90,28 +108,35 @@ async def generate(request: Request) -> Response:
         body = GenerateRequest.model_validate(payload)
     except ValidationError as exc:
         raise invalid_request(describe_validation_errors(list(exc.errors()))) from None
-    settings = services.settings
-    try:
-        images = await load_images(
-            body.images or [],
-            allowlist=services.fetch_allowlist,
-            max_bytes=settings.max_image_bytes,
-            timeout=settings.image_fetch_timeout,
-        )
-    except ImageRejected as exc:
-        status = exc.status
-        error = "PAYLOAD_TOO_LARGE" if status == 413 else "INVALID_REQUEST"
-        prefix = "Payload too large" if status == 413 else "Invalid request"
-        raise ApiError(status, f"{prefix}: {exc.message}", error) from None
+    idempotency = idempotency_of(request, body, principal)
+    wait = preferred_wait(request)
+    original = await original_task(services, principal, idempotency)
+    if original is not None:
+        return await generate_response(services, principal, original, wait=wait, replayed=True)
+    await check_request(services, principal, body)
     new_task = NewTask(
         mode=body.mode,
         prompt=body.prompt,
         ratio=body.ratio,
-        images=images,
-        route=services.router.route(principal.plan, body.mode),
+        images=await _load_images(services, body.images or []),
+        route=engine_route(services, principal, body.mode),
+        video_count=body.n,
+        seed=body.seed,
+        negative_prompt=body.negative_prompt,
+        duration=body.duration,
+        resolution=body.resolution,
+        callback_url=body.callback_url,
+        idempotency=idempotency,
+        echoed_options=body.options_given(),
     )
     try:
         record = await submit_task(services.db, services.store, principal, new_task)
+    except IdempotencyKeyTakenError:
+        # A concurrent request with the same key won the insert: answer with its task.
+        original = await original_task(services, principal, idempotency)
+        if original is None:
+            raise
+        return await generate_response(services, principal, original, wait=wait, replayed=True)
     except ModeNotAllowedError:
         raise ApiError(
             403,
@@ -123,7 +148,23 @@ async def generate(request: Request) -> Response:
             402, "Insufficient credits: the balance is below the price", "INSUFFICIENT_CREDITS"
         ) from None
     services.task_created()
-    return success({"task_id": record.id})
+    return await generate_response(services, principal, record.id, wait=wait, replayed=False)
+
+
+async def _load_images(services: Services, sources: list[str]) -> list[LoadedImage]:
+    settings = services.settings
+    try:
+        return await load_images(
+            sources,
+            allowlist=services.fetch_allowlist,
+            max_bytes=settings.max_image_bytes,
+            timeout=settings.image_fetch_timeout,
+        )
+    except ImageRejected as exc:
+        status = exc.status
+        error = "PAYLOAD_TOO_LARGE" if status == 413 else "INVALID_REQUEST"
+        prefix = "Payload too large" if status == 413 else "Invalid request"
+        raise ApiError(status, f"{prefix}: {exc.message}", error) from None
 
 
 @router.get(

@@ -6,10 +6,18 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from grokimagine.domain.catalog import Mode, Ratio
+from grokimagine.domain.catalog import (
+    DEFAULT_SECONDS,
+    MAX_VIDEOS_PER_TASK,
+    Mode,
+    Ratio,
+    Resolution,
+)
 
 MAX_PROMPT_CHARS = 4000
 MAX_IMAGES = 4
+MAX_SEED = 2**31 - 1
+OPTION_FIELDS = ("n", "duration", "resolution", "seed", "negative_prompt", "callback_url")
 
 T = TypeVar("T")
 
@@ -44,12 +52,55 @@ class GenerateRequest(BaseModel):
     )
     ratio: Ratio = Field("1:1", description="Aspect ratio: 2:3, 3:2 or 1:1.")
 
-    @field_validator("mode", "ratio", mode="before")
+    # Part 3 options: absent means the reference page's behaviour. GET /v1/pricing lists what
+    # the engines serving the caller accept.
+    n: int = Field(
+        1,
+        ge=1,
+        le=MAX_VIDEOS_PER_TASK,
+        strict=True,
+        description="Videos to make, 1-4; each is charged.",
+    )
+    duration: int = Field(
+        DEFAULT_SECONDS, ge=1, le=60, strict=True, description="Seconds per video (default 6)."
+    )
+    resolution: Resolution = Field(
+        "480p",
+        description="480p (480x480, 480x720, 720x480) or 720p (720x720, 720x1080, 1080x720).",
+    )
+    seed: int | None = Field(
+        None,
+        ge=0,
+        le=MAX_SEED,
+        strict=True,
+        description="Seed of the first video; video i uses seed+i.",
+    )
+    negative_prompt: str | None = Field(
+        None, max_length=MAX_PROMPT_CHARS, description="What the video should not show."
+    )
+    callback_url: str | None = Field(
+        None,
+        max_length=2000,
+        description="http(s) URL that receives a signed POST when the task completes, fails or"
+        " is canceled (Standard Webhooks). Private addresses are refused unless allow-listed.",
+    )
+
+    @field_validator("mode", "ratio", "n", "duration", "resolution", mode="before")
     @classmethod
     def _null_means_default(cls, value: Any, info: Any) -> Any:
         if value is None:
-            return "normal" if info.field_name == "mode" else "1:1"
+            return cls.model_fields[info.field_name].default
         return value
+
+    @field_validator("negative_prompt", "callback_url")
+    @classmethod
+    def _blank_means_absent(cls, value: str | None) -> str | None:
+        return (value.strip() or None) if value is not None else None
+
+    def options_given(self) -> dict[str, Any]:
+        """The Part 3 options the client set, as the status's ``request`` echoes them."""
+        given = self.model_dump(include=set(OPTION_FIELDS) & self.model_fields_set)
+        return {name: value for name, value in given.items() if value is not None}
 
     @field_validator("prompt")
     @classmethod
@@ -96,10 +147,35 @@ class GenerateData(BaseModel):
     task_id: str = Field(examples=["task_Vq3mX0e8R2kLw9ZtYp1AbC7d"])
 
 
-class TaskError(BaseModel):
-    """Why a task failed."""
+# The codes a task's ``error.code`` takes. Engine failures and content refusals differ: a refused
+# prompt would be refused anywhere, while an engine failure may succeed on a retry.
+TASK_ERROR_CODES: dict[str, str] = {
+    "ENGINE_FAILED": "the engine failed while rendering",
+    "CONTENT_REJECTED": "the provider refused the content (moderation); another engine would too",
+    "PROVIDER_FAILED": "the provider's job failed",
+    "PROVIDER_TIMEOUT": "the provider took longer than allowed",
+    "PROVIDER_UNAVAILABLE": "the provider was down or answering with errors",
+    "PROVIDER_RATE_LIMITED": "the provider kept refusing for rate limits",
+    "PROVIDER_BUSY": "no free provider slot in time",
+    "PROVIDER_AUTH_FAILED": "the provider refused the operator's credentials",
+    "PROVIDER_REJECTED": "the provider refused the request for a reason of its own",
+    "PROVIDER_BAD_RESPONSE": "the provider's answer could not be understood",
+    "PROVIDER_RESULT_EXPIRED": "the provider's video expired before it was fetched",
+    "INVALID_IMAGE": "an input image could not be decoded",
+    "ENCODE_FAILED": "the video could not be encoded",
+    "ATTEMPTS_EXHAUSTED": "the task's worker stopped too many times",
+    "INTERNAL_ERROR": "an unexpected failure",
+    "CANCELED": "canceled on request (status canceled)",
+}
 
-    code: str = Field(examples=["ENGINE_FAILED"])
+
+class TaskError(BaseModel):
+    """Why a task failed (or, with code CANCELED, that it was canceled)."""
+
+    code: str = Field(
+        examples=["ENGINE_FAILED"],
+        description="; ".join(f"{code}: {meaning}" for code, meaning in TASK_ERROR_CODES.items()),
+    )
     message: str
 
 
@@ -134,3 +210,23 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         500: "Internal error",
     }.items()
 }
+
+# Optional request headers of POST /v1/generate (Part 3), for the OpenAPI document.
+GENERATE_HEADERS: list[dict[str, Any]] = [
+    {
+        "name": "Idempotency-Key",
+        "in": "header",
+        "required": False,
+        "schema": {"type": "string", "maxLength": 200},
+        "description": "Retry-safe submission: the same key and body within 24 hours return the"
+        " original task_id without a second charge; another body is 409 IDEMPOTENCY_CONFLICT.",
+    },
+    {
+        "name": "Prefer",
+        "in": "header",
+        "required": False,
+        "schema": {"type": "string", "examples": ["wait=30"]},
+        "description": "wait=N (N up to 60): answer with the finished task if it finishes within"
+        " N seconds, else as usual; the response carries Preference-Applied.",
+    },
+]

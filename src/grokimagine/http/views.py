@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
+from grokimagine.domain.catalog import resolution_of
 from grokimagine.domain.clock import iso_utc
+from grokimagine.domain.task_control import queue_position
 from grokimagine.domain.tasks import COMPLETED, TaskRecord
 from grokimagine.storage.files import FileStore
+
+if TYPE_CHECKING:
+    from grokimagine.services import Services
 
 
 def status_view(record: TaskRecord, store: FileStore, url_ttl_seconds: int) -> dict[str, Any]:
@@ -36,3 +43,29 @@ def status_view(record: TaskRecord, store: FileStore, url_ttl_seconds: int) -> d
         "started_at": iso_utc(record.started_at),
         "completed_at": iso_utc(record.completed_at),
     }
+
+
+async def task_view(record: TaskRecord, services: Services) -> dict[str, Any]:
+    """The task resource of the Part 3 routes: the status body and every added field.
+
+    Only clients of those routes (or of ``Prefer: wait``) see it; ``/v1/status`` keeps its body.
+    """
+    ttl = services.settings.url_ttl_seconds
+    view = status_view(record, services.store, ttl)
+    # The same clock reading the signer uses, so the time matches the URLs' own expiry.
+    expires = int(time.time()) + ttl
+    view.update(
+        queue_position=await queue_position(services.db, record),
+        expires_at=iso_utc(datetime.fromtimestamp(expires, UTC)) if view["response"] else None,
+        cancel_requested=record.cancel_requested,
+        deleted_at=iso_utc(record.deleted_at),
+        live=record.live,
+        options={
+            "n": record.video_count,
+            "duration": record.num_frames // record.fps,
+            "resolution": resolution_of(record.width, record.height),
+            "seed": record.seed,
+            "negative_prompt": record.negative_prompt,
+        },
+    )
+    return view

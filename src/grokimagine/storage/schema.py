@@ -144,3 +144,26 @@ workers = Table(
     Column("started_at", UTCDateTime, nullable=False),
     Column("last_seen_at", UTCDateTime, nullable=False, index=True),
 )
+
+# One row per webhook message (a task reaching a final state with a callback_url), written in the
+# transaction of that state change; the delivery loop claims due rows under a lease.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", String(40), primary_key=True),  # the webhook-id header, same on every retry
+    Column("task_id", ForeignKey("tasks.id"), nullable=False, index=True),
+    Column("account_id", ForeignKey("accounts.id"), nullable=False),
+    Column("event", String(40), nullable=False),  # task.completed | task.failed | task.canceled
+    Column("url", Text, nullable=False),
+    Column("status", String(20), nullable=False),  # pending | delivered | failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime, nullable=True),
+    Column("lease_owner", String(100), nullable=True),
+    Column("lease_expires_at", UTCDateTime, nullable=True),
+    Column("last_status_code", Integer, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("attempt_log", JSON, nullable=False),  # [{"at", "status_code", "error", "ms"}]
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime, nullable=True),
+    Index("ix_webhook_deliveries_status_next", "status", "next_attempt_at"),
+)

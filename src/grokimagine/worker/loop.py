@@ -131,6 +131,8 @@ class Worker:
 
     async def run_once(self) -> bool:
         """Claim one task and run it to the end; ``False`` if there was none."""
+        # A cancel the client asked for wins over a failure for too many attempts.
+        await task_queue.cancel_abandoned_tasks(self.services.db)
         await task_queue.fail_exhausted_tasks(
             self.services.db, max_attempts=self.settings.max_attempts
         )
@@ -170,6 +172,8 @@ class Worker:
                 outcome = "completed"
             else:
                 log.warning("task %s: lease lost before completion; result dropped", record.id)
+                if await task_queue.is_deleted(db, record.id):  # deleted while it ran
+                    await asyncio.to_thread(self.services.store.delete_task_files, record.id)
         except GenerationCanceled:
             if run.lease_lost:
                 log.warning("task %s: lease lost; stopped", record.id)

@@ -1,0 +1,81 @@
+"""What an account sees of itself: usage per day, its ledger page by page, its webhook secret."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+
+from grokimagine.domain.clock import iso_utc, utcnow
+from grokimagine.domain.cursors import decode_cursor, encode_cursor
+from grokimagine.storage.db import Database
+from grokimagine.storage.schema import accounts, ledger, tasks
+
+USAGE_DAYS = 30
+
+
+@dataclass(frozen=True)
+class LedgerPage:
+    """Ledger entries, newest first, and the cursor of the next page."""
+
+    entries: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+def _utc_day(db: Database, column: Any) -> Any:
+    # SQLite keeps UTC timestamps as text that date() reads; PostgreSQL's date() would use the
+    # session's time zone, so the timestamp is first taken to UTC.
+    if db.is_sqlite:
+        return func.date(column)
+    return func.date(func.timezone("UTC", column))
+
+
+async def usage_by_day(db: Database, account_id: str, days: int = USAGE_DAYS) -> list[dict]:
+    """Tasks made and credits consumed (refunds deducted) per UTC day, newest day first."""
+    day = _utc_day(db, tasks.c.created_at).label("day")
+    since = utcnow().replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days - 1)
+    rows = await db.fetch_all(
+        select(day, func.count().label("tasks"), func.sum(tasks.c.consumed_credits).label("cr"))
+        .where(tasks.c.account_id == account_id, tasks.c.created_at >= since)
+        .group_by(day)
+        .order_by(day.desc())
+    )
+    return [{"date": str(row.day), "tasks": int(row.tasks), "credits": int(row.cr)} for row in rows]
+
+
+async def ledger_page(
+    db: Database, account_id: str, *, limit: int, cursor: str | None
+) -> LedgerPage:
+    """One page of the account's ledger, newest first."""
+    query = select(ledger).where(ledger.c.account_id == account_id)
+    if cursor is not None:
+        (after_id,) = decode_cursor(cursor, int)
+        query = query.where(ledger.c.id < after_id)
+    rows = await db.fetch_all(query.order_by(ledger.c.id.desc()).limit(limit + 1))
+    entries = [
+        {
+            "id": row.id,
+            "delta": row.delta,
+            "reason": row.reason,
+            "task_id": row.task_id,
+            "note": row.note,
+            "created_at": iso_utc(row.created_at),
+        }
+        for row in rows[:limit]
+    ]
+    more = len(rows) > limit
+    return LedgerPage(entries, encode_cursor(entries[-1]["id"]) if more else None)
+
+
+async def account_details(db: Database, account_id: str) -> dict[str, Any]:
+    """The account's plan, balance, spicy flag and webhook secret."""
+    row = await db.fetch_one(
+        select(
+            accounts.c.plan, accounts.c.balance, accounts.c.allow_spicy, accounts.c.webhook_secret
+        ).where(accounts.c.id == account_id)
+    )
+    if row is None:
+        raise LookupError(account_id)
+    return dict(row._mapping)

@@ -1,0 +1,112 @@
+"""Part 3 account routes: the account itself, its ledger, and prices and options."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from grokimagine.domain.catalog import CREDITS_PER_VIDEO, MAX_VIDEOS_PER_TASK, MODES
+from grokimagine.domain.cursors import InvalidCursorError
+from grokimagine.domain.plans import plan_limits
+from grokimagine.domain.usage import account_details, ledger_page, usage_by_day
+from grokimagine.engines.capabilities import route_capabilities
+from grokimagine.http.envelope import success
+from grokimagine.http.errors import invalid_request
+from grokimagine.http.gate import rate_identity
+from grokimagine.http.generate_extras import engine_route
+from grokimagine.http.routes import principal_of, services_of
+from grokimagine.http.schemas import ERROR_RESPONSES, Envelope
+from grokimagine.http.schemas_tasks import AccountData, CursorParam, LedgerPage, PricingData
+
+router = APIRouter(prefix="/v1", tags=["account"])
+
+
+@router.get(
+    "/account",
+    summary="The account",
+    response_model=Envelope[AccountData],
+    responses=ERROR_RESPONSES,
+)
+async def account(request: Request) -> Response:
+    """Plan, balance, the rate limit and its current window, usage per day and the webhook
+    secret (the key that signs webhook deliveries)."""
+    services = services_of(request)
+    principal = principal_of(request)
+    details = await account_details(services.db, principal.account_id)
+    per_minute = plan_limits(services.settings.plan_limits)[principal.plan]
+    window = await services.limiter.peek(per_minute, *rate_identity(principal))
+    return success(
+        {
+            "account_id": principal.account_id,
+            "plan": details["plan"],
+            "balance": details["balance"],
+            "allow_spicy": details["allow_spicy"],
+            "key": {"id": principal.key_id, "kind": "live" if principal.live else "test"},
+            "rate_limit": {
+                "limit": window.limit,
+                "remaining": window.remaining,
+                "reset": window.reset_at,
+            },
+            "usage": await usage_by_day(services.db, principal.account_id),
+            "webhook_secret": details["webhook_secret"],
+        }
+    )
+
+
+@router.get(
+    "/account/ledger",
+    summary="The account's ledger",
+    response_model=Envelope[LedgerPage],
+    responses=ERROR_RESPONSES,
+)
+async def ledger(
+    request: Request,
+    limit: Annotated[int, Query(ge=1, le=200, description="Entries per page.")] = 50,
+    cursor: CursorParam = None,
+) -> Response:
+    """Every change of balance (grants, reservations, refunds), newest first; their sum is the
+    balance."""
+    services = services_of(request)
+    try:
+        page = await ledger_page(
+            services.db, principal_of(request).account_id, limit=limit, cursor=cursor
+        )
+    except InvalidCursorError:
+        raise invalid_request("The cursor parameter is not valid") from None
+    return success({"entries": page.entries, "next_cursor": page.next_cursor})
+
+
+@router.get(
+    "/pricing",
+    summary="Prices and options",
+    response_model=Envelope[PricingData],
+    responses=ERROR_RESPONSES,
+)
+async def pricing(request: Request) -> Response:
+    """What a task costs before it is submitted, and the options (durations, resolutions,
+    seed, negative prompt) each mode accepts for the caller."""
+    services = services_of(request)
+    principal = principal_of(request)
+    modes = {}
+    for mode in MODES:
+        # Engine names stay private: which providers serve a plan is the operator's business.
+        route = engine_route(services, principal, mode)
+        capabilities = route_capabilities(services.settings, route)
+        modes[mode] = {
+            "allowed": mode != "spicy" or principal.allow_spicy,
+            "durations": list(capabilities.durations),
+            "resolutions": list(capabilities.resolutions),
+            "max_n": MAX_VIDEOS_PER_TASK,
+            "seed": capabilities.seed,
+            "negative_prompt": capabilities.negative_prompt,
+        }
+    return success(
+        {
+            "credits_per_video": CREDITS_PER_VIDEO,
+            "charged": principal.live,
+            "price_formula": f"n * {CREDITS_PER_VIDEO}" if principal.live else "0",
+            "modes": modes,
+        }
+    )

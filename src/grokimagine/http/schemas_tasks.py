@@ -1,0 +1,167 @@
+"""Response models of the Part 3 routes (tasks, webhooks, account, pricing), for the OpenAPI doc."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import Query
+from pydantic import BaseModel, Field
+
+from grokimagine.http.schemas import StatusData
+
+# The ``cursor`` query parameter of the paginated lists.
+CursorParam = Annotated[str | None, Query(description="next_cursor of the previous page.")]
+
+
+class TaskOptions(BaseModel):
+    """The options the task runs with (defaults filled in; ``seed`` is the one used)."""
+
+    n: int = Field(examples=[1])
+    duration: int = Field(description="Seconds per video.", examples=[6])
+    resolution: str = Field(examples=["480p"])
+    seed: int
+    negative_prompt: str | None = None
+
+
+class TaskData(StatusData):
+    """The task resource: the status body and the fields only Part 3 clients see."""
+
+    queue_position: int | None = Field(
+        None, description="While pending: how many tasks are ahead of this one (0: next)."
+    )
+    expires_at: str | None = Field(
+        None, description="When the URLs in `response` stop working; fetch status again for new."
+    )
+    cancel_requested: bool = Field(
+        description="A cancel was asked while processing; the worker stops at the engine's next"
+        " step, then the status is canceled and the credits are refunded."
+    )
+    deleted_at: str | None = Field(None, description="Set once the task's files were deleted.")
+    live: bool = Field(description="False for tasks made with a gi_test_ key (never charged).")
+    options: TaskOptions
+
+
+class TaskList(BaseModel):
+    """One page of tasks, newest first."""
+
+    tasks: list[TaskData]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null on the last page."
+    )
+
+
+class DeliveryAttempt(BaseModel):
+    """One POST to the callback URL."""
+
+    at: str
+    status_code: int | None = Field(description="The receiver's status; null on a timeout.")
+    error: str | None
+    ms: int = Field(description="Milliseconds the attempt took.")
+
+
+class DeliveryData(BaseModel):
+    """A webhook message and its attempts."""
+
+    id: str = Field(description="The webhook-id header, the same on every retry.")
+    event: Literal["task.completed", "task.failed", "task.canceled"]
+    url: str
+    status: Literal["pending", "delivered", "failed"] = Field(
+        description="failed: every retry over the retry window (a day) got no 2xx."
+    )
+    attempts: int
+    next_attempt_at: str | None
+    last_status_code: int | None
+    last_error: str | None
+    created_at: str
+    finished_at: str | None
+    attempt_log: list[DeliveryAttempt]
+
+
+class DeliveryList(BaseModel):
+    """The webhook deliveries of a task, oldest first."""
+
+    deliveries: list[DeliveryData]
+
+
+class WebhookPayload(BaseModel):
+    """The body POSTed to a callback URL, signed per Standard Webhooks."""
+
+    type: Literal["task.completed", "task.failed", "task.canceled"]
+    timestamp: str
+    data: TaskData
+
+
+class RateLimitWindow(BaseModel):
+    """The account's rate limit and the current one-minute window (this request included)."""
+
+    limit: int = Field(description="Requests per minute.")
+    remaining: int
+    reset: int = Field(description="Unix epoch seconds at which the window resets.")
+
+
+class UsageDay(BaseModel):
+    """One UTC day of usage."""
+
+    date: str = Field(examples=["2026-11-24"])
+    tasks: int
+    credits: int = Field(description="Credits consumed by that day's tasks (refunds deducted).")
+
+
+class KeyInfo(BaseModel):
+    """The key making the request."""
+
+    id: str
+    kind: Literal["live", "test"]
+
+
+class AccountData(BaseModel):
+    """What ``GET /v1/account`` returns."""
+
+    account_id: str
+    plan: str
+    balance: int
+    allow_spicy: bool
+    key: KeyInfo
+    rate_limit: RateLimitWindow
+    usage: list[UsageDay] = Field(description="The last 30 days with any task, newest first.")
+    webhook_secret: str = Field(
+        description="whsec_ + base64: the key of the webhook signatures (Standard Webhooks)."
+    )
+
+
+class LedgerEntry(BaseModel):
+    """One change of balance."""
+
+    id: int
+    delta: int
+    reason: Literal["grant", "reserve", "refund"]
+    task_id: str | None
+    note: str
+    created_at: str
+
+
+class LedgerPage(BaseModel):
+    """One page of the ledger, newest first."""
+
+    entries: list[LedgerEntry]
+    next_cursor: str | None
+
+
+class ModeOptions(BaseModel):
+    """What a mode accepts for the caller: the options its engines all support."""
+
+    allowed: bool = Field(description="False for spicy on an account not enabled for it.")
+    durations: list[int]
+    resolutions: list[str]
+    max_n: int
+    seed: bool
+    negative_prompt: bool
+
+
+class PricingData(BaseModel):
+    """Prices and options, before anything is charged."""
+
+    credits_per_video: int = Field(examples=[40])
+    charged: bool = Field(description="False for gi_test_ keys, which are never charged.")
+    price_formula: str = Field(examples=["n * 40"])
+    modes: dict[str, ModeOptions]
