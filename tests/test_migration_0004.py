@@ -1,4 +1,4 @@
-"""Revision 0004: the migrations build exactly schema.py's tables, and old webhook secrets are
+"""The migrations build exactly schema.py's tables, and old webhook secrets are
 replaced by ones that Standard Webhooks libraries read."""
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def test_secrets_made_before_0004_are_replaced_by_standard_ones(tmp_path) -> Non
     url = f"sqlite:///{tmp_path / 'old.db'}"
     command.upgrade(alembic_config(url), "0003")
     engine = create_engine(url)
-    old_secret = "whsec_" + "-_" * 16  # URL-safe base64, as accounts made before revision 0004 had
+    old_secret = "whsec_" + "-_" * 16  # URL-safe base64, as accounts had before revision 0004
     with engine.begin() as conn:
         conn.execute(
             insert(accounts).values(

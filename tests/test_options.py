@@ -96,8 +96,9 @@ async def test_n_beyond_the_balance_is_a_402(client: httpx.AsyncClient, services
 
 
 @pytest.fixture
-async def xai_routed(settings: Settings) -> tuple[httpx.AsyncClient, Services]:
-    """Pro accounts are served by xAI, which takes no seed or negative prompt, then preview."""
+async def xai_routed(settings: Settings, services: Services) -> tuple[httpx.AsyncClient, Services]:
+    """Pro accounts are served by xAI, which takes no seed or negative prompt, then preview
+    (on the database ``services`` emptied)."""
     routed = settings.model_copy(
         update={"routes": {"plan:pro": ["xai", "preview"]}, "xai_api_key": SecretStr("k")}
     )

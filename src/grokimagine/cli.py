@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
+import contextlib
+import os
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import TypeVar
 
 from grokimagine.domain import accounts
 from grokimagine.domain.credits import grant_credits
 from grokimagine.domain.plans import PLANS
+from grokimagine.ops.logs import configure_logging
 from grokimagine.settings import Settings
 from grokimagine.storage.db import Database
+from grokimagine.storage.locks import exclusive
 from grokimagine.storage.migrate import upgrade_database
 
 T = TypeVar("T")
@@ -26,8 +31,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "run"):
         parser.print_help()
         return 2
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = Settings()
+    configure_logging(settings.log_format)
     try:
         return int(args.run(settings, args) or 0)
     except (accounts.AccountNotFoundError, ValueError) as exc:
@@ -42,7 +47,13 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the API (and, by default, a worker)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--no-worker", action="store_true", help="do not run the in-process worker")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="API processes on this port (each with its in-process worker unless --no-worker)",
+    )
+    serve.add_argument("--no-worker", action="store_true", help="run no in-process worker")
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.set_defaults(run=_serve)
 
@@ -93,46 +104,70 @@ def _migrate(settings: Settings) -> int:
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
-    from grokimagine.http.app import create_app
-    from grokimagine.services import build_services
-    from grokimagine.worker.loop import Worker
-    from grokimagine.worker.webhooks import WebhookSender
+    from grokimagine.ops.metrics import MULTIPROC_ENV, prepare_multiprocess_dir
+    from grokimagine.services import build_file_store
 
+    if args.workers < 1:
+        raise ValueError("--workers must be at least 1")
     upgrade_database(settings.resolved_database_url)
     base_url = f"http://{args.host}:{args.port}"
     demo = asyncio.run(_ensure_demo_account(settings))
-    services = build_services(settings, public_url=base_url)
-    worker = None if args.no_worker else Worker(services)
-    # Webhook deliveries go out from wherever workers run (they create most of them).
-    webhooks = None if args.no_worker else WebhookSender(services)
-    app = create_app(services, worker=worker, webhooks=webhooks)
+    # Made once here (the URL-signing secret of local storage), not raced for by N processes.
+    build_file_store(settings, base_url)
+    # Each API process reads its settings from the environment, like this one.
+    if not settings.public_url:
+        os.environ["GROKIMAGINE_PUBLIC_URL"] = base_url
+    if args.no_worker:
+        os.environ["GROKIMAGINE_IN_PROCESS_WORKER"] = "false"
     print(
-        f"grokimagine: serving on {base_url} (engine: {settings.engine}, data: {settings.data_dir})"
+        f"grokimagine: serving on {base_url} with {args.workers} process(es) "
+        f"(engine: {settings.engine}, data: {settings.data_dir})"
     )
     if demo:
         print("Demo account created (free plan, spicy allowed). Its key, shown only once:")
         print(demo, flush=True)
-    uvicorn.run(
-        app,
-        host=args.host,
-        port=args.port,
-        log_level="info",
-        access_log=args.access_log,
-        proxy_headers=True,
-    )
+    else:
+        print("For a new key: grokimagine keys create --account ACCOUNT_ID (accounts list)")
+    with contextlib.ExitStack() as cleanup:
+        if args.workers > 1:
+            # Counters of every process add up in one scrape (prometheus_client multiprocess).
+            if os.environ.get(MULTIPROC_ENV):
+                prepare_multiprocess_dir(Path(os.environ[MULTIPROC_ENV]))
+            else:
+                folder = cleanup.enter_context(tempfile.TemporaryDirectory(prefix="gi-metrics-"))
+                os.environ[MULTIPROC_ENV] = folder
+        uvicorn.run(
+            "grokimagine.http.app:create_app_from_env",
+            factory=True,
+            workers=args.workers,
+            host=args.host,
+            port=args.port,
+            log_level="info",
+            log_config=None,  # our handlers, set up in each process (JSON lines)
+            access_log=args.access_log,
+            proxy_headers=True,
+        )
     return 0
 
 
 async def _ensure_demo_account(settings: Settings) -> str | None:
-    """On the first start of an empty database, create a demo account and return its token."""
+    """On the first start of an empty database, create a demo account and return its token.
+
+    Under a lock: several ``serve`` commands starting at once make one demo account.
+    """
     db = Database(settings.resolved_database_url)
     try:
-        if await accounts.count_accounts(db):
-            return None
-        account = await accounts.create_account(
-            db, plan="free", credits_granted=settings.demo_credits, allow_spicy=True, name="demo"
-        )
-        return (await accounts.create_key(db, account.id)).token
+        async with exclusive(db, "grokimagine-demo-account"):
+            if await accounts.count_accounts(db):
+                return None
+            account = await accounts.create_account(
+                db,
+                plan="free",
+                credits_granted=settings.demo_credits,
+                allow_spicy=True,
+                name="demo",
+            )
+            return (await accounts.create_key(db, account.id)).token
     finally:
         await db.dispose()
 
@@ -145,6 +180,12 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
     from grokimagine.worker.webhooks import WebhookSender
 
     upgrade_database(settings.resolved_database_url)
+    if settings.metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        from grokimagine.ops.metrics import process_registry
+
+        start_http_server(settings.metrics_port, registry=process_registry())
 
     async def run() -> None:
         services = build_services(settings)

@@ -43,19 +43,27 @@ class Services:
 def build_services(settings: Settings, *, public_url: str | None = None) -> Services:
     """Build the services for ``settings``; ``public_url`` is the fallback base of video URLs."""
     db = Database(settings.resolved_database_url)
+    return Services(
+        settings=settings,
+        db=db,
+        store=build_file_store(settings, public_url),
+        authenticator=Authenticator(db, settings.auth_cache_seconds),
+        fetch_allowlist=Allowlist.parse(settings.fetch_allowlist),
+        router=EngineRouter(settings),
+        limiter=RateLimiter(storage_for(settings.redis_url, settings.redis_prefix)),
+    )
+
+
+def build_file_store(settings: Settings, public_url: str | None = None) -> FileStore:
+    """Local files under signed URLs (the default), or the S3 store the settings name."""
+    if settings.storage == "s3":
+        from grokimagine.storage.s3 import S3FileStore  # boto3 is imported only when chosen
+
+        return S3FileStore.from_settings(settings)
     secret = (
         settings.signing_secret.encode()
         if settings.signing_secret
         else load_or_create_secret(settings.data_dir / "secret.key")
     )
     base_url = settings.public_url or public_url or "http://127.0.0.1:8000"
-    store = LocalFileStore(settings.data_dir / "files", base_url, UrlSigner(secret))
-    return Services(
-        settings=settings,
-        db=db,
-        store=store,
-        authenticator=Authenticator(db, settings.auth_cache_seconds),
-        fetch_allowlist=Allowlist.parse(settings.fetch_allowlist),
-        router=EngineRouter(settings),
-        limiter=RateLimiter(storage_for(settings.redis_url, settings.redis_prefix)),
-    )
+    return LocalFileStore(settings.data_dir / "files", base_url, UrlSigner(secret))

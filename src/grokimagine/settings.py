@@ -168,6 +168,68 @@ class Settings(BaseSettings):
         60.0, gt=0, description="Seconds the circuit stays open before one trial call."
     )
 
+    # --- Scale-out (issue 4): workers on other hosts, object storage, operations. ---
+    # Documented in docs/deploy.md.
+    worker_engines: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Engines this worker serves, comma-separated; it claims only tasks whose "
+        "route starts with one of them. Unset: every engine of its routes.",
+    )
+    in_process_worker: bool = Field(
+        True, description="serve runs a worker in each API process (--no-worker: none)."
+    )
+    worker_name: str | None = Field(
+        None, description="Worker name in leases, logs and metrics; unset: the host name."
+    )
+    listen_notify: bool = Field(
+        True, description="On PostgreSQL, wake idle workers by LISTEN/NOTIFY when a task is made."
+    )
+    engine_plugins: dict[str, str] = Field(
+        default_factory=dict,
+        description='Extra engines, JSON {"name": "module:factory"}; factory(settings) -> engine.',
+    )
+    storage: Literal["local", "s3"] = Field(
+        "local", description="Where inputs and videos live: local files or an S3-compatible store."
+    )
+    s3_bucket: str | None = Field(None, description="Bucket of the S3 store.")
+    s3_endpoint_url: str | None = Field(
+        None, description="S3 endpoint, e.g. http://minio:9000; unset: AWS."
+    )
+    s3_public_endpoint_url: str | None = Field(
+        None, description="Endpoint in presigned URLs, if clients reach the store elsewhere."
+    )
+    s3_region: str = Field("us-east-1", description="Region of the bucket.")
+    s3_access_key_id: str | None = Field(None, description="Unset: boto3's credential chain.")
+    s3_secret_access_key: SecretStr | None = Field(None, description="Secret of that key.")
+    s3_prefix: str = Field("", description="Prefix of every object key, e.g. grokimagine/.")
+    s3_addressing_style: Literal["auto", "path", "virtual"] = Field(
+        "auto", description="Bucket in the path or the host name; auto: path with an endpoint."
+    )
+    log_format: Literal["json", "text"] = Field("json", description="Log lines: JSON or text.")
+    request_log: Literal["all", "changes", "off"] = Field(
+        "changes",
+        description=(
+            "Per-request log lines: all; changes (writes, errors and slow requests: not the"
+            " successful status polls, which metrics count); off."
+        ),
+    )
+    slow_request_seconds: float = Field(
+        1.0, gt=0, description="A request this slow is logged under request_log=changes."
+    )
+    metrics_port: int | None = Field(
+        None, ge=1, le=65535, description="Port of a worker's own /metrics; unset: none."
+    )
+    readiness_timeout: float = Field(
+        2.0, gt=0, description="Seconds /readyz waits for the database and Redis."
+    )
+
+    @field_validator("worker_engines", mode="before")
+    @classmethod
+    def _split_engines(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
     # --- Webhooks (issue 5): deliveries of callback_url, retried for a day. See README.md. ---
     webhook_timeout: float = Field(10.0, gt=0, description="Seconds a webhook POST may take.")
     webhook_retry_base_seconds: float = Field(

@@ -128,7 +128,7 @@ def test_routes_come_from_the_environment_as_json(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("GROKIMAGINE_ROUTES", '{"default": ["local"], "mode:spicy": ["local2"]}')
     router = make_router(Settings())
     assert router.route("free", "spicy") == ["local2"]
-    assert router.engine_names() == {"local", "local2"}
+    assert router.engine_names() == {"local", "local2", "preview"}  # preview: test keys
 
 
 def test_engines_are_built_once() -> None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, func, insert, select, update
+from sqlalchemy import Row, bindparam, func, insert, select, update
 
 from grokimagine.domain import credits, ids
 from grokimagine.domain.clock import utcnow
@@ -183,7 +183,7 @@ _AUTH_QUERY = (
         accounts.c.allow_spicy,
     )
     .join(accounts, accounts.c.id == api_keys.c.account_id)
-    .where(api_keys.c.revoked_at.is_(None))
+    .where(api_keys.c.token_hash == bindparam("token_hash"), api_keys.c.revoked_at.is_(None))
 )
 
 
@@ -191,15 +191,15 @@ async def authenticate(db: Database, token: str) -> Principal | None:
     """The principal for a token, or ``None`` for an unknown, malformed or revoked one."""
     if not ids.looks_like_token(token):
         return None
-    row = await db.fetch_one(_AUTH_QUERY.where(api_keys.c.token_hash == ids.hash_token(token)))
+    row = await db.lookup(_AUTH_QUERY, {"token_hash": ids.hash_token(token)})
     if row is None:
         return None
     return Principal(
-        account_id=row.account_id,
-        key_id=row.id,
-        plan=row.plan,
-        allow_spicy=row.allow_spicy,
-        live=row.kind == "live",
+        account_id=row["account_id"],
+        key_id=row["id"],
+        plan=row["plan"],
+        allow_spicy=row["allow_spicy"],
+        live=row["kind"] == "live",
     )
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from grokimagine.domain.clock import utcnow
+from grokimagine.ops.metrics import CREDITS
 from grokimagine.storage.schema import accounts, ledger
 
 
@@ -50,6 +51,8 @@ async def reserve_credits(conn: AsyncConnection, account_id: str, amount: int, t
             created_at=utcnow(),
         )
     )
+    # Counted here, inside the transaction: off only if the task's insert then fails.
+    CREDITS.labels("reserved").inc(amount)
     return int(balance)
 
 
@@ -59,7 +62,9 @@ async def refund_credits(conn: AsyncConnection, account_id: str, amount: int, ta
     Callers refund only after a compare-and-set on the task's status succeeded, which is what
     makes a refund happen at most once per task.
     """
-    return await _post(conn, account_id, amount, "refund", task_id, "")
+    balance = await _post(conn, account_id, amount, "refund", task_id, "")
+    CREDITS.labels("refunded").inc(amount)
+    return balance
 
 
 async def ledger_sum(conn: AsyncConnection, account_id: str) -> int:

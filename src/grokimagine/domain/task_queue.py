@@ -7,6 +7,7 @@ never refunded or completed twice, whatever the races between workers, sweeps an
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -16,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from grokimagine.domain.clock import utcnow
 from grokimagine.domain.credits import refund_credits
+from grokimagine.domain.task_signals import notify_task_ready
 from grokimagine.domain.tasks import (
     CANCELED,
     COMPLETED,
@@ -50,24 +52,37 @@ class LeaseState:
     cancel_requested: bool
 
 
-def _claimable(now: Any, max_attempts: int) -> Any:
+def _claimable(now: Any, max_attempts: int, engines: Collection[str] | None = None) -> Any:
     expired = and_(tasks.c.status == PROCESSING, tasks.c.lease_expires_at < now)
-    return and_(
+    condition = and_(
         or_(tasks.c.status == PENDING, expired),
         tasks.c.attempts < max_attempts,
         tasks.c.cancel_requested.is_(False),
         tasks.c.deleted_at.is_(None),
     )
+    if engines is None:
+        return condition
+    # A task with no route runs on any worker's default engine.
+    served = or_(tasks.c.route_head.in_(sorted(engines)), tasks.c.route_head.is_(None))
+    return and_(condition, served)
 
 
 async def claim_next_task(
-    db: Database, owner: str, *, lease_seconds: float, max_attempts: int
+    db: Database,
+    owner: str,
+    *,
+    lease_seconds: float,
+    max_attempts: int,
+    engines: Collection[str] | None = None,
 ) -> tuple[TaskRecord, Lease] | None:
-    """Claim the oldest runnable task (pending, or processing with an expired lease)."""
+    """Claim the oldest runnable task (pending, or processing with an expired lease).
+
+    With ``engines``, only a task whose route starts with one of them (or has no route).
+    """
     now = utcnow()
     candidate = (
         select(tasks.c.id)
-        .where(_claimable(now, max_attempts))
+        .where(_claimable(now, max_attempts, engines))
         .order_by(tasks.c.created_at)
         .limit(1)
         # Workers on PostgreSQL skip each other's rows instead of queueing on them.
@@ -78,7 +93,7 @@ async def claim_next_task(
         row = (
             await conn.execute(
                 update(tasks)
-                .where(tasks.c.id == candidate, _claimable(now, max_attempts))
+                .where(tasks.c.id == candidate, _claimable(now, max_attempts, engines))
                 .values(
                     status=PROCESSING,
                     lease_owner=owner,
@@ -202,18 +217,23 @@ async def is_deleted(db: Database, task_id: str) -> bool:
 async def release_task(db: Database, lease: Lease) -> bool:
     """Hand a task back to the queue without counting the attempt (worker shutting down)."""
     async with db.write() as conn:
-        result = await conn.execute(
-            update(tasks)
-            .where(_held(lease))
-            .values(
-                status=PENDING,
-                attempts=tasks.c.attempts - 1,
-                lease_owner=None,
-                lease_expires_at=None,
-                progress=0,
+        row = (
+            await conn.execute(
+                update(tasks)
+                .where(_held(lease))
+                .values(
+                    status=PENDING,
+                    attempts=tasks.c.attempts - 1,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    progress=0,
+                )
+                .returning(tasks.c.route_head)
             )
-        )
-    return result.rowcount == 1
+        ).first()
+        if row is not None:
+            await notify_task_ready(conn, db.dialect, row.route_head)
+    return row is not None
 
 
 async def fail_exhausted_tasks(db: Database, *, max_attempts: int) -> list[str]:

@@ -29,6 +29,7 @@ from grokimagine.domain.idempotency import (
     release_expired_key,
 )
 from grokimagine.domain.images import LoadedImage
+from grokimagine.domain.task_signals import notify_task_ready
 from grokimagine.storage.db import Database
 from grokimagine.storage.files import FileStore
 from grokimagine.storage.schema import tasks
@@ -157,6 +158,7 @@ async def submit_task(
         "seed": new_task.seed if new_task.seed is not None else secrets.randbelow(2**31),
         "negative_prompt": new_task.negative_prompt,
         "route": list(new_task.route),
+        "route_head": new_task.route[0] if new_task.route else None,
         "consumed_credits": price,
         "progress": 0,
         "videos": [],
@@ -174,6 +176,7 @@ async def submit_task(
             if price:
                 await reserve_credits(conn, principal.account_id, price, task_id)
             await conn.execute(insert(tasks).values(**values))
+            await notify_task_ready(conn, db.dialect, values["route_head"])
     except IntegrityError as exc:
         await asyncio.to_thread(store.delete_task_files, task_id)
         if idempotency is None:
@@ -195,8 +198,8 @@ _TASK_OF_ACCOUNT = select(tasks).where(
 
 async def get_task(db: Database, account_id: str, task_id: str) -> TaskRecord | None:
     """The task ``task_id`` if it belongs to ``account_id`` (deleted ones too); else ``None``."""
-    row = await db.fetch_one(_TASK_OF_ACCOUNT, {"task_id": task_id, "account_id": account_id})
-    return None if row is None else record_from_row(row)
+    row = await db.lookup(_TASK_OF_ACCOUNT, {"task_id": task_id, "account_id": account_id})
+    return None if row is None else _record(row)
 
 
 def record_from_row(row: Row[Any]) -> TaskRecord:

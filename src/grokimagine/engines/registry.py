@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 
 from grokimagine.engines.base import Engine
@@ -82,8 +83,28 @@ def known_engines() -> frozenset[str]:
     return frozenset(_BUILDERS)
 
 
+def _plugin(settings: Settings, name: str) -> Callable[[Settings], Engine]:
+    """The factory of a plugin engine named in ``GROKIMAGINE_ENGINE_PLUGINS`` ("module:attr")."""
+    target = settings.engine_plugins[name]
+    module_name, _, attribute = target.partition(":")
+    if not module_name or not attribute:
+        raise EngineConfigError(f"engine plugin {name!r}: {target!r} is not 'module:factory'")
+    try:
+        factory = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as exc:
+        raise EngineConfigError(f"engine plugin {name!r}: cannot load {target!r}: {exc}") from exc
+    if not callable(factory):
+        raise EngineConfigError(f"engine plugin {name!r}: {target!r} is not callable")
+    return factory
+
+
 def check_engine(settings: Settings, name: str) -> None:
     """Raise UnknownEngineError or EngineConfigError unless ``name`` can be built from settings."""
+    if name in settings.engine_plugins:
+        if name in _BUILDERS:
+            raise EngineConfigError(f"engine plugin {name!r} would hide the built-in engine")
+        _plugin(settings, name)
+        return
     if name not in _BUILDERS:
         known = ", ".join(sorted(_BUILDERS))
         raise UnknownEngineError(f"unknown engine {name!r}; known: {known}")
@@ -96,4 +117,6 @@ def build_engine(settings: Settings, name: str | None = None) -> Engine:
     """Return a ready engine for ``name`` (default: ``settings.engine``)."""
     name = name or settings.engine
     check_engine(settings, name)
+    if name in settings.engine_plugins:
+        return _plugin(settings, name)(settings)
     return _BUILDERS[name](settings)

@@ -39,6 +39,7 @@ _KEY = re.compile(
 )
 
 
+MAX_ENGINE_NAME = 40
 # Tasks of test keys (gi_test_) always run on the fast preview engine, whatever the routes say.
 TEST_KEY_ROUTE: tuple[str, ...] = ("preview",)
 
@@ -111,6 +112,9 @@ def _engine_list(key: str, names: object) -> tuple[str, ...]:
         raise RoutingError(f"route {key!r} must be a non-empty list of engine names")
     if len(set(names)) != len(names):
         raise RoutingError(f"route {key!r} names an engine twice: {list(names)}")
+    too_long = [name for name in names if len(name) > MAX_ENGINE_NAME]
+    if too_long:  # tasks store the names (tasks.engine, tasks.route_head)
+        raise RoutingError(f"route {key!r}: engine names over {MAX_ENGINE_NAME} characters")
     return tuple(names)
 
 
@@ -136,8 +140,8 @@ class EngineRouter:
         self._lock = threading.Lock()
 
     def engine_names(self) -> set[str]:
-        """Every engine some route may use."""
-        return self.table.engine_names()
+        """Every engine some task may use: the routes', and the test keys' preview engine."""
+        return self.table.engine_names() | set(TEST_KEY_ROUTE)
 
     def route(self, plan: str, mode: str) -> list[str]:
         """Engine names to try, in order, for a task of ``plan`` and ``mode``."""
@@ -145,7 +149,7 @@ class EngineRouter:
 
     def engine(self, name: str) -> Engine:
         """The engine ``name``, built on first use and cached."""
-        if name not in self.engine_names() and name not in TEST_KEY_ROUTE:
+        if name not in self.engine_names():
             raise RoutingError(f"engine {name!r} is in no route")
         with self._lock:
             engine = self._engines.get(name)

@@ -11,9 +11,10 @@ from fastapi import FastAPI
 
 from grokimagine import __version__
 from grokimagine.domain.plans import plan_limits
-from grokimagine.http import account_routes, files, routes, task_routes
+from grokimagine.http import account_routes, files, ops, routes, task_routes
 from grokimagine.http.errors import install_error_handlers
 from grokimagine.http.gate import ApiGate
+from grokimagine.http.observe import RequestObserver
 from grokimagine.services import Services
 
 DESCRIPTION = """
@@ -77,6 +78,7 @@ def create_app(
     app.webhooks.include_router(task_routes.webhooks)
     app.include_router(account_routes.router)
     app.include_router(files.router)
+    app.include_router(ops.router)
     settings = services.settings
     app.add_middleware(
         ApiGate,
@@ -86,4 +88,32 @@ def create_app(
         auth_failure_limit=settings.auth_failure_limit,
         max_body_bytes=settings.max_body_bytes,
     )
+    # Added last, so outermost: it sees (and times) the gate's refusals too.
+    app.add_middleware(
+        RequestObserver,
+        route_paths=lambda: frozenset(app.openapi()["paths"]),
+        request_log=settings.request_log,
+        slow_seconds=settings.slow_request_seconds,
+    )
     return app
+
+
+def create_app_from_env() -> FastAPI:
+    """The app of one ``serve`` process, from ``GROKIMAGINE_*`` variables (uvicorn's factory).
+
+    Each of ``serve --workers N``'s processes calls this; nothing is shared between them but
+    the database, Redis and the file store.
+    """
+    from grokimagine.ops.logs import configure_logging
+    from grokimagine.services import build_services
+    from grokimagine.settings import Settings
+    from grokimagine.worker.loop import Worker
+    from grokimagine.worker.webhooks import WebhookSender
+
+    settings = Settings()
+    configure_logging(settings.log_format)
+    services = build_services(settings)
+    if not settings.in_process_worker:
+        return create_app(services)
+    # Webhook deliveries go out from wherever workers run (they create most of them).
+    return create_app(services, worker=Worker(services), webhooks=WebhookSender(services))

@@ -7,7 +7,6 @@ import time
 from cachetools import TTLCache
 
 from grokimagine.domain.accounts import Principal, authenticate
-from grokimagine.domain.ids import hash_token
 from grokimagine.storage.db import Database
 
 
@@ -23,7 +22,11 @@ def bearer_token(authorization: str | None) -> str | None:
 
 
 class Authenticator:
-    """Resolves tokens to principals. Only successes are cached; revocation shows within the TTL."""
+    """Resolves tokens to principals. Only successes are cached; revocation shows within the TTL.
+
+    The cache is keyed by the token itself: it lives only in this process's memory, next to the
+    request that carried it, and hashing it first would cost more than the lookup saves.
+    """
 
     def __init__(self, db: Database, cache_seconds: float) -> None:
         self._db = db
@@ -37,10 +40,9 @@ class Authenticator:
         """The principal behind ``token``, or ``None``."""
         if self._cache is None:
             return await authenticate(self._db, token)
-        digest = hash_token(token)
-        principal = self._cache.get(digest)
+        principal = self._cache.get(token)
         if principal is None:
             principal = await authenticate(self._db, token)
             if principal is not None:
-                self._cache[digest] = principal
+                self._cache[token] = principal
         return principal

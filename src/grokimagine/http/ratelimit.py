@@ -67,3 +67,7 @@ class RateLimiter:
         item = self._item(per_minute)
         stats = await self._strategy.get_window_stats(item, *identity)
         return Window(stats.remaining > 0, per_minute, stats.remaining, math.ceil(stats.reset_time))
+
+    async def check(self) -> bool:
+        """Whether the limits' storage answers (Redis is reachable); memory always does."""
+        return bool(await self._strategy.storage.check())

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import CursorResult, Executable, Row, create_engine, event
+from sqlalchemy import CursorResult, Executable, Row, Select, create_engine, event
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import PoolProxiedConnection
+
+from grokimagine.storage.lookups import CompiledLookup
 
 
 def driver_url(url: str) -> URL:
@@ -73,6 +76,8 @@ class Database:
         self._write_lock = asyncio.Lock()
         self._sqlite: Engine | None = None
         self._reader: Connection | None = None
+        self._raw_reader: PoolProxiedConnection | None = None
+        self._lookups: dict[Select[Any], CompiledLookup] = {}
         self._postgres: AsyncEngine | None = None
         if self.is_sqlite:
             self._sqlite = create_engine(self.url)
@@ -106,6 +111,24 @@ class Database:
             return self._reader.execute(statement, params).first()
         async with self.read() as conn:
             return (await conn.execute(statement, params)).first()
+
+    async def lookup(
+        self, statement: Select[Any], params: dict[str, Any]
+    ) -> Mapping[str, Any] | None:
+        """The first row of a SELECT built once with bind parameters, as a mapping, or ``None``.
+
+        For the hottest reads (token checks, status polls). On SQLite it runs on the raw
+        driver (see :mod:`grokimagine.storage.lookups`); on PostgreSQL it is :meth:`fetch_one`.
+        """
+        if self._sqlite is None:
+            row = await self.fetch_one(statement, params)
+            return None if row is None else row._mapping
+        lookup = self._lookups.get(statement)
+        if lookup is None:
+            lookup = self._lookups[statement] = CompiledLookup(statement, self._sqlite.dialect)
+        if self._raw_reader is None:
+            self._raw_reader = self._sqlite.raw_connection()
+        return lookup.run(self._raw_reader.driver_connection, params)
 
     async def fetch_all(
         self, statement: Executable, params: dict[str, Any] | None = None
@@ -154,6 +177,9 @@ class Database:
         if self._reader is not None:
             self._reader.close()
             self._reader = None
+        if self._raw_reader is not None:
+            self._raw_reader.close()
+            self._raw_reader = None
         if self._sqlite is not None:
             self._sqlite.dispose()
 

@@ -109,6 +109,8 @@ tasks = Table(
     Column("seed", BigInteger, nullable=False),
     Column("negative_prompt", Text, nullable=True),
     Column("route", JSON, nullable=True),  # engine names to try, in order, chosen at submission
+    # route[0], in a column so that a worker can claim only the tasks it serves, on an index.
+    Column("route_head", String(40), nullable=True),
     Column("engine", String(40), nullable=True),  # the engine that ran it
     Column("engine_info", JSON, nullable=True),  # provider ids and costs
     Column("consumed_credits", Integer, nullable=False),
@@ -129,7 +131,18 @@ tasks = Table(
     Column("deleted_at", UTCDateTime, nullable=True),
     Index("ix_tasks_account_created", "account_id", "created_at"),
     Index("ix_tasks_status_created", "status", "created_at"),
+    Index("ix_tasks_status_route_head_created", "status", "route_head", "created_at"),
     Index("ix_tasks_account_idempotency", "account_id", "idempotency_key", unique=True),
+)
+
+# Workers that have run against this database, for the fleet's last-seen metric.
+workers = Table(
+    "workers",
+    metadata,
+    Column("id", String(100), primary_key=True),  # the lease owner name of one worker process
+    Column("engines", JSON, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False, index=True),
 )
 
 # One row per webhook message (a task reaching a final state with a callback_url), written in the

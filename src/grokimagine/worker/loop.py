@@ -13,11 +13,12 @@ import logging
 import socket
 import tempfile
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grokimagine.domain import task_queue
+from grokimagine.domain import fleet, task_queue
 from grokimagine.domain.task_queue import Lease
 from grokimagine.domain.tasks import TaskRecord
 from grokimagine.engines.base import (
@@ -27,10 +28,14 @@ from grokimagine.engines.base import (
     InputImage,
     RenderControl,
 )
-from grokimagine.engines.routing import EngineRouter, run_with_fallback
+from grokimagine.engines.routing import EngineRouter, RoutingError, run_with_fallback
+from grokimagine.ops.metrics import TASK_DURATION, TASK_PICKUP, WORKER_HEARTBEATS
 from grokimagine.services import Services
+from grokimagine.worker.notify import libpq_url, listen_for_tasks
 
 log = logging.getLogger("grokimagine.worker")
+
+CHECK_IN_SECONDS = 10.0  # how often a worker records in the database that it is alive
 
 
 @dataclass
@@ -56,10 +61,13 @@ class Worker:
         self.services = services
         self.settings = services.settings
         self.router = router or services.router
-        self.worker_id = worker_id or f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
+        name = self.settings.worker_name or socket.gethostname()
+        self.worker_id = worker_id or f"{name}:{uuid.uuid4().hex[:8]}"
+        self.engines = served_engines(self.settings.worker_engines, self.router)
         self._wakeup = asyncio.Event()
         self._stopping = asyncio.Event()
         self._current: _Run | None = None
+        self._checked_in = 0.0
 
     def wake(self) -> None:
         """Tell an idle worker that a task is waiting (safe to call from the event loop)."""
@@ -74,19 +82,45 @@ class Worker:
 
     async def run(self) -> None:
         """Claim and run tasks until :meth:`stop`."""
-        engines = sorted(self.router.engine_names())
+        engines = sorted(self.engines)
         await asyncio.to_thread(self._warm_up, engines)
+        await fleet.register_worker(self.services.db, self.worker_id, engines)
+        self._checked_in = time.monotonic()
+        listener = self._start_listener()
         log.info("worker %s started with engines %s", self.worker_id, ", ".join(engines))
-        while not self._stopping.is_set():
-            try:
-                ran = await self.run_once()
-            except Exception:
-                log.exception("worker %s: unexpected error; retrying shortly", self.worker_id)
-                ran = False
-            if not ran and not self._stopping.is_set():
+        try:
+            while not self._stopping.is_set():
+                # Cleared before the claim, so that a wake-up during it is not lost.
                 self._wakeup.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), self.settings.poll_seconds)
+                try:
+                    ran = await self.run_once()
+                    await self._check_in()
+                except Exception:
+                    log.exception("worker %s: unexpected error; retrying shortly", self.worker_id)
+                    ran = False
+                if not ran and not self._stopping.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wakeup.wait(), self.settings.poll_seconds)
+        finally:
+            if listener is not None:
+                listener.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await listener
+
+    def _start_listener(self) -> asyncio.Task[None] | None:
+        """On PostgreSQL, listen for new tasks so that an idle worker starts at once."""
+        db = self.services.db
+        if db.is_sqlite or not self.settings.listen_notify:
+            return None
+        return asyncio.create_task(listen_for_tasks(libpq_url(db.url), self.wake))
+
+    async def _check_in(self, *, force: bool = False) -> None:
+        """Record, at most every few seconds, that this worker is alive."""
+        now = time.monotonic()
+        if force or now - self._checked_in >= CHECK_IN_SECONDS:
+            self._checked_in = now
+            WORKER_HEARTBEATS.inc()
+            await fleet.touch_worker(self.services.db, self.worker_id)
 
     def _warm_up(self, names: list[str]) -> None:
         """Build every engine (loading weights, opening pools) before the first claim."""
@@ -107,10 +141,13 @@ class Worker:
             self.worker_id,
             lease_seconds=self.settings.lease_seconds,
             max_attempts=self.settings.max_attempts,
+            engines=self.engines,
         )
         if claimed is None:
             return False
         record, lease = claimed
+        if lease.attempt == 1 and record.started_at is not None:
+            TASK_PICKUP.observe((record.started_at - record.created_at).total_seconds())
         log.info("task %s: attempt %d on %s", record.id, lease.attempt, self.worker_id)
         await self._run_task(record, lease)
         return True
@@ -120,6 +157,9 @@ class Worker:
         self._current = run
         heartbeat = asyncio.create_task(self._heartbeat(lease, run))
         db = self.services.db
+        started = time.monotonic()
+        engine = record.route[0] if record.route else self.router.table.default[0]
+        outcome = "lost"
         try:
             with tempfile.TemporaryDirectory(prefix="grokimagine-") as scratch:
                 files, engine, info = await asyncio.to_thread(
@@ -128,7 +168,9 @@ class Worker:
                 if run.lease_lost:
                     return
                 keys = await asyncio.to_thread(self._store_videos, record.id, files)
-            if not await task_queue.complete_task(db, lease, keys, engine, info):
+            if await task_queue.complete_task(db, lease, keys, engine, info):
+                outcome = "completed"
+            else:
                 log.warning("task %s: lease lost before completion; result dropped", record.id)
                 if await task_queue.is_deleted(db, record.id):  # deleted while it ran
                     await asyncio.to_thread(self.services.store.delete_task_files, record.id)
@@ -137,17 +179,22 @@ class Worker:
                 log.warning("task %s: lease lost; stopped", record.id)
             elif run.canceled_by_user:
                 await task_queue.cancel_running_task(db, lease)
+                outcome = "canceled"
             else:
                 await task_queue.release_task(db, lease)
+                outcome = "handed_back"
         except EngineError as exc:
             log.warning("task %s failed: %s %s", record.id, exc.code, exc.message)
             await task_queue.fail_task(db, lease, exc.code, exc.message)
+            outcome = "failed"
         except Exception:
             log.exception("task %s: unexpected engine error", record.id)
             await task_queue.fail_task(
                 db, lease, "INTERNAL_ERROR", "the engine failed unexpectedly; credits refunded"
             )
+            outcome = "failed"
         finally:
+            TASK_DURATION.labels(engine, outcome).observe(time.monotonic() - started)
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
@@ -160,7 +207,11 @@ class Worker:
             InputImage(data=self.services.store.get_bytes(item["key"]), mime=item["mime"])
             for item in record.input_images
         ]
-        route = record.route or list(self.router.table.default)
+        # Fallbacks go only through the engines this worker serves; the claim made sure of
+        # the first.
+        route = [name for name in record.route if name in self.engines] or list(
+            self.router.table.default
+        )
         files: list[Path] = []
         results = []
         engine = route[0]
@@ -222,6 +273,7 @@ class Worker:
             except Exception:
                 log.exception("task %s: heartbeat failed", lease.task_id)
                 continue
+            await self._check_in()
             if not state.held:
                 run.lease_lost = True
                 run.cancel_event.set()
@@ -229,3 +281,17 @@ class Worker:
             if state.cancel_requested:
                 run.canceled_by_user = True
                 run.cancel_event.set()
+
+
+def served_engines(configured: list[str], router: EngineRouter) -> frozenset[str]:
+    """The engines a worker claims tasks for: ``configured``, or every engine of its routes."""
+    available = router.engine_names()
+    if not configured:
+        return frozenset(available)
+    unknown = sorted(set(configured) - available)
+    if unknown:
+        raise RoutingError(
+            f"GROKIMAGINE_WORKER_ENGINES names {', '.join(unknown)}, which no route of this "
+            f"worker uses; its engines: {', '.join(sorted(available))}"
+        )
+    return frozenset(configured)
