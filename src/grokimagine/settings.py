@@ -106,9 +106,9 @@ class Settings(BaseSettings):
         2, ge=0, description="Steps of the warm-up render at start; 0: load only."
     )
 
-    @field_validator("fetch_allowlist", mode="before")
+    @field_validator("fetch_allowlist", "worker_engines", mode="before")
     @classmethod
-    def _split_allowlist(cls, value: object) -> object:
+    def _split_comma_list(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
@@ -222,13 +222,6 @@ class Settings(BaseSettings):
     readiness_timeout: float = Field(
         2.0, gt=0, description="Seconds /readyz waits for the database and Redis."
     )
-
-    @field_validator("worker_engines", mode="before")
-    @classmethod
-    def _split_engines(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
 
     # --- Webhooks (issue 5): deliveries of callback_url, retried for a day. See README.md. ---
     webhook_timeout: float = Field(10.0, gt=0, description="Seconds a webhook POST may take.")
