@@ -7,7 +7,6 @@ import logging
 from collections.abc import Awaitable
 
 from fastapi import APIRouter, Request
-from sqlalchemy import literal, select
 from starlette.responses import JSONResponse, Response
 
 from grokimagine.domain.fleet import fleet_snapshot
@@ -59,7 +58,7 @@ async def metrics(request: Request) -> Response:
 
 
 async def _database_answers(services: Services) -> bool:
-    return (await services.db.fetch_one(select(literal(1)))) is not None
+    return await services.db.ping()
 
 
 async def _check(probe: Awaitable[bool], timeout: float) -> str:

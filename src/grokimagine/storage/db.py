@@ -8,7 +8,16 @@ from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import CursorResult, Executable, Row, Select, create_engine, event
+from sqlalchemy import (
+    CursorResult,
+    Executable,
+    Row,
+    Select,
+    create_engine,
+    event,
+    literal,
+    select,
+)
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import PoolProxiedConnection
@@ -111,6 +120,10 @@ class Database:
             return self._reader.execute(statement, params).first()
         async with self.read() as conn:
             return (await conn.execute(statement, params)).first()
+
+    async def ping(self) -> bool:
+        """Whether the database answers a trivial query (raises if it cannot be reached)."""
+        return (await self.fetch_one(select(literal(1)))) is not None
 
     async def lookup(
         self, statement: Select[Any], params: dict[str, Any]
