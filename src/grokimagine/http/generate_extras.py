@@ -21,7 +21,8 @@ from grokimagine.domain.idempotency import (
     fingerprint,
 )
 from grokimagine.domain.tasks import FINISHED, get_task
-from grokimagine.engines.capabilities import Capabilities, route_capabilities
+from grokimagine.engines.capabilities import Capabilities
+from grokimagine.engines.registry import route_capabilities
 from grokimagine.engines.routing import TEST_KEY_ROUTE
 from grokimagine.http.envelope import success
 from grokimagine.http.errors import ApiError, invalid_request
