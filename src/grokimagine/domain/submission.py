@@ -20,7 +20,8 @@ from grokimagine.domain.idempotency import (
 )
 from grokimagine.domain.images import LoadedImage, load_images
 from grokimagine.domain.tasks import ModeNotAllowedError, NewTask, submit_task
-from grokimagine.engines.capabilities import Capabilities, route_capabilities
+from grokimagine.engines.capabilities import Capabilities
+from grokimagine.engines.registry import route_capabilities
 from grokimagine.engines.routing import TEST_KEY_ROUTE, EngineRouter
 from grokimagine.net.guard import FetchError, validate_outbound_url
 from grokimagine.net.policy import Allowlist

@@ -11,7 +11,7 @@ from grokimagine.domain.catalog import CREDITS_PER_VIDEO, MAX_VIDEOS_PER_TASK, M
 from grokimagine.domain.plans import plan_limits
 from grokimagine.domain.submission import engine_route
 from grokimagine.domain.usage import account_details, ledger_page, usage_by_day
-from grokimagine.engines.capabilities import route_capabilities
+from grokimagine.engines.registry import route_capabilities
 from grokimagine.http.envelope import success
 from grokimagine.http.gate import rate_identity
 from grokimagine.http.routes import limiter_of, principal_of, services_of

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from grokimagine.domain.catalog import (
     DEFAULT_SECONDS,
     MAX_VIDEOS_PER_TASK,
+    TASK_ERROR_CODES,
     Mode,
     Ratio,
     Resolution,
@@ -157,28 +158,6 @@ class GenerateData(BaseModel):
     """What ``POST /v1/generate`` returns."""
 
     task_id: str = Field(examples=["task_Vq3mX0e8R2kLw9ZtYp1AbC7d"])
-
-
-# The codes a task's ``error.code`` takes. Engine failures and content refusals differ: a refused
-# prompt would be refused anywhere, while an engine failure may succeed on a retry.
-TASK_ERROR_CODES: dict[str, str] = {
-    "ENGINE_FAILED": "the engine failed while rendering",
-    "CONTENT_REJECTED": "the provider refused the content (moderation); another engine would too",
-    "PROVIDER_FAILED": "the provider's job failed",
-    "PROVIDER_TIMEOUT": "the provider took longer than allowed",
-    "PROVIDER_UNAVAILABLE": "the provider was down or answering with errors",
-    "PROVIDER_RATE_LIMITED": "the provider kept refusing for rate limits",
-    "PROVIDER_BUSY": "no free provider slot in time",
-    "PROVIDER_AUTH_FAILED": "the provider refused the operator's credentials",
-    "PROVIDER_REJECTED": "the provider refused the request for a reason of its own",
-    "PROVIDER_BAD_RESPONSE": "the provider's answer could not be understood",
-    "PROVIDER_RESULT_EXPIRED": "the provider's video expired before it was fetched",
-    "INVALID_IMAGE": "an input image could not be decoded",
-    "ENCODE_FAILED": "the video could not be encoded",
-    "ATTEMPTS_EXHAUSTED": "the task's worker stopped too many times",
-    "INTERNAL_ERROR": "an unexpected failure",
-    "CANCELED": "canceled on request (status canceled)",
-}
 
 
 class TaskError(BaseModel):
