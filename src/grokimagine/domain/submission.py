@@ -93,6 +93,11 @@ class Submission:
     replayed: bool
 
 
+def mode_allowed(principal: Principal, mode: str) -> bool:
+    """Whether the account may use ``mode`` (spicy is for accounts allowed it)."""
+    return mode != "spicy" or principal.allow_spicy
+
+
 def engine_route(router: EngineRouter, principal: Principal, mode: str) -> list[str]:
     """The engines for a new task: the routes' choice, or the preview engine for test keys."""
     if not principal.live:
@@ -116,7 +121,7 @@ async def submit_generation(
     check_options(order, route_capabilities(services.settings, route))
     await _check_callback_url(services, order.callback_url)
     images = await _load_images(services, order.images or ())
-    if order.mode == "spicy" and not principal.allow_spicy:
+    if not mode_allowed(principal, order.mode):
         raise ModeNotAllowedError(order.mode)
     new_task = NewTask(
         mode=order.mode,

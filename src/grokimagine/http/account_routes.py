@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from grokimagine.domain.catalog import CREDITS_PER_VIDEO, MAX_VIDEOS_PER_TASK, MODES
 from grokimagine.domain.plans import plan_limits
-from grokimagine.domain.submission import engine_route
+from grokimagine.domain.submission import engine_route, mode_allowed
 from grokimagine.domain.usage import account_details, ledger_page, usage_by_day
 from grokimagine.engines.registry import route_capabilities
 from grokimagine.http.envelope import success
@@ -90,7 +90,7 @@ async def pricing(request: Request) -> Response:
         route = engine_route(services.router, principal, mode)
         capabilities = route_capabilities(services.settings, route)
         modes[mode] = {
-            "allowed": mode != "spicy" or principal.allow_spicy,
+            "allowed": mode_allowed(principal, mode),
             "durations": list(capabilities.durations),
             "resolutions": list(capabilities.resolutions),
             "max_n": MAX_VIDEOS_PER_TASK,
