@@ -57,6 +57,13 @@ class LimitSettings(SettingsGroup):
     max_body_bytes: int = Field(48 * 1024 * 1024, description="Largest request body accepted.")
     max_image_bytes: int = Field(8 * 1024 * 1024, description="Largest input image accepted.")
     image_fetch_timeout: float = Field(10.0, gt=0, description="Seconds to fetch one image.")
+    max_video_bytes: int = Field(
+        32 * 1024 * 1024, gt=0, description="Largest source video of an extend or edit."
+    )
+    max_video_seconds: float = Field(
+        30.0, gt=0, description="Longest source video of an extend or edit, in seconds."
+    )
+    video_fetch_timeout: float = Field(30.0, gt=0, description="Seconds to fetch a source video.")
 
 
 class RelaySettings(SettingsGroup):
@@ -95,6 +102,11 @@ class XaiSettings(SettingsGroup):
     model: str = Field("grok-imagine-video", description="xAI video model.")
     resolution: Literal["480p", "720p"] | None = Field(
         None, description="xAI resolution; from the request's size if unset."
+    )
+    source_video: Literal["data_uri", "signed_url"] = Field(
+        "data_uri",
+        description="How extend/edit hand xAI the source video: inline as a data URI, or as a"
+        " signed URL of our copy (GROKIMAGINE_PUBLIC_URL must then reach the internet).",
     )
 
 

@@ -13,6 +13,9 @@ MODES: tuple[str, ...] = ("fun", "normal", "spicy")
 # The reference page's plans (their limits are in domain/plans.py).
 PLAN_NAMES: tuple[str, ...] = ("free", "pro", "enterprise")
 RATIOS: tuple[str, ...] = ("2:3", "3:2", "1:1")
+# What a task does: make a video, continue a source video, or change one.
+Operation = Literal["generate", "extend", "edit"]
+OPERATIONS: tuple[str, ...] = ("generate", "extend", "edit")
 
 CREDITS_PER_VIDEO = 40
 DEFAULT_FPS = 24
@@ -64,6 +67,8 @@ TASK_ERROR_CODES: dict[str, str] = {
     "ENGINE_FAILED": "the engine failed while rendering",
     "INVALID_REQUEST": "the engine cannot render what the task asks (mode, size or frames)",
     "INVALID_IMAGE": "an input image could not be decoded",
+    "INVALID_VIDEO": "the source video could not be decoded",
+    "OPERATION_UNSUPPORTED": "the engine cannot extend or edit videos",
     "ENCODE_FAILED": "the video could not be encoded",
     # Relay engines (a provider's API)
     "CONTENT_REJECTED": "the provider refused the content (moderation); another engine would too",

@@ -45,6 +45,14 @@ class SubmissionServices(Protocol):
     def task_created(self) -> None: ...
 
 
+class Order(Protocol):
+    """What every kind of order shares for idempotency."""
+
+    idempotency_key: str | None
+
+    def fields(self) -> dict[str, Any]: ...
+
+
 @dataclass(frozen=True)
 class GenerationOrder:
     """A generation as a caller asked for it, parsed but not yet judged by any rule."""
@@ -113,13 +121,13 @@ async def submit_generation(
     Raises :class:`InvalidRequestError`, :class:`ImageRejected`, :class:`ModeNotAllowedError`,
     :class:`InsufficientCreditsError` or :class:`IdempotencyConflictError`.
     """
-    idempotency = _idempotency(order, principal)
-    original = await _original_task(services, principal, idempotency)
+    idempotency = idempotency_of(order, principal)
+    original = await original_task(services, principal, idempotency)
     if original is not None:
         return Submission(original, replayed=True)
     route = engine_route(services.router, principal, order.mode)
     check_options(order, route_capabilities(services.settings, route))
-    await _check_callback_url(services, order.callback_url)
+    await check_callback_url(services, order.callback_url)
     images = await _load_images(services, order.images or ())
     if not mode_allowed(principal, order.mode):
         raise ModeNotAllowedError(order.mode)
@@ -142,7 +150,7 @@ async def submit_generation(
         record = await submit_task(services.db, services.store, principal, new_task)
     except IdempotencyKeyTakenError:
         # A concurrent request with the same key won the insert: answer with its task.
-        original = await _original_task(services, principal, idempotency)
+        original = await original_task(services, principal, idempotency)
         if original is None:
             raise
         return Submission(original, replayed=True)
@@ -166,7 +174,8 @@ def check_options(order: GenerationOrder, capabilities: Capabilities) -> None:
         )
 
 
-def _idempotency(order: GenerationOrder, principal: Principal) -> IdempotencyKey | None:
+def idempotency_of(order: Order, principal: Principal) -> IdempotencyKey | None:
+    """The order's idempotency key with the fingerprint of its fields, if it has a key."""
     if order.idempotency_key is None:
         return None
     # A key used with a live key and again with a test key is a different request.
@@ -175,15 +184,16 @@ def _idempotency(order: GenerationOrder, principal: Principal) -> IdempotencyKey
     )
 
 
-async def _original_task(
+async def original_task(
     services: SubmissionServices, principal: Principal, key: IdempotencyKey | None
 ) -> str | None:
+    """The task an earlier request with the same idempotency key made, if any."""
     if key is None:
         return None
     return await find_original(services.db, principal.account_id, key)
 
 
-async def _check_callback_url(services: SubmissionServices, url: str | None) -> None:
+async def check_callback_url(services: SubmissionServices, url: str | None) -> None:
     """Refuse a callback URL that webhooks could not reach: scheme, private address."""
     if url is None:
         return

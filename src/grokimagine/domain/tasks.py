@@ -20,6 +20,7 @@ from grokimagine.domain.catalog import (
     DEFAULT_RESOLUTION,
     DEFAULT_SECONDS,
     SIZES,
+    VideoSize,
 )
 from grokimagine.domain.clock import utcnow
 from grokimagine.domain.credits import reserve_credits
@@ -30,6 +31,7 @@ from grokimagine.domain.idempotency import (
 )
 from grokimagine.domain.images import LoadedImage
 from grokimagine.domain.task_signals import notify_task_ready
+from grokimagine.domain.video_sources import LoadedVideo
 from grokimagine.storage.db import Database
 from grokimagine.storage.files import FileStore
 from grokimagine.storage.schema import tasks
@@ -44,6 +46,7 @@ PENDING, PROCESSING, COMPLETED, FAILED, CANCELED = (
 FINISHED = (COMPLETED, FAILED, CANCELED)
 
 _EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gif": "gif"}
+_VIDEO_EXTENSIONS = {"video/mp4": "mp4", "video/webm": "webm"}
 
 
 class ModeNotAllowedError(Exception):
@@ -77,6 +80,13 @@ class NewTask:
     # Part 3 options the client gave, echoed in ``request`` (absent ones stay absent, so a
     # reference-page client sees the echo it always saw).
     echoed_options: Mapping[str, Any] = field(default_factory=dict)
+    # Extend and edit: the operation, its source video, and the result's size and frames
+    # (from the source, not from ratio/resolution/duration); ``price`` set by their use case.
+    operation: str = "generate"
+    source_video: LoadedVideo | None = None
+    size: VideoSize | None = None
+    num_frames: int | None = None
+    price: int | None = None
 
 
 @dataclass
@@ -112,11 +122,17 @@ class TaskRecord:
     cancel_requested: bool = False
     callback_url: str | None = None
     deleted_at: datetime | None = None
+    operation: str = "generate"
+    input_video: dict[str, Any] | None = None
 
 
 def price_of(new_task: NewTask, principal: Principal) -> int:
-    """Credits a task costs: 40 per video, nothing on a test key."""
-    return CREDITS_PER_VIDEO * new_task.video_count if principal.live else 0
+    """Credits a task costs: 40 per video (or the operation's price), nothing on a test key."""
+    if not principal.live:
+        return 0
+    if new_task.price is not None:
+        return new_task.price
+    return CREDITS_PER_VIDEO * new_task.video_count
 
 
 def echo_request(new_task: NewTask) -> dict[str, Any]:
@@ -128,6 +144,10 @@ def echo_request(new_task: NewTask) -> dict[str, Any]:
     }
     if new_task.images:
         echo["images"] = [image.echo for image in new_task.images]
+    if new_task.operation != "generate":
+        echo["operation"] = new_task.operation
+    if new_task.source_video is not None:
+        echo["source"] = dict(new_task.source_video.echo)
     echo.update(new_task.echoed_options)
     return echo
 
@@ -143,7 +163,12 @@ async def submit_task(
     """
     task_id = ids.new_task_id()
     stored_images = await asyncio.to_thread(_store_inputs, store, task_id, new_task.images)
-    size = SIZES[new_task.resolution][new_task.ratio]
+    stored_video = (
+        await asyncio.to_thread(_store_video, store, task_id, new_task.source_video)
+        if new_task.source_video is not None
+        else None
+    )
+    size = new_task.size or SIZES[new_task.resolution][new_task.ratio]
     idempotency = new_task.idempotency
     price = price_of(new_task, principal)
     values: dict[str, Any] = {
@@ -160,7 +185,7 @@ async def submit_task(
         "video_count": new_task.video_count,
         "width": size.width,
         "height": size.height,
-        "num_frames": DEFAULT_FPS * new_task.duration,
+        "num_frames": new_task.num_frames or DEFAULT_FPS * new_task.duration,
         "fps": DEFAULT_FPS,
         "seed": new_task.seed if new_task.seed is not None else secrets.randbelow(2**31),
         "negative_prompt": new_task.negative_prompt,
@@ -175,6 +200,8 @@ async def submit_task(
         "callback_url": new_task.callback_url,
         "idempotency_key": idempotency.key if idempotency else None,
         "idempotency_hash": idempotency.fingerprint if idempotency else None,
+        "operation": new_task.operation,
+        "input_video": stored_video,
     }
     try:
         async with db.write() as conn:
@@ -269,6 +296,8 @@ def _record(values: Any) -> TaskRecord:
         cancel_requested=bool(values.get("cancel_requested")),
         callback_url=values.get("callback_url"),
         deleted_at=values.get("deleted_at"),
+        operation=values.get("operation") or "generate",
+        input_video=values.get("input_video"),
     )
 
 
@@ -281,3 +310,18 @@ def _store_inputs(
         store.put_bytes(key, image.data)
         stored.append({"key": key, "mime": image.mime, "sha256": image.sha256})
     return stored
+
+
+def _store_video(store: FileStore, task_id: str, video: LoadedVideo) -> dict[str, Any]:
+    key = f"inputs/{task_id}/source.{_VIDEO_EXTENSIONS.get(video.mime, 'bin')}"
+    store.put_bytes(key, video.data)
+    probe = video.probe
+    return {
+        "key": key,
+        "mime": video.mime,
+        "sha256": video.sha256,
+        "seconds": probe.seconds,
+        "width": probe.width,
+        "height": probe.height,
+        "frames": probe.frames,
+    }

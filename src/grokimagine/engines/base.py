@@ -23,6 +23,22 @@ class InputImage:
 
 
 @dataclass(frozen=True)
+class InputVideo:
+    """The source video of an extend or edit, already fetched and probed at submission.
+
+    ``url`` is a signed URL of our own copy when the operator's public URL may serve it to a
+    provider; engines that read the bytes ignore it.
+    """
+
+    data: bytes
+    mime: str  # "video/mp4" | "video/webm"
+    seconds: float
+    width: int
+    height: int
+    url: str | None = None
+
+
+@dataclass(frozen=True)
 class GenerationRequest:
     """What to render. Sizes and frame counts are already mapped from the API request."""
 
@@ -36,6 +52,10 @@ class GenerationRequest:
     seed: int
     images: Sequence[InputImage] = ()
     negative_prompt: str | None = None
+    # "generate", or "extend" (``source`` + ``num_frames`` more, as one file) or "edit" (the
+    # source changed as the prompt says, as long as the source; ``num_frames`` matches it).
+    operation: str = "generate"
+    source: InputVideo | None = None
 
 
 class GenerationCanceled(Exception):

@@ -9,6 +9,7 @@ of them may end up serving it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 from grokimagine.domain.catalog import DEFAULT_RESOLUTION, DEFAULT_SECONDS
 
@@ -18,6 +19,9 @@ class Capabilities:
     """The options an engine accepts; ``seed`` and ``negative_prompt`` say whether it uses them.
 
     ``max_images`` is how many input images one video may take (the API's own cap applies too).
+    ``operations`` are what it does beside ``generate``: ``extend`` (by one of
+    ``extend_durations`` seconds, a source of ``extend_source_seconds``) and ``edit`` (a source of
+    at most ``edit_max_seconds``); ``None`` limits mean the API's own caps only.
     """
 
     durations: tuple[int, ...]
@@ -25,6 +29,10 @@ class Capabilities:
     seed: bool
     negative_prompt: bool
     max_images: int | None = None
+    operations: tuple[str, ...] = ("generate",)
+    extend_durations: tuple[int, ...] = ()
+    extend_source_seconds: tuple[float, float] | None = None
+    edit_max_seconds: float | None = None
 
     def intersect(self, other: Capabilities) -> Capabilities:
         """What both engines accept."""
@@ -34,10 +42,33 @@ class Capabilities:
             seed=self.seed and other.seed,
             negative_prompt=self.negative_prompt and other.negative_prompt,
             max_images=_smaller(self.max_images, other.max_images),
+            operations=tuple(o for o in self.operations if o in other.operations),
+            extend_durations=tuple(d for d in self.extend_durations if d in other.extend_durations),
+            extend_source_seconds=_narrower(
+                self.extend_source_seconds, other.extend_source_seconds
+            ),
+            edit_max_seconds=_smaller(self.edit_max_seconds, other.edit_max_seconds),
         )
 
+    def offers(self, operation: str) -> bool:
+        """Whether every engine behind these capabilities can do ``operation``."""
+        return operation in self.operations
 
-def _smaller(a: int | None, b: int | None) -> int | None:
+
+def _narrower(
+    a: tuple[float, float] | None, b: tuple[float, float] | None
+) -> tuple[float, float] | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return (max(a[0], b[0]), min(a[1], b[1]))
+
+
+N = TypeVar("N", int, float)
+
+
+def _smaller(a: N | None, b: N | None) -> N | None:
     if a is None:
         return b
     if b is None:

@@ -36,6 +36,7 @@ from grokimagine.engines.base import (
     RenderControl,
 )
 from grokimagine.engines.encoding import encode_mp4
+from grokimagine.engines.preview_video import VideoLook, source_frames
 
 CHECK_EVERY_FRAMES = 6  # cancellation latency vs. callback overhead
 CROSSFADE_SECONDS = 0.75
@@ -84,13 +85,14 @@ MODE_STYLES: dict[str, ModeStyle] = {
 }  # fmt: skip
 
 
-def _dice(request: GenerationRequest) -> random.Random:
-    """A generator seeded from everything that defines the video (stable across Pythons)."""
+def dice_of(request: GenerationRequest) -> random.Random:
+    """A random generator seeded from everything that defines the video (stable across Pythons)."""
     key = "\x00".join((request.prompt, str(request.seed), request.mode, request.ratio))
     return random.Random(hashlib.blake2b(key.encode(), digest_size=16).digest())
 
 
-def _palette(style: ModeStyle, dice: random.Random, count: int) -> list[tuple[int, int, int]]:
+def palette(style: ModeStyle, dice: random.Random, count: int) -> list[tuple[int, int, int]]:
+    """``count`` colours of the mode's palette, drawn from ``dice``."""
     base = dice.random()
     colors = []
     for _ in range(count):
@@ -130,7 +132,7 @@ class _TextScene:
     def __init__(self, request: GenerationRequest, style: ModeStyle, dice: random.Random):
         self.width, self.height, self.fps = request.width, request.height, request.fps
         self.style = style
-        colors = _palette(style, dice, 6)
+        colors = palette(style, dice, 6)
         self.margin = math.ceil(style.drift * max(self.width, self.height)) + 1
         grid = np.array([[colors[dice.randrange(3)] for _ in range(3)] for _ in range(3)])
         shade = np.array([[dice.uniform(0.35, 0.9) for _ in range(3)] for _ in range(3)])
@@ -159,7 +161,7 @@ class _TextScene:
     def frame(self, index: int) -> Image.Image:
         style, t = self.style, index / self.fps
         w = math.tau * style.speed_hz * t
-        shake_x, shake_y = _shake(style, t)
+        shake_x, shake_y = camera_shake(style, t)
         ox = self.margin * (1 + math.sin(0.5 * w + self.bg_phase[0]))
         oy = self.margin * (1 + math.sin(0.4 * w + self.bg_phase[1]))
         ox = min(max(round(ox + shake_x), 0), 2 * self.margin)
@@ -199,7 +201,7 @@ class _ImageScene:
     def _view(self, which: int, index: int) -> Image.Image:
         style, base = self.style, self.bases[which]
         start = which * self.segment - self.fade / 2
-        ease = _smooth((index - start) / (self.segment + self.fade))
+        ease = smooth((index - start) / (self.segment + self.fade))
         t = index / self.fps
         direction, angle = self.moves[which]
         bob = style.bounce * abs(math.sin(math.tau * style.speed_hz * t))
@@ -207,7 +209,7 @@ class _ImageScene:
         scale = 1 + min(zoom_in + bob, style.zoom + style.bounce)  # 1 = widest view
         crop_w, crop_h = base.width / scale, base.height / scale
         slack_x, slack_y = (base.width - crop_w) / 2, (base.height - crop_h) / 2
-        shake_x, shake_y = _shake(style, t)
+        shake_x, shake_y = camera_shake(style, t)
         reach = 2 * ease - 1
         cx = base.width / 2 + slack_x * reach * math.cos(angle) + shake_x
         cy = base.height / 2 + slack_y * reach * math.sin(angle) + shake_y
@@ -222,19 +224,21 @@ class _ImageScene:
         boundary_prev, boundary_next = which * self.segment, (which + 1) * self.segment
         if which + 1 < len(self.bases) and index > boundary_next - self.fade / 2:
             mix = 0.5 + (index - boundary_next) / self.fade  # in (0, 0.5)
-            return Image.blend(view, self._view(which + 1, index), _smooth(mix))
+            return Image.blend(view, self._view(which + 1, index), smooth(mix))
         if which > 0 and index < boundary_prev + self.fade / 2:
             mix = 0.5 + (index - boundary_prev) / self.fade  # in [0.5, 1)
-            return Image.blend(self._view(which - 1, index), view, _smooth(mix))
+            return Image.blend(self._view(which - 1, index), view, smooth(mix))
         return view
 
 
-def _smooth(u: float) -> float:
+def smooth(u: float) -> float:
+    """Smoothstep: 0 at 0, 1 at 1, flat at both ends."""
     u = min(max(u, 0.0), 1.0)
     return u * u * (3 - 2 * u)
 
 
-def _shake(style: ModeStyle, t: float) -> tuple[float, float]:
+def camera_shake(style: ModeStyle, t: float) -> tuple[float, float]:
+    """The mode's camera jitter (x, y) in pixels at ``t`` seconds."""
     # Incommensurate frequencies so the jitter never looks periodic.
     return (
         style.shake_px * math.sin(t * 37.7) * math.sin(t * 11.3),
@@ -312,7 +316,7 @@ def fit_text(text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, widt
     return cut + "…" if cut else ""
 
 
-def _caption(prompt: str, width: int, height: int) -> tuple[Image.Image, Image.Image]:
+def caption_layer(prompt: str, width: int, height: int) -> tuple[Image.Image, Image.Image]:
     """The caption band as an RGB image and its alpha mask, rendered once per video."""
     left, top, right, bottom = caption_box(width, height)
     band_w, band_h = right - left, bottom - top
@@ -345,6 +349,29 @@ def _validate(request: GenerationRequest) -> ModeStyle:
     return style
 
 
+def _look(request: GenerationRequest, style: ModeStyle) -> VideoLook:
+    """What extend and edit take of the mode: its grade, its motion, a colour of the prompt."""
+    (wash,) = palette(style, dice_of(request), 1)
+    return VideoLook(
+        color_gain=style.color_gain,
+        contrast_gain=style.contrast_gain,
+        tint=style.tint,
+        wash=wash,
+        zoom=style.zoom,
+        drift=style.drift,
+        speed_hz=style.speed_hz,
+        shake=lambda t: camera_shake(style, t),
+    )
+
+
+def _operation_caption(request: GenerationRequest) -> str:
+    """The caption of an extend or edit: what was done, then the prompt."""
+    if request.operation == "extend":
+        seconds = request.num_frames / max(1, request.fps)
+        return f"Extended +{seconds:g} s: {request.prompt}"
+    return f"Edited ({request.mode}): {request.prompt}"
+
+
 class PreviewEngine(Engine):
     """Renders a captioned preview video on the CPU; deterministic in prompt, seed, mode, ratio."""
 
@@ -360,12 +387,20 @@ class PreviewEngine(Engine):
         """Render ``request`` into ``output`` (written atomically; absent if canceled/failed)."""
         style = _validate(request)
         control.check_canceled()
-        scene = (_ImageScene if request.images else _TextScene)(request, style, _dice(request))
-        caption = _caption(request.prompt, request.width, request.height)
+        if request.operation != "generate":
+            look = _look(request, style)
+            caption = caption_layer(_operation_caption(request), request.width, request.height)
+            frames, _, details = source_frames(request, look, caption, control)
+        else:
+            kind = _ImageScene if request.images else _TextScene
+            scene = kind(request, style, dice_of(request))
+            caption = caption_layer(request.prompt, request.width, request.height)
+            frames = self._frames(scene, caption, request, control)
+            details = {"images": len(request.images)}
         partial = output.with_name(f".{output.name}.partial")
         try:
             count = encode_mp4(
-                self._frames(scene, caption, request, control),
+                frames,
                 partial,
                 width=request.width,
                 height=request.height,
@@ -382,9 +417,7 @@ class PreviewEngine(Engine):
             partial.unlink(missing_ok=True)
             raise
         control.report(1.0)
-        return GenerationResult(
-            details={"frames": count, "images": len(request.images), "mode": request.mode}
-        )
+        return GenerationResult(details={"frames": count, "mode": request.mode, **details})
 
     @staticmethod
     def _frames(

@@ -32,6 +32,11 @@ __all__ = [
 # Durations in whole seconds. The preview engine draws any length; ten seconds keeps it fast.
 PREVIEW_DURATIONS = tuple(range(1, 11))
 XAI_DURATIONS = tuple(range(1, 16))
+# xAI's video extensions: 2-10 s more, of a source of 2-15 s; its edits take up to 8.7 s.
+XAI_EXTEND_DURATIONS = tuple(range(2, 11))
+XAI_EXTEND_SOURCE_SECONDS = (2.0, 15.0)
+XAI_EDIT_MAX_SECONDS = 8.7
+ALL_OPERATIONS = ("generate", "extend", "edit")
 
 
 def _no_check(settings: Settings) -> None:
@@ -63,7 +68,14 @@ def _build_preview(settings: Settings) -> Engine:
 
 
 def _preview_capabilities(settings: Settings) -> Capabilities:
-    return Capabilities(PREVIEW_DURATIONS, RESOLUTIONS, seed=True, negative_prompt=True)
+    return Capabilities(
+        PREVIEW_DURATIONS,
+        RESOLUTIONS,
+        seed=True,
+        negative_prompt=True,
+        operations=ALL_OPERATIONS,
+        extend_durations=PREVIEW_DURATIONS,
+    )
 
 
 # -- relay: xAI ------------------------------------------------------------------------------
@@ -84,7 +96,16 @@ def _check_xai(settings: Settings) -> None:
 def _xai_capabilities(settings: Settings) -> Capabilities:
     # xAI takes a duration and a resolution but no seed or negative prompt.
     resolutions = (settings.xai.resolution,) if settings.xai.resolution else RESOLUTIONS
-    return Capabilities(XAI_DURATIONS, resolutions, seed=False, negative_prompt=False)
+    return Capabilities(
+        XAI_DURATIONS,
+        resolutions,
+        seed=False,
+        negative_prompt=False,
+        operations=ALL_OPERATIONS,
+        extend_durations=XAI_EXTEND_DURATIONS,
+        extend_source_seconds=XAI_EXTEND_SOURCE_SECONDS,
+        edit_max_seconds=XAI_EDIT_MAX_SECONDS,
+    )
 
 
 # -- relay: OpenAI-style /v1/videos servers --------------------------------------------------

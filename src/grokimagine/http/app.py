@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from grokimagine import __version__
 from grokimagine.domain.plans import plan_limits
-from grokimagine.http import account_routes, files, ops, routes, task_routes
+from grokimagine.http import account_routes, files, ops, routes, task_routes, video_routes
 from grokimagine.http.auth import Authenticator
 from grokimagine.http.errors import install_error_handlers
 from grokimagine.http.gate import ApiGate
@@ -80,6 +80,7 @@ def create_app(
     )
     install_error_handlers(app)
     app.include_router(routes.router)
+    app.include_router(video_routes.router)
     app.include_router(task_routes.router)
     app.webhooks.include_router(task_routes.webhooks)
     app.include_router(account_routes.router)

@@ -21,6 +21,8 @@ from grokimagine.domain.idempotency import IdempotencyConflictError
 from grokimagine.domain.images import ImageRejected, ImageTooLargeError
 from grokimagine.domain.task_control import TaskNotCancelableError
 from grokimagine.domain.tasks import ModeNotAllowedError, TaskNotFoundError
+from grokimagine.domain.video_operations import OperationNotSupportedError
+from grokimagine.domain.video_sources import VideoRejected
 from grokimagine.http.envelope import error_response
 
 log = logging.getLogger("grokimagine.http")
@@ -96,6 +98,10 @@ DOMAIN_ERRORS: dict[type[Exception], Refusal] = {
         400, "INVALID_REQUEST", lambda _: "Invalid request: The cursor parameter is not valid"
     ),
     ImageRejected: Refusal(400, "INVALID_REQUEST", lambda exc: f"Invalid request: {exc.message}"),
+    VideoRejected: Refusal(400, "INVALID_REQUEST", lambda exc: f"Invalid request: {exc.message}"),
+    OperationNotSupportedError: Refusal(
+        400, "OPERATION_NOT_SUPPORTED", lambda exc: f"Invalid request: {exc.message}"
+    ),
     ImageTooLargeError: Refusal(
         413, "PAYLOAD_TOO_LARGE", lambda exc: f"Payload too large: {exc.message}"
     ),

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.routing import APIRoute
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.responses import Response
 
 from grokimagine.domain.accounts import Principal
-from grokimagine.domain.submission import submit_generation
+from grokimagine.domain.submission import Submission, submit_generation
 from grokimagine.domain.task_views import status_view, task_view
 from grokimagine.domain.tasks import find_task, wait_until_finished
 from grokimagine.http.envelope import success
@@ -49,6 +49,7 @@ class DirectRoute(APIRoute):
 
 
 router = APIRouter(prefix="/v1", tags=["videos"], route_class=DirectRoute)
+M = TypeVar("M", bound=BaseModel)
 
 
 def principal_of(request: Request) -> Principal:
@@ -91,23 +92,38 @@ def limiter_of(request: Request) -> RateLimiter:
 )
 async def generate(request: Request) -> Response:
     """Queue a text- or image-to-video generation; 40 credits per video."""
-    services = services_of(request)
-    principal = principal_of(request)
-    # Parsed here rather than by FastAPI so that any Content-Type is read as JSON (curl -d
-    # without a header) and every failure names its field in our error format.
+    body = parse_body(GenerateRequest, await json_object(request))
+    order = body.to_order(idempotency_key_of(request))
+    wait = preferred_wait(request)
+    submission = await submit_generation(services_of(request), principal_of(request), order)
+    return await submitted(request, submission, wait)
+
+
+async def json_object(request: Request) -> dict[str, Any]:
+    """The body as a JSON object, whatever the Content-Type (curl -d sends none)."""
+    # Parsed here rather than by FastAPI so that any Content-Type is read as JSON and every
+    # failure names its field in our error format.
     try:
         payload = orjson.loads(await request.body())
     except orjson.JSONDecodeError:
         raise invalid_request("the body is not valid JSON") from None
     if not isinstance(payload, dict):
         raise invalid_request("the body must be a JSON object")
+    return payload
+
+
+def parse_body(model: type[M], payload: dict[str, Any]) -> M:
+    """``payload`` validated by ``model``; a 400 naming the first offending field otherwise."""
     try:
-        body = GenerateRequest.model_validate(payload)
+        return model.model_validate(payload)
     except ValidationError as exc:
         raise invalid_request(describe_validation_errors(list(exc.errors()))) from None
-    order = body.to_order(idempotency_key_of(request))
-    wait = preferred_wait(request)
-    submission = await submit_generation(services, principal, order)
+
+
+async def submitted(request: Request, submission: Submission, wait: int | None) -> Response:
+    """The answer to a submission: its task id, or with ``Prefer: wait`` the finished task."""
+    services = services_of(request)
+    principal = principal_of(request)
     headers = {"Idempotent-Replayed": "true"} if submission.replayed else {}
     if wait is None:
         return success({"task_id": submission.task_id}, headers)

@@ -129,6 +129,10 @@ tasks = Table(
     Column("started_at", UTCDateTime, nullable=True),
     Column("completed_at", UTCDateTime, nullable=True),
     Column("deleted_at", UTCDateTime, nullable=True),
+    # generate | extend | edit; extend and edit take the source video stored as input_video
+    # ({"key", "mime", "sha256", "seconds", "width", "height", "frames"}).
+    Column("operation", String(20), nullable=False, default="generate", server_default="generate"),
+    Column("input_video", JSON, nullable=True),
     Index("ix_tasks_account_created", "account_id", "created_at"),
     Index("ix_tasks_status_created", "status", "created_at"),
     Index("ix_tasks_status_route_head_created", "status", "route_head", "created_at"),

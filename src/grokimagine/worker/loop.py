@@ -26,6 +26,7 @@ from grokimagine.engines.base import (
     GenerationCanceled,
     GenerationRequest,
     InputImage,
+    InputVideo,
     RenderControl,
     warm_up_engine,
 )
@@ -206,6 +207,7 @@ class Worker:
             InputImage(data=self.services.store.get_bytes(item["key"]), mime=item["mime"])
             for item in record.input_images
         ]
+        source = self._source_video(record)
         # Fallbacks go only through the engines this worker serves; the claim made sure of
         # the first.
         route = [name for name in record.route if name in self.engines] or list(
@@ -226,6 +228,8 @@ class Worker:
                 seed=record.seed + index,
                 images=images,
                 negative_prompt=record.negative_prompt,
+                operation=record.operation,
+                source=source,
             )
 
             def on_progress(fraction: float, index: int = index) -> None:
@@ -248,6 +252,21 @@ class Worker:
             ]
         }
         return files, engine, info
+
+    def _source_video(self, record: TaskRecord) -> InputVideo | None:
+        """The stored source of an extend or edit, with a signed URL a provider may fetch."""
+        stored = record.input_video
+        if not stored:
+            return None
+        store = self.services.store
+        return InputVideo(
+            data=store.get_bytes(stored["key"]),
+            mime=stored["mime"],
+            seconds=float(stored["seconds"]),
+            width=int(stored["width"]),
+            height=int(stored["height"]),
+            url=store.video_url(stored["key"], self.settings.url_ttl_seconds),
+        )
 
     def _store_videos(self, task_id: str, files: list[Path]) -> list[str]:
         keys = []
