@@ -152,6 +152,13 @@ async def test_pricing_shows_the_price_and_options_before_charging(
         "max_n": 4,
         "seed": True,
         "negative_prompt": True,
+        "operations": ["generate", "extend", "edit"],
+        "extend": {
+            "durations": list(range(1, 11)),
+            "source_seconds": [0.0, 30.0],
+            "price_formula": "ceil(40 * duration / 6)",
+        },
+        "edit": {"max_source_seconds": 30.0, "price_formula": "40 per clip"},
     }
     assert "engines" not in data["modes"]["fun"]  # which providers serve is not shown
     assert await balance_of(services, customer.account_id) == 400

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from grokimagine.domain.video_sources import inspect_video
+from grokimagine.engines.base import Engine
 from grokimagine.engines.encoding import encode_mp4
 from grokimagine.http.app import create_app
 from grokimagine.services import Services, build_services
@@ -370,3 +371,50 @@ async def test_a_test_key_extends_for_free(
     )
     assert response.status_code == 200, response.text
     assert await balance_of(services, customer.account_id) == 400
+
+
+def plain_engine(settings: Settings) -> Engine:
+    """A plugin engine that declares nothing: it generates only (the baseline)."""
+    from grokimagine.engines.preview import PreviewEngine
+
+    return PreviewEngine()
+
+
+async def test_an_operation_the_modes_engines_cannot_do_is_refused_and_priced_nowhere(
+    settings: Settings, tmp_path: Path
+) -> None:
+    own = build_services(
+        settings.replace(
+            engine_plugins={"plain": "tests.test_video_operations:plain_engine"},
+            routes={"mode:fun": ["plain"], "default": ["preview"]},
+        ),
+        public_url=BASE_URL,
+    )
+    try:
+        customer = await make_customer(own)
+        transport = httpx.ASGITransport(app=create_app(own))
+        async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
+            body = {"video": data_uri(mp4_bytes(tmp_path)), "prompt": "p", "mode": "fun"}
+            response = await client.post("/v1/extend", json=body, headers=customer.headers)
+            assert response.status_code == 400
+            assert response.json() == {
+                "code": 400,
+                "message": "Invalid request: The extend operation is not offered in mode fun:"
+                " its engines cannot extend videos",
+                "error": "OPERATION_NOT_SUPPORTED",
+            }
+            response = await client.post("/v1/edit", json=body, headers=customer.headers)
+            assert response.json()["error"] == "OPERATION_NOT_SUPPORTED"
+            assert await balance_of(own, customer.account_id) == 400
+            pricing = (await client.get("/v1/pricing", headers=customer.headers)).json()["data"]
+        fun, normal = pricing["modes"]["fun"], pricing["modes"]["normal"]
+        assert fun["operations"] == ["generate"] and fun["extend"] is None and fun["edit"] is None
+        assert normal["operations"] == ["generate", "extend", "edit"]
+        assert normal["extend"] == {
+            "durations": list(range(1, 11)),
+            "source_seconds": [0.0, 30.0],
+            "price_formula": "ceil(40 * duration / 6)",
+        }
+        assert normal["edit"] == {"max_source_seconds": 30.0, "price_formula": "40 per clip"}
+    finally:
+        await own.close()

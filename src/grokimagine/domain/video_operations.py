@@ -46,6 +46,7 @@ from grokimagine.domain.video_sources import (
 )
 from grokimagine.engines.capabilities import Capabilities
 from grokimagine.engines.registry import route_capabilities
+from grokimagine.settings import Settings
 from grokimagine.storage.db import Database
 from grokimagine.storage.files import FileStore
 
@@ -97,6 +98,32 @@ class VideoOrder:
             "duration": self.duration if self.operation == EXTEND else None,
             "callback_url": self.callback_url,
         }
+
+
+def operation_offers(
+    settings: Settings, capabilities: Capabilities, principal: Principal
+) -> dict[str, Any]:
+    """What ``GET /v1/pricing`` shows of extend and edit for one mode's capabilities."""
+    max_seconds = settings.limits.max_video_seconds
+    offers: dict[str, Any] = {"operations": list(capabilities.operations), EXTEND: None, EDIT: None}
+    if capabilities.offers(EXTEND):
+        low, high = capabilities.extend_source_seconds or (0.0, max_seconds)
+        offers[EXTEND] = {
+            "durations": list(capabilities.extend_durations),
+            "source_seconds": [low, min(high, max_seconds)],
+            "price_formula": (
+                f"ceil({CREDITS_PER_VIDEO} * duration / {DEFAULT_SECONDS})"
+                if principal.live
+                else "0"
+            ),
+        }
+    if capabilities.offers(EDIT):
+        longest = capabilities.edit_max_seconds or max_seconds
+        offers[EDIT] = {
+            "max_source_seconds": min(longest, max_seconds),
+            "price_formula": f"{CREDITS_PER_VIDEO} per clip" if principal.live else "0",
+        }
+    return offers
 
 
 def operation_price(operation: str, seconds: int, principal: Principal) -> int:

@@ -11,6 +11,7 @@ from grokimagine.domain.catalog import CREDITS_PER_VIDEO, MAX_VIDEOS_PER_TASK, M
 from grokimagine.domain.plans import plan_limits
 from grokimagine.domain.submission import engine_route, mode_allowed
 from grokimagine.domain.usage import account_details, ledger_page, usage_by_day
+from grokimagine.domain.video_operations import operation_offers
 from grokimagine.engines.registry import route_capabilities
 from grokimagine.http.envelope import success
 from grokimagine.http.gate import rate_identity
@@ -96,6 +97,7 @@ async def pricing(request: Request) -> Response:
             "max_n": MAX_VIDEOS_PER_TASK,
             "seed": capabilities.seed,
             "negative_prompt": capabilities.negative_prompt,
+            **operation_offers(services.settings, capabilities, principal),
         }
     return success(
         {

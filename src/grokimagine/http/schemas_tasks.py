@@ -147,6 +147,21 @@ class LedgerPage(BaseModel):
     next_cursor: str | None
 
 
+class ExtendOptions(BaseModel):
+    """What ``POST /v1/extend`` accepts in a mode."""
+
+    durations: list[int] = Field(description="Seconds that may be added.")
+    source_seconds: list[float] = Field(description="Shortest and longest source accepted.")
+    price_formula: str = Field(examples=["ceil(40 * duration / 6)"])
+
+
+class EditOptions(BaseModel):
+    """What ``POST /v1/edit`` accepts in a mode."""
+
+    max_source_seconds: float = Field(description="Longest source accepted.")
+    price_formula: str = Field(examples=["40 per clip"])
+
+
 class ModeOptions(BaseModel):
     """What a mode accepts for the caller: the options its engines all support."""
 
@@ -156,6 +171,11 @@ class ModeOptions(BaseModel):
     max_n: int
     seed: bool
     negative_prompt: bool
+    operations: list[str] = Field(
+        description="What the mode's engines do: generate, and extend and edit where they can."
+    )
+    extend: ExtendOptions | None = Field(None, description="Absent where extend is not offered.")
+    edit: EditOptions | None = Field(None, description="Absent where edit is not offered.")
 
 
 class PricingData(BaseModel):
