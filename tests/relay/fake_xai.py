@@ -1,7 +1,10 @@
 """A local fake of xAI's video REST API, strict about the documented wire format.
 
 Endpoints and fields follow docs/relay.md: ``POST /v1/videos/generations`` (JSON body with
-``prompt`` and the documented optional fields only, nothing else), ``GET /v1/videos/{id}``, and
+``prompt`` and the documented optional fields only, nothing else), ``POST /v1/videos/edits``
+and ``POST /v1/videos/extensions`` (``prompt`` and the source as ``video.url``; an extension's
+``duration`` is 2-10 s; neither takes ``aspect_ratio`` or ``resolution``, an edit no
+``duration``), ``GET /v1/videos/{id}``, and
 a result URL on another path standing for xAI's CDN, which serves the file once and only for
 ``url_ttl`` seconds after the job is done. Wrong requests get xAI's statuses: 401 without a
 key, 400 for an incorrect key, 415 without a JSON content type, 422 for a malformed body.
@@ -49,6 +52,42 @@ class GenerationBody(_Strict):
     reference_images: list[ImageUrl] | None = Field(None, max_length=7)
     user: str | None = None
     output: OutputConfig | None = None
+
+
+class VideoUrl(_Strict):
+    url: str
+
+
+class EditBody(_Strict):
+    """``POST /v1/videos/edits``: the output keeps the source's duration, ratio and size."""
+
+    prompt: str = Field(min_length=1)
+    video: VideoUrl
+    model: str | None = None
+    user: str | None = None
+    output: OutputConfig | None = None
+
+
+class ExtensionBody(_Strict):
+    """``POST /v1/videos/extensions``: ``duration`` is the length added, 2-10 s."""
+
+    prompt: str = Field(min_length=1)
+    video: VideoUrl
+    model: str | None = None
+    duration: int | None = Field(None, ge=2, le=10)
+    user: str | None = None
+    output: OutputConfig | None = None
+
+
+def _valid_video_url(url: str) -> bool:
+    if url.startswith(("http://", "https://")):
+        return True
+    if not url.startswith(("data:video/mp4;base64,", "data:video/webm;base64,")):
+        return False
+    try:
+        return bool(base64.b64decode(url.split(";base64,", 1)[1], validate=True))
+    except (binascii.Error, ValueError):
+        return False
 
 
 @dataclass
@@ -112,6 +151,7 @@ class FakeXai:
         self.jobs: dict[str, _Job] = {}
         self.calls: list[str] = []
         self.bodies: list[dict[str, Any]] = []
+        self.paths: list[str] = []  # the create route of each job, in order
         self.download_auth: list[str | None] = []
         self.rate_limited_at: float | None = None
         self.early_after_429 = 0
@@ -145,8 +185,7 @@ class FakeXai:
     def _build_app(self) -> FastAPI:
         app = FastAPI()
 
-        @app.post("/v1/videos/generations")
-        async def create(request: Request) -> Any:
+        async def start(request: Request, model: type[_Strict]) -> Any:
             self.calls.append("create")
             payload = await request.body()
             if self.scenario.create_delay:
@@ -163,19 +202,37 @@ class FakeXai:
                 return _error(415, "Content-Type must be application/json")
             try:
                 raw = json.loads(payload)
-                body = GenerationBody.model_validate(raw)
+                body = model.model_validate(raw)
             except (ValueError, ValidationError) as exc:
                 return _error(422, f"Invalid request body: {exc}")
-            images = ([body.image] if body.image else []) + (body.reference_images or [])
-            if not all(_valid_image_url(image.url) for image in images):
-                return _error(422, "Invalid image url")
+            if isinstance(body, GenerationBody):
+                images = ([body.image] if body.image else []) + (body.reference_images or [])
+                if not all(_valid_image_url(image.url) for image in images):
+                    return _error(422, "Invalid image url")
+            elif isinstance(body, EditBody | ExtensionBody) and not _valid_video_url(
+                body.video.url
+            ):
+                return _error(422, "Invalid video url")
             request_id = str(uuid.uuid4())
             with self.lock:
                 self.jobs[request_id] = _Job(body=raw)
                 self.bodies.append(raw)
+                self.paths.append(request.url.path)
                 self.active += 1
                 self.max_active = max(self.max_active, self.active)
             return {"request_id": request_id}
+
+        @app.post("/v1/videos/generations")
+        async def create(request: Request) -> Any:
+            return await start(request, GenerationBody)
+
+        @app.post("/v1/videos/edits")
+        async def edit(request: Request) -> Any:
+            return await start(request, EditBody)
+
+        @app.post("/v1/videos/extensions")
+        async def extend(request: Request) -> Any:
+            return await start(request, ExtensionBody)
 
         @app.get("/v1/videos/{request_id}")
         async def status(request_id: str, request: Request) -> Any:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
-from grokimagine.engines.base import InputImage
+from grokimagine.engines.base import InputImage, InputVideo
 
 # Our modes as style text appended to the prompt. Neither xAI's video API nor OpenAI's
 # /v1/videos has a mode or style parameter, so the mode travels in the prompt; an operator
@@ -29,6 +29,11 @@ def styled_prompt(prompt: str, mode: str, overrides: dict[str, str] | None = Non
 def image_data_uri(image: InputImage) -> str:
     """The image as a ``data:<mime>;base64,...`` URI, which both providers accept as a URL."""
     return f"data:{image.mime};base64,{base64.b64encode(image.data).decode('ascii')}"
+
+
+def video_data_uri(video: InputVideo) -> str:
+    """The source video as a ``data:video/mp4;base64,...`` URI (or ``video/webm``)."""
+    return f"data:{video.mime};base64,{base64.b64encode(video.data).decode('ascii')}"
 
 
 def is_mp4(path: Path) -> bool:

@@ -1,6 +1,7 @@
 """Grok Imagine itself: xAI's video REST API as an engine (docs/relay.md has the wire format).
 
-``POST {base}/videos/generations`` starts a job and answers ``{"request_id"}``; ``GET
+``POST {base}/videos/generations`` starts a job and answers ``{"request_id"}`` (extends go to
+``/videos/extensions`` and edits to ``/videos/edits``, with the source as ``video.url``); ``GET
 {base}/videos/{request_id}`` answers ``status`` (``pending``, ``done``, ``failed``, ``expired``),
 ``progress``, ``video.url`` (temporary), ``video.respect_moderation``, ``usage.cost_in_usd_ticks``
 and ``error``. The finished video is downloaded at once, since the URL expires.
@@ -15,7 +16,13 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel
 
-from grokimagine.engines.base import Engine, GenerationRequest, GenerationResult, RenderControl
+from grokimagine.engines.base import (
+    Engine,
+    EngineError,
+    GenerationRequest,
+    GenerationResult,
+    RenderControl,
+)
 from grokimagine.engines.errors import EngineConfigError
 from grokimagine.engines.relay.client import ProviderClient, parse_answer
 from grokimagine.engines.relay.config import ProviderConfig
@@ -31,6 +38,7 @@ from grokimagine.engines.relay.media import (
     image_data_uri,
     is_mp4,
     styled_prompt,
+    video_data_uri,
 )
 from grokimagine.engines.relay.poll import PollUpdate, wait_for_job
 from grokimagine.settings import Settings
@@ -39,6 +47,13 @@ USD_TICKS = 10_000_000_000  # usage.cost_in_usd_ticks per US dollar
 ASPECT_RATIOS = frozenset({"1:1", "16:9", "9:16", "4:3", "3:4", "3:2", "2:3"})
 MIN_SECONDS, MAX_SECONDS = 1, 15
 MAX_REFERENCE_IMAGES = 7
+MIN_EXTENSION_SECONDS, MAX_EXTENSION_SECONDS = 2, 10
+# Where each operation's jobs start; all are polled at GET /videos/{request_id}.
+JOB_PATHS = {
+    "generate": "/videos/generations",
+    "extend": "/videos/extensions",
+    "edit": "/videos/edits",
+}
 
 
 class XaiCreated(BaseModel):
@@ -78,7 +93,9 @@ def check_settings(settings: Settings) -> str:
 
 
 def build_body(request: GenerationRequest, settings: Settings) -> tuple[dict[str, Any], list[str]]:
-    """The generation request body for ``request``, and notes on what could not be sent."""
+    """The job's request body for ``request``, and notes on what could not be sent."""
+    if request.operation in ("extend", "edit"):
+        return _source_body(request, settings)
     notes: list[str] = []
     body: dict[str, Any] = {
         "model": settings.xai.model,
@@ -101,6 +118,33 @@ def build_body(request: GenerationRequest, settings: Settings) -> tuple[dict[str
     notes.append("seed not supported by xAI")
     if request.negative_prompt:
         notes.append("negative prompt not supported by xAI")
+    return body, notes
+
+
+def _source_body(
+    request: GenerationRequest, settings: Settings
+) -> tuple[dict[str, Any], list[str]]:
+    """The body of an extension or an edit: model, prompt, the source as ``video.url``, and
+    (extension only) the seconds to add. xAI takes neither ratio nor resolution for these: the
+    result keeps the source's."""
+    source = request.source
+    if source is None:
+        raise EngineError(f"{request.operation} needs a source video", code="INVALID_REQUEST")
+    notes = ["seed not supported by xAI"]
+    if settings.xai.source_video == "signed_url" and source.url:
+        url = source.url
+    else:
+        url = video_data_uri(source)
+        if settings.xai.source_video == "signed_url":
+            notes.append("no signed URL of the source; sent as a data URI")
+    body: dict[str, Any] = {
+        "model": settings.xai.model,
+        "prompt": styled_prompt(request.prompt, request.mode, settings.relay.style_presets),
+        "video": {"url": url},
+    }
+    if request.operation == "extend":
+        seconds = duration_seconds(request.num_frames, request.fps)
+        body["duration"] = min(MAX_EXTENSION_SECONDS, max(MIN_EXTENSION_SECONDS, seconds))
     return body, notes
 
 
@@ -128,8 +172,11 @@ class XaiEngine(Engine):
     ) -> GenerationResult:
         """Start an xAI job, wait for it, and download its video into ``output``."""
         body, notes = build_body(request, self._settings)
+        path = JOB_PATHS.get(request.operation)
+        if path is None:
+            raise EngineError(f"xai cannot {request.operation}", code="OPERATION_UNSUPPORTED")
         with self._client.slot.reserve(control, self._config.queue_timeout):
-            answer, _ = self._client.call_json("POST", "/videos/generations", control, json=body)
+            answer, _ = self._client.call_json("POST", path, control, json=body)
             request_id = parse_answer(XaiCreated, answer, self.name).request_id
             status = wait_for_job(lambda: self._poll(request_id, control), control, self._config)
         video = status.video or XaiVideo()
