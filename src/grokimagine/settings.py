@@ -147,6 +147,9 @@ class DiffusersSettings(SettingsGroup):
     i2v_model: str | None = Field(
         None, description="Image-to-video model; unset: the text model, where it takes images."
     )
+    edit_model: str | None = Field(
+        None, description="Video-to-video model for edits (Wan VACE); unset: no edits."
+    )
     hf_cache: Path | None = Field(
         None, description="Hugging Face hub cache to look in; unset: HF_HUB_CACHE or HF_HOME's."
     )

@@ -256,12 +256,46 @@ def build_ltx(directory: Path) -> None:
     shutil.copytree(tokenizer_files, directory / "tokenizer")
 
 
+def build_wan_vace(directory: Path) -> None:
+    """Wan VACE (WanVACEPipeline): video to video, one VACE block."""
+    from diffusers import (
+        FlowMatchEulerDiscreteScheduler,
+        WanVACEPipeline,
+        WanVACETransformer3DModel,
+    )
+
+    tokenizer = tiny_tokenizer()
+    transformer = WanVACETransformer3DModel(
+        patch_size=(1, 2, 2),
+        num_attention_heads=2,
+        attention_head_dim=8,
+        in_channels=WAN_LATENT,
+        out_channels=WAN_LATENT,
+        text_dim=TEXT_DIM,
+        freq_dim=32,
+        ffn_dim=32,
+        num_layers=2,
+        rope_max_seq_len=32,
+        vace_layers=[0],
+        # The control video's inactive and reactive latents, and the mask in 8x8 patches.
+        vace_in_channels=WAN_LATENT * 2 + 64,
+    )
+    WanVACEPipeline(
+        tokenizer=tokenizer,
+        text_encoder=_umt5(len(tokenizer)),
+        vae=_wan_vae(),
+        scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0),
+        transformer=transformer,
+    ).save_pretrained(directory)
+
+
 BUILDERS = {
     "wan-t2v": build_wan_t2v,
     "wan-i2v": lambda directory: build_wan_i2v(directory, first_last=False),
     "wan-flf2v": lambda directory: build_wan_i2v(directory, first_last=True),
     "wan-ti2v": build_wan_ti2v,
     "ltx": build_ltx,
+    "wan-vace": build_wan_vace,
 }
 
 

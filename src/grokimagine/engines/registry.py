@@ -151,7 +151,21 @@ def _check_diffusers(settings: Settings) -> None:
 def _diffusers_capabilities(settings: Settings) -> Capabilities:
     largest = int(settings.diffusers.max_resolution.removesuffix("p"))
     tiers = tuple(r for r in RESOLUTIONS if int(r.removesuffix("p")) <= largest)
-    return Capabilities(PREVIEW_DURATIONS, tiers, seed=True, negative_prompt=True)
+    # From the settings alone: an image-to-video model (Wan or LTX) continues a video from its
+    # last frame(s); an edit model (Wan VACE) edits one.
+    operations = ("generate",)
+    if settings.diffusers.i2v_model:
+        operations += ("extend",)
+    if settings.diffusers.edit_model:
+        operations += ("edit",)
+    return Capabilities(
+        PREVIEW_DURATIONS,
+        tiers,
+        seed=True,
+        negative_prompt=True,
+        operations=operations,
+        extend_durations=PREVIEW_DURATIONS if settings.diffusers.i2v_model else (),
+    )
 
 
 SPECS: dict[str, EngineSpec] = {

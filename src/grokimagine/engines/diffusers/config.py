@@ -28,6 +28,7 @@ class DiffusersConfig:
 
     t2v_model: str | None = None
     i2v_model: str | None = None
+    edit_model: str | None = None
     hf_cache: Path | None = None
     speed: SpeedOptions = SpeedOptions()
     steps: int | None = None
@@ -43,6 +44,7 @@ class DiffusersConfig:
         return cls(
             t2v_model=settings.diffusers.t2v_model,
             i2v_model=settings.diffusers.i2v_model,
+            edit_model=settings.diffusers.edit_model,
             hf_cache=settings.diffusers.hf_cache,
             speed=SpeedOptions(
                 device=settings.diffusers.device,

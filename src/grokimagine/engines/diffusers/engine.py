@@ -51,6 +51,7 @@ from grokimagine.engines.diffusers.loader import (
 )
 from grokimagine.engines.diffusers.mapping import RenderPlan, plan_render
 from grokimagine.engines.diffusers.profiles import Presets, PresetsError, load_presets
+from grokimagine.engines.diffusers.video_ops import VideoOperations
 from grokimagine.engines.encoding import encode_mp4
 from grokimagine.settings import Settings
 
@@ -96,7 +97,7 @@ def to_uint8_frames(video: Any) -> np.ndarray:
     return (np.clip(frames, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
-class DiffusersEngine(Engine):
+class DiffusersEngine(VideoOperations, Engine):
     """Renders videos with a Wan or LTX-Video diffusers pipeline. One video at a time."""
 
     name: ClassVar[str] = "diffusers"
@@ -128,6 +129,7 @@ class DiffusersEngine(Engine):
         check_speed_options(config.speed, self.device)
         self.t2v = self._find(config.t2v_model, "text-to-video model")
         self.i2v = self._find(config.i2v_model, "image-to-video model")
+        self.edit = self._find(config.edit_model, "video edit model")
         self._loaded: dict[Path, LoadedModel] = {}
         self._load_lock = threading.Lock()
         self._render_lock = threading.Lock()
@@ -236,8 +238,11 @@ class DiffusersEngine(Engine):
     ) -> GenerationResult:
         """Render ``request`` into the MP4 file ``output``; see the Engine protocol."""
         control.check_canceled()
-        info = self._route(request)
+        operation = request.operation != "generate"
+        info = self.route_operation(request) if operation else self._route(request)
         try:
+            if operation:
+                return self.render_operation(info, request, output, control)
             return self._render(info, request, output, control)
         except (EngineError, GenerationCanceled):
             raise

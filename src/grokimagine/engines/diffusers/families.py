@@ -9,6 +9,11 @@ decides the family and what the model can do:
 | WanPipeline with expand_timesteps | wan-ti2v (2.2 TI2V 5B) | yes | start frame |
 | WanImageToVideoPipeline | wan | no | start frame; start and end (FLF2V, 2.2) |
 | LTXPipeline, LTXImageToVideoPipeline, LTXConditionPipeline | ltx | yes | keyframes |
+| WanVACEPipeline | wan (VACE) | no (edits only) | no |
+
+Extending a video: LTX continues from the source's last frames (its condition pipeline, with a
+video condition at frame 0); a Wan image-to-video model continues from the last frame. Editing
+a video: Wan VACE repaints every frame of the source (the source as its control video).
 """
 
 from __future__ import annotations
@@ -28,10 +33,15 @@ if TYPE_CHECKING:
 
 WAN_CLASSES = ("WanPipeline", "WanImageToVideoPipeline")
 LTX_CLASSES = ("LTXPipeline", "LTXImageToVideoPipeline", "LTXConditionPipeline")
+VACE_CLASS = "WanVACEPipeline"
 # LTX places any number of keyframes; the API sends at most 4 images.
 LTX_MAX_KEYFRAMES = 8
 
 TEXT, IMAGE, KEYFRAMES = "text", "image", "keyframes"
+# Extend on LTX: the source's last frames as a video condition. Edit on Wan VACE.
+CONTINUE, REPAINT = "continue", "repaint"
+# Source frames an LTX extension conditions on: one VAE step and its first frame.
+LTX_CONTEXT_STEPS = 1
 
 
 class UnsupportedModelError(EngineError):
@@ -50,6 +60,12 @@ class ModelInfo:
     family: str  # a key of the presets' families
     text_to_video: bool
     max_images: int  # 0: text only; 1: start frame; 2: start and end; more: keyframes
+    edits_video: bool = False  # Wan VACE: video to video
+
+    @property
+    def extends_video(self) -> bool:
+        """Whether the model continues a video: LTX from its last frames, Wan from the last."""
+        return self.family == "ltx" or self.max_images > 0
 
     @property
     def image_to_video(self) -> bool:
@@ -73,9 +89,12 @@ def inspect_model(path: Path) -> ModelInfo:
     class_name = str(index.get("_class_name"))
     if class_name in LTX_CLASSES:
         return ModelInfo(path, class_name, "ltx", True, LTX_MAX_KEYFRAMES)
+    if class_name == VACE_CLASS:
+        return ModelInfo(path, class_name, "wan", False, 0, edits_video=True)
     if class_name not in WAN_CLASSES:
         raise UnsupportedModelError(
-            f"{path} holds a {class_name}; supported: {', '.join(WAN_CLASSES + LTX_CLASSES)}"
+            f"{path} holds a {class_name}; supported: "
+            f"{', '.join((*WAN_CLASSES, *LTX_CLASSES, VACE_CLASS))}"
         )
     if class_name == "WanPipeline" and not index.get("expand_timesteps"):
         return ModelInfo(path, class_name, "wan", True, 0)
@@ -96,11 +115,14 @@ def pipeline_class(info: ModelInfo, direction: str) -> type[DiffusionPipeline]:
     """The diffusers class that renders ``direction`` (text, image, keyframes) for ``info``."""
     import diffusers
 
+    if info.edits_video:
+        return getattr(diffusers, VACE_CLASS)
     if info.family == "ltx":
         names = {
             TEXT: "LTXPipeline",
             IMAGE: "LTXImageToVideoPipeline",
             KEYFRAMES: "LTXConditionPipeline",
+            CONTINUE: "LTXConditionPipeline",
         }
     else:
         names = {TEXT: "WanPipeline", IMAGE: "WanImageToVideoPipeline"}
@@ -196,6 +218,13 @@ def call_arguments(
         "output_type": "np",
         "callback_on_step_end": on_step_end,
     }
+    if direction == REPAINT:
+        # VACE: the source is the control video; a white mask repaints all of every frame.
+        from PIL import Image
+
+        kwargs["video"] = list(images)
+        kwargs["mask"] = [Image.new("L", image.size, 255) for image in images]
+        return kwargs
     if model.info.family == "ltx":
         kwargs["frame_rate"] = plan.fps
         if model.base.vae.config.get("timestep_conditioning"):
@@ -203,6 +232,10 @@ def call_arguments(
             kwargs.update(decode_timestep=0.05, decode_noise_scale=0.025)
         if direction == IMAGE:
             kwargs["image"] = images[0]
+        elif direction == CONTINUE:
+            from diffusers.pipelines.ltx.pipeline_ltx_condition import LTXVideoCondition
+
+            kwargs["conditions"] = [LTXVideoCondition(video=list(images), frame_index=0)]
         elif direction == KEYFRAMES:
             from diffusers.pipelines.ltx.pipeline_ltx_condition import LTXVideoCondition
 
