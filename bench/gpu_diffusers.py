@@ -11,6 +11,12 @@ The text encoders (UMT5-XXL, T5-XXL) are replaced by random prompt embeddings of
 shape, so text encoding is not timed. Random weights give realistic step times, but not
 realistic first-block cache hit rates: the cache's speed-up on real weights can differ.
 ``--tiny`` runs the same code with tiny models on the CPU, to check the script itself.
+
+``--operations generate,extend,edit`` also times the engine's extend and edit mappings: extend
+on LTX-Video (its condition pipeline, the source's last 9 frames as a video condition at frame
+0, then the clip's frames), edit on Wan 2.1 VACE 1.3B (the source as the control video under a
+mask that repaints all of it). Wan's extend (image-to-video from the last frame) needs a 14B
+image-to-video model and is not timed here.
 """
 
 from __future__ import annotations
@@ -123,6 +129,15 @@ TINY = {
 }  # fmt: skip
 
 
+# Wan2.1-VACE-1.3B: the T2V 1.3B transformer with a VACE block every other layer, whose input
+# is the control video's inactive and reactive latents (16 + 16) and the 8x8 mask (64).
+VACE_EXTRA = {"vace_layers": list(range(0, 30, 2)), "vace_in_channels": 96}
+TINY_VACE_EXTRA = {"vace_layers": [0], "vace_in_channels": 4 + 4 + 64}
+# Which family each operation runs on in this benchmark.
+OPERATION_FAMILIES = {"generate": ("wan", "ltx"), "extend": ("ltx",), "edit": ("wan",)}
+LTX_CONTEXT_FRAMES = 9  # one VAE step (8) and its first frame
+
+
 @dataclass
 class Measurement:
     """One timed render."""
@@ -144,14 +159,27 @@ def cast_like_from_pretrained(model: torch.nn.Module, dtype: torch.dtype) -> Non
         parameter.data = parameter.data.to(torch.float32 if fp32 else dtype)
 
 
-def build_pipeline(family: str, spec: ModelSpec, device: str, dtype: torch.dtype) -> Any:
+def build_pipeline(
+    family: str,
+    spec: ModelSpec,
+    device: str,
+    dtype: torch.dtype,
+    operation: str = "generate",
+    tiny: bool = False,
+) -> Any:
     """The pipeline with random weights, built directly on ``device``, seeded identically."""
     import diffusers
 
     torch.manual_seed(0)
     fp32 = load_presets().family(family).fp32_components
     with torch.device(device):
-        if family == "wan":
+        if family == "wan" and operation == "edit":
+            vace = TINY_VACE_EXTRA if tiny else VACE_EXTRA
+            transformer = diffusers.WanVACETransformer3DModel(**spec.transformer, **vace)
+            vae = diffusers.AutoencoderKLWan(**spec.vae)
+            scheduler = diffusers.FlowMatchEulerDiscreteScheduler(shift=3.0)
+            pipe_class = diffusers.WanVACEPipeline
+        elif family == "wan":
             transformer = diffusers.WanTransformer3DModel(**spec.transformer)
             vae = diffusers.AutoencoderKLWan(**spec.vae)
             scheduler = diffusers.UniPCMultistepScheduler(
@@ -162,7 +190,9 @@ def build_pipeline(family: str, spec: ModelSpec, device: str, dtype: torch.dtype
             transformer = diffusers.LTXVideoTransformer3DModel(**spec.transformer)
             vae = diffusers.AutoencoderKLLTXVideo(**spec.vae)
             scheduler = diffusers.FlowMatchEulerDiscreteScheduler()
-            pipe_class = diffusers.LTXPipeline
+            pipe_class = (
+                diffusers.LTXConditionPipeline if operation == "extend" else diffusers.LTXPipeline
+            )
     cast_like_from_pretrained(transformer, dtype)
     cast_like_from_pretrained(vae, torch.float32 if "vae" in fp32 else dtype)
     return pipe_class(
@@ -188,7 +218,38 @@ def synchronize(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def render(pipe: Any, family: str, spec: ModelSpec, steps: int, device: str, dtype) -> list:
+def operation_inputs(family: str, spec: ModelSpec, operation: str) -> dict[str, Any]:
+    """The source video's part of the call: a video condition (extend) or control video (edit)."""
+    from PIL import Image
+
+    def frames(count: int) -> list[Any]:
+        return [Image.new("RGB", (spec.width, spec.height), (i * 9 % 255, 90, 120))
+                for i in range(count)]  # fmt: skip
+
+    if operation == "extend":
+        from diffusers.pipelines.ltx.pipeline_ltx_condition import LTXVideoCondition
+
+        return {
+            "conditions": [LTXVideoCondition(video=frames(LTX_CONTEXT_FRAMES), frame_index=0)],
+            "num_frames": LTX_CONTEXT_FRAMES + spec.num_frames - 1,
+        }
+    if operation == "edit":
+        return {
+            "video": frames(spec.num_frames),
+            "mask": [Image.new("L", (spec.width, spec.height), 255)] * spec.num_frames,
+        }
+    return {}
+
+
+def render(
+    pipe: Any,
+    family: str,
+    spec: ModelSpec,
+    steps: int,
+    device: str,
+    dtype: torch.dtype,
+    operation: str = "generate",
+) -> list:
     """Run one render; return the timestamps: start, after each step, end."""
     stamps = [time.perf_counter()]
 
@@ -197,38 +258,42 @@ def render(pipe: Any, family: str, spec: ModelSpec, steps: int, device: str, dty
         stamps.append(time.perf_counter())
         return {}
 
-    extra = {"frame_rate": 24} if family == "ltx" else {}
-    pipe(
+    extra: dict[str, Any] = {"frame_rate": 24} if family == "ltx" else {}
+    arguments: dict[str, Any] = {
         **prompt_inputs(family, spec, device, dtype),
-        width=spec.width,
-        height=spec.height,
-        num_frames=spec.num_frames,
-        num_inference_steps=steps,
-        guidance_scale=spec.guidance_scale,
-        generator=torch.Generator("cpu").manual_seed(0),
-        output_type="np",
-        callback_on_step_end=on_step_end,
+        "width": spec.width,
+        "height": spec.height,
+        "num_frames": spec.num_frames,
+        "num_inference_steps": steps,
+        "guidance_scale": spec.guidance_scale,
+        "generator": torch.Generator("cpu").manual_seed(0),
+        "output_type": "np",
+        "callback_on_step_end": on_step_end,
         **extra,
-    )
+    }
+    arguments.update(operation_inputs(family, spec, operation))
+    pipe(**arguments)
     synchronize(device)
     stamps.append(time.perf_counter())
     return stamps
 
 
-def measure(family: str, spec: ModelSpec, config: str, args: argparse.Namespace) -> Measurement:
+def measure(
+    family: str, spec: ModelSpec, config: str, args: argparse.Namespace, operation: str
+) -> Measurement:
     """Build, configure, warm up and time one model with one speed setting."""
     dtype = torch.float32 if args.device == "cpu" else torch.bfloat16
     speed = SpeedOptions(device=args.device, dtype=str(dtype).removeprefix("torch."),
                          **CONFIGS[config])  # fmt: skip
-    pipe = build_pipeline(family, spec, args.device, dtype)
+    pipe = build_pipeline(family, spec, args.device, dtype, operation, args.tiny)
     configure_pipeline(pipe, speed, args.device)
     started = time.perf_counter()
-    render(pipe, family, spec, args.warmup_steps, args.device, dtype)
+    render(pipe, family, spec, args.warmup_steps, args.device, dtype, operation)
     warmup_s = time.perf_counter() - started
     cuda = args.device.startswith("cuda")
     if cuda:
         torch.cuda.reset_peak_memory_stats()
-    stamps = render(pipe, family, spec, args.steps, args.device, dtype)
+    stamps = render(pipe, family, spec, args.steps, args.device, dtype, operation)
     step_times = [later - earlier for earlier, later in itertools.pairwise(stamps[1:-1])]
     result = Measurement(
         config=config,
@@ -245,11 +310,16 @@ def measure(family: str, spec: ModelSpec, config: str, args: argparse.Namespace)
     return result
 
 
-def table(spec: ModelSpec, steps: int, rows: list[Measurement]) -> str:
+def table(spec: ModelSpec, steps: int, rows: list[Measurement], operation: str) -> str:
     """A markdown table of one model's measurements, with the speed-up over plain."""
     plain = next((row for row in rows if row.config == "plain"), None)
+    what = {
+        "generate": "",
+        "extend": f"extend ({LTX_CONTEXT_FRAMES} source frames as a video condition), ",
+        "edit": "edit (VACE, the source as control video), ",
+    }[operation]
     lines = [
-        f"**{spec.name}**, {spec.width}x{spec.height}, {spec.num_frames} frames, "
+        f"**{spec.name}**, {what}{spec.width}x{spec.height}, {spec.num_frames} frames, "
         f"{steps} steps, CFG (two transformer passes per step), random weights and embeddings",
         "",
         "| setting | s/step | denoise s | decode s | s/video | vs plain | peak GiB | warm-up s |",
@@ -274,6 +344,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--tiny", action="store_true", help="tiny models: check the script")
     parser.add_argument("--out", type=Path, help="also write the tables to this file")
+    parser.add_argument(
+        "--operations", default="generate", help="comma list of generate, extend, edit"
+    )
     args = parser.parse_args(argv)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         parser.error("no CUDA device; use --tiny --device cpu to check the script")
@@ -288,14 +361,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(header, flush=True)
     sections = [header]
-    for family in args.models.split(","):
-        spec = TINY[family] if args.tiny else {"wan": WAN, "ltx": LTX}[family]
-        rows = []
-        for config in args.configs.split(","):
-            rows.append(measure(family, spec, config, args))
-            print(f"{spec.name} {config}: {rows[-1]}", file=sys.stderr, flush=True)
-        sections.append(table(spec, args.steps, rows))
-        print("\n" + sections[-1], flush=True)
+    for operation in args.operations.split(","):
+        for family in args.models.split(","):
+            if family not in OPERATION_FAMILIES[operation]:
+                continue
+            spec = TINY[family] if args.tiny else {"wan": WAN, "ltx": LTX}[family]
+            rows = []
+            for config in args.configs.split(","):
+                rows.append(measure(family, spec, config, args, operation))
+                print(f"{spec.name} {operation} {config}: {rows[-1]}", file=sys.stderr, flush=True)
+            sections.append(table(spec, args.steps, rows, operation))
+            print("\n" + sections[-1], flush=True)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text("\n\n".join(sections) + "\n", encoding="utf-8")
