@@ -79,3 +79,11 @@ async def account_details(db: Database, account_id: str) -> dict[str, Any]:
     if row is None:
         raise LookupError(account_id)
     return dict(row._mapping)
+
+
+async def account_balance(db: Database, account_id: str) -> int:
+    """The account's balance now."""
+    row = await db.fetch_one(select(accounts.c.balance).where(accounts.c.id == account_id))
+    if row is None:
+        raise LookupError(account_id)
+    return int(row.balance)

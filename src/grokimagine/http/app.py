@@ -10,7 +10,6 @@ from typing import Protocol
 from fastapi import FastAPI
 
 from grokimagine import __version__
-from grokimagine.domain.plans import plan_limits
 from grokimagine.http import account_routes, files, ops, routes, task_routes
 from grokimagine.http.errors import install_error_handlers
 from grokimagine.http.gate import ApiGate
@@ -84,7 +83,7 @@ def create_app(
         ApiGate,
         authenticator=services.authenticator,
         limiter=services.limiter,
-        plan_limits=plan_limits(settings.limits.plan_limits),
+        plan_limits=services.plans.limits(),
         auth_failure_limit=settings.limits.auth_failure_limit,
         max_body_bytes=settings.limits.max_body_bytes,
     )
