@@ -118,6 +118,7 @@ class TaskRecord:
     callback_url: str | None = None
     deleted_at: datetime | None = None
     price_credits: int | None = None
+    engine: str | None = None  # the engine that ran it
 
 
 @dataclass(frozen=True)
@@ -330,6 +331,7 @@ def _record(values: Any) -> TaskRecord:
         callback_url=values.get("callback_url"),
         deleted_at=values.get("deleted_at"),
         price_credits=values.get("price_credits"),
+        engine=values.get("engine"),
     )
 
 

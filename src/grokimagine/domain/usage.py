@@ -46,9 +46,10 @@ async def usage_by_day(db: Database, account_id: str, days: int = USAGE_DAYS) ->
 
 
 async def ledger_page(
-    db: Database, account_id: str, *, limit: int, cursor: str | None
+    db: Database, account_id: str, *, limit: int, cursor: str | None, for_operator: bool = False
 ) -> LedgerPage:
-    """One page of the account's ledger, newest first."""
+    """One page of the account's ledger, newest first; ``for_operator`` adds the admin key of
+    each grant or deduction."""
     query = select(ledger).where(ledger.c.account_id == account_id)
     if cursor is not None:
         (after_id,) = decode_cursor(cursor, int)
@@ -62,6 +63,7 @@ async def ledger_page(
             "task_id": row.task_id,
             "note": row.note,
             "created_at": iso_utc(row.created_at),
+            **({"admin_key_id": row.admin_key_id} if for_operator else {}),
         }
         for row in rows[:limit]
     ]

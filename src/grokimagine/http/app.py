@@ -10,7 +10,15 @@ from typing import Protocol
 from fastapi import FastAPI
 
 from grokimagine import __version__
-from grokimagine.http import account_routes, files, ops, routes, task_routes
+from grokimagine.http import (
+    account_routes,
+    admin_ops_routes,
+    admin_routes,
+    files,
+    ops,
+    routes,
+    task_routes,
+)
 from grokimagine.http.errors import install_error_handlers
 from grokimagine.http.gate import ApiGate
 from grokimagine.http.observe import RequestObserver
@@ -22,6 +30,17 @@ Every response is JSON: `{"code": 200, "message": "success", "data": {...}}` on 
 `{"code": <status>, "message": "...", "error": "<CODE>"}` on failure. Every `/v1` response
 carries `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset`.
 """
+
+
+OPENAPI_TAGS = [
+    {
+        "name": "admin",
+        "description": "Operators' API under /admin/v1: accounts, keys, credits, tasks across"
+        " accounts, usage and margin, workers, the audit log. Authenticate with an admin key"
+        " (`Bearer gi_admin_...`, made by `grokimagine admin-keys create`); API keys are refused"
+        " here and admin keys on /v1.",
+    }
+]
 
 
 class BackgroundWorker(Protocol):
@@ -69,6 +88,7 @@ def create_app(
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        openapi_tags=OPENAPI_TAGS,
     )
     app.state.services = services
     install_error_handlers(app)
@@ -78,6 +98,8 @@ def create_app(
     app.include_router(account_routes.router)
     app.include_router(files.router)
     app.include_router(ops.router)
+    app.include_router(admin_routes.router)
+    app.include_router(admin_ops_routes.router)
     settings = services.settings
     app.add_middleware(
         ApiGate,
