@@ -119,6 +119,7 @@ class TaskRecord:
     deleted_at: datetime | None = None
     price_credits: int | None = None
     engine: str | None = None  # the engine that ran it
+    key_id: str | None = None  # the key that submitted it
 
 
 @dataclass(frozen=True)
@@ -332,6 +333,7 @@ def _record(values: Any) -> TaskRecord:
         deleted_at=values.get("deleted_at"),
         price_credits=values.get("price_credits"),
         engine=values.get("engine"),
+        key_id=values.get("key_id"),
     )
 
 
