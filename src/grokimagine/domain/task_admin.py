@@ -192,7 +192,8 @@ async def refund_task(db: Database, actor: Actor, task_id: str, reason: str = ""
         amount = -int(held)
         if amount <= 0:
             raise TaskNotRefundableError("it holds no credits")
-        balance = await refund_credits(conn, row.account_id, amount, task_id)
+        note = f"refunded by an operator: {reason}" if reason else "refunded by an operator"
+        balance = await refund_credits(conn, row.account_id, amount, task_id, note)
         await record_action(
             conn,
             actor,
