@@ -12,6 +12,7 @@ from sqlalchemy import select
 from grokimagine.domain import accounts as accounts_domain
 from grokimagine.domain.admin_keys import create_admin_key
 from grokimagine.domain.audit import CLI
+from grokimagine.domain.plans import plan_catalog
 from grokimagine.http.app import create_app
 from grokimagine.services import Services, build_services
 from grokimagine.settings import Settings
@@ -89,7 +90,7 @@ async def customer_on(
         plan=plan,
         credits_granted=credits,
         allow_spicy=allow_spicy,
-        plans=services.plans,
+        plans=plan_catalog(services.settings),
     )
     new_key = await accounts_domain.create_key(services.db, account.id)
     return Customer(account.id, new_key.token, new_key.key.id)

@@ -7,7 +7,6 @@ disables the account; every step is in the audit log.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 
 from grokimagine.services import Services
@@ -22,7 +21,7 @@ REFERENCE = {"mode": "fun", "prompt": "a beautiful landscape with mountains", "r
 async def test_an_operator_runs_a_customer_with_only_an_admin_key(
     settings: Settings, services: Services
 ) -> None:
-    async with app_with(settings, plans=json.dumps(STUDIO_PLAN)) as (own, http):
+    async with app_with(settings, plans=STUDIO_PLAN) as (own, http):
         operator = await admin_headers(own)  # `grokimagine admin-keys create` does the same
 
         # The operator's own plan is in force.

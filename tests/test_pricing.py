@@ -11,6 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from grokimagine.cli import main
+from grokimagine.domain.business_settings import check_business_settings
 from grokimagine.domain.pricing import (
     DEFAULT_TABLE,
     NoPriceError,
@@ -19,6 +21,7 @@ from grokimagine.domain.pricing import (
     load_price_table,
     parse_price_table,
     price_of,
+    price_table,
 )
 from grokimagine.settings import Settings
 
@@ -125,19 +128,23 @@ def test_the_table_comes_from_json_text_a_json_file_or_a_toml_file(tmp_path: Pat
         load_price_table(str(broken))
 
 
-def test_a_bad_table_stops_the_settings_with_the_variable_and_the_entry(
-    monkeypatch: pytest.MonkeyPatch,
+def test_a_bad_table_stops_the_start_with_the_variable_and_the_entry(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv(
         "GROKIMAGINE_PRICING_TABLE", '{"default": {"480p": {"per_second": 1}, "720p": {}}}'
     )
-    with pytest.raises(ValueError, match=r"GROKIMAGINE_PRICING_TABLE.*default\.720p\.per_second"):
-        Settings()
+    with pytest.raises(ValueError, match=r"GROKIMAGINE_PRICING_TABLE: default\.720p\.per_second"):
+        check_business_settings(Settings())
+    # The command line refuses to start with it, and says why.
+    monkeypatch.setenv("GROKIMAGINE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("GROKIMAGINE_DATABASE_URL", raising=False)
+    assert main(["accounts", "list"]) == 1
     monkeypatch.setenv("GROKIMAGINE_PRICING_TABLE", json.dumps(CUSTOM))
     monkeypatch.setenv("GROKIMAGINE_PRICING_USD_PER_CREDIT", "0.02")
     settings = Settings()
     assert settings.pricing.usd_per_credit == Decimal("0.02")
-    assert load_price_table(settings.pricing.table) == parse_price_table(CUSTOM)
+    assert price_table(settings) == parse_price_table(CUSTOM)
 
 
 @given(

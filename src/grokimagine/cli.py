@@ -14,8 +14,9 @@ from typing import TypeVar
 
 from grokimagine.domain import account_admin, accounts, admin_keys
 from grokimagine.domain.audit import CLI
+from grokimagine.domain.business_settings import check_business_settings
 from grokimagine.domain.credits import BalanceTooLowError
-from grokimagine.domain.plans import PlanCatalog, UnknownPlanError, build_catalog
+from grokimagine.domain.plans import UnknownPlanError, plan_catalog
 from grokimagine.ops.logs import configure_logging
 from grokimagine.settings import Settings
 from grokimagine.storage.db import Database
@@ -35,6 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = Settings()
     configure_logging(settings.log_format)
     try:
+        check_business_settings(settings)
         return int(args.run(settings, args) or 0)
     except (accounts.AccountNotFoundError, UnknownPlanError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -272,7 +274,7 @@ def _keys_create(settings: Settings, args: argparse.Namespace) -> int:
                 credits_granted=args.credits,
                 allow_spicy=args.allow_spicy,
                 name=args.name,
-                plans=_plans(settings),
+                plans=plan_catalog(settings),
                 actor=CLI,
             )
             account_id = account.id
@@ -297,10 +299,6 @@ def _keys_list(settings: Settings, args: argparse.Namespace) -> int:
         state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
         print(f"{key.id}\t{key.account_id}\t{key.token_prefix}...\t{key.kind}\t{state}")
     return 0
-
-
-def _plans(settings: Settings) -> PlanCatalog:
-    return build_catalog(settings.limits.plans, settings.limits.plan_limits)
 
 
 def _credits_add(settings: Settings, args: argparse.Namespace) -> int:
@@ -332,7 +330,9 @@ def _accounts_toggle(settings: Settings, args: argparse.Namespace) -> int:
 def _accounts_plan(settings: Settings, args: argparse.Namespace) -> int:
     account = _run_db(
         settings,
-        lambda db: account_admin.change_plan(db, CLI, args.account_id, args.plan, _plans(settings)),
+        lambda db: account_admin.change_plan(
+            db, CLI, args.account_id, args.plan, plan_catalog(settings)
+        ),
     )
     print(f"{account.id} plan: {account.plan}")
     return 0
@@ -348,7 +348,7 @@ def _accounts_spicy(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _plans_list(settings: Settings, args: argparse.Namespace) -> int:
-    for plan in _plans(settings):
+    for plan in plan_catalog(settings):
         active = "-" if plan.max_active_tasks is None else str(plan.max_active_tasks)
         spicy = "spicy" if plan.allow_spicy else "-"
         print(

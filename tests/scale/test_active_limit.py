@@ -11,7 +11,8 @@ import httpx
 from sqlalchemy import func, select
 
 from grokimagine.domain import accounts
-from grokimagine.domain.plans import build_catalog
+from grokimagine.domain.plans import plan_catalog
+from grokimagine.settings import Settings
 from grokimagine.storage.db import Database
 from grokimagine.storage.schema import accounts as accounts_table
 from grokimagine.storage.schema import ledger, tasks
@@ -26,7 +27,7 @@ BODY = {"prompt": "two processes, one limit", "duration": 1}  # 10 credits
 async def test_the_active_task_limit_holds_exactly_across_two_api_processes(
     tmp_path: Path, scale_database_url: str, scale_db: Database
 ) -> None:
-    catalog = build_catalog(json.dumps(PLANS))
+    catalog = plan_catalog(Settings(plans=PLANS))
     account = await accounts.create_account(
         scale_db, plan="studio", credits_granted=1000, plans=catalog
     )

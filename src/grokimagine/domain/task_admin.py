@@ -13,13 +13,15 @@ from grokimagine.domain.audit import Actor, record_action
 from grokimagine.domain.credits import refund_credits
 from grokimagine.domain.cursors import InvalidCursorError, decode_cursor, encode_cursor
 from grokimagine.domain.task_money import TaskMoney, task_money
-from grokimagine.domain.tasks import COMPLETED, FINISHED, TaskRecord, record_from_row
+from grokimagine.domain.tasks import (
+    COMPLETED,
+    FINISHED,
+    TaskNotFoundError,
+    TaskRecord,
+    record_from_row,
+)
 from grokimagine.storage.db import Database
 from grokimagine.storage.schema import ledger, tasks
-
-
-class TaskNotFoundError(LookupError):
-    """No task has that id."""
 
 
 class TaskNotRefundableError(Exception):

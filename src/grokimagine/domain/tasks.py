@@ -50,6 +50,14 @@ _EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "i
 class ModeNotAllowedError(Exception):
     """The account may not use this mode."""
 
+    def __init__(self, mode: str) -> None:
+        super().__init__(mode)
+        self.mode = mode
+
+
+class TaskNotFoundError(LookupError):
+    """No task with this id belongs to the account."""
+
 
 class AccountDisabledError(Exception):
     """An operator disabled the account: it cannot spend."""
@@ -57,6 +65,9 @@ class AccountDisabledError(Exception):
 
 class TooManyActiveTasksError(Exception):
     """The account has as many tasks pending or running as its plan allows."""
+
+    # Seconds a client is told to wait before trying again: about a short video's run.
+    retry_after = 5
 
     def __init__(self, limit: int) -> None:
         super().__init__(f"at most {limit} tasks pending or running")
@@ -167,12 +178,6 @@ def quote_task(prices: PriceTable, principal: Principal, new_task: NewTask) -> Q
     )
 
 
-def check_mode(principal: Principal, plan: Plan | None, mode: str) -> None:
-    """Spicy needs both the account's permission and its plan's; :class:`ModeNotAllowedError`."""
-    if mode == "spicy" and not (principal.allow_spicy and (plan is None or plan.allow_spicy)):
-        raise ModeNotAllowedError(mode)
-
-
 async def _admit(conn: Any, account_id: str, plan: Plan | None) -> None:
     # The account row, locked: submissions of one account queue here (on PostgreSQL; SQLite
     # runs one writer at a time), so the count below cannot be raced past, in any process.
@@ -213,19 +218,21 @@ async def submit_task(
     principal: Principal,
     new_task: NewTask,
     *,
-    prices: PriceTable = DEFAULT_TABLE,
+    price: int | None = None,
     plan: Plan | None = None,
 ) -> TaskRecord:
     """Price the task, store the inputs, reserve the credits and create the task, all or nothing.
 
-    The price is the quote under ``prices``, stored on the task. ``plan`` (the account's) sets
-    spicy and the most tasks pending or running. Raises :class:`ModeNotAllowedError`,
+    ``price`` is the quote :func:`grokimagine.domain.submission.submit_generation` computed
+    (the default table's when not given); it is stored on the task. ``plan`` (the account's)
+    sets the most tasks pending or running, counted under a lock on the account row. Raises
     :class:`AccountDisabledError`, :class:`TooManyActiveTasksError`,
-    :class:`InsufficientCreditsError`, :class:`~grokimagine.domain.pricing.NoPriceError`, or
-    :class:`IdempotencyKeyTakenError` when a concurrent request took the idempotency key first.
+    :class:`InsufficientCreditsError`, or :class:`IdempotencyKeyTakenError` when a concurrent
+    request took the idempotency key first. The other rules of a submission are
+    :func:`~grokimagine.domain.submission.submit_generation`'s.
     """
-    check_mode(principal, plan, new_task.mode)
-    price = quote_task(prices, principal, new_task).price
+    if price is None:
+        price = quote_task(DEFAULT_TABLE, principal, new_task).price
     task_id = ids.new_task_id()
     stored_images = await asyncio.to_thread(_store_inputs, store, task_id, new_task.images)
     size = SIZES[new_task.resolution][new_task.ratio]
@@ -293,6 +300,30 @@ async def get_task(db: Database, account_id: str, task_id: str) -> TaskRecord | 
     """The task ``task_id`` if it belongs to ``account_id`` (deleted ones too); else ``None``."""
     row = await db.lookup(_TASK_OF_ACCOUNT, {"task_id": task_id, "account_id": account_id})
     return None if row is None else _record(row)
+
+
+async def find_task(db: Database, account_id: str, task_id: str) -> TaskRecord:
+    """The task ``task_id`` of ``account_id``; :class:`TaskNotFoundError` if it has no such task."""
+    record = await get_task(db, account_id, task_id)
+    if record is None:
+        raise TaskNotFoundError(task_id)
+    return record
+
+
+async def wait_until_finished(
+    db: Database, account_id: str, task_id: str, seconds: float, poll_seconds: float = 0.1
+) -> TaskRecord | None:
+    """The task once finished, if it finishes within ``seconds``; else ``None``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while True:
+        record = await get_task(db, account_id, task_id)
+        if record is not None and record.status in FINISHED:
+            return record
+        left = deadline - loop.time()
+        if left <= 0:
+            return None
+        await asyncio.sleep(min(poll_seconds, left))
 
 
 def record_from_row(row: Row[Any]) -> TaskRecord:

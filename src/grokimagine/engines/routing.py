@@ -19,14 +19,14 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grokimagine.domain.catalog import MODES
-from grokimagine.domain.plans import PLANS, build_catalog
+from grokimagine.domain.catalog import MODES, PLAN_NAMES
 from grokimagine.engines.base import (
     Engine,
     EngineError,
     GenerationRequest,
     GenerationResult,
     RenderControl,
+    close_engine,
 )
 from grokimagine.engines.registry import build_engine, check_engine
 from grokimagine.settings import Settings
@@ -62,7 +62,7 @@ class RoutingTable:
         cls,
         routes: Mapping[str, Sequence[str]],
         default_engine: str,
-        plans: Collection[str] = tuple(PLANS),
+        plans: Collection[str] = PLAN_NAMES,
     ) -> RoutingTable:
         """Build a table from ``GROKIMAGINE_ROUTES`` for the plan names ``plans``; raise
         RoutingError on any malformed entry."""
@@ -136,7 +136,8 @@ class EngineRouter:
     ):
         self._settings = settings
         self._factory = factory
-        plans = build_catalog(settings.limits.plans, settings.limits.plan_limits).names()
+        # The default plans and the operator's (GROKIMAGINE_PLANS) may have routes.
+        plans = (*PLAN_NAMES, *settings.limits.plans)
         self.table = RoutingTable.parse(settings.routes, settings.engine, plans)
         for name in sorted(self.table.engine_names()):
             try:
@@ -170,9 +171,7 @@ class EngineRouter:
         with self._lock:
             engines, self._engines = list(self._engines.values()), {}
         for engine in engines:
-            close = getattr(engine, "close", None)
-            if close is not None:
-                close()
+            close_engine(engine)
 
 
 def _attempt_control(control: RenderControl, floor: list[float]) -> RenderControl:

@@ -7,21 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from grokimagine.domain.catalog import (
-    DEFAULT_RESOLUTION,
-    DEFAULT_SECONDS,
-    MAX_VIDEOS_PER_TASK,
-    MODES,
-)
-from grokimagine.domain.cursors import InvalidCursorError
-from grokimagine.domain.pricing import NoPriceError, PriceQuery, price_of
+from grokimagine.domain.plans import plan_catalog
+from grokimagine.domain.submission import price_list
 from grokimagine.domain.usage import account_details, ledger_page, usage_by_day
-from grokimagine.engines.capabilities import route_capabilities
 from grokimagine.http.envelope import success
-from grokimagine.http.errors import invalid_request
 from grokimagine.http.gate import rate_identity
-from grokimagine.http.generate_extras import engine_route
-from grokimagine.http.routes import principal_of, services_of
+from grokimagine.http.routes import limiter_of, principal_of, services_of
 from grokimagine.http.schemas import ERROR_RESPONSES, Envelope
 from grokimagine.http.schemas_tasks import AccountData, CursorParam, LedgerPage, PricingData
 
@@ -40,8 +31,8 @@ async def account(request: Request) -> Response:
     services = services_of(request)
     principal = principal_of(request)
     details = await account_details(services.db, principal.account_id)
-    per_minute = services.plans.of_account(principal.plan).requests_per_minute
-    window = await services.limiter.peek(per_minute, *rate_identity(principal))
+    per_minute = plan_catalog(services.settings).of_account(principal.plan).requests_per_minute
+    window = await limiter_of(request).peek(per_minute, *rate_identity(principal))
     return success(
         {
             "account_id": principal.account_id,
@@ -74,12 +65,9 @@ async def ledger(
     """Every change of balance (grants, reservations, refunds), newest first; their sum is the
     balance."""
     services = services_of(request)
-    try:
-        page = await ledger_page(
-            services.db, principal_of(request).account_id, limit=limit, cursor=cursor
-        )
-    except InvalidCursorError:
-        raise invalid_request("The cursor parameter is not valid") from None
+    page = await ledger_page(
+        services.db, principal_of(request).account_id, limit=limit, cursor=cursor
+    )
     return success({"entries": page.entries, "next_cursor": page.next_cursor})
 
 
@@ -92,40 +80,4 @@ async def ledger(
 async def pricing(request: Request) -> Response:
     """What a task costs before it is submitted, and the options (durations, resolutions,
     seed, negative prompt) each mode accepts for the caller."""
-    services = services_of(request)
-    principal = principal_of(request)
-    plan = services.plans.of_account(principal.plan)
-    modes = {}
-    for mode in MODES:
-        # Engine names stay private: which providers serve a plan is the operator's business.
-        route = engine_route(services, principal, mode)
-        capabilities = route_capabilities(services.settings, route)
-        modes[mode] = {
-            "allowed": mode != "spicy" or (principal.allow_spicy and plan.allow_spicy),
-            "durations": list(capabilities.durations),
-            "resolutions": list(capabilities.resolutions),
-            "max_n": MAX_VIDEOS_PER_TASK,
-            "seed": capabilities.seed,
-            "negative_prompt": capabilities.negative_prompt,
-            # The rule of the engine that heads this mode's route: what the caller pays.
-            "prices": services.prices.rules_for_engine(route[0] if route else None),
-        }
-    route = engine_route(services, principal, "normal")
-    try:
-        reference = price_of(
-            services.prices,
-            PriceQuery(DEFAULT_RESOLUTION, DEFAULT_SECONDS, 1, route[0] if route else None),
-        )
-    except NoPriceError:
-        reference = 0
-    return success(
-        {
-            "credits_per_video": reference,
-            "charged": principal.live,
-            "price_formula": "n * price(resolution, duration), from the table; POST /v1/quote"
-            if principal.live
-            else "0",
-            "modes": modes,
-            "table": {"default": services.prices.describe()["default"]},
-        }
-    )
+    return success(price_list(services_of(request), principal_of(request)))

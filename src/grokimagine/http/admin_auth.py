@@ -11,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from grokimagine.domain.admin_keys import authenticate_admin
 from grokimagine.domain.audit import Actor
 from grokimagine.http.errors import ApiError
+from grokimagine.http.ratelimit import RateLimiter
 from grokimagine.services import Services
 
 admin_bearer = HTTPBearer(
@@ -29,7 +30,8 @@ async def admin_actor(
     services: Services = request.app.state.services
     limit = services.settings.limits.auth_failure_limit
     address = request.client.host if request.client else "unknown"
-    blocked = await services.limiter.peek(limit, "admin-auth-failures", address)
+    limiter: RateLimiter = request.app.state.limiter
+    blocked = await limiter.peek(limit, "admin-auth-failures", address)
     if not blocked.allowed:
         raise ApiError(
             429,
@@ -40,7 +42,7 @@ async def admin_actor(
     token = credentials.credentials if credentials else None
     actor = await authenticate_admin(services.db, token) if token else None
     if actor is None:
-        window = await services.limiter.hit(limit, "admin-auth-failures", address)
+        window = await limiter.hit(limit, "admin-auth-failures", address)
         message = (
             "Unauthorized: an admin key is required (Authorization: Bearer gi_admin_...)"
             if token is None

@@ -12,6 +12,8 @@ from starlette.responses import Response
 from grokimagine.domain import task_admin
 from grokimagine.domain.audit import audit_page
 from grokimagine.domain.cursors import InvalidCursorError
+from grokimagine.domain.plans import plan_catalog
+from grokimagine.domain.pricing import price_table
 from grokimagine.domain.reports import ReportRangeError, usage_and_margin, workers_and_engines
 from grokimagine.domain.task_control import TaskNotCancelableError
 from grokimagine.http.admin_auth import AdminActor
@@ -211,7 +213,9 @@ async def audit(
 @router.get("/plans", summary="Plans", response_model=Envelope[PlanList])
 async def plans(request: Request, actor: AdminActor) -> Response:
     """The plans in force: the three defaults and GROKIMAGINE_PLANS."""
-    return success({"plans": [plan.describe() for plan in services_of(request).plans]})
+    return success(
+        {"plans": [plan.describe() for plan in plan_catalog(services_of(request).settings)]}
+    )
 
 
 @router.get("/pricing", summary="Price table", response_model=Envelope[AdminPricing])
@@ -220,7 +224,7 @@ async def pricing(request: Request, actor: AdminActor) -> Response:
     services = services_of(request)
     return success(
         {
-            "table": services.prices.describe(),
+            "table": price_table(services.settings).describe(),
             "usd_per_credit": float(services.settings.pricing.usd_per_credit),
         }
     )

@@ -13,7 +13,7 @@ from starlette.responses import Response
 from grokimagine.domain import account_admin, accounts
 from grokimagine.domain.credits import BalanceTooLowError
 from grokimagine.domain.cursors import InvalidCursorError
-from grokimagine.domain.plans import UnknownPlanError
+from grokimagine.domain.plans import UnknownPlanError, plan_catalog
 from grokimagine.domain.usage import ledger_page
 from grokimagine.http.admin_auth import AdminActor
 from grokimagine.http.admin_schemas import (
@@ -92,7 +92,7 @@ async def create_account(request: Request, actor: AdminActor, body: AccountCreat
             credits_granted=body.credits,
             allow_spicy=body.allow_spicy,
             name=body.name,
-            plans=services.plans,
+            plans=plan_catalog(services.settings),
             actor=actor,
         )
     except ValueError as exc:
@@ -127,7 +127,7 @@ async def change_account(
         account = await accounts.get_account(db, account_id)
         if body.plan is not None and body.plan != account.plan:
             account = await account_admin.change_plan(
-                db, actor, account_id, body.plan, services.plans
+                db, actor, account_id, body.plan, plan_catalog(services.settings)
             )
         if body.allow_spicy is not None and body.allow_spicy != account.allow_spicy:
             account = await account_admin.set_spicy(db, actor, account_id, body.allow_spicy)
@@ -137,7 +137,7 @@ async def change_account(
         raise account_not_found(account_id) from None
     except UnknownPlanError as exc:
         raise invalid_request(f"The plan parameter is not valid: {exc.args[0]}") from None
-    services.authenticator.forget_account(account_id)
+    request.app.state.authenticator.forget_account(account_id)
     return success(account.describe())
 
 
@@ -154,7 +154,7 @@ async def disable_account(request: Request, actor: AdminActor, account_id: str) 
         account = await account_admin.disable_account(services.db, actor, account_id)
     except accounts.AccountNotFoundError:
         raise account_not_found(account_id) from None
-    services.authenticator.forget_account(account_id)
+    request.app.state.authenticator.forget_account(account_id)
     return success(account.describe())
 
 
@@ -170,7 +170,7 @@ async def enable_account(request: Request, actor: AdminActor, account_id: str) -
         account = await account_admin.enable_account(services.db, actor, account_id)
     except accounts.AccountNotFoundError:
         raise account_not_found(account_id) from None
-    services.authenticator.forget_account(account_id)
+    request.app.state.authenticator.forget_account(account_id)
     return success(account.describe())
 
 
@@ -218,7 +218,7 @@ async def revoke_key(request: Request, actor: AdminActor, account_id: str, key_i
     revoked = await accounts.revoke_key(services.db, key_id, actor=actor, account_id=account_id)
     if not revoked:
         raise ApiError(404, f"No active key {key_id} on account {account_id}", "KEY_NOT_FOUND")
-    services.authenticator.forget_account(account_id)
+    request.app.state.authenticator.forget_account(account_id)
     keys = await accounts.list_keys(services.db, account_id)
     return success({"keys": [key.describe() for key in keys]})
 

@@ -10,6 +10,8 @@ from typing import Protocol
 from fastapi import FastAPI
 
 from grokimagine import __version__
+from grokimagine.domain.business_settings import check_business_settings
+from grokimagine.domain.plans import plan_catalog
 from grokimagine.http import (
     account_routes,
     admin_ops_routes,
@@ -19,9 +21,11 @@ from grokimagine.http import (
     routes,
     task_routes,
 )
+from grokimagine.http.auth import Authenticator
 from grokimagine.http.errors import install_error_handlers
 from grokimagine.http.gate import ApiGate
 from grokimagine.http.observe import RequestObserver
+from grokimagine.http.ratelimit import RateLimiter, storage_for
 from grokimagine.services import Services
 
 DESCRIPTION = """
@@ -90,7 +94,12 @@ def create_app(
         lifespan=lifespan,
         openapi_tags=OPENAPI_TAGS,
     )
+    settings = services.settings
+    check_business_settings(settings)  # a bad price table or plan stops the start, named
     app.state.services = services
+    app.state.limiter = limiter = RateLimiter(
+        storage_for(settings.redis_url, settings.redis_prefix)
+    )
     install_error_handlers(app)
     app.include_router(routes.router)
     app.include_router(task_routes.router)
@@ -100,12 +109,15 @@ def create_app(
     app.include_router(ops.router)
     app.include_router(admin_routes.router)
     app.include_router(admin_ops_routes.router)
-    settings = services.settings
+    # Kept on the app so that an admin change to an account drops its cached keys here at once.
+    app.state.authenticator = authenticator = Authenticator(
+        services.db, settings.auth_cache_seconds
+    )
     app.add_middleware(
         ApiGate,
-        authenticator=services.authenticator,
-        limiter=services.limiter,
-        plan_limits=services.plans.limits(),
+        authenticator=authenticator,
+        limiter=limiter,
+        plan_limits=plan_catalog(settings).limits(),
         auth_failure_limit=settings.limits.auth_failure_limit,
         max_body_bytes=settings.limits.max_body_bytes,
     )

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from grokimagine.domain import fleet, task_queue
 from grokimagine.domain.plan_grants import grant_monthly_credits
+from grokimagine.domain.plans import plan_catalog
 from grokimagine.domain.task_queue import Lease
 from grokimagine.domain.tasks import TaskRecord
 from grokimagine.engines.base import (
@@ -28,6 +29,7 @@ from grokimagine.engines.base import (
     GenerationRequest,
     InputImage,
     RenderControl,
+    warm_up_engine,
 )
 from grokimagine.engines.routing import EngineRouter, RoutingError, run_with_fallback
 from grokimagine.ops.metrics import TASK_DURATION, TASK_PICKUP, WORKER_HEARTBEATS
@@ -122,14 +124,12 @@ class Worker:
             self._checked_in = now
             WORKER_HEARTBEATS.inc()
             await fleet.touch_worker(self.services.db, self.worker_id)
-            await grant_monthly_credits(self.services.db, self.services.plans)
+            await grant_monthly_credits(self.services.db, plan_catalog(self.services.settings))
 
     def _warm_up(self, names: list[str]) -> None:
         """Build every engine (loading weights, opening pools) before the first claim."""
         for name in names:
-            warmup = getattr(self.router.engine(name), "warmup", None)
-            if warmup is not None:
-                warmup()
+            warm_up_engine(self.router.engine(name))
 
     async def run_once(self) -> bool:
         """Claim one task and run it to the end; ``False`` if there was none."""
