@@ -543,3 +543,35 @@ async def test_the_cli_account_key_and_credit_commands_are_audited_as_cli(
         ("cli", "key.create"),
         ("cli", "credits.grant"),
     ]
+
+
+async def test_an_oversized_admin_body_is_refused_before_it_is_read(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    operator = await admin_headers(services)
+    big = b'{"name": "' + b"a" * (50 * 1024 * 1024) + b'"}'
+    for headers in ({}, operator):
+        answer = await client.post(
+            "/admin/v1/accounts",
+            content=big,
+            headers={**headers, "Content-Type": "application/json"},
+        )
+        error(answer, 413, "PAYLOAD_TOO_LARGE")
+
+    async def chunks():  # no Content-Length: counted as it arrives
+        for _ in range(100):
+            yield b"a" * 1024
+
+    streamed = await client.post("/admin/v1/accounts", content=chunks(), headers=operator)
+    error(streamed, 413, "PAYLOAD_TOO_LARGE")
+    # A prompt-like name holding markup is data, stored and returned as given (JSON-escaped).
+    made = data(
+        await client.post(
+            "/admin/v1/accounts", json={"name": "<script>alert(1)</script>"}, headers=operator
+        )
+    )
+    assert made["name"] == "<script>alert(1)</script>"
+    assert (
+        data(await client.get("/admin/v1/accounts", headers=operator))["accounts"][0]["id"]
+        == made["id"]
+    )
