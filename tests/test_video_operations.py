@@ -106,9 +106,9 @@ async def test_extend_a_task_by_4_s_gives_one_video_of_source_plus_4_s_charged_p
     probe = inspect_video(await video_of(client, status), 60, 1920 * 1080)
     assert (probe.width, probe.height) == (480, 480)
     assert probe.seconds == pytest.approx(2 + 4, abs=0.05)
-    # 4 s at the price of generated seconds: ceil(40 * 4 / 6) = 27 credits.
-    assert status["consumed_credits"] == 27
-    assert await balance_of(services, customer.account_id) == before - 27
+    # The default table's 480p rule on the 4 s added: 4 + 6 * 4 = 28 credits.
+    assert status["consumed_credits"] == 28
+    assert await balance_of(services, customer.account_id) == before - 28
 
 
 async def test_edit_gives_a_clip_of_the_source_length_and_size(
@@ -216,8 +216,11 @@ async def test_an_mpeg4_part_2_mp4_is_refused_for_its_codec(
 
 
 @pytest.fixture
-async def capped(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, Services]]:
-    """A service whose operator caps source videos at 2 s and 20 kB."""
+async def capped(
+    settings: Settings, services: Services
+) -> AsyncIterator[tuple[httpx.AsyncClient, Services]]:
+    """A service whose operator caps source videos at 2 s and 20 kB (over the emptied
+    database of ``services``)."""
     own = build_services(
         settings.replace(**{"limits": {"max_video_seconds": 2.0, "max_video_bytes": 20_000}}),
         public_url=BASE_URL,
@@ -273,7 +276,7 @@ async def test_a_source_on_a_private_address_is_refused_without_a_connection(
 
 
 async def test_an_allow_listed_url_is_fetched_and_echoed(
-    settings: Settings, server: LocalServer, tmp_path: Path
+    settings: Settings, services: Services, server: LocalServer, tmp_path: Path
 ) -> None:
     own = build_services(
         settings.replace(**{"fetch_allowlist": ["127.0.0.1"]}), public_url=BASE_URL
@@ -381,7 +384,7 @@ def plain_engine(settings: Settings) -> Engine:
 
 
 async def test_an_operation_the_modes_engines_cannot_do_is_refused_and_priced_nowhere(
-    settings: Settings, tmp_path: Path
+    settings: Settings, services: Services, tmp_path: Path
 ) -> None:
     own = build_services(
         settings.replace(
@@ -410,11 +413,9 @@ async def test_an_operation_the_modes_engines_cannot_do_is_refused_and_priced_no
         fun, normal = pricing["modes"]["fun"], pricing["modes"]["normal"]
         assert fun["operations"] == ["generate"] and fun["extend"] is None and fun["edit"] is None
         assert normal["operations"] == ["generate", "extend", "edit"]
-        assert normal["extend"] == {
-            "durations": list(range(1, 11)),
-            "source_seconds": [0.0, 30.0],
-            "price_formula": "ceil(40 * duration / 6)",
-        }
-        assert normal["edit"] == {"max_source_seconds": 30.0, "price_formula": "40 per clip"}
+        assert normal["extend"]["durations"] == list(range(1, 11))
+        assert normal["extend"]["source_seconds"] == [0.0, 30.0]
+        assert normal["extend"]["prices"]["480p"] == {"base": 4, "per_second": 6}
+        assert normal["edit"] == {"max_source_seconds": 30.0, "prices": {"480p": 40, "720p": 58}}
     finally:
         await own.close()

@@ -118,9 +118,10 @@ def test_the_fake_holds_edits_and_extensions_to_xais_fields(
 
 @pytest.fixture
 async def relayed(
-    settings: Settings, xai_settings
+    settings: Settings, services: Services, xai_settings
 ) -> AsyncIterator[tuple[httpx.AsyncClient, Services, Settings]]:
-    """The API with every mode routed to xai (so xAI's limits apply at submission)."""
+    """The API with every mode routed to xai (so xAI's limits apply at submission), over the
+    database ``services`` emptied."""
     relay = xai_settings()
     own = build_services(
         settings.replace(engine="xai", xai_api_key=XAI_KEY, xai_base_url=relay.xai.base_url),
@@ -152,14 +153,14 @@ async def test_an_extension_through_the_relay_is_stored_as_ours_and_charged(
     assert await make_worker(services, XaiEngine(relay)).run_once()
 
     done = await status_of(client, customer, task_id)
-    assert done["status"] == "completed" and done["consumed_credits"] == 27
+    assert done["status"] == "completed" and done["consumed_credits"] == 28
     assert xai.paths == ["/v1/videos/extensions"]
     assert xai.bodies[0]["duration"] == 4
     assert xai.bodies[0]["video"]["url"] == data_uri(source)
     assert next(iter(xai.jobs.values())).downloaded  # xAI's URL is spent: ours serves it
     video = await client.get(done["response"][0])
     assert video.status_code == 200 and video.content == xai.mp4
-    assert await balance_of(services, customer.account_id) == 400 - 27
+    assert await balance_of(services, customer.account_id) == 400 - 28
 
 
 async def test_a_refused_edit_through_the_relay_fails_and_refunds(

@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from grokimagine.domain.accounts import Principal
-from grokimagine.domain.catalog import CREDITS_PER_VIDEO, DEFAULT_FPS, DEFAULT_SECONDS
+from grokimagine.domain.catalog import DEFAULT_FPS, DEFAULT_SECONDS
 from grokimagine.domain.errors import InvalidRequestError
 from grokimagine.domain.idempotency import IdempotencyKeyTakenError
+from grokimagine.domain.plans import plan_catalog
+from grokimagine.domain.pricing import NoPriceError
 from grokimagine.domain.submission import (
     Submission,
     SubmissionServices,
@@ -34,6 +36,7 @@ from grokimagine.domain.tasks import (
     get_task,
     submit_task,
 )
+from grokimagine.domain.video_prices import EDIT, EXTEND, operation_price
 from grokimagine.domain.video_sources import (
     LoadedVideo,
     VideoLimits,
@@ -46,11 +49,9 @@ from grokimagine.domain.video_sources import (
 )
 from grokimagine.engines.capabilities import Capabilities
 from grokimagine.engines.registry import route_capabilities
-from grokimagine.settings import Settings
 from grokimagine.storage.db import Database
 from grokimagine.storage.files import FileStore
 
-EXTEND, EDIT = "extend", "edit"
 DEFAULT_EXTEND_SECONDS = DEFAULT_SECONDS
 # The verb a refusal uses for each operation ("cannot extend videos").
 _VERBS = {EXTEND: "extend", EDIT: "edit"}
@@ -100,42 +101,6 @@ class VideoOrder:
         }
 
 
-def operation_offers(
-    settings: Settings, capabilities: Capabilities, principal: Principal
-) -> dict[str, Any]:
-    """What ``GET /v1/pricing`` shows of extend and edit for one mode's capabilities."""
-    max_seconds = settings.limits.max_video_seconds
-    offers: dict[str, Any] = {"operations": list(capabilities.operations), EXTEND: None, EDIT: None}
-    if capabilities.offers(EXTEND):
-        low, high = capabilities.extend_source_seconds or (0.0, max_seconds)
-        offers[EXTEND] = {
-            "durations": list(capabilities.extend_durations),
-            "source_seconds": [low, min(high, max_seconds)],
-            "price_formula": (
-                f"ceil({CREDITS_PER_VIDEO} * duration / {DEFAULT_SECONDS})"
-                if principal.live
-                else "0"
-            ),
-        }
-    if capabilities.offers(EDIT):
-        longest = capabilities.edit_max_seconds or max_seconds
-        offers[EDIT] = {
-            "max_source_seconds": min(longest, max_seconds),
-            "price_formula": f"{CREDITS_PER_VIDEO} per clip" if principal.live else "0",
-        }
-    return offers
-
-
-def operation_price(operation: str, seconds: int, principal: Principal) -> int:
-    """Credits an extend (per second added, at the price of a generated second) or an edit
-    (per clip, the price of one video) costs; nothing on a test key."""
-    if not principal.live:
-        return 0
-    if operation == EXTEND:
-        return math.ceil(CREDITS_PER_VIDEO * seconds / DEFAULT_SECONDS)
-    return CREDITS_PER_VIDEO
-
-
 async def submit_video_operation(
     services: SubmissionServices, principal: Principal, order: VideoOrder
 ) -> Submission:
@@ -143,7 +108,9 @@ async def submit_video_operation(
 
     Raises :class:`OperationNotSupportedError`, :class:`VideoRejected`,
     :class:`InvalidRequestError`, :class:`TaskNotFoundError`, :class:`ModeNotAllowedError`,
-    :class:`InsufficientCreditsError` or :class:`IdempotencyConflictError`.
+    :class:`AccountDisabledError`, :class:`TooManyActiveTasksError`,
+    :class:`InsufficientCreditsError` or :class:`IdempotencyConflictError`. The price comes
+    from the operator's table: the seconds an extend adds, or one clip for an edit.
     """
     if order.operation not in (EXTEND, EDIT):
         raise InvalidRequestError(f"The operation {order.operation!r} is not extend or edit")
@@ -161,13 +128,21 @@ async def submit_video_operation(
     await check_callback_url(services, order.callback_url)
     source = await load_source(services, principal, order)
     check_source(order, source, capabilities)
-    if not mode_allowed(principal, order.mode):
+    plan = plan_catalog(services.settings).of_account(principal.plan)
+    if not mode_allowed(principal, order.mode, plan):
         raise ModeNotAllowedError(order.mode)
     probe = source.probe
     size = output_size(probe.width, probe.height)
     # Extend renders the seconds it adds (the engine prepends the source); edit, the source's.
     frames = order.duration * DEFAULT_FPS if order.operation == EXTEND else _edit_frames(source)
     seconds = order.duration if order.operation == EXTEND else math.ceil(probe.seconds)
+    engine = route[0] if route else None
+    try:
+        price = operation_price(services.settings, order.operation, size, seconds, engine)
+    except NoPriceError as exc:
+        raise InvalidRequestError(
+            f"no price for this {order.operation} in the price table ({exc})"
+        ) from None
     echoed: dict[str, Any] = {"duration": order.duration} if order.operation == EXTEND else {}
     if order.callback_url is not None:
         echoed["callback_url"] = order.callback_url
@@ -184,10 +159,16 @@ async def submit_video_operation(
         source_video=source,
         size=size,
         num_frames=frames,
-        price=operation_price(order.operation, seconds, principal),
     )
     try:
-        record = await submit_task(services.db, services.store, principal, new_task)
+        record = await submit_task(
+            services.db,
+            services.store,
+            principal,
+            new_task,
+            price=price if principal.live else 0,
+            plan=plan,
+        )
     except IdempotencyKeyTakenError:
         original = await original_task(services, principal, idempotency)
         if original is None:

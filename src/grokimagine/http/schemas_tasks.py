@@ -23,6 +23,27 @@ class TaskOptions(BaseModel):
     negative_prompt: str | None = None
 
 
+class TaskLedgerRow(BaseModel):
+    """One ledger row of a task."""
+
+    id: int
+    delta: int = Field(description="Negative: a charge; positive: a refund.")
+    reason: str = Field(examples=["reserve", "refund"])
+    note: str
+    created_at: str
+
+
+class TaskMoneyData(BaseModel):
+    """What the task cost: its price at submission, and what was charged and refunded, and why."""
+
+    price: int | None = Field(
+        description="Credits at submission under the price table then in force (0 on test keys)."
+    )
+    charged: int
+    refunded: int
+    ledger: list[TaskLedgerRow]
+
+
 class TaskData(StatusData):
     """The task resource: the status body and the fields only Part 3 clients see."""
 
@@ -39,6 +60,7 @@ class TaskData(StatusData):
     deleted_at: str | None = Field(None, description="Set once the task's files were deleted.")
     live: bool = Field(description="False for tasks made with a gi_test_ key (never charged).")
     options: TaskOptions
+    money: TaskMoneyData | None = None
 
 
 class TaskList(BaseModel):
@@ -134,10 +156,13 @@ class LedgerEntry(BaseModel):
 
     id: int
     delta: int
-    reason: Literal["grant", "reserve", "refund"]
+    reason: Literal["grant", "deduct", "monthly", "reserve", "refund"]
     task_id: str | None
     note: str
     created_at: str
+    admin_key_id: str | None = Field(
+        None, description="Admin API only: the admin key behind a grant or deduction."
+    )
 
 
 class LedgerPage(BaseModel):
@@ -152,14 +177,16 @@ class ExtendOptions(BaseModel):
 
     durations: list[int] = Field(description="Seconds that may be added.")
     source_seconds: list[float] = Field(description="Shortest and longest source accepted.")
-    price_formula: str = Field(examples=["ceil(40 * duration / 6)"])
+    prices: dict[str, dict] = Field(
+        description="Per resolution of the result, the rule applied to the seconds added."
+    )
 
 
 class EditOptions(BaseModel):
     """What ``POST /v1/edit`` accepts in a mode."""
 
     max_source_seconds: float = Field(description="Longest source accepted.")
-    price_formula: str = Field(examples=["40 per clip"])
+    prices: dict[str, int] = Field(description="Per resolution of the result, credits a clip.")
 
 
 class ModeOptions(BaseModel):
@@ -171,6 +198,10 @@ class ModeOptions(BaseModel):
     max_n: int
     seed: bool
     negative_prompt: bool
+    prices: dict[str, dict] = Field(
+        description="Per resolution, the price rule for this mode: `base + per_second *"
+        " seconds` (rounded up), or `tiers` of longest seconds -> credits; times n."
+    )
     operations: list[str] = Field(
         description="What the mode's engines do: generate, and extend and edit where they can."
     )
@@ -185,3 +216,20 @@ class PricingData(BaseModel):
     charged: bool = Field(description="False for gi_test_ keys, which are never charged.")
     price_formula: str = Field(examples=["n * 40"])
     modes: dict[str, ModeOptions]
+    table: dict = Field(
+        description="The default rules of the price table in force (a mode's own `prices`"
+        " may differ where the operator prices its engines apart)."
+    )
+
+
+class QuoteData(BaseModel):
+    """What a generate body would cost; nothing was created or charged."""
+
+    price: int = Field(description="Credits the task would be charged.", examples=[40])
+    credits_per_video: int = Field(examples=[40])
+    n: int
+    duration: int
+    resolution: str
+    charged: bool = Field(description="False for gi_test_ keys, which are never charged.")
+    balance: int
+    affordable: bool = Field(description="Whether the balance covers the price now.")
