@@ -419,3 +419,55 @@ async def test_an_operation_the_modes_engines_cannot_do_is_refused_and_priced_no
         assert normal["edit"] == {"max_source_seconds": 30.0, "prices": {"480p": 40, "720p": 58}}
     finally:
         await own.close()
+
+
+OPERATOR_TABLE = (
+    '{"default": {"480p": {"base": 4, "per_second": 6}, "720p": {"base": 4, "per_second": 9}},'
+    ' "extend": {"480p": {"base": 0, "per_second": 5}}, "edit": {"480p": 25}}'
+)
+
+
+async def test_the_operators_table_prices_extension_seconds_and_edited_clips(
+    settings: Settings, services: Services, tmp_path: Path
+) -> None:
+    own = build_services(settings.replace(pricing_table=OPERATOR_TABLE), public_url=BASE_URL)
+    try:
+        customer = await make_customer(own)
+        transport = httpx.ASGITransport(app=create_app(own))
+        async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
+            source = data_uri(mp4_bytes(tmp_path))
+            charged = []
+            for path, body in (
+                ("/v1/extend", {"video": source, "prompt": "p", "duration": 4}),
+                ("/v1/edit", {"video": source, "prompt": "p"}),
+            ):
+                response = await client.post(path, json=body, headers=customer.headers)
+                assert response.status_code == 200, response.text
+                status = await status_of(client, customer, response.json()["data"]["task_id"])
+                charged.append(status["consumed_credits"])
+            pricing = (await client.get("/v1/pricing", headers=customer.headers)).json()["data"]
+        assert charged == [5 * 4, 25]
+        assert await balance_of(own, customer.account_id) == 400 - 20 - 25
+        normal = pricing["modes"]["normal"]
+        assert normal["extend"]["prices"]["480p"] == {"base": 0, "per_second": 5}
+        # No extend rule for 720p: the resolution's own rule; no edit price: a 6 s video's.
+        assert normal["extend"]["prices"]["720p"] == {"base": 4, "per_second": 9}
+        assert normal["edit"]["prices"] == {"480p": 25, "720p": 4 + 9 * 6}
+    finally:
+        await own.close()
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ('{"extend": {"1080p": {"per_second": 5}}}', "extend.1080p: unknown resolution"),
+        ('{"edit": {"480p": 2.5}}', "edit.480p: must be a whole number of credits"),
+        ('{"edit": [40]}', "edit: must be an object of resolution -> credits per clip"),
+    ],
+)
+def test_bad_extend_or_edit_prices_are_named(table: str, message: str) -> None:
+    from grokimagine.domain.pricing import PriceTableError, load_price_table
+
+    default = '"default": {"480p": {"per_second": 6}, "720p": {"per_second": 9}}, '
+    with pytest.raises(PriceTableError, match=message.replace(".", r"\.")):
+        load_price_table("{" + default + table[1:])
