@@ -4,6 +4,7 @@ every bad source is refused before anything is charged."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 from collections.abc import AsyncIterator
@@ -471,3 +472,36 @@ def test_bad_extend_or_edit_prices_are_named(table: str, message: str) -> None:
     default = '"default": {"480p": {"per_second": 6}, "720p": {"per_second": 9}}, '
     with pytest.raises(PriceTableError, match=message.replace(".", r"\.")):
         load_price_table("{" + default + table[1:])
+
+
+async def test_an_extend_retried_with_its_idempotency_key_is_charged_once(
+    client: httpx.AsyncClient, services: Services, customer: Customer, tmp_path: Path
+) -> None:
+    body = {"video": data_uri(mp4_bytes(tmp_path)), "prompt": "more", "duration": 2}
+    headers = {**customer.headers, "Idempotency-Key": "extend-1"}
+    first = await client.post("/v1/extend", json=body, headers=headers)
+    again = await client.post("/v1/extend", json=body, headers=headers)
+    assert first.status_code == again.status_code == 200
+    assert first.json()["data"]["task_id"] == again.json()["data"]["task_id"]
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert await balance_of(services, customer.account_id) == 400 - (4 + 6 * 2)
+    other = await client.post("/v1/extend", json={**body, "duration": 3}, headers=headers)
+    assert other.status_code == 409 and other.json()["error"] == "IDEMPOTENCY_CONFLICT"
+
+
+async def test_prefer_wait_answers_with_the_finished_edit(
+    client: httpx.AsyncClient, services: Services, customer: Customer, tmp_path: Path
+) -> None:
+    worker = asyncio.create_task(make_worker(services).run())
+    try:
+        response = await client.post(
+            "/v1/edit",
+            json={"video": data_uri(mp4_bytes(tmp_path)), "prompt": "p"},
+            headers={**customer.headers, "Prefer": "wait=30"},
+        )
+    finally:
+        worker.cancel()
+    assert response.status_code == 200
+    task = response.json()["data"]
+    assert task["status"] == "completed" and len(task["response"]) == 1
+    assert task["request"]["operation"] == "edit"
