@@ -1,6 +1,9 @@
 """Time the preview engine: render and encode a 6 s, 24 fps, 480x480 clip on one CPU core.
 
-Run: python bench/preview_engine.py [--runs 7]
+Run: python bench/preview_engine.py [--runs 7] [--operations]
+
+``--operations`` times extend (a 6 s source + 4 s) and edit (a 6 s source) instead: decoding the
+source, grading or moving the camera, captioning, encoding.
 Prints a markdown table (wall and CPU seconds per clip) for bench/RESULTS.md.
 """
 
@@ -19,7 +22,7 @@ import av
 import PIL
 from PIL import Image
 
-from grokimagine.engines.base import GenerationRequest, InputImage, RenderControl
+from grokimagine.engines.base import GenerationRequest, InputImage, InputVideo, RenderControl
 from grokimagine.engines.preview import PreviewEngine
 
 PROMPT = "A cat surfing a giant wave at sunset, cinematic lighting, golden hour"
@@ -62,8 +65,12 @@ def time_case(request: GenerationRequest, runs: int, workdir: Path) -> tuple[flo
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--operations", action="store_true", help="time extend and edit")
     args = parser.parse_args()
     pinning = pin_to_one_core()
+    if args.operations:
+        operation_cases(args.runs, pinning)
+        return
     photo = InputImage(photo_jpeg(), "image/jpeg")
     tall = InputImage(photo_jpeg(1200, 1600), "image/jpeg")
     base = dict(prompt=PROMPT, ratio="1:1", width=480, height=480, num_frames=144, fps=24, seed=7)
@@ -84,6 +91,31 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as workdir:
         for label, request in cases:
             median, best, cpu = time_case(request, args.runs, Path(workdir))
+            print(f"| {label} | {median:.3f} | {best:.3f} | {cpu:.3f} |", flush=True)
+
+
+def operation_cases(runs: int, pinning: str) -> None:
+    """Extend a 6 s preview clip by 4 s, and edit it, at 480x480."""
+    base = dict(prompt=PROMPT, ratio="1:1", width=480, height=480, fps=24, seed=7)
+    with tempfile.TemporaryDirectory() as workdir:
+        path = Path(workdir) / "source.mp4"
+        source_request = GenerationRequest(mode="normal", num_frames=144, **base)
+        PreviewEngine(threads=1).generate(source_request, path, RenderControl())
+        source = InputVideo(path.read_bytes(), "video/mp4", 6.0, 480, 480)
+        cases = [
+            ("extend 6 s + 4 s (240 frames written), spicy",
+             GenerationRequest(mode="spicy", num_frames=96, operation="extend", source=source,
+                               **base)),
+            ("edit 6 s (144 frames), fun",
+             GenerationRequest(mode="fun", num_frames=144, operation="edit", source=source,
+                               **base)),
+        ]  # fmt: skip
+        print(f"Preview engine extend/edit, 480x480 source of 6 s (H.264), libx264 superfast, "
+              f"1 encoder thread, {pinning}, median of {runs} runs after a warm-up.\n")  # fmt: skip
+        print("| case | median wall s | best wall s | median CPU s |")
+        print("|---|---:|---:|---:|")
+        for label, request in cases:
+            median, best, cpu = time_case(request, runs, Path(workdir))
             print(f"| {label} | {median:.3f} | {best:.3f} | {cpu:.3f} |", flush=True)
 
 
