@@ -28,7 +28,7 @@ from grokimagine.engines.base import (
     RenderControl,
     close_engine,
 )
-from grokimagine.engines.registry import build_engine, check_engine
+from grokimagine.engines.registry import build_engine, check_engine, engine_capabilities
 from grokimagine.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -166,6 +166,17 @@ class EngineRouter:
                 self._engines[name] = engine
             return engine
 
+    def refusal(self, name: str, operation: str) -> EngineError | None:
+        """Why ``name`` cannot do ``operation`` (extend, edit), if it cannot; else ``None``.
+
+        Submission checked the task's route, but the routes may have changed since.
+        """
+        if operation == "generate" or engine_capabilities(self._settings, name).offers(operation):
+            return None
+        return EngineError(
+            f"engine {name} cannot {operation} videos", "OPERATION_UNSUPPORTED", fallback=True
+        )
+
     def close(self) -> None:
         """Close the engines built so far that hold resources (connection pools)."""
         with self._lock:
@@ -202,6 +213,11 @@ def run_with_fallback(
     last_error: EngineError | None = None
     for name in names:
         control.check_canceled()
+        refusal = router.refusal(name, request.operation)
+        if refusal is not None:
+            skipped.append({"engine": name, "code": refusal.code})
+            last_error = refusal
+            continue
         try:
             result = router.engine(name).generate(request, output, _attempt_control(control, floor))
         except EngineError as error:
