@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import io
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -501,6 +502,8 @@ async def test_prefer_wait_answers_with_the_finished_edit(
         )
     finally:
         worker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await worker
     assert response.status_code == 200
     task = response.json()["data"]
     assert task["status"] == "completed" and len(task["response"]) == 1
