@@ -104,6 +104,10 @@ class TaskRecord:
     cancel_requested: bool = False
     callback_url: str | None = None
     deleted_at: datetime | None = None
+    # The relay's provider jobs (for operators, never shown to the customer).
+    provider_job_id: str | None = None
+    provider_jobs: list[dict[str, Any]] = field(default_factory=list)
+    provider_cost_usd: float | None = None
 
 
 def price_of(new_task: NewTask, principal: Principal) -> int:
@@ -238,6 +242,9 @@ def _record(values: Any) -> TaskRecord:
         cancel_requested=bool(values.get("cancel_requested")),
         callback_url=values.get("callback_url"),
         deleted_at=values.get("deleted_at"),
+        provider_job_id=values.get("provider_job_id"),
+        provider_jobs=list(values.get("provider_jobs") or []),
+        provider_cost_usd=values.get("provider_cost_usd"),
     )
 
 
