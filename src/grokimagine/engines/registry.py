@@ -34,6 +34,7 @@ __all__ = [
 # Durations in whole seconds. The preview engine draws any length; ten seconds keeps it fast.
 PREVIEW_DURATIONS = tuple(range(1, 11))
 XAI_DURATIONS = tuple(range(1, 16))
+XAI_MAX_IMAGES = 7  # xAI's reference-to-video takes 1-7 reference_images
 
 
 def _no_check(settings: Settings) -> None:
@@ -110,8 +111,15 @@ def _check_xai(settings: Settings) -> None:
 
 def _xai_capabilities(settings: Settings) -> Capabilities:
     # xAI takes a duration and a resolution but no seed or negative prompt.
+    # One image is animated (xAI's image input); 2-7 go as reference_images.
     resolutions = (settings.xai.resolution,) if settings.xai.resolution else RESOLUTIONS
-    return Capabilities(XAI_DURATIONS, resolutions, seed=False, negative_prompt=False)
+    return Capabilities(
+        XAI_DURATIONS,
+        resolutions,
+        seed=False,
+        negative_prompt=False,
+        max_images=XAI_MAX_IMAGES,
+    )
 
 
 # -- relay: OpenAI-style /v1/videos servers --------------------------------------------------
@@ -132,7 +140,8 @@ def _check_openai_videos(settings: Settings) -> None:
 def _openai_videos_capabilities(settings: Settings) -> Capabilities:
     durations = tuple(sorted(set(settings.openai_videos.seconds))) or PREVIEW_DURATIONS
     extras = settings.openai_videos.send_extras
-    return Capabilities(durations, RESOLUTIONS, seed=extras, negative_prompt=extras)
+    # /v1/videos takes one input_reference image.
+    return Capabilities(durations, RESOLUTIONS, seed=extras, negative_prompt=extras, max_images=1)
 
 
 # -- diffusers (open-weight models on a GPU) -------------------------------------------------

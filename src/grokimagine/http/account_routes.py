@@ -15,7 +15,7 @@ from grokimagine.engines.registry import route_capabilities
 from grokimagine.http.envelope import success
 from grokimagine.http.errors import invalid_request
 from grokimagine.http.gate import rate_identity
-from grokimagine.http.generate_extras import engine_route
+from grokimagine.http.generate_extras import engine_route, max_images
 from grokimagine.http.routes import principal_of, services_of
 from grokimagine.http.schemas import ERROR_RESPONSES, Envelope
 from grokimagine.http.schemas_tasks import AccountData, CursorParam, LedgerPage, PricingData
@@ -86,7 +86,7 @@ async def ledger(
 )
 async def pricing(request: Request) -> Response:
     """What a task costs before it is submitted, and the options (durations, resolutions,
-    seed, negative prompt) each mode accepts for the caller."""
+    seed, negative prompt, input images) each mode accepts for the caller."""
     services = services_of(request)
     principal = principal_of(request)
     modes = {}
@@ -101,6 +101,7 @@ async def pricing(request: Request) -> Response:
             "max_n": MAX_VIDEOS_PER_TASK,
             "seed": capabilities.seed,
             "negative_prompt": capabilities.negative_prompt,
+            "max_images": max_images(capabilities),
         }
     return success(
         {

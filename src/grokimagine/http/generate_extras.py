@@ -26,7 +26,7 @@ from grokimagine.engines.registry import route_capabilities
 from grokimagine.engines.routing import TEST_KEY_ROUTE
 from grokimagine.http.envelope import success
 from grokimagine.http.errors import ApiError, invalid_request
-from grokimagine.http.schemas import GenerateRequest
+from grokimagine.http.schemas import MAX_IMAGES, GenerateRequest
 from grokimagine.http.views import task_view
 from grokimagine.net.guard import FetchError, validate_outbound_url
 from grokimagine.services import Services
@@ -58,6 +58,17 @@ def check_options(body: GenerateRequest, capabilities: Capabilities) -> None:
         raise invalid_request(
             "The negative_prompt parameter is not supported by the engines of this mode"
         )
+    most = max_images(capabilities)
+    if body.images and len(body.images) > most:
+        raise invalid_request(
+            f"The images parameter is not valid: the engines of this mode take at most {most}"
+        )
+
+
+def max_images(capabilities: Capabilities) -> int:
+    """Input images a task may carry: the engines' limit within the API's own."""
+    declared = capabilities.max_images
+    return MAX_IMAGES if declared is None else min(declared, MAX_IMAGES)
 
 
 async def check_callback_url(services: Services, url: str | None) -> None:
