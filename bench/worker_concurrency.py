@@ -164,6 +164,7 @@ def main() -> None:
     parser.add_argument("--serial-tasks", type=int, default=8, help="relay tasks at cap 1")
     parser.add_argument("--preview-tasks", type=int, default=8)
     parser.add_argument("--cores", type=int, default=len(os.sched_getaffinity(0)))
+    parser.add_argument("--only", choices=("relay", "preview"), help="run one family of cases")
     args = parser.parse_args()
 
     results: dict[str, list[float]] = {}
@@ -184,6 +185,8 @@ def main() -> None:
                     args.preview_tasks, args.cores
                 ),
             }
+            if args.only:
+                cases = {name: case for name, case in cases.items() if name.startswith(args.only)}
             for _ in range(args.runs):  # alternate the cases
                 for name, case in cases.items():
                     seconds = case()
