@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import httpx
 from PIL import Image, UnidentifiedImageError
 
+from grokimagine.domain.catalog import MAX_IMAGES
 from grokimagine.net.guard import (
     FetchError,
     FetchTooLarge,
@@ -65,6 +66,13 @@ class ImageRejected(Exception):
         self.status = status
 
 
+class ImageTooLargeError(ImageRejected):
+    """An image over the size limit (413)."""
+
+    def __init__(self, index: int | None, message: str) -> None:
+        super().__init__(index, message, 413)
+
+
 class InvalidImage(Exception):
     """Raised by :func:`inspect_image`: not an acceptable image. The message is safe to show."""
 
@@ -75,7 +83,7 @@ async def load_images(
     allowlist: Allowlist | Iterable[str],
     max_bytes: int,
     timeout: float,
-    max_images: int = 4,
+    max_images: int = MAX_IMAGES,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_redirects: int = 3,
 ) -> list[LoadedImage]:
@@ -166,8 +174,8 @@ async def _load_one(
 
 
 def _too_large(index: int, limit: int) -> ImageRejected:
-    return ImageRejected(
-        index, f"images[{index}]: the image is larger than {describe_size(limit)}", 413
+    return ImageTooLargeError(
+        index, f"images[{index}]: the image is larger than {describe_size(limit)}"
     )
 
 

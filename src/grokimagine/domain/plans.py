@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from grokimagine.domain.catalog import PLAN_NAMES
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -14,9 +16,8 @@ class Plan:
 
 
 PLANS: dict[str, Plan] = {
-    "free": Plan("free", 100),
-    "pro": Plan("pro", 1000),
-    "enterprise": Plan("enterprise", 5000),
+    name: Plan(name, per_minute)
+    for name, per_minute in zip(PLAN_NAMES, (100, 1000, 5000), strict=True)
 }
 
 

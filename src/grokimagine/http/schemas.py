@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from grokimagine.domain.catalog import (
     DEFAULT_SECONDS,
+    MAX_IMAGES,
     MAX_VIDEOS_PER_TASK,
     TASK_ERROR_CODES,
     Mode,
     Ratio,
     Resolution,
+    TaskStatus,
 )
+from grokimagine.domain.submission import GenerationOrder
 
 MAX_PROMPT_CHARS = 4000
-MAX_IMAGES = 4
 MAX_SEED = 2**31 - 1
-OPTION_FIELDS = ("n", "duration", "resolution", "seed", "negative_prompt", "callback_url")
 
 T = TypeVar("T")
 
@@ -98,10 +99,22 @@ class GenerateRequest(BaseModel):
     def _blank_means_absent(cls, value: str | None) -> str | None:
         return (value.strip() or None) if value is not None else None
 
-    def options_given(self) -> dict[str, Any]:
-        """The Part 3 options the client set, as the status's ``request`` echoes them."""
-        given = self.model_dump(include=set(OPTION_FIELDS) & self.model_fields_set)
-        return {name: value for name, value in given.items() if value is not None}
+    def to_order(self, idempotency_key: str | None = None) -> GenerationOrder:
+        """The request as the submission use case takes it."""
+        return GenerationOrder(
+            prompt=self.prompt,
+            mode=self.mode,
+            ratio=self.ratio,
+            images=tuple(self.images) if self.images is not None else None,
+            n=self.n,
+            duration=self.duration,
+            resolution=self.resolution,
+            seed=self.seed,
+            negative_prompt=self.negative_prompt,
+            callback_url=self.callback_url,
+            given=frozenset(self.model_fields_set),
+            idempotency_key=idempotency_key,
+        )
 
     @field_validator("prompt")
     @classmethod
@@ -163,7 +176,7 @@ class StatusData(BaseModel):
 
     consumed_credits: int = Field(examples=[40])
     created_at: str = Field(examples=["2024-01-01T00:00:00Z"])
-    status: Literal["pending", "processing", "completed", "failed", "canceled"]
+    status: TaskStatus
     task_id: str
     request: dict[str, Any] = Field(
         examples=[{"mode": "fun", "prompt": "a beautiful landscape with mountains", "ratio": "1:1"}]

@@ -156,6 +156,7 @@ class ModeOptions(BaseModel):
     max_n: int
     seed: bool
     negative_prompt: bool
+    max_images: int = Field(description="Most input images a task of this mode may carry.")
 
 
 class PricingData(BaseModel):
