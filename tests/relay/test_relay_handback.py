@@ -1,0 +1,78 @@
+"""A relay task handed back by a stopping worker (SIGTERM) resumes its provider job elsewhere."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+from sqlalchemy import select
+
+from grokimagine.domain.task_queue import resumable_jobs
+from grokimagine.domain.tasks import TaskRecord
+from grokimagine.engines.relay.xai import XaiEngine
+from grokimagine.services import Services
+from grokimagine.storage.schema import ledger, tasks
+from tests.conftest import Customer, make_worker
+from tests.test_status import status_of, submit
+from tests.test_worker import wait_until
+
+from .fake_xai import FakeXai, XaiScenario
+
+
+async def task_row(services: Services, task_id: str):
+    async with services.db.read() as conn:
+        return (await conn.execute(select(tasks).where(tasks.c.id == task_id))).one()
+
+
+async def test_a_handed_back_relay_task_resumes_its_job_on_the_next_worker(
+    client: httpx.AsyncClient, services: Services, customer: Customer, xai: FakeXai, xai_settings
+) -> None:
+    xai.reset(XaiScenario(job_seconds=1.5))
+    services.settings.lease_seconds = 0.4
+    task_id = await submit(client, customer)
+    engine = XaiEngine(xai_settings())
+    first = make_worker(services, engine)
+    running = asyncio.create_task(first.run())
+
+    async def job_stored() -> bool:
+        return (await task_row(services, task_id)).provider_job_id is not None
+
+    await wait_until(job_stored)
+    first.stop()  # what SIGTERM does
+    await asyncio.wait_for(running, 10)
+    handed_back = await task_row(services, task_id)
+    assert handed_back.status == "pending" and handed_back.attempts == 0
+    assert [job["state"] for job in handed_back.provider_jobs] == ["running"]
+
+    assert await make_worker(services, engine).run_once()
+    done = await status_of(client, customer, task_id)
+    assert done["status"] == "completed" and done["consumed_credits"] == 40
+    assert xai.calls.count("create") == 1
+    row = await task_row(services, task_id)
+    assert row.provider_job_id == handed_back.provider_job_id
+    async with services.db.read() as conn:
+        reasons = (
+            await conn.execute(select(ledger.c.reason).where(ledger.c.task_id == task_id))
+        ).all()
+    assert [reason for (reason,) in reasons] == ["reserve"]
+
+
+def _record(jobs: list[dict]) -> TaskRecord:
+    record = object.__new__(TaskRecord)
+    object.__setattr__(record, "provider_jobs", jobs)
+    return record
+
+
+def test_resumable_jobs_are_the_latest_live_job_per_video_and_engine() -> None:
+    jobs = [
+        {"video": 0, "engine": "xai", "job_id": "a", "state": "gone"},
+        {"video": 0, "engine": "xai", "job_id": "b", "state": "running"},
+        {"video": 1, "engine": "xai", "job_id": "c", "state": "done"},
+        {"video": 1, "engine": "openai-videos", "job_id": "d", "state": "failed"},
+        {"video": 2, "engine": "xai", "job_id": "e", "state": "timed_out"},
+    ]
+    record = _record(jobs)
+    assert resumable_jobs(record, 0) == {"xai": "b"}
+    assert resumable_jobs(record, 1) == {"xai": "c"}
+    assert resumable_jobs(record, 2) == {}
+    assert resumable_jobs(record, 3) == {}
