@@ -112,7 +112,8 @@ async def test_a_timed_out_relay_keeps_its_job_id_and_refunds_the_task(
     task_id = await submit(client, customer)
 
     engine = XaiEngine(xai_settings(relay_timeout=0.5))
-    assert await make_worker(services, engine).run_once()
+    worker = make_worker(services, engine)
+    assert await worker.run_once()
 
     failed = await status_of(client, customer, task_id)
     assert (failed["status"], failed["error"]["code"]) == ("failed", PROVIDER_TIMEOUT)
@@ -122,3 +123,20 @@ async def test_a_timed_out_relay_keeps_its_job_id_and_refunds_the_task(
     job_id = next(iter(xai.jobs))
     assert row.provider_job_id == job_id  # kept, so a late result can be looked up
     assert [job["state"] for job in row.provider_jobs] == ["timed_out"]
+
+    # A late result: the job finishes at xAI after we stopped waiting. A worker's look at it
+    # records its state and what xAI billed; the task stays failed and refunded.
+    assert await worker.check_late_results() == 0  # still running at xAI
+    assert [job["state"] for job in (await task_row(services, task_id)).provider_jobs] == [
+        "timed_out"
+    ]
+    xai.scenario.outcome = "done"
+    assert await worker.check_late_results() == 1
+    late = await task_row(services, task_id)
+    assert [job["state"] for job in late.provider_jobs] == ["late_done"]
+    assert late.provider_cost_usd == 0.5
+    assert await worker.check_late_results() == 0  # looked at once it has an outcome
+    still = await status_of(client, customer, task_id)
+    assert (still["status"], still["consumed_credits"]) == ("failed", 0)
+    assert await balance_of(services, customer.account_id) == before
+    assert not xai.jobs[job_id].downloaded  # a late video is never delivered

@@ -97,4 +97,5 @@ JOB_DONE = "done"
 JOB_FAILED = "failed"
 JOB_GONE = "gone"  # expired or unknown at the provider: a re-run may start a new job
 JOB_TIMED_OUT = "timed_out"  # we stopped waiting; the provider may still finish (a late result)
+JOB_LATE_DONE = "late_done"  # finished after we stopped waiting: billed, never delivered
 RESUMABLE_JOB_STATES = frozenset({JOB_RUNNING, JOB_DONE})

@@ -138,6 +138,11 @@ class Engine:
         """
         raise NotImplementedError
 
+    def job_outcome(self, job_id: str) -> ProviderJob | None:
+        """Look once at a provider job we stopped waiting for (a late result): its state and
+        cost now. Engines without provider jobs answer None."""
+        return None
+
     def warmup(self) -> None:
         """Load what the first task would otherwise wait for (weights, pools); once, at start."""
 

@@ -40,6 +40,7 @@ from grokimagine.engines.registry import engine_concurrency
 from grokimagine.engines.routing import EngineRouter, RoutingError, run_with_fallback
 from grokimagine.ops.metrics import TASK_DURATION, TASK_PICKUP, WORKER_HEARTBEATS
 from grokimagine.services import Services
+from grokimagine.worker.late_results import LATE_RESULT_CHECK_SECONDS, check_late_results
 from grokimagine.worker.notify import libpq_url, listen_for_tasks
 
 log = logging.getLogger("grokimagine.worker")
@@ -87,6 +88,7 @@ class Worker:
         )
         weakref.finalize(self, self._executor.shutdown, wait=False)
         self._checked_in = 0.0
+        self._late_checked = time.monotonic()  # the first look comes a while after start
 
     def wake(self) -> None:
         """Tell an idle worker that a task is waiting (safe to call from the event loop)."""
@@ -167,6 +169,14 @@ class Worker:
         await task_queue.fail_exhausted_tasks(
             self.services.db, max_attempts=self.settings.max_attempts
         )
+        now = time.monotonic()
+        if now - self._late_checked >= LATE_RESULT_CHECK_SECONDS:
+            self._late_checked = now
+            await self.check_late_results()
+
+    async def check_late_results(self) -> int:
+        """Record what became of provider jobs that timed out on our side (cost, state)."""
+        return await check_late_results(self.services.db, self.router, self.engines, self._executor)
 
     def _slot_engine(self, record: TaskRecord) -> str:
         """The engine whose slot a task takes: its route's head (no route: the default)."""

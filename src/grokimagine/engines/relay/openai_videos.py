@@ -14,7 +14,13 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel
 
-from grokimagine.engines.base import Engine, GenerationRequest, GenerationResult, RenderControl
+from grokimagine.engines.base import (
+    Engine,
+    GenerationRequest,
+    GenerationResult,
+    ProviderJob,
+    RenderControl,
+)
 from grokimagine.engines.errors import EngineConfigError
 from grokimagine.engines.relay.client import ProviderClient, parse_answer
 from grokimagine.engines.relay.config import ProviderConfig
@@ -32,7 +38,7 @@ from grokimagine.engines.relay.media import (
     is_mp4,
     styled_prompt,
 )
-from grokimagine.engines.relay.poll import PollUpdate, run_provider_job
+from grokimagine.engines.relay.poll import PollUpdate, job_outcome, run_provider_job
 from grokimagine.settings import Settings
 
 
@@ -144,6 +150,10 @@ class OpenAIVideosEngine(Engine):
                 "notes": notes,
             },
         )
+
+    def job_outcome(self, job_id: str) -> ProviderJob:
+        """One look at a job we stopped waiting for (see ``relay.poll.job_outcome``)."""
+        return job_outcome(job_id, lambda job: self._poll(job, RenderControl()))
 
     def _poll(self, video_id: str, control: RenderControl) -> PollUpdate[Video]:
         answer = self._client.poll_json(f"/videos/{quote(video_id, safe='')}", control)

@@ -11,7 +11,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from grokimagine.domain.catalog import JOB_DONE, JOB_FAILED, JOB_GONE, JOB_RUNNING, JOB_TIMED_OUT
+from grokimagine.domain.catalog import (
+    JOB_DONE,
+    JOB_FAILED,
+    JOB_GONE,
+    JOB_LATE_DONE,
+    JOB_RUNNING,
+    JOB_TIMED_OUT,
+)
 from grokimagine.engines.base import (
     EngineError,
     ProviderJob,
@@ -71,6 +78,22 @@ def run_provider_job(
         control.record_job(ProviderJob(job_id, JOB_DONE, first.cost_usd))
         return job_id, first
     return job_id, _follow(job_id, poll, control, config)
+
+
+def job_outcome(job_id: str, poll: Callable[[str], PollUpdate[T]]) -> ProviderJob:
+    """One look at a job we stopped waiting for: ``late_done`` with its cost once finished,
+    ``failed`` or ``gone``; still ``timed_out`` while it runs or the provider cannot say."""
+    try:
+        update = poll(job_id)
+    except ProviderJobGone:
+        return ProviderJob(job_id, JOB_GONE)
+    except EngineError as error:
+        if error.code in _KEEP_WAITING:
+            return ProviderJob(job_id, JOB_TIMED_OUT)
+        return ProviderJob(job_id, JOB_FAILED, error.cost_usd)
+    if update.result is not None:
+        return ProviderJob(job_id, JOB_LATE_DONE, update.cost_usd)
+    return ProviderJob(job_id, JOB_TIMED_OUT)
 
 
 def _follow(
