@@ -82,9 +82,10 @@ class Worker:
         self._busy: dict[str, int] = dict.fromkeys(self.slots, 0)  # engine -> tasks running
         self._running: set[asyncio.Task[None]] = set()
         # Engines block a thread per task for the task's life (a relay job waits minutes), so
-        # they get a pool of their own rather than asyncio's default one.
+        # they get a pool of their own rather than asyncio's default one; two threads more for
+        # the looks at late results, which must not wait for a task to end.
         self._executor = ThreadPoolExecutor(
-            max_workers=max(1, sum(self.slots.values())), thread_name_prefix="engine"
+            max_workers=sum(self.slots.values()) + 2, thread_name_prefix="engine"
         )
         weakref.finalize(self, self._executor.shutdown, wait=False)
         self._checked_in = 0.0
