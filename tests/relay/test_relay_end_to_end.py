@@ -99,7 +99,14 @@ async def test_empty_202_polls_and_unknown_statuses_lead_to_a_completed_task(
     assert (row.provider_job_id, row.provider_cost_usd) == (job_id, 0.5)
     # make_worker serves the engine under the default route's name, "preview".
     assert row.provider_jobs == [
-        {"video": 0, "engine": "preview", "job_id": job_id, "state": "done", "cost_usd": 0.5}
+        {
+            "video": 0,
+            "engine": "preview",
+            "job_id": job_id,
+            "state": "done",
+            "cost_usd": 0.5,
+            "stored_key": f"videos/{task_id}/0.mp4",  # stored the moment it was fetched
+        }
     ]
     assert "cost" not in str(done) and job_id not in str(done)
 

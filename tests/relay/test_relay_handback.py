@@ -76,3 +76,43 @@ def test_resumable_jobs_are_the_latest_live_job_per_video_and_engine() -> None:
     assert resumable_jobs(record, 1) == {"xai": "c"}
     assert resumable_jobs(record, 2) == {}
     assert resumable_jobs(record, 3) == {}
+
+
+async def test_a_stopped_two_video_task_keeps_its_first_video_and_resumes_the_second(
+    client: httpx.AsyncClient, services: Services, customer: Customer, xai: FakeXai, xai_settings
+) -> None:
+    # xAI's result URLs serve once: fetching video 0 again would fail the task.
+    xai.reset(XaiScenario(job_seconds=0.8))
+    services.settings.lease_seconds = 0.4
+    response = await client.post(
+        "/v1/generate", json={"prompt": "two foxes", "n": 2}, headers=customer.headers
+    )
+    assert response.status_code == 200, response.text
+    task_id = response.json()["data"]["task_id"]
+    engine = XaiEngine(xai_settings())
+    first = make_worker(services, engine)
+    running = asyncio.create_task(first.run())
+
+    async def second_job_running() -> bool:
+        jobs = (await task_row(services, task_id)).provider_jobs or []
+        return any(job["video"] == 1 for job in jobs)
+
+    await wait_until(second_job_running)
+    first.stop()
+    await asyncio.wait_for(running, 10)
+    handed_back = await task_row(services, task_id)
+    assert handed_back.status == "pending"
+    states = {
+        job["video"]: (job["state"], job.get("stored_key")) for job in handed_back.provider_jobs
+    }
+    assert states == {0: ("done", f"videos/{task_id}/0.mp4"), 1: ("running", None)}
+
+    assert await make_worker(services, engine).run_once()
+    done = await status_of(client, customer, task_id)
+    assert done["status"] == "completed" and done["consumed_credits"] == 80
+    assert len(done["response"]) == 2
+    assert xai.calls.count("create") == 2  # one job per video, none twice
+    for url in done["response"]:
+        assert (await client.get(url)).content == xai.mp4
+    row = await task_row(services, task_id)
+    assert row.provider_cost_usd == 1.0

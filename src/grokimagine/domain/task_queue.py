@@ -157,11 +157,13 @@ async def record_provider_job(
     job_id: str,
     state: str,
     cost_usd: float | None = None,
+    stored_key: str | None = None,
 ) -> bool:
     """Store a provider job's id, state and cost on the task; ``False`` if the lease was lost.
 
     Called the moment a provider accepts a job (before its first poll) and at each outcome, so
-    that a re-run finds the job and resumes it. ``provider_cost_usd`` sums the known costs.
+    that a re-run finds the job and resumes it; ``stored_key`` says its video is in the file
+    store already. ``provider_cost_usd`` sums the known costs.
     """
     async with db.write() as conn:
         row = (
@@ -184,6 +186,8 @@ async def record_provider_job(
         entry["state"] = state
         if cost_usd is not None:
             entry["cost_usd"] = cost_usd
+        if stored_key is not None:
+            entry["stored_key"] = stored_key
         costs = [job["cost_usd"] for job in jobs if job.get("cost_usd") is not None]
         result = await conn.execute(
             update(tasks)
@@ -206,6 +210,18 @@ def resumable_jobs(record: TaskRecord, video: int) -> dict[str, str]:
         elif job.get("video") == video:
             found.pop(job["engine"], None)
     return found
+
+
+def stored_video(record: TaskRecord, video: int) -> dict[str, Any] | None:
+    """The provider job whose video ``video`` an earlier run of ``record`` already stored."""
+    return next(
+        (
+            job
+            for job in record.provider_jobs
+            if job.get("video") == video and job.get("stored_key")
+        ),
+        None,
+    )
 
 
 async def complete_task(

@@ -25,12 +25,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grokimagine.domain import fleet, task_queue
+from grokimagine.domain.catalog import JOB_DONE
 from grokimagine.domain.task_queue import Lease
 from grokimagine.domain.tasks import TaskRecord
 from grokimagine.engines.base import (
     EngineError,
     GenerationCanceled,
     GenerationRequest,
+    GenerationResult,
     InputImage,
     ProviderJob,
     RenderControl,
@@ -299,11 +301,16 @@ class Worker:
             self._runs.pop(record.id, None)
 
     def _job_recorder(
-        self, lease: Lease, video: int, run: _Run, loop: asyncio.AbstractEventLoop
+        self,
+        lease: Lease,
+        video: int,
+        run: _Run,
+        loop: asyncio.AbstractEventLoop,
+        seen: set[tuple[str, str]],
     ) -> Callable[[str, ProviderJob], None]:
         """Store an engine's provider job on the task, from the engine's thread, and wait."""
 
-        def record_job(engine: str, job: ProviderJob) -> None:
+        def record_job(engine: str, job: ProviderJob, stored_key: str | None = None) -> None:
             stored = asyncio.run_coroutine_threadsafe(
                 task_queue.record_provider_job(
                     self.services.db,
@@ -313,6 +320,7 @@ class Worker:
                     job_id=job.job_id,
                     state=job.state,
                     cost_usd=job.cost_usd,
+                    stored_key=stored_key,
                 ),
                 loop,
             ).result(timeout=JOB_RECORD_SECONDS)
@@ -320,6 +328,7 @@ class Worker:
                 run.lease_lost = True
                 run.cancel_event.set()
                 raise GenerationCanceled()
+            seen.add((engine, job.job_id))
 
         return record_job
 
@@ -330,7 +339,7 @@ class Worker:
         scratch: Path,
         run: _Run,
         loop: asyncio.AbstractEventLoop,
-    ) -> tuple[list[Path], str, dict[str, object]]:
+    ) -> tuple[list[Path | str], str, dict[str, object]]:
         images = [
             InputImage(data=self.services.store.get_bytes(item["key"]), mime=item["mime"])
             for item in record.input_images
@@ -340,10 +349,19 @@ class Worker:
         route = [name for name in record.route if name in self.engines] or list(
             self.router.table.default
         )
-        files: list[Path] = []
+        files: list[Path | str] = []  # a path to store, or the key of a video stored already
         results = []
         engine = route[0]
         for index in range(record.video_count):
+            kept = task_queue.stored_video(record, index)
+            if kept is not None:
+                # A provider's video an earlier run already paid for, fetched and stored (its
+                # URL may be spent): not asked for again.
+                engine = kept["engine"]
+                resumed = GenerationResult(kept["job_id"], kept.get("cost_usd"), {"stored": True})
+                results.append((engine, resumed))
+                files.append(kept["stored_key"])
+                continue
             request = GenerationRequest(
                 prompt=record.prompt,
                 mode=record.mode,
@@ -360,16 +378,27 @@ class Worker:
             def on_progress(fraction: float, index: int = index) -> None:
                 run.progress = (index + fraction) / record.video_count
 
+            seen: set[tuple[str, str]] = set()
+            recorder = self._job_recorder(lease, index, run, loop, seen)
             control = RenderControl(
                 on_progress=on_progress,
                 cancel_event=run.cancel_event,
                 provider_jobs=task_queue.resumable_jobs(record, index),
-                on_provider_job=self._job_recorder(lease, index, run, loop),
+                on_provider_job=recorder,
             )
             output = scratch / f"{index}.mp4"
             engine, result = run_with_fallback(self.router, route, request, output, control)
             results.append((engine, result))
-            files.append(output)
+            job_id = result.provider_task_id
+            if job_id is not None and (engine, job_id) in seen:
+                # Store a paid-for video at once, so that a crash before the task completes
+                # does not lose it (a provider's URL may serve it only once).
+                key = video_key(record.id, index)
+                self.services.store.put_file(key, output)
+                recorder(engine, ProviderJob(job_id, JOB_DONE, result.provider_cost_usd), key)
+                files.append(key)
+            else:
+                files.append(output)
         info: dict[str, object] = {
             "videos": [
                 {
@@ -383,11 +412,14 @@ class Worker:
         }
         return files, engine, info
 
-    def _store_videos(self, task_id: str, files: list[Path]) -> list[str]:
+    def _store_videos(self, task_id: str, files: list[Path | str]) -> list[str]:
         keys = []
-        for index, path in enumerate(files):
-            key = f"videos/{task_id}/{index}.mp4"
-            self.services.store.put_file(key, path)
+        for index, item in enumerate(files):
+            if isinstance(item, str):  # stored already
+                keys.append(item)
+                continue
+            key = video_key(task_id, index)
+            self.services.store.put_file(key, item)
             keys.append(key)
         return keys
 
@@ -414,6 +446,11 @@ class Worker:
             if state.cancel_requested:
                 run.canceled_by_user = True
                 run.cancel_event.set()
+
+
+def video_key(task_id: str, index: int) -> str:
+    """Where a task's video ``index`` lives in the file store."""
+    return f"videos/{task_id}/{index}.mp4"
 
 
 def served_engines(configured: list[str], router: EngineRouter) -> frozenset[str]:
