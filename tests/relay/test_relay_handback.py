@@ -116,3 +116,38 @@ async def test_a_stopped_two_video_task_keeps_its_first_video_and_resumes_the_se
         assert (await client.get(url)).content == xai.mp4
     row = await task_row(services, task_id)
     assert row.provider_cost_usd == 1.0
+
+
+async def test_a_canceled_relay_tasks_job_cost_is_recorded_when_it_ends(
+    client: httpx.AsyncClient, services: Services, customer: Customer, xai: FakeXai, xai_settings
+) -> None:
+    xai.reset(XaiScenario(outcome="never"))
+    services.settings.lease_seconds = 0.4
+    task_id = await submit(client, customer)
+    worker = make_worker(services, XaiEngine(xai_settings()))
+    running = asyncio.create_task(worker.run())
+    try:
+
+        async def job_stored() -> bool:
+            return (await task_row(services, task_id)).provider_job_id is not None
+
+        await wait_until(job_stored)
+        canceled = await client.post(f"/v1/tasks/{task_id}/cancel", headers=customer.headers)
+        assert canceled.status_code == 200
+
+        async def task_canceled() -> bool:
+            return (await task_row(services, task_id)).status == "canceled"
+
+        await wait_until(task_canceled)
+    finally:
+        worker.stop()
+        await asyncio.wait_for(running, 10)
+    assert [job["state"] for job in (await task_row(services, task_id)).provider_jobs] == [
+        "running"
+    ]
+    # xAI finishes the job anyway (it has no cancel call) and bills it: the operator sees it.
+    xai.scenario.outcome = "done"
+    assert await make_worker(services, XaiEngine(xai_settings())).check_late_results() == 1
+    row = await task_row(services, task_id)
+    assert [job["state"] for job in row.provider_jobs] == ["late_done"]
+    assert (row.status, row.consumed_credits, row.provider_cost_usd) == ("canceled", 0, 0.5)
