@@ -15,50 +15,31 @@ import contextlib
 import logging
 import socket
 import tempfile
-import threading
 import time
 import uuid
 import weakref
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from grokimagine.domain import fleet, task_queue
-from grokimagine.domain.catalog import JOB_DONE
 from grokimagine.domain.task_queue import Lease
 from grokimagine.domain.tasks import TaskRecord
 from grokimagine.engines.base import (
     EngineError,
     GenerationCanceled,
-    GenerationRequest,
-    GenerationResult,
-    InputImage,
-    ProviderJob,
-    RenderControl,
     warm_up_engine,
 )
 from grokimagine.engines.registry import engine_concurrency
-from grokimagine.engines.routing import EngineRouter, RoutingError, run_with_fallback
+from grokimagine.engines.routing import EngineRouter, RoutingError
 from grokimagine.ops.metrics import TASK_DURATION, TASK_PICKUP, WORKER_HEARTBEATS
 from grokimagine.services import Services
 from grokimagine.worker.late_results import LATE_RESULT_CHECK_SECONDS, check_late_results
 from grokimagine.worker.notify import libpq_url, listen_for_tasks
+from grokimagine.worker.render import TaskRenderer, TaskRun
 
 log = logging.getLogger("grokimagine.worker")
 
 CHECK_IN_SECONDS = 10.0  # how often a worker records in the database that it is alive
-JOB_RECORD_SECONDS = 60.0  # longest wait to store a provider job before giving the task up
-
-
-@dataclass
-class _Run:
-    """The shared state of one task's run between the engine thread and the heartbeat."""
-
-    progress: float = 0.0
-    cancel_event: threading.Event = field(default_factory=threading.Event)
-    lease_lost: bool = False
-    canceled_by_user: bool = False
 
 
 class Worker:
@@ -78,9 +59,10 @@ class Worker:
         self.worker_id = worker_id or f"{name}:{uuid.uuid4().hex[:8]}"
         self.engines = served_engines(self.settings.worker_engines, self.router)
         self.slots = {name: engine_concurrency(self.settings, name) for name in self.engines}
+        self._renderer = TaskRenderer(services, self.router, self.engines)
         self._wakeup = asyncio.Event()
         self._stopping = asyncio.Event()
-        self._runs: dict[str, _Run] = {}  # task id -> its run, while it runs here
+        self._runs: dict[str, TaskRun] = {}  # task id -> its run, while it runs here
         self._busy: dict[str, int] = dict.fromkeys(self.slots, 0)  # engine -> tasks running
         self._running: set[asyncio.Task[None]] = set()
         # Engines block a thread per task for the task's life (a relay job waits minutes), so
@@ -244,7 +226,7 @@ class Worker:
         return True
 
     async def _run_task(self, record: TaskRecord, lease: Lease) -> None:
-        run = _Run()
+        run = TaskRun()
         self._runs[record.id] = run
         if self._stopping.is_set():
             run.cancel_event.set()  # claimed as the worker was told to stop: hand it back
@@ -258,7 +240,7 @@ class Worker:
             with tempfile.TemporaryDirectory(prefix="grokimagine-") as scratch:
                 files, engine, info = await loop.run_in_executor(
                     self._executor,
-                    self._render_all,
+                    self._renderer.render_all,
                     record,
                     lease,
                     Path(scratch),
@@ -267,7 +249,7 @@ class Worker:
                 )
                 if run.lease_lost:
                     return
-                keys = await asyncio.to_thread(self._store_videos, record.id, files)
+                keys = await asyncio.to_thread(self._renderer.store_videos, record.id, files)
             if await task_queue.complete_task(db, lease, keys, engine, info):
                 outcome = "completed"
             else:
@@ -300,130 +282,7 @@ class Worker:
                 await heartbeat
             self._runs.pop(record.id, None)
 
-    def _job_recorder(
-        self,
-        lease: Lease,
-        video: int,
-        run: _Run,
-        loop: asyncio.AbstractEventLoop,
-        seen: set[tuple[str, str]],
-    ) -> Callable[[str, ProviderJob], None]:
-        """Store an engine's provider job on the task, from the engine's thread, and wait."""
-
-        def record_job(engine: str, job: ProviderJob, stored_key: str | None = None) -> None:
-            stored = asyncio.run_coroutine_threadsafe(
-                task_queue.record_provider_job(
-                    self.services.db,
-                    lease,
-                    video=video,
-                    engine=engine,
-                    job_id=job.job_id,
-                    state=job.state,
-                    cost_usd=job.cost_usd,
-                    stored_key=stored_key,
-                ),
-                loop,
-            ).result(timeout=JOB_RECORD_SECONDS)
-            if not stored:  # another worker holds the task now: stop here
-                run.lease_lost = True
-                run.cancel_event.set()
-                raise GenerationCanceled()
-            seen.add((engine, job.job_id))
-
-        return record_job
-
-    def _render_all(
-        self,
-        record: TaskRecord,
-        lease: Lease,
-        scratch: Path,
-        run: _Run,
-        loop: asyncio.AbstractEventLoop,
-    ) -> tuple[list[Path | str], str, dict[str, object]]:
-        images = [
-            InputImage(data=self.services.store.get_bytes(item["key"]), mime=item["mime"])
-            for item in record.input_images
-        ]
-        # Fallbacks go only through the engines this worker serves; the claim made sure of
-        # the first.
-        route = [name for name in record.route if name in self.engines] or list(
-            self.router.table.default
-        )
-        files: list[Path | str] = []  # a path to store, or the key of a video stored already
-        results = []
-        engine = route[0]
-        for index in range(record.video_count):
-            kept = task_queue.stored_video(record, index)
-            if kept is not None:
-                # A provider's video an earlier run already paid for, fetched and stored (its
-                # URL may be spent): not asked for again.
-                engine = kept["engine"]
-                resumed = GenerationResult(kept["job_id"], kept.get("cost_usd"), {"stored": True})
-                results.append((engine, resumed))
-                files.append(kept["stored_key"])
-                continue
-            request = GenerationRequest(
-                prompt=record.prompt,
-                mode=record.mode,
-                ratio=record.ratio,
-                width=record.width,
-                height=record.height,
-                num_frames=record.num_frames,
-                fps=record.fps,
-                seed=record.seed + index,
-                images=images,
-                negative_prompt=record.negative_prompt,
-            )
-
-            def on_progress(fraction: float, index: int = index) -> None:
-                run.progress = (index + fraction) / record.video_count
-
-            seen: set[tuple[str, str]] = set()
-            recorder = self._job_recorder(lease, index, run, loop, seen)
-            control = RenderControl(
-                on_progress=on_progress,
-                cancel_event=run.cancel_event,
-                provider_jobs=task_queue.resumable_jobs(record, index),
-                on_provider_job=recorder,
-            )
-            output = scratch / f"{index}.mp4"
-            engine, result = run_with_fallback(self.router, route, request, output, control)
-            results.append((engine, result))
-            job_id = result.provider_task_id
-            if job_id is not None and (engine, job_id) in seen:
-                # Store a paid-for video at once, so that a crash before the task completes
-                # does not lose it (a provider's URL may serve it only once).
-                key = video_key(record.id, index)
-                self.services.store.put_file(key, output)
-                recorder(engine, ProviderJob(job_id, JOB_DONE, result.provider_cost_usd), key)
-                files.append(key)
-            else:
-                files.append(output)
-        info: dict[str, object] = {
-            "videos": [
-                {
-                    "engine": engine,
-                    "provider_task_id": result.provider_task_id,
-                    "provider_cost_usd": result.provider_cost_usd,
-                    **result.details,
-                }
-                for engine, result in results
-            ]
-        }
-        return files, engine, info
-
-    def _store_videos(self, task_id: str, files: list[Path | str]) -> list[str]:
-        keys = []
-        for index, item in enumerate(files):
-            if isinstance(item, str):  # stored already
-                keys.append(item)
-                continue
-            key = video_key(task_id, index)
-            self.services.store.put_file(key, item)
-            keys.append(key)
-        return keys
-
-    async def _heartbeat(self, lease: Lease, run: _Run) -> None:
+    async def _heartbeat(self, lease: Lease, run: TaskRun) -> None:
         """Renew the lease a few times per lease period, record progress, watch for cancels."""
         interval = max(0.05, min(1.0, self.settings.lease_seconds / 4))
         while True:
@@ -446,11 +305,6 @@ class Worker:
             if state.cancel_requested:
                 run.canceled_by_user = True
                 run.cancel_event.set()
-
-
-def video_key(task_id: str, index: int) -> str:
-    """Where a task's video ``index`` lives in the file store."""
-    return f"videos/{task_id}/{index}.mp4"
 
 
 def served_engines(configured: list[str], router: EngineRouter) -> frozenset[str]:
