@@ -147,8 +147,8 @@ def cluster_env(work: Path, database_url: str, **settings: object) -> dict[str, 
     }
     env.update(
         {
-            # The checkout's code (not whatever is installed), and the test engine plugin in
-            # tests/.
+            # This checkout's source first (not whichever one the console script was installed
+            # from), and tests/ for the test engine plugin.
             "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)]),
             "GROKIMAGINE_DATA_DIR": str(work / "data"),
             "GROKIMAGINE_DATABASE_URL": database_url,
