@@ -140,6 +140,10 @@ class TaskRecord:
     price_credits: int | None = None
     engine: str | None = None  # the engine that ran it
     key_id: str | None = None  # the key that submitted it
+    # The relay's provider jobs (for operators, never shown to the customer).
+    provider_job_id: str | None = None
+    provider_jobs: list[dict[str, Any]] = field(default_factory=list)
+    provider_cost_usd: float | None = None
     operation: str = "generate"
     input_video: dict[str, Any] | None = None
 
@@ -387,6 +391,9 @@ def _record(values: Any) -> TaskRecord:
         price_credits=values.get("price_credits"),
         engine=values.get("engine"),
         key_id=values.get("key_id"),
+        provider_job_id=values.get("provider_job_id"),
+        provider_jobs=list(values.get("provider_jobs") or []),
+        provider_cost_usd=values.get("provider_cost_usd"),
         operation=values.get("operation") or "generate",
         input_video=values.get("input_video"),
     )

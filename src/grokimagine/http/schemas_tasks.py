@@ -202,6 +202,7 @@ class ModeOptions(BaseModel):
         description="Per resolution, the price rule for this mode: `base + per_second *"
         " seconds` (rounded up), or `tiers` of longest seconds -> credits; times n."
     )
+    max_images: int = Field(description="Most input images a task of this mode may carry.")
     operations: list[str] = Field(
         description="What the mode's engines do: generate, and extend and edit where they can."
     )
