@@ -53,6 +53,15 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(48 * 1024 * 1024, description="Largest request body accepted.")
     max_image_bytes: int = Field(8 * 1024 * 1024, description="Largest input image accepted.")
     image_fetch_timeout: float = Field(10.0, gt=0, description="Seconds to fetch one image.")
+    events_heartbeat_seconds: float = Field(
+        15.0, gt=0, description="Quiet seconds before a task event stream sends a heartbeat."
+    )
+    events_poll_seconds: float = Field(
+        1.0,
+        gt=0,
+        description="Event streams re-read their tasks this often in case a change went unheard"
+        " (a SQLite worker in another process); announced changes arrive at once.",
+    )
 
     # Demo account made on the first start of an empty database.
     demo_credits: int = Field(4000, ge=0, description="Credits of the demo account.")

@@ -15,6 +15,7 @@ from sqlalchemy import and_, func, or_, select, update
 from grokimagine.domain import task_queue
 from grokimagine.domain.clock import utcnow
 from grokimagine.domain.cursors import InvalidCursorError, decode_cursor, encode_cursor
+from grokimagine.domain.task_signals import announce_change
 from grokimagine.domain.tasks import (
     FINISHED,
     PENDING,
@@ -120,6 +121,8 @@ async def _ask_worker_to_cancel(db: Database, task_id: str) -> bool:
             .where(tasks.c.id == task_id, tasks.c.status == PROCESSING)
             .values(cancel_requested=True)
         )
+        if result.rowcount == 1:
+            await announce_change(conn, db.dialect, task_id)
     return result.rowcount == 1
 
 
@@ -143,5 +146,6 @@ async def delete(
             .where(tasks.c.id == task_id, tasks.c.deleted_at.is_(None))
             .values(deleted_at=utcnow(), videos=[], input_images=[])
         )
+        await announce_change(conn, db.dialect, task_id)
     await asyncio.to_thread(store.delete_task_files, task_id)
     return await get_task(db, account_id, task_id)

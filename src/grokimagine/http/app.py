@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from grokimagine import __version__
 from grokimagine.domain.plans import plan_limits
-from grokimagine.http import account_routes, files, ops, routes, task_routes
+from grokimagine.http import account_routes, files, ops, routes, task_events, task_routes
 from grokimagine.http.errors import install_error_handlers
 from grokimagine.http.gate import ApiGate
 from grokimagine.http.observe import RequestObserver
@@ -75,6 +75,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(routes.router)
     app.include_router(task_routes.router)
+    app.include_router(task_events.router)
     app.webhooks.include_router(task_routes.webhooks)
     app.include_router(account_routes.router)
     app.include_router(files.router)

@@ -50,12 +50,19 @@ async def task_view(record: TaskRecord, services: Services) -> dict[str, Any]:
 
     Only clients of those routes (or of ``Prefer: wait``) see it; ``/v1/status`` keeps its body.
     """
-    ttl = services.settings.url_ttl_seconds
-    view = status_view(record, services.store, ttl)
+    position = await queue_position(services.db, record)
+    return render_task(record, position, services.store, services.settings.url_ttl_seconds)
+
+
+def render_task(
+    record: TaskRecord, position: int | None, store: FileStore, url_ttl_seconds: int
+) -> dict[str, Any]:
+    """The task resource, for a queue position already known (event streams read it in bulk)."""
+    view = status_view(record, store, url_ttl_seconds)
     # The same clock reading the signer uses, so the time matches the URLs' own expiry.
-    expires = int(time.time()) + ttl
+    expires = int(time.time()) + url_ttl_seconds
     view.update(
-        queue_position=await queue_position(services.db, record),
+        queue_position=position,
         expires_at=iso_utc(datetime.fromtimestamp(expires, UTC)) if view["response"] else None,
         cancel_requested=record.cancel_requested,
         deleted_at=iso_utc(record.deleted_at),
