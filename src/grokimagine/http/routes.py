@@ -15,6 +15,7 @@ from grokimagine.domain.accounts import Principal
 from grokimagine.domain.credits import InsufficientCreditsError
 from grokimagine.domain.idempotency import IdempotencyKeyTakenError
 from grokimagine.domain.images import ImageRejected, LoadedImage, load_images
+from grokimagine.domain.task_control import queue_position
 from grokimagine.domain.tasks import ModeNotAllowedError, NewTask, get_task, submit_task
 from grokimagine.http.envelope import success
 from grokimagine.http.errors import ApiError, describe_validation_errors, invalid_request
@@ -195,4 +196,7 @@ async def status(request: Request) -> Response:
     record = await get_task(services.db, principal_of(request).account_id, task_id)
     if record is None:
         raise ApiError(404, "Task not found", "TASK_NOT_FOUND")
-    return success(status_view(record, services.store, services.settings.url_ttl_seconds))
+    # Counted only while pending: a poll of a running or finished task costs no extra query.
+    position = await queue_position(services.db, record)
+    ttl = services.settings.url_ttl_seconds
+    return success(status_view(record, services.store, ttl, position))

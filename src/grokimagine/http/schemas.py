@@ -199,6 +199,14 @@ class StatusData(BaseModel):
     error: TaskError | None = Field(None, description="Set when the task failed.")
     started_at: str | None = None
     completed_at: str | None = None
+    queue_position: int | None = Field(
+        None, description="While pending: how many tasks are ahead of this one (0: next)."
+    )
+    expires_at: str | None = Field(
+        None,
+        description="Once completed: when the URLs in `response` stop working; fetch the"
+        " status again for fresh ones.",
+    )
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {

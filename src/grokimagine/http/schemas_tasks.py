@@ -26,12 +26,6 @@ class TaskOptions(BaseModel):
 class TaskData(StatusData):
     """The task resource: the status body and the fields only Part 3 clients see."""
 
-    queue_position: int | None = Field(
-        None, description="While pending: how many tasks are ahead of this one (0: next)."
-    )
-    expires_at: str | None = Field(
-        None, description="When the URLs in `response` stop working; fetch status again for new."
-    )
     cancel_requested: bool = Field(
         description="A cancel was asked while processing; the worker stops at the engine's next"
         " step, then the status is canceled and the credits are refunded."

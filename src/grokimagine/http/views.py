@@ -16,8 +16,11 @@ if TYPE_CHECKING:
     from grokimagine.services import Services
 
 
-def status_view(record: TaskRecord, store: FileStore, url_ttl_seconds: int) -> dict[str, Any]:
-    """The ``data`` of ``GET /v1/status``: the reference page's fields, then our additions.
+def status_view(
+    record: TaskRecord, store: FileStore, url_ttl_seconds: int, position: int | None = None
+) -> dict[str, Any]:
+    """The ``data`` of ``GET /v1/status``: the reference page's fields, then our additions
+    (``position``: the pending task's place in the queue).
 
     Video URLs are signed afresh on every call, so a client never holds an expired one for long.
     """
@@ -42,7 +45,14 @@ def status_view(record: TaskRecord, store: FileStore, url_ttl_seconds: int) -> d
         "error": error,
         "started_at": iso_utc(record.started_at),
         "completed_at": iso_utc(record.completed_at),
+        "queue_position": position,
+        # The same clock reading the signer uses, so the time matches the URLs' own expiry.
+        "expires_at": _expiry(url_ttl_seconds) if urls else None,
     }
+
+
+def _expiry(url_ttl_seconds: int) -> str | None:
+    return iso_utc(datetime.fromtimestamp(int(time.time()) + url_ttl_seconds, UTC))
 
 
 async def task_view(record: TaskRecord, services: Services) -> dict[str, Any]:
@@ -58,12 +68,8 @@ def render_task(
     record: TaskRecord, position: int | None, store: FileStore, url_ttl_seconds: int
 ) -> dict[str, Any]:
     """The task resource, for a queue position already known (event streams read it in bulk)."""
-    view = status_view(record, store, url_ttl_seconds)
-    # The same clock reading the signer uses, so the time matches the URLs' own expiry.
-    expires = int(time.time()) + url_ttl_seconds
+    view = status_view(record, store, url_ttl_seconds, position)
     view.update(
-        queue_position=position,
-        expires_at=iso_utc(datetime.fromtimestamp(expires, UTC)) if view["response"] else None,
         cancel_requested=record.cancel_requested,
         deleted_at=iso_utc(record.deleted_at),
         live=record.live,
