@@ -15,6 +15,8 @@ from grokimagine.http import account_routes, files, ops, routes, task_events, ta
 from grokimagine.http.errors import install_error_handlers
 from grokimagine.http.gate import ApiGate
 from grokimagine.http.observe import RequestObserver
+from grokimagine.http.openapi import add_component_schemas, camel_case_operation_id
+from grokimagine.http.schemas import GenerateRequest
 from grokimagine.services import Services
 
 DESCRIPTION = """
@@ -70,6 +72,7 @@ def create_app(
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        generate_unique_id_function=camel_case_operation_id,
     )
     app.state.services = services
     install_error_handlers(app)
@@ -80,6 +83,8 @@ def create_app(
     app.include_router(account_routes.router)
     app.include_router(files.router)
     app.include_router(ops.router)
+    # POST /v1/generate parses its own body; its schema is listed for generators all the same.
+    add_component_schemas(app, [GenerateRequest])
     settings = services.settings
     app.add_middleware(
         ApiGate,

@@ -27,16 +27,17 @@ from grokimagine.http.generate_extras import (
     original_task,
     preferred_wait,
 )
+from grokimagine.http.openapi import request_body
 from grokimagine.http.schemas import (
     ERROR_RESPONSES,
     GENERATE_HEADERS,
     Envelope,
-    ErrorBody,
-    GenerateData,
+    Error,
     GenerateRequest,
-    StatusData,
+    GenerateResult,
+    StatusResponse,
 )
-from grokimagine.http.schemas_tasks import TaskData
+from grokimagine.http.schemas_tasks import Task
 from grokimagine.http.views import status_view
 from grokimagine.services import Services
 
@@ -60,6 +61,10 @@ class DirectRoute(APIRoute):
 router = APIRouter(prefix="/v1", tags=["videos"], route_class=DirectRoute)
 
 
+class GenerateResponse(Envelope[GenerateResult | Task]):
+    """What ``POST /v1/generate`` answers: the task id, or the finished task (``Prefer: wait``)."""
+
+
 def principal_of(request: Request) -> Principal:
     """The caller, admitted by the gate."""
     return request.state.principal
@@ -72,8 +77,9 @@ def services_of(request: Request) -> Services:
 
 @router.post(
     "/generate",
+    operation_id="generate",
     summary="Generate a video",
-    response_model=Envelope[GenerateData | TaskData],
+    response_model=GenerateResponse,
     response_description=(
         "`data.task_id`; with `Prefer: wait=N`, the finished task instead when it finishes in"
         " time. A replay of an `Idempotency-Key` carries `Idempotent-Replayed: true`."
@@ -82,15 +88,12 @@ def services_of(request: Request) -> Services:
         **ERROR_RESPONSES,
         402: {"description": "Not enough credits"},
         403: {"description": "Mode not allowed"},
-        409: {"model": ErrorBody, "description": "IDEMPOTENCY_CONFLICT: key reused, other body"},
+        409: {"model": Error, "description": "IDEMPOTENCY_CONFLICT: key reused, other body"},
         413: {"description": "Body or image over its limit"},
     },
     openapi_extra={
         "parameters": GENERATE_HEADERS,
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": GenerateRequest.model_json_schema()}},
-        },
+        "requestBody": request_body(GenerateRequest),
     },
 )
 async def generate(request: Request) -> Response:
@@ -170,8 +173,9 @@ async def _load_images(services: Services, sources: list[str]) -> list[LoadedIma
 
 @router.get(
     "/status",
+    operation_id="getStatus",
     summary="Get task status",
-    response_model=Envelope[StatusData],
+    response_model=StatusResponse,
     responses={**ERROR_RESPONSES, 404: {"description": "Unknown task"}},
     # Declared for the docs only: the handler reads the query itself, which spares the
     # hottest route FastAPI's parameter machinery.

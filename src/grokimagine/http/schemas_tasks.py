@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import Query
 from pydantic import BaseModel, Field
 
-from grokimagine.http.schemas import StatusData
+from grokimagine.http.schemas import Envelope, Status
 
 # The ``cursor`` query parameter of the paginated lists.
 CursorParam = Annotated[str | None, Query(description="next_cursor of the previous page.")]
@@ -23,7 +23,7 @@ class TaskOptions(BaseModel):
     negative_prompt: str | None = None
 
 
-class TaskData(StatusData):
+class Task(Status):
     """The task resource: the status body and the fields only Part 3 clients see."""
 
     cancel_requested: bool = Field(
@@ -38,7 +38,7 @@ class TaskData(StatusData):
 class TaskList(BaseModel):
     """One page of tasks, newest first."""
 
-    tasks: list[TaskData]
+    tasks: list[Task]
     next_cursor: str | None = Field(
         description="Pass as `cursor` for the next page; null on the last page."
     )
@@ -82,7 +82,7 @@ class WebhookPayload(BaseModel):
 
     type: Literal["task.completed", "task.failed", "task.canceled"]
     timestamp: str
-    data: TaskData
+    data: Task
 
 
 class RateLimitWindow(BaseModel):
@@ -108,7 +108,7 @@ class KeyInfo(BaseModel):
     kind: Literal["live", "test"]
 
 
-class AccountData(BaseModel):
+class Account(BaseModel):
     """What ``GET /v1/account`` returns."""
 
     account_id: str
@@ -152,10 +152,37 @@ class ModeOptions(BaseModel):
     negative_prompt: bool
 
 
-class PricingData(BaseModel):
+class Pricing(BaseModel):
     """Prices and options, before anything is charged."""
 
     credits_per_video: int = Field(examples=[40])
     charged: bool = Field(description="False for gi_test_ keys, which are never charged.")
     price_formula: str = Field(examples=["n * 40"])
     modes: dict[str, ModeOptions]
+
+
+# Named envelopes: generated clients name their classes after these ("TaskResponse").
+
+
+class TaskResponse(Envelope[Task]):
+    """An answer carrying one task."""
+
+
+class TaskListResponse(Envelope[TaskList]):
+    """An answer carrying a page of tasks."""
+
+
+class DeliveryListResponse(Envelope[DeliveryList]):
+    """An answer carrying a task's webhook deliveries."""
+
+
+class AccountResponse(Envelope[Account]):
+    """The answer of ``GET /v1/account``."""
+
+
+class LedgerResponse(Envelope[LedgerPage]):
+    """An answer carrying a page of the ledger."""
+
+
+class PricingResponse(Envelope[Pricing]):
+    """The answer of ``GET /v1/pricing``."""

@@ -13,7 +13,7 @@ from starlette.responses import Response
 from grokimagine.domain.task_events import TaskSnapshot, read_snapshots
 from grokimagine.http.errors import ApiError
 from grokimagine.http.routes import principal_of, services_of
-from grokimagine.http.schemas import ERROR_RESPONSES, ErrorBody
+from grokimagine.http.schemas import ERROR_RESPONSES, Error
 from grokimagine.http.views import render_task
 from grokimagine.services import Services
 
@@ -48,7 +48,7 @@ event with a final status (completed, failed, canceled). A client that reconnect
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
         },
         **ERROR_RESPONSES,
-        404: {"model": ErrorBody, "description": "TASK_NOT_FOUND"},
+        404: {"model": Error, "description": "TASK_NOT_FOUND"},
     },
 )
 async def stream_task_events(
