@@ -1,4 +1,6 @@
-"""The ``grokimagine`` command: serve the API, run a worker, manage accounts, keys and credits."""
+"""The ``grokimagine`` command: serve the API, run a worker, manage accounts, keys and credits;
+and, as a client of a running server, generate and follow videos (the commands of
+``grokimagine-client``, the SDK's command line, which it delegates to)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ import tempfile
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
+
+from grokimagine_client import cli as client_cli
 
 from grokimagine.domain import accounts
 from grokimagine.domain.credits import grant_credits
@@ -28,6 +32,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     parser = _parser()
     args = parser.parse_args(argv)
+    if hasattr(args, "client_command"):
+        # An API call over HTTP: no server settings, no database.
+        return client_cli.run(args)
     if not hasattr(args, "run"):
         parser.print_help()
         return 2
@@ -92,6 +99,8 @@ def _parser() -> argparse.ArgumentParser:
     account = commands.add_parser("accounts", help="list accounts")
     account_commands = account.add_subparsers(title="accounts commands", required=True)
     account_commands.add_parser("list", help="list accounts").set_defaults(run=_accounts_list)
+
+    client_cli.add_commands(commands)
     return parser
 
 
