@@ -159,3 +159,17 @@ async def test_async_wait_times_out_with_the_task_id(idle_server: LiveServer) ->
         with pytest.raises(TaskTimeoutError) as timed_out:
             await client.videos.wait(task.id, timeout=0.5)
     assert timed_out.value.task_id == task.id
+
+
+def test_the_readmes_five_lines_make_an_mp4(
+    server: LiveServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    readme = (Path(__file__).parents[2] / "sdk" / "python" / "README.md").read_text()
+    example = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    assert len(example.strip().splitlines()) == 5
+    monkeypatch.setenv("GROKIMAGINE_API_KEY", server.token)
+    monkeypatch.setenv("GROKIMAGINE_BASE_URL", server.url)
+    monkeypatch.chdir(tmp_path)
+    exec(compile(example, "README.md", "exec"), {})
+    assert len(decode(tmp_path / "fox.mp4").frames) > 0
+    assert capsys.readouterr().out.split()[-1] == "100"
