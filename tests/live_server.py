@@ -74,6 +74,11 @@ def live_server(
         loop_box.append(loop)
         asyncio.set_event_loop(loop)
         loop.run_until_complete(server.serve(sockets=[sock]))
+        # Streams' helper tasks (sse-starlette's shutdown watcher) end with the loop.
+        leftover = asyncio.all_tasks(loop)
+        for task in leftover:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*leftover, return_exceptions=True))
         loop.close()
 
     thread = threading.Thread(target=serve, name="live-server", daemon=True)

@@ -169,3 +169,37 @@ def test_queue_moves_reach_every_stream_through_one_watcher_with_heartbeats(
     watcher = server.services.task_watcher()
     assert watcher.reads - reads_before <= 1 + len(received) * 2
     assert watcher.watched == 0
+
+
+async def test_the_watchers_timer_catches_unannounced_changes_and_reads_little_otherwise(
+    services, customer, client: httpx.AsyncClient
+) -> None:
+    import asyncio
+
+    from sqlalchemy import update
+
+    from grokimagine.domain.task_events import TaskWatcher, read_snapshots
+    from grokimagine.storage.schema import tasks
+    from tests.test_status import submit
+
+    first = await submit(client, customer)
+    second = await submit(client, customer)
+    watcher = TaskWatcher(services.db, poll_seconds=0.1)
+    try:
+        subscription = watcher.subscribe(second)
+        snapshot = (await read_snapshots(services.db, [second]))[second]
+        assert snapshot.queue_position == 1
+        watcher.prime(snapshot)
+        await asyncio.sleep(0.5)  # several timer rounds, nothing changed
+        assert not subscription._ready.is_set()
+        # A change nobody announces (another process on SQLite): the timer finds it.
+        async with services.db.write() as conn:
+            await conn.execute(update(tasks).where(tasks.c.id == first).values(status="canceled"))
+        moved = await asyncio.wait_for(subscription.next(), 2)
+        assert (moved.record.id, moved.queue_position) == (second, 0)
+        async with services.db.write() as conn:
+            await conn.execute(update(tasks).where(tasks.c.id == second).values(progress=5))
+        changed = await asyncio.wait_for(subscription.next(), 2)
+        assert changed.record.progress == 5
+    finally:
+        await watcher.close()

@@ -13,11 +13,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Coroutine, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Coroutine, Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import func, select
 
 from grokimagine.domain.task_signals import local_task_changes
 from grokimagine.domain.tasks import FINISHED, PENDING, TaskRecord, record_from_row
@@ -29,16 +30,26 @@ log = logging.getLogger("grokimagine.tasks")
 # Ids per query: well under SQLite's bound-parameter limit.
 _CHUNK = 500
 
-_ahead = tasks.alias("ahead")
-_POSITION = case(
-    (
-        tasks.c.status == PENDING,
-        select(func.count())
-        .where(_ahead.c.status == PENDING, _ahead.c.created_at < tasks.c.created_at)
-        .scalar_subquery(),
-    ),
-    else_=None,
-).label("queue_position")
+
+# The columns whose change makes an event (with the queue position, read separately).
+_STATE = (
+    tasks.c.id,
+    tasks.c.status,
+    tasks.c.attempts,
+    tasks.c.progress,
+    tasks.c.cancel_requested,
+    tasks.c.deleted_at,
+)
+
+
+def _state_of(record: TaskRecord) -> tuple[object, ...]:
+    return (
+        record.status,
+        record.attempts,
+        record.progress,
+        record.cancel_requested,
+        record.deleted_at,
+    )
 
 
 @dataclass(frozen=True)
@@ -66,17 +77,42 @@ class TaskSnapshot:
 
 
 async def read_snapshots(db: Database, task_ids: Iterable[str]) -> dict[str, TaskSnapshot]:
-    """The current state of each of ``task_ids`` that exists, in one query per 500 ids."""
+    """The current state of each of ``task_ids`` that exists: one query for the rows, one for
+    the queue positions of the pending ones (per 500 ids)."""
     wanted = list(task_ids)
-    found: dict[str, TaskSnapshot] = {}
+    records: dict[str, TaskRecord] = {}
     for start in range(0, len(wanted), _CHUNK):
         chunk = wanted[start : start + _CHUNK]
-        rows = await db.fetch_all(select(tasks, _POSITION).where(tasks.c.id.in_(chunk)))
-        for row in rows:
-            position = row._mapping["queue_position"]
-            found[row.id] = TaskSnapshot(
-                record_from_row(row), None if position is None else int(position)
-            )
+        for row in await db.fetch_all(select(tasks).where(tasks.c.id.in_(chunk))):
+            records[row.id] = record_from_row(row)
+    waiting = {task_id: r.created_at for task_id, r in records.items() if r.status == PENDING}
+    positions = await queue_positions(db, waiting)
+    return {
+        task_id: TaskSnapshot(record, positions.get(task_id)) for task_id, record in records.items()
+    }
+
+
+async def queue_positions(db: Database, waiting: Mapping[str, datetime]) -> dict[str, int]:
+    """How many pending tasks are ahead of each of the tasks ``waiting`` (id -> created_at);
+    those no longer pending are left out.
+
+    One ranking of the queue up to the newest of them, rather than a count per task: a count
+    scans the queue ahead of its task, so counting for many tasks would scan it many times.
+    """
+    if not waiting:
+        return {}
+    ahead = (func.rank().over(order_by=tasks.c.created_at) - 1).label("ahead")
+    queue = (
+        select(tasks.c.id, ahead)
+        .where(tasks.c.status == PENDING, tasks.c.created_at <= max(waiting.values()))
+        .subquery()
+    )
+    found: dict[str, int] = {}
+    wanted = list(waiting)
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start : start + _CHUNK]
+        rows = await db.fetch_all(select(queue).where(queue.c.id.in_(chunk)))
+        found.update({row.id: int(row.ahead) for row in rows})
     return found
 
 
@@ -132,7 +168,7 @@ class TaskWatcher:
         self.settle_seconds = settle_seconds
         self._listen = listen
         self._subscribers: dict[str, set[Subscription]] = {}
-        self._last: dict[str, str] = {}  # task id -> event id last offered
+        self._known: dict[str, TaskSnapshot] = {}  # task id -> state last offered
         self._dirty: set[str] = set()
         self._full = False
         self._wake = asyncio.Event()
@@ -159,7 +195,7 @@ class TaskWatcher:
         followers.discard(subscription)
         if not followers:
             del self._subscribers[subscription.task_id]
-            self._last.pop(subscription.task_id, None)
+            self._known.pop(subscription.task_id, None)
 
     def changed(self, task_id: str) -> None:
         """Note that ``task_id`` changed (any task: a claim moves the whole queue)."""
@@ -209,30 +245,52 @@ class TaskWatcher:
         full, self._full = self._full, False
         if not self._subscribers:
             return
+        changed = dirty & self._subscribers.keys()
         if full:
-            wanted = set(self._subscribers)
-        else:
-            wanted = dirty & self._subscribers.keys()
-            if dirty:
-                # Any change may move the queue: re-read the watched tasks still waiting in it.
-                wanted |= {
-                    task_id for task_id, event in self._last.items() if event.startswith(PENDING)
-                }
-        if not wanted:
+            changed |= await self._unheard_changes()
+        # Any change may move the queue (a claim, a cancel): the watched tasks that wait in it
+        # and did not change themselves only need their new positions.
+        waiting = {
+            task_id: known.record.created_at
+            for task_id, known in self._known.items()
+            if known.record.status == PENDING and task_id not in changed
+        }
+        if not dirty and not full:
+            waiting = {}
+        if not changed and not waiting:
             return
         self.reads += 1
-        for task_id, snapshot in (await read_snapshots(self.db, wanted)).items():
-            event_id = snapshot.event_id
-            if self._last.get(task_id) == event_id:
-                continue
+        fresh = await read_snapshots(self.db, changed) if changed else {}
+        positions = await queue_positions(self.db, waiting)
+        for task_id in waiting:
+            if task_id in positions:
+                fresh[task_id] = replace(self._known[task_id], queue_position=positions[task_id])
+        # Left the queue unannounced (another process, a lost notification): read it whole.
+        gone = [task_id for task_id in waiting if task_id not in positions]
+        if gone:
+            fresh.update(await read_snapshots(self.db, gone))
+        for task_id, snapshot in fresh.items():
             followers = self._subscribers.get(task_id)
-            if not followers:
+            known = self._known.get(task_id)
+            if not followers or (known is not None and known.event_id == snapshot.event_id):
                 continue
-            self._last[task_id] = event_id
+            self._known[task_id] = snapshot
             for subscription in followers:
                 subscription.offer(snapshot)
+
+    async def _unheard_changes(self) -> set[str]:
+        """Watched tasks whose state differs from the one last offered (cheap columns only)."""
+        wanted = list(self._subscribers)
+        differ: set[str] = set()
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            for row in await self.db.fetch_all(select(*_STATE).where(tasks.c.id.in_(chunk))):
+                known = self._known.get(row.id)
+                if known is None or _state_of(known.record) != tuple(row[1:]):
+                    differ.add(row.id)
+        return differ
 
     def prime(self, snapshot: TaskSnapshot) -> None:
         """Record a state a new subscriber read itself, so the watcher knows the task waits in
         the queue (and re-reads it when the queue moves)."""
-        self._last.setdefault(snapshot.record.id, snapshot.event_id)
+        self._known.setdefault(snapshot.record.id, snapshot)
