@@ -8,7 +8,7 @@ that caused it was sent (a stream's queue position tells which cancel that was).
 process's CPU and memory come from /proc.
 
     python bench/event_streams.py [--streams 1000] [--cancels 20] [--interval 0.5]
-                                  [--database-url postgresql://...]
+                                  [--postgres]
 
 Streams are read with raw asyncio sockets so that the client costs the 2-CPU machine little.
 Prints a markdown table row for bench/RESULTS.md.
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import secrets
@@ -26,10 +27,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import orjson
 
 sys.path.insert(0, str(Path(__file__).parent))
 from http_api import free_port, wait_for
@@ -91,8 +94,8 @@ async def follow(host: str, port: int, token: str, stream: Stream) -> None:
                 data.clear()
                 # Chunked transfer encoding puts size lines between events: skip non-JSON.
                 try:
-                    task = json.loads(payload)
-                except ValueError:
+                    task = orjson.loads(payload)
+                except orjson.JSONDecodeError:
                     continue
                 stream.arrivals.append((time.monotonic(), task))
                 if stream.first_position is None:
@@ -133,6 +136,16 @@ async def run(args: argparse.Namespace, base: str, token: str, pid: int) -> dict
         # Cancel the oldest pending tasks one by one: each moves every other stream's queue.
         by_position = sorted(streams, key=lambda s: s.first_position or 0)
         sent_at: list[float] = []
+        profiler = None
+        if os.environ.get("BENCH_PY_SPY"):  # a py-spy binary: profile the server meanwhile
+            profiler = subprocess.Popen(
+                [
+                    *(os.environ["BENCH_PY_SPY"], "record", "--pid", str(pid), "--format", "raw"),
+                    *("--output", "/tmp/event_streams.pyspy", "--duration", "10", "--nonblocking"),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
         busy_from = cpu_seconds(pid)
         busy_started = time.monotonic()
         for index in range(args.cancels):
@@ -141,6 +154,8 @@ async def run(args: argparse.Namespace, base: str, token: str, pid: int) -> dict
             answer.raise_for_status()
             await asyncio.sleep(args.interval)
         await asyncio.sleep(1.0)
+        if profiler is not None:
+            profiler.wait(30)
         busy_seconds = time.monotonic() - busy_started
         busy_cpu = (cpu_seconds(pid) - busy_from) / busy_seconds
         rss_busy = rss_mib(pid)
@@ -184,15 +199,47 @@ async def run(args: argparse.Namespace, base: str, token: str, pid: int) -> dict
     }
 
 
+@contextlib.contextmanager
+def postgres_database() -> Iterator[str]:
+    """A database of its own on the test PostgreSQL server, dropped afterwards."""
+    import psycopg
+
+    admin_url = os.environ.get("GROKIMAGINE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1/test")
+    name = f"gi_bench_events_{secrets.token_hex(4)}"
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield admin_url.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _event_loop_runner():  # type: ignore[no-untyped-def]
+    """uvloop's runner when installed (the server runs on it too): a cheaper client."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run
+    return uvloop.run
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--streams", type=int, default=1000)
     parser.add_argument("--cancels", type=int, default=20)
     parser.add_argument("--interval", type=float, default=0.5)
     parser.add_argument("--idle-seconds", type=float, default=10.0)
-    parser.add_argument("--database-url", help="default: SQLite in a temp folder")
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="a fresh database on $GROKIMAGINE_TEST_POSTGRES's server (default: SQLite)",
+    )
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="gi-events-") as work:
+    with contextlib.ExitStack() as stack:
+        if args.postgres:
+            args.database_url = stack.enter_context(postgres_database())
+        work = stack.enter_context(tempfile.TemporaryDirectory(prefix="gi-events-"))
         port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("GROKIMAGINE_")}
         env.update(
@@ -202,7 +249,7 @@ def main() -> None:
             GROKIMAGINE_DEMO_CREDITS=str(10**9),
             GROKIMAGINE_LOG_FORMAT="text",
         )
-        if args.database_url:
+        if args.postgres:
             env["GROKIMAGINE_DATABASE_URL"] = args.database_url
         command = [sys.executable, "-m", "grokimagine.cli"]
         serve = subprocess.Popen(
@@ -224,13 +271,13 @@ def main() -> None:
             base = f"http://127.0.0.1:{port}"
             wait_for(f"{base}/healthz")
             client_cpu = time.process_time()
-            result = asyncio.run(run(args, base, token, serve.pid))
+            result = _event_loop_runner()(run(args, base, token, serve.pid))
             result["client_cpu_seconds"] = time.process_time() - client_cpu
             result["load_average"] = os.getloadavg()[0]
         finally:
             serve.terminate()
             serve.wait(20)
-    backend = "PostgreSQL" if args.database_url else "SQLite"
+    backend = "PostgreSQL" if args.postgres else "SQLite"
     print(json.dumps(result, indent=2))
     print(
         f"| {backend} | {result['streams']} | {result['open_seconds']:.1f} "
