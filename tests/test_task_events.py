@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from grokimagine.domain import task_control
-from grokimagine.settings import Settings
+from grokimagine.settings import EventSettings, Settings
 from tests.live_server import LiveServer, live_server
 from tests.sse import Event, read_events
 
@@ -41,7 +41,7 @@ def idle_server(settings: Settings) -> Iterator[LiveServer]:
     """No worker: tasks stay pending until the test moves them. No re-reading on a timer
     either, so whatever arrives came by an announced change (NOTIFY on PostgreSQL)."""
     quiet = settings.model_copy(
-        update={"events_poll_seconds": 60.0, "events_heartbeat_seconds": 0.3}
+        update={"events": EventSettings(poll_seconds=60.0, heartbeat_seconds=0.3)}
     )
     with live_server(quiet, worker=False) as running:
         yield running

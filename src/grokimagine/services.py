@@ -8,8 +8,6 @@ from dataclasses import dataclass, field
 from grokimagine.domain.task_events import TaskWatcher
 from grokimagine.domain.task_signals import TASK_CHANGES_CHANNEL
 from grokimagine.engines.routing import EngineRouter
-from grokimagine.http.auth import Authenticator
-from grokimagine.http.ratelimit import RateLimiter, storage_for
 from grokimagine.net.policy import Allowlist
 from grokimagine.settings import Settings
 from grokimagine.storage.db import Database
@@ -25,8 +23,6 @@ class Services:
     settings: Settings
     db: Database
     store: FileStore
-    authenticator: Authenticator
-    limiter: RateLimiter
     fetch_allowlist: Allowlist
     router: EngineRouter  # which engines serve which tasks; engines are built on first use
     # Called after a task is created, to wake an idle worker at once.
@@ -38,7 +34,7 @@ class Services:
         if self._task_watcher is None:
             self._task_watcher = TaskWatcher(
                 self.db,
-                poll_seconds=self.settings.events_poll_seconds,
+                poll_seconds=self.settings.events.poll_seconds,
                 listen=self._listen_for_changes if not self.db.is_sqlite else None,
             )
         return self._task_watcher
@@ -68,10 +64,8 @@ def build_services(settings: Settings, *, public_url: str | None = None) -> Serv
         settings=settings,
         db=db,
         store=build_file_store(settings, public_url),
-        authenticator=Authenticator(db, settings.auth_cache_seconds),
         fetch_allowlist=Allowlist.parse(settings.fetch_allowlist),
         router=EngineRouter(settings),
-        limiter=RateLimiter(storage_for(settings.redis_url, settings.redis_prefix)),
     )
 
 

@@ -12,10 +12,12 @@ from fastapi import FastAPI
 from grokimagine import __version__
 from grokimagine.domain.plans import plan_limits
 from grokimagine.http import account_routes, files, ops, routes, task_events, task_routes
+from grokimagine.http.auth import Authenticator
 from grokimagine.http.errors import install_error_handlers
 from grokimagine.http.gate import ApiGate
 from grokimagine.http.observe import RequestObserver
 from grokimagine.http.openapi import add_component_schemas, camel_case_operation_id
+from grokimagine.http.ratelimit import RateLimiter, storage_for
 from grokimagine.http.schemas import GenerateRequest
 from grokimagine.services import Services
 
@@ -74,7 +76,11 @@ def create_app(
         lifespan=lifespan,
         generate_unique_id_function=camel_case_operation_id,
     )
+    settings = services.settings
     app.state.services = services
+    app.state.limiter = limiter = RateLimiter(
+        storage_for(settings.redis_url, settings.redis_prefix)
+    )
     install_error_handlers(app)
     app.include_router(routes.router)
     app.include_router(task_routes.router)
@@ -85,14 +91,13 @@ def create_app(
     app.include_router(ops.router)
     # POST /v1/generate parses its own body; its schema is listed for generators all the same.
     add_component_schemas(app, [GenerateRequest])
-    settings = services.settings
     app.add_middleware(
         ApiGate,
-        authenticator=services.authenticator,
-        limiter=services.limiter,
-        plan_limits=plan_limits(settings.plan_limits),
-        auth_failure_limit=settings.auth_failure_limit,
-        max_body_bytes=settings.max_body_bytes,
+        authenticator=Authenticator(services.db, settings.auth_cache_seconds),
+        limiter=limiter,
+        plan_limits=plan_limits(settings.limits.plan_limits),
+        auth_failure_limit=settings.limits.auth_failure_limit,
+        max_body_bytes=settings.limits.max_body_bytes,
     )
     # Added last, so outermost: it sees (and times) the gate's refusals too.
     app.add_middleware(

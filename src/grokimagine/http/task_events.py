@@ -11,10 +11,10 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.responses import Response
 
 from grokimagine.domain.task_events import TaskSnapshot, read_snapshots
+from grokimagine.domain.task_views import render_task
 from grokimagine.http.errors import ApiError
 from grokimagine.http.routes import principal_of, services_of
 from grokimagine.http.schemas import ERROR_RESPONSES, Error
-from grokimagine.http.views import render_task
 from grokimagine.services import Services
 
 router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
@@ -84,7 +84,7 @@ async def stream_task_events(
 
     return EventSourceResponse(
         events(),
-        ping=services.settings.events_heartbeat_seconds,
+        ping=services.settings.events.heartbeat_seconds,
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
 
