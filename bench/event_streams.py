@@ -4,8 +4,9 @@ One ``grokimagine serve --no-worker`` process; N pending tasks, one stream open 
 the oldest pending task is canceled (``POST /v1/tasks/{id}/cancel``) every ``--interval``
 seconds: its stream gets its final event and every other stream a queue-position event, so each
 cancel fans out to all N streams. Latency of an event = its arrival - the moment the cancel
-that caused it was sent (a stream's queue position tells which cancel that was). The API
-process's CPU and memory come from /proc.
+that caused it was sent (a stream's queue position tells which cancel that was). Then the
+newest task is canceled ``--single`` times: a change that moves no other task, so one event
+among the N open streams. The API process's CPU and memory come from /proc.
 
     python bench/event_streams.py [--streams 1000] [--cancels 20] [--interval 0.5]
                                   [--postgres]
@@ -160,6 +161,18 @@ async def run(args: argparse.Namespace, base: str, token: str, pid: int) -> dict
         busy_cpu = (cpu_seconds(pid) - busy_from) / busy_seconds
         rss_busy = rss_mib(pid)
 
+        # One task's change among the N watched: cancel the newest, which moves nobody else.
+        single: list[float] = []
+        for stream in reversed(by_position[-args.single :]):
+            sent = time.monotonic()
+            answer = await http.post(f"/v1/tasks/{stream.task_id}/cancel")
+            answer.raise_for_status()
+            while not stream.closed:
+                await asyncio.sleep(0.001)
+            single.append(stream.arrivals[-1][0] - sent)
+            await asyncio.sleep(args.interval)
+        single.sort()
+
     latencies: list[float] = []
     missing = 0
     canceled = {stream.task_id: index for index, stream in enumerate(by_position[: args.cancels])}
@@ -196,6 +209,8 @@ async def run(args: argparse.Namespace, base: str, token: str, pid: int) -> dict
         "p99": latencies[int(len(latencies) * 0.99)] * 1000,
         "max": latencies[-1] * 1000,
         "over_half_second": sum(1 for value in latencies if value > 0.5),
+        "single_p50": statistics.median(single) * 1000,
+        "single_max": single[-1] * 1000,
     }
 
 
@@ -229,6 +244,7 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=1000)
     parser.add_argument("--cancels", type=int, default=20)
     parser.add_argument("--interval", type=float, default=0.5)
+    parser.add_argument("--single", type=int, default=20, help="cancels of the newest task")
     parser.add_argument("--idle-seconds", type=float, default=10.0)
     parser.add_argument(
         "--postgres",
@@ -285,7 +301,9 @@ def main() -> None:
         f"| {result['idle_cpu'] * 100:.1f} | {result['busy_cpu'] * 100:.0f} "
         f"| {result['events']} ({result['events_per_second']:.0f}/s) "
         f"| {result['p50']:.0f} | {result['p95']:.0f} | {result['p99']:.0f} | {result['max']:.0f} "
-        f"| {result['over_half_second']} | {result['missing']} |"
+        f"| {result['over_half_second']} | {result['missing']} "
+        f"| {result['single_p50']:.0f} / {result['single_max']:.0f} "
+        f"| {result['load_average']:.1f} |"
     )
 
 
