@@ -181,6 +181,8 @@ async def run(args: argparse.Namespace, base: str, token: str, pid: int) -> dict
         seen = set()
         for arrived, task in stream.arrivals[1:]:
             if task["status"] == "canceled":
+                if stream.task_id not in canceled:
+                    continue  # canceled in the single-update phase, measured there
                 cause = canceled[stream.task_id]
             else:
                 cause = first - (task["queue_position"] or 0) - 1
