@@ -33,12 +33,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-import orjson
 
 sys.path.insert(0, str(Path(__file__).parent))
 from http_api import free_port, wait_for
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+FINAL = ("completed", "failed", "canceled")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -81,29 +81,28 @@ async def follow(host: str, port: int, token: str, stream: Stream) -> None:
         raise RuntimeError(f"{stream.task_id}: {status!r}")
     while (await reader.readline()) not in (b"\r\n", b"\n", b""):
         pass  # headers
-    data: list[str] = []
+    # Only the events' id lines are read (status.attempts.progress.position.flags): the
+    # client then costs little next to the server it measures.
+    pending = b""
     try:
         while True:
-            line = await reader.readline()
-            if not line:
+            chunk = await reader.read(1 << 16)
+            if not chunk:
                 break
-            text = line.decode().rstrip("\r\n")
-            if text.startswith("data:"):
-                data.append(text[5:].lstrip())
-            elif text == "" and data:
-                payload = "".join(data)
-                data.clear()
-                # Chunked transfer encoding puts size lines between events: skip non-JSON.
-                try:
-                    task = orjson.loads(payload)
-                except orjson.JSONDecodeError:
+            arrived = time.monotonic()
+            pending += chunk
+            *complete, pending = pending.split(b"\n")
+            for line in complete:
+                if not line.startswith(b"id: "):
                     continue
-                stream.arrivals.append((time.monotonic(), task))
+                status, _, _, position, _ = line[4:].rstrip(b"\r").decode().split(".")
+                task = {"status": status, "queue_position": int(position) if position else None}
+                stream.arrivals.append((arrived, task))
                 if stream.first_position is None:
-                    stream.first_position = task.get("queue_position")
+                    stream.first_position = task["queue_position"]
                     stream.opened.set()
-                if task.get("status") in ("completed", "failed", "canceled"):
-                    break
+            if stream.arrivals and stream.arrivals[-1][1]["status"] in FINAL:
+                break
     finally:
         stream.closed = True
         writer.close()
@@ -174,6 +173,7 @@ async def run(args: argparse.Namespace, base: str, token: str, pid: int) -> dict
         single.sort()
 
     latencies: list[float] = []
+    by_cancel: dict[int, list[float]] = {}
     missing = 0
     canceled = {stream.task_id: index for index, stream in enumerate(by_position[: args.cancels])}
     for stream in streams:
@@ -188,6 +188,7 @@ async def run(args: argparse.Namespace, base: str, token: str, pid: int) -> dict
                 cause = first - (task["queue_position"] or 0) - 1
             if 0 <= cause < len(sent_at):
                 latencies.append(arrived - sent_at[cause])
+                by_cancel.setdefault(cause, []).append(arrived - sent_at[cause])
                 seen.add(cause)
         expected = canceled.get(stream.task_id, args.cancels - 1) + 1
         expected = min(expected, first + 1)
@@ -211,6 +212,10 @@ async def run(args: argparse.Namespace, base: str, token: str, pid: int) -> dict
         "p99": latencies[int(len(latencies) * 0.99)] * 1000,
         "max": latencies[-1] * 1000,
         "over_half_second": sum(1 for value in latencies if value > 0.5),
+        "per_cancel_first_last_ms": [
+            (round(min(values) * 1000), round(max(values) * 1000))
+            for _, values in sorted(by_cancel.items())
+        ],
         "single_p50": statistics.median(single) * 1000,
         "single_max": single[-1] * 1000,
     }
