@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 from typing import Protocol
 
@@ -125,6 +126,11 @@ def create_app_from_env() -> FastAPI:
     configure_logging(settings.log_format)
     services = build_services(settings)
     if not settings.in_process_worker:
-        return create_app(services)
-    # Webhook deliveries go out from wherever workers run (they create most of them).
-    return create_app(services, worker=Worker(services), webhooks=WebhookSender(services))
+        app = create_app(services)
+    else:
+        # Webhook deliveries go out from wherever workers run (they create most of them).
+        app = create_app(services, worker=Worker(services), webhooks=WebhookSender(services))
+    # Modules, routes, models and tables live as long as the process: kept out of the
+    # collector's full passes, which would walk them all while every open stream waits.
+    gc.freeze()
+    return app
