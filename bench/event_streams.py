@@ -136,6 +136,7 @@ async def run(args: argparse.Namespace, base: str, token: str, pid: int) -> dict
         # Cancel the oldest pending tasks one by one: each moves every other stream's queue.
         by_position = sorted(streams, key=lambda s: s.first_position or 0)
         sent_at: list[float] = []
+        cancel_ms: list[int] = []  # how long each cancel request took (its write included)
         profiler = None
         if os.environ.get("BENCH_PY_SPY"):  # a py-spy binary: profile the server meanwhile
             profiler = subprocess.Popen(
@@ -152,6 +153,7 @@ async def run(args: argparse.Namespace, base: str, token: str, pid: int) -> dict
             sent_at.append(time.monotonic())
             answer = await http.post(f"/v1/tasks/{by_position[index].task_id}/cancel")
             answer.raise_for_status()
+            cancel_ms.append(round((time.monotonic() - sent_at[-1]) * 1000))
             await asyncio.sleep(args.interval)
         await asyncio.sleep(1.0)
         if profiler is not None:
@@ -212,6 +214,7 @@ async def run(args: argparse.Namespace, base: str, token: str, pid: int) -> dict
         "p99": latencies[int(len(latencies) * 0.99)] * 1000,
         "max": latencies[-1] * 1000,
         "over_half_second": sum(1 for value in latencies if value > 0.5),
+        "cancel_request_ms": cancel_ms,
         "per_cancel_first_last_ms": [
             (round(min(values) * 1000), round(max(values) * 1000))
             for _, values in sorted(by_cancel.items())
