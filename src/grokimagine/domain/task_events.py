@@ -262,9 +262,10 @@ class TaskWatcher:
         self.reads += 1
         fresh = await read_snapshots(self.db, changed) if changed else {}
         positions = await queue_positions(self.db, waiting)
-        for task_id in waiting:
-            if task_id in positions:
-                fresh[task_id] = replace(self._known[task_id], queue_position=positions[task_id])
+        for task_id, position in positions.items():
+            known = self._known.get(task_id)  # gone if its last stream closed meanwhile
+            if known is not None:
+                fresh[task_id] = replace(known, queue_position=position)
         # Left the queue unannounced (another process, a lost notification): read it whole.
         gone = [task_id for task_id in waiting if task_id not in positions]
         if gone:
