@@ -14,8 +14,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-from grokimagine_client import cli as client_cli
-
 from grokimagine.domain import accounts
 from grokimagine.domain.credits import grant_credits
 from grokimagine.domain.plans import PLANS
@@ -24,6 +22,7 @@ from grokimagine.settings import Settings
 from grokimagine.storage.db import Database
 from grokimagine.storage.locks import exclusive
 from grokimagine.storage.migrate import upgrade_database
+from grokimagine_client import cli as client_cli
 
 T = TypeVar("T")
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from grokimagine_client import (
     AsyncGrokImagine,
     AuthenticationError,
@@ -19,7 +20,6 @@ from grokimagine_client import (
     TaskTimeoutError,
     UnsupportedError,
 )
-
 from tests.engines.mp4_checks import decode, solid_png
 from tests.live_server import LiveServer
 

@@ -8,6 +8,8 @@ import json
 import time
 
 import pytest
+
+from grokimagine.worker.webhooks import sign
 from grokimagine_client import (
     ContentRejectedError,
     GrokImagine,
@@ -19,8 +21,6 @@ from grokimagine_client import (
     WebhookVerificationError,
 )
 from grokimagine_client.errors import error_for_task
-
-from grokimagine.worker.webhooks import sign
 from tests.client.conftest import Scripted, StubServer, envelope, sqlite_settings
 from tests.live_server import live_server
 

@@ -164,7 +164,9 @@ class AsyncVideos:
         data = await self._client.request(
             "POST", "/v1/generate", json_body=body, headers={"Idempotency-Key": key}
         )
-        return Task.from_api({"status": "pending", "request": body, **data})
+        # The request as sent, less the images (data URIs can be megabytes).
+        sent = {name: value for name, value in body.items() if name != "images"}
+        return Task.from_api({"status": "pending", "request": sent, **data})
 
     async def retrieve(self, task_id: str) -> Task:
         """The task as it is now."""

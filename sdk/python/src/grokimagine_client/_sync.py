@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
 from grokimagine_client._base import (
     DEFAULT_TIMEOUT,
     OPTION_NAMES,
@@ -162,7 +163,9 @@ class Videos:
         data = self._client.request(
             "POST", "/v1/generate", json_body=body, headers={"Idempotency-Key": key}
         )
-        return Task.from_api({"status": "pending", "request": body, **data})
+        # The request as sent, less the images (data URIs can be megabytes).
+        sent = {name: value for name, value in body.items() if name != "images"}
+        return Task.from_api({"status": "pending", "request": sent, **data})
 
     def retrieve(self, task_id: str) -> Task:
         """The task as it is now."""
