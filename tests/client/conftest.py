@@ -50,6 +50,7 @@ class Scripted:
     status: int
     body: object
     headers: dict[str, str] = field(default_factory=dict)
+    raw: bytes | None = None  # sent as is (an event stream) instead of ``body`` as JSON
 
 
 @dataclass
@@ -85,9 +86,10 @@ def stub() -> Iterator[StubServer]:
                 Scripted(404, {"code": 404, "message": "Not found", "error": "NOT_FOUND"})
             ]
             answer = answers.pop(0) if len(answers) > 1 else answers[0]
-            payload = json.dumps(answer.body).encode()
+            payload = answer.raw if answer.raw is not None else json.dumps(answer.body).encode()
             self.send_response(answer.status)
-            self.send_header("Content-Type", "application/json")
+            kind = "text/event-stream" if answer.raw is not None else "application/json"
+            self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(payload)))
             for name, value in answer.headers.items():
                 self.send_header(name, value)

@@ -233,3 +233,23 @@ def test_ctrl_c_off_a_terminal_leaves_the_task_and_says_so_in_json(
     assert process.returncode == 130
     (last,) = _lines(rest)
     assert (last["event"], last["task_id"]) == ("left_running", first["task_id"])
+
+
+def test_content_rejected_exits_with_3(stub) -> None:  # type: ignore[no-untyped-def]
+    from tests.client.conftest import Scripted
+
+    failed = {
+        "task_id": "task_1",
+        "status": "failed",
+        "error": {"code": "CONTENT_REJECTED", "message": "refused"},
+    }
+    event = f"event: task\r\nid: s1\r\ndata: {json.dumps(failed)}\r\n\r\n".encode()
+    stub.script("GET", "/v1/tasks/task_1/events", Scripted(200, None, raw=event))
+    env = {**os.environ, "GROKIMAGINE_API_KEY": "gi_live_x", "GROKIMAGINE_BASE_URL": stub.url}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "sdk" / "python" / "src"), str(ROOT / "src")])
+    done = subprocess.run(
+        [*CLIENT, "wait", "task_1"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 3, done.stdout + done.stderr
+    last = _lines(done.stdout)[-1]
+    assert (last["event"], last["code"], last["task_id"]) == ("error", "CONTENT_REJECTED", "task_1")

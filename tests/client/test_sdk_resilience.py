@@ -163,3 +163,47 @@ def test_a_real_servers_429_reaches_the_caller_as_rate_limit_error(tmp_path) -> 
     assert limited.value.retry_after is not None and limited.value.retry_after >= 1
     assert limited.value.code == "RATE_LIMITED"
     assert 0.15 <= waited < 5  # one retry, after the capped Retry-After
+
+
+def _event(task: dict, event_id: str) -> bytes:
+    return f"event: task\r\nid: {event_id}\r\ndata: {json.dumps(task)}\r\n\r\n".encode()
+
+
+def test_wait_reconnects_a_dropped_stream_with_last_event_id(stub: StubServer) -> None:
+    pending = {"task_id": "task_1", "status": "pending", "queue_position": 2}
+    running = {"task_id": "task_1", "status": "processing", "progress": 40}
+    done = {"task_id": "task_1", "status": "completed", "progress": 100, "response": ["u"]}
+    stub.script(
+        "GET",
+        "/v1/tasks/task_1/events",
+        # The connection ends before the task does (a proxy, a restart): no final event.
+        Scripted(200, None, raw=b": ping\r\n\r\n" + _event(pending, "s1") + _event(running, "s2")),
+        Scripted(200, None, raw=_event(done, "s3")),
+    )
+    updates: list[Task] = []
+    with GrokImagine(api_key="gi_live_x", base_url=stub.url) as client:
+        finished = client.videos.wait("task_1", on_update=updates.append)
+    assert finished.succeeded and finished.videos == ["u"]
+    assert [(u.status, u.queue_position, u.progress) for u in updates] == [
+        ("pending", 2, 0),
+        ("processing", None, 40),
+        ("completed", None, 100),
+    ]
+    first, second = stub.calls("GET", "/v1/tasks/task_1/events")
+    assert "Last-Event-ID" not in first and second["Last-Event-ID"] == "s2"
+    assert not stub.calls("GET", "/v1/tasks/task_1"), "no polling while the stream works"
+
+
+def test_a_failed_task_raises_from_wait_with_its_id(stub: StubServer) -> None:
+    failed = {
+        "task_id": "task_1",
+        "status": "failed",
+        "error": {"code": "CONTENT_REJECTED", "message": "refused"},
+    }
+    stub.script("GET", "/v1/tasks/task_1/events", Scripted(200, None, raw=_event(failed, "s1")))
+    with (
+        GrokImagine(api_key="gi_live_x", base_url=stub.url) as client,
+        pytest.raises(ContentRejectedError) as rejected,
+    ):
+        client.videos.wait("task_1")
+    assert (rejected.value.task_id, rejected.value.code) == ("task_1", "CONTENT_REJECTED")
