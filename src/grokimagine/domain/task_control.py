@@ -10,7 +10,7 @@ import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 
 from grokimagine.domain import task_queue
 from grokimagine.domain.clock import utcnow
@@ -80,15 +80,22 @@ async def list_tasks(
     return TaskPage(records, encode_cursor(last.created_at.isoformat(), last.id) if last else None)
 
 
+_own = tasks.alias("own")
+# Built once, with the task's id as the only parameter: status polls of pending tasks run it,
+# and on SQLite it takes the raw-driver path (``Database.lookup``).
+_TASKS_AHEAD = select(func.count().label("ahead")).where(
+    tasks.c.status == PENDING,
+    tasks.c.created_at
+    < select(_own.c.created_at).where(_own.c.id == bindparam("task_id")).scalar_subquery(),
+)
+
+
 async def queue_position(db: Database, record: TaskRecord) -> int | None:
     """How many pending tasks were created before this pending one (0: it is next)."""
     if record.status != PENDING:
         return None
-    count = select(func.count()).where(
-        tasks.c.status == PENDING, tasks.c.created_at < record.created_at
-    )
-    row = await db.fetch_one(count)
-    return int(row[0]) if row is not None else 0
+    row = await db.lookup(_TASKS_AHEAD, {"task_id": record.id})
+    return int(row["ahead"]) if row is not None else 0
 
 
 async def cancel(db: Database, account_id: str, task_id: str) -> TaskRecord:
