@@ -12,9 +12,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import uvicorn
+from fastapi import FastAPI
 from sqlalchemy import delete
 
 from grokimagine.domain import accounts
+from grokimagine.domain.task_events import TaskWatcher
 from grokimagine.http.app import create_app
 from grokimagine.services import Services, build_services
 from grokimagine.settings import Settings
@@ -32,6 +34,12 @@ class LiveServer:
     settings: Settings
     services: Services  # the server's own (its event loop runs in the server thread)
     loop: asyncio.AbstractEventLoop
+    app: FastAPI
+
+    @property
+    def watcher(self) -> TaskWatcher:
+        """The server's watcher of event streams."""
+        return self.app.state.task_watcher
 
     def call(self, make: Callable[[Services], object]) -> object:
         """Run ``make(services)``'s coroutine on the server's loop and return its result."""
@@ -89,7 +97,7 @@ def live_server(
             raise RuntimeError("the live server did not start")
         time.sleep(0.02)
     try:
-        yield LiveServer(url, token, account_id, settings, services, loop_box[0])
+        yield LiveServer(url, token, account_id, settings, services, loop_box[0], app)
     finally:
         server.should_exit = True
         thread.join(timeout=15)

@@ -105,7 +105,7 @@ def test_streams_need_a_key_and_see_only_their_own_tasks(server: LiveServer) -> 
         other = server.call(_other_customer_token)
         foreign = http.get(url, headers={"Authorization": f"Bearer {other}"})
         assert foreign.status_code == 404
-    assert server.services.task_watcher().watched == 0, "refused streams leave no subscription"
+    assert server.watcher.watched == 0, "refused streams leave no subscription"
 
 
 async def _other_customer_token(services) -> str:  # type: ignore[no-untyped-def]
@@ -142,9 +142,9 @@ def test_queue_moves_reach_every_stream_through_one_watcher_with_heartbeats(
         for thread in threads:
             thread.start()
         opened.wait()
-        assert server.services.task_watcher().watched == 3
+        assert server.watcher.watched == 3
         time.sleep(0.8)  # quiet: heartbeats only
-        reads_before = server.services.task_watcher().reads
+        reads_before = server.watcher.reads
         # The oldest task leaves the queue: every other one moves up.
         started = time.monotonic()
         server.call(lambda s: task_control.cancel(s.db, server.account_id, task_ids[0]))
@@ -166,7 +166,7 @@ def test_queue_moves_reach_every_stream_through_one_watcher_with_heartbeats(
         assert (moved["status"], moved["queue_position"]) == ("pending", position - 1)
         assert received[task_id][-1].json["status"] == "canceled"
     # One read of the watched tasks served the three streams for the queue move.
-    watcher = server.services.task_watcher()
+    watcher = server.watcher
     assert watcher.reads - reads_before <= 1 + len(received) * 2
     assert watcher.watched == 0
 

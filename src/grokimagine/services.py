@@ -5,14 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from grokimagine.domain.task_events import TaskWatcher
-from grokimagine.domain.task_signals import TASK_CHANGES_CHANNEL
 from grokimagine.engines.routing import EngineRouter
 from grokimagine.net.policy import Allowlist
 from grokimagine.settings import Settings
 from grokimagine.storage.db import Database
 from grokimagine.storage.files import FileStore, LocalFileStore
-from grokimagine.storage.listen import libpq_url, listen
 from grokimagine.storage.signing import UrlSigner, load_or_create_secret
 
 
@@ -27,22 +24,6 @@ class Services:
     router: EngineRouter  # which engines serve which tasks; engines are built on first use
     # Called after a task is created, to wake an idle worker at once.
     task_created_listeners: list[Callable[[], None]] = field(default_factory=list)
-    _task_watcher: TaskWatcher | None = None
-
-    def task_watcher(self) -> TaskWatcher:
-        """The process's one watcher of tasks followed by event streams (built on first use)."""
-        if self._task_watcher is None:
-            self._task_watcher = TaskWatcher(
-                self.db,
-                poll_seconds=self.settings.events.poll_seconds,
-                listen=self._listen_for_changes if not self.db.is_sqlite else None,
-            )
-        return self._task_watcher
-
-    async def _listen_for_changes(
-        self, on_change: Callable[[str], None], on_connect: Callable[[], None]
-    ) -> None:
-        await listen(libpq_url(self.db.url), TASK_CHANGES_CHANNEL, on_change, on_connect=on_connect)
 
     def task_created(self) -> None:
         """Tell the listeners that a new task is waiting."""
@@ -51,8 +32,6 @@ class Services:
 
     async def close(self) -> None:
         """Release connections."""
-        if self._task_watcher is not None:
-            await self._task_watcher.close()
         self.router.close()
         await self.db.dispose()
 

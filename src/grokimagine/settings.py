@@ -9,10 +9,20 @@ Settings that belong together live in groups (``settings.relay``, ``settings.xai
 
 from __future__ import annotations
 
+import re
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -38,10 +48,26 @@ class SettingsGroup(BaseSettings):
         except ValidationError as exc:
             # Name the variable an operator sets, not the field inside the group.
             culprits = "; ".join(
-                f"GROKIMAGINE_{(self.flat_prefix + str(error['loc'][0])).upper()}: {error['msg']}"
+                f"GROKIMAGINE_{(self.flat_prefix + str(error['loc'][0])).upper()}: "
+                + "".join(f"{part}: " for part in error["loc"][1:])
+                + str(error["msg"]).removeprefix("Value error, ")
                 for error in exc.errors()
             )
             raise ValueError(f"invalid settings: {culprits}") from None
+
+
+_PLAN_NAME = re.compile(r"[A-Za-z0-9_-]{1,20}")
+
+
+class PlanFields(BaseModel):
+    """An operator's plan (or the fields of a default plan it changes); see domain/plans.py."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    requests_per_minute: int | None = Field(None, ge=1)
+    allow_spicy: bool | None = None
+    max_active_tasks: int | None = Field(None, ge=1)
+    monthly_credits: int | None = Field(None, ge=0)
 
 
 class LimitSettings(SettingsGroup):
@@ -57,6 +83,35 @@ class LimitSettings(SettingsGroup):
     max_body_bytes: int = Field(48 * 1024 * 1024, description="Largest request body accepted.")
     max_image_bytes: int = Field(8 * 1024 * 1024, description="Largest input image accepted.")
     image_fetch_timeout: float = Field(10.0, gt=0, description="Seconds to fetch one image.")
+    plans: dict[str, PlanFields] = Field(
+        default_factory=dict,
+        description="Plans over the three defaults (JSON), e.g. "
+        '{"studio": {"requests_per_minute": 300, "allow_spicy": false, "max_active_tasks": 4, '
+        '"monthly_credits": 2000}}; a default plan\'s name changes only the fields given.',
+    )
+
+    @field_validator("plans")
+    @classmethod
+    def _plan_names(cls, plans: dict[str, PlanFields]) -> dict[str, PlanFields]:
+        for name in plans:
+            if not _PLAN_NAME.fullmatch(name):
+                raise ValueError(f"{name!r}: a plan name is 1-20 letters, digits, - or _")
+        return plans
+
+
+class PricingSettings(SettingsGroup):
+    """What a video costs in credits, and what a credit is worth (README: Plans and prices)."""
+
+    flat_prefix = "pricing_"
+
+    table: str | None = Field(
+        None,
+        description="Price table, JSON text or a .json/.toml file (checked at start-up); unset: "
+        "480p 4 + 6 credits a second (6 s: 40), 720p 4 + 9 a second.",
+    )
+    usd_per_credit: Decimal = Field(
+        Decimal("0.01"), ge=0, description="What a credit sells for, for the margin report."
+    )
 
 
 class RelaySettings(SettingsGroup):
@@ -240,6 +295,7 @@ GROUPS: dict[str, type[SettingsGroup]] = {
     "s3": S3Settings,
     "webhooks": WebhookSettings,
     "events": EventSettings,
+    "pricing": PricingSettings,
 }
 
 
@@ -332,6 +388,7 @@ class Settings(BaseSettings):
     s3: S3Settings = Field(default_factory=S3Settings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     events: EventSettings = Field(default_factory=EventSettings)
+    pricing: PricingSettings = Field(default_factory=PricingSettings)
 
     @model_validator(mode="before")
     @classmethod

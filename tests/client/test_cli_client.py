@@ -79,6 +79,7 @@ def test_generate_wait_download_off_a_terminal_prints_json_lines(
     for command, check in (
         (["tasks"], lambda out: [line["task_id"] for line in out] == [task_id]),
         (["balance"], lambda out: out[0]["balance"] == 4000 - 40),
+        (["quote", "a fox", "--n", "3"], lambda out: out[0]["price"] == 120),
         (
             ["download", task_id, "-o", str(tmp_path / "again")],
             lambda out: out[0]["event"] == "saved",

@@ -18,7 +18,6 @@ from grokimagine_client import (
     NotFoundError,
     Task,
     TaskTimeoutError,
-    UnsupportedError,
 )
 from tests.engines.mp4_checks import decode, solid_png
 from tests.live_server import LiveServer
@@ -83,9 +82,8 @@ def test_errors_are_typed_and_carry_status_code_and_task_id(idle_server: LiveSer
             for _ in range(200):
                 client.videos.create("spend it all", n=4)
         assert (broke.value.status, broke.value.code) == (402, "INSUFFICIENT_CREDITS")
-        with pytest.raises(UnsupportedError) as no_quote:
-            client.videos.quote("a fox")
-        assert no_quote.value.code == "QUOTE_UNSUPPORTED"
+        quote = client.videos.quote("a fox", n=2)
+        assert quote.credits == 80 and quote.raw["n"] == 2  # nothing charged
     with (
         GrokImagine(api_key="gi_live_wrong", base_url=idle_server.url) as stranger,
         pytest.raises(AuthenticationError) as denied,

@@ -18,6 +18,7 @@ from grokimagine_client import (
     Task,
     TaskCanceledError,
     TaskFailedError,
+    UnsupportedError,
     WebhookVerificationError,
 )
 from grokimagine_client.errors import error_for_task
@@ -207,3 +208,12 @@ def test_a_failed_task_raises_from_wait_with_its_id(stub: StubServer) -> None:
     ):
         client.videos.wait("task_1")
     assert (rejected.value.task_id, rejected.value.code) == ("task_1", "CONTENT_REJECTED")
+
+
+def test_a_server_without_quotes_gets_a_clear_error(stub: StubServer) -> None:
+    with (
+        GrokImagine(api_key="gi_live_x", base_url=stub.url) as client,
+        pytest.raises(UnsupportedError) as no_quote,
+    ):
+        client.videos.quote("a fox")
+    assert no_quote.value.code == "QUOTE_UNSUPPORTED" and "POST /v1/quote" in str(no_quote.value)

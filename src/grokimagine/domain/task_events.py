@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from grokimagine.domain.task_money import TaskMoney, money_of_tasks
 from grokimagine.domain.task_signals import local_task_changes
 from grokimagine.domain.tasks import FINISHED, PENDING, TaskRecord, record_from_row
 from grokimagine.storage.db import Database
@@ -58,6 +59,7 @@ class TaskSnapshot:
 
     record: TaskRecord
     queue_position: int | None
+    money: TaskMoney  # changes only with the status (a refund): kept across queue moves
 
     @property
     def finished(self) -> bool:
@@ -87,8 +89,10 @@ async def read_snapshots(db: Database, task_ids: Iterable[str]) -> dict[str, Tas
             records[row.id] = record_from_row(row)
     waiting = {task_id: r.created_at for task_id, r in records.items() if r.status == PENDING}
     positions = await queue_positions(db, waiting)
+    money = await money_of_tasks(db, {task_id: r.price_credits for task_id, r in records.items()})
     return {
-        task_id: TaskSnapshot(record, positions.get(task_id)) for task_id, record in records.items()
+        task_id: TaskSnapshot(record, positions.get(task_id), money[task_id])
+        for task_id, record in records.items()
     }
 
 

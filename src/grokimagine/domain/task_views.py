@@ -13,6 +13,7 @@ from typing import Any
 from grokimagine.domain.catalog import resolution_of
 from grokimagine.domain.clock import iso_utc
 from grokimagine.domain.task_control import queue_position
+from grokimagine.domain.task_money import TaskMoney, task_money
 from grokimagine.domain.tasks import COMPLETED, TaskRecord
 from grokimagine.storage.db import Database
 from grokimagine.storage.files import FileStore
@@ -62,13 +63,19 @@ async def task_view(
 ) -> dict[str, Any]:
     """The task resource of the Part 3 routes: the status body and every added field."""
     position = await queue_position(db, record)
-    return render_task(record, position, store, url_ttl_seconds)
+    money = await task_money(db, record.id, record.price_credits)
+    return render_task(record, position, money, store, url_ttl_seconds)
 
 
 def render_task(
-    record: TaskRecord, position: int | None, store: FileStore, url_ttl_seconds: int
+    record: TaskRecord,
+    position: int | None,
+    money: TaskMoney,
+    store: FileStore,
+    url_ttl_seconds: int,
 ) -> dict[str, Any]:
-    """The task resource, for a queue position already known (event streams read it in bulk)."""
+    """The task resource from a queue position and money already read (event streams read
+    them for many tasks at once)."""
     view = status_view(record, store, url_ttl_seconds, position)
     view.update(
         cancel_requested=record.cancel_requested,
@@ -81,5 +88,6 @@ def render_task(
             "seed": record.seed,
             "negative_prompt": record.negative_prompt,
         },
+        money=money.describe(),
     )
     return view

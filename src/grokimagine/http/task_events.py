@@ -10,14 +10,39 @@ from fastapi import APIRouter, Header, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.responses import Response
 
-from grokimagine.domain.task_events import TaskSnapshot, read_snapshots
+from grokimagine.domain.task_events import TaskSnapshot, TaskWatcher, read_snapshots
+from grokimagine.domain.task_signals import TASK_CHANGES_CHANNEL
 from grokimagine.domain.task_views import render_task
 from grokimagine.http.errors import ApiError
 from grokimagine.http.routes import principal_of, services_of
 from grokimagine.http.schemas import ERROR_RESPONSES, Error
 from grokimagine.services import Services
+from grokimagine.storage.listen import libpq_url, listen
 
 router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
+
+
+def build_task_watcher(services: Services) -> TaskWatcher:
+    """The one watcher of a process's streams: on PostgreSQL it hears every process's changes
+    (LISTEN), on SQLite this process's own."""
+    db = services.db
+
+    async def listen_for_changes(
+        on_change: Callable[[str], None], on_connect: Callable[[], None]
+    ) -> None:
+        await listen(libpq_url(db.url), TASK_CHANGES_CHANNEL, on_change, on_connect=on_connect)
+
+    return TaskWatcher(
+        db,
+        poll_seconds=services.settings.events.poll_seconds,
+        listen=None if db.is_sqlite else listen_for_changes,
+    )
+
+
+def watcher_of(request: Request) -> TaskWatcher:
+    """The app's task watcher (see :func:`build_task_watcher`)."""
+    return request.app.state.task_watcher
+
 
 # How long a client waits before reconnecting after a dropped connection (the SSE retry field).
 RECONNECT_MILLISECONDS = 1000
@@ -62,7 +87,7 @@ async def stream_task_events(
     """Follow a task until it finishes: one event per change, the whole task in each."""
     services = services_of(request)
     account_id = principal_of(request).account_id
-    watcher = services.task_watcher()
+    watcher = watcher_of(request)
     # Subscribed before the first read, so no change can fall between the two.
     subscription = watcher.subscribe(task_id)
     try:
@@ -109,6 +134,7 @@ def _event(snapshot: TaskSnapshot, services: Services) -> ServerSentEvent:
     view = render_task(
         snapshot.record,
         snapshot.queue_position,
+        snapshot.money,
         services.store,
         services.settings.url_ttl_seconds,
     )
