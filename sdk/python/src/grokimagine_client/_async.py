@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from grokimagine_client._account import AsyncAccountResource
 from grokimagine_client._base import (
     DEFAULT_TIMEOUT,
     OPTION_NAMES,
@@ -39,7 +40,7 @@ from grokimagine_client.errors import (
     UnsupportedError,
     error_for_task,
 )
-from grokimagine_client.types import Account, LedgerEntry, Quote, Task
+from grokimagine_client.types import Quote, Task
 from grokimagine_client.webhooks import Webhooks
 
 OnUpdate = Callable[[Task], None]
@@ -384,28 +385,3 @@ class AsyncVideos:
                     ) from exc
                 await asyncio.sleep(backoff_seconds(attempt, None, 5))
         part.replace(target)
-
-
-class AsyncAccountResource:
-    """``client.account``: balance, plan and ledger."""
-
-    def __init__(self, client: AsyncGrokImagine) -> None:
-        self._client = client
-
-    async def retrieve(self) -> Account:
-        """The account behind the key: plan, balance, rate limit, usage."""
-        return Account.from_api(await self._client.request("GET", "/v1/account"))
-
-    async def ledger(self, *, limit: int = 50) -> AsyncIterator[LedgerEntry]:
-        """Every change of balance, newest first, fetched page by page as iterated."""
-        cursor: str | None = None
-        while True:
-            params: dict[str, Any] = {"limit": limit}
-            if cursor:
-                params["cursor"] = cursor
-            page = await self._client.request("GET", "/v1/account/ledger", params=params)
-            for entry in page.get("entries", []):
-                yield LedgerEntry.from_api(entry)
-            cursor = page.get("next_cursor")
-            if not cursor:
-                return

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from grokimagine_client._account import AccountResource
 from grokimagine_client._base import (
     DEFAULT_TIMEOUT,
     OPTION_NAMES,
@@ -38,7 +39,7 @@ from grokimagine_client.errors import (
     UnsupportedError,
     error_for_task,
 )
-from grokimagine_client.types import Account, LedgerEntry, Quote, Task
+from grokimagine_client.types import Quote, Task
 from grokimagine_client.webhooks import Webhooks
 
 OnUpdate = Callable[[Task], None]
@@ -377,28 +378,3 @@ class Videos:
                     ) from exc
                 time.sleep(backoff_seconds(attempt, None, 5))
         part.replace(target)
-
-
-class AccountResource:
-    """``client.account``: balance, plan and ledger."""
-
-    def __init__(self, client: GrokImagine) -> None:
-        self._client = client
-
-    def retrieve(self) -> Account:
-        """The account behind the key: plan, balance, rate limit, usage."""
-        return Account.from_api(self._client.request("GET", "/v1/account"))
-
-    def ledger(self, *, limit: int = 50) -> Iterator[LedgerEntry]:
-        """Every change of balance, newest first, fetched page by page as iterated."""
-        cursor: str | None = None
-        while True:
-            params: dict[str, Any] = {"limit": limit}
-            if cursor:
-                params["cursor"] = cursor
-            page = self._client.request("GET", "/v1/account/ledger", params=params)
-            for entry in page.get("entries", []):
-                yield LedgerEntry.from_api(entry)
-            cursor = page.get("next_cursor")
-            if not cursor:
-                return
