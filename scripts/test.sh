@@ -12,4 +12,5 @@ python3 -m venv .venv
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/lint-imports
-exec .venv/bin/pytest "$@"
+# One process per core: each gets its own PostgreSQL database and data folders.
+exec .venv/bin/pytest -n auto "$@"
