@@ -7,22 +7,17 @@ from starlette.responses import Response
 
 from grokimagine.domain.video_operations import submit_video_operation
 from grokimagine.http.headers import idempotency_key_of, preferred_wait
+from grokimagine.http.openapi import request_body
 from grokimagine.http.routes import (
     DirectRoute,
+    GenerateResponse,
     json_object,
     parse_body,
     principal_of,
     services_of,
     submitted,
 )
-from grokimagine.http.schemas import (
-    ERROR_RESPONSES,
-    GENERATE_HEADERS,
-    Envelope,
-    ErrorBody,
-    GenerateData,
-)
-from grokimagine.http.schemas_tasks import TaskData
+from grokimagine.http.schemas import ERROR_RESPONSES, GENERATE_HEADERS, Error
 from grokimagine.http.schemas_video import EditRequest, ExtendRequest
 
 router = APIRouter(prefix="/v1", tags=["videos"], route_class=DirectRoute)
@@ -31,26 +26,21 @@ _RESPONSES = {
     **ERROR_RESPONSES,
     402: {"description": "Not enough credits"},
     403: {"description": "Mode not allowed"},
-    404: {"model": ErrorBody, "description": "TASK_NOT_FOUND: task_id is no task of this account"},
-    409: {"model": ErrorBody, "description": "IDEMPOTENCY_CONFLICT: key reused, other body"},
+    404: {"model": Error, "description": "TASK_NOT_FOUND: task_id is no task of this account"},
+    409: {"model": Error, "description": "IDEMPOTENCY_CONFLICT: key reused, other body"},
     413: {"description": "Body over its limit"},
 }
 
 
 def _openapi(model: type[ExtendRequest] | type[EditRequest]) -> dict[str, object]:
-    return {
-        "parameters": GENERATE_HEADERS,
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": model.model_json_schema()}},
-        },
-    }
+    return {"parameters": GENERATE_HEADERS, "requestBody": request_body(model)}
 
 
 @router.post(
     "/extend",
+    operation_id="extendVideo",
     summary="Extend a video",
-    response_model=Envelope[GenerateData | TaskData],
+    response_model=GenerateResponse,
     response_description="`data.task_id`; the finished task's video is the source followed by"
     " the added seconds, as one file.",
     responses=_RESPONSES,
@@ -67,8 +57,9 @@ async def extend(request: Request) -> Response:
 
 @router.post(
     "/edit",
+    operation_id="editVideo",
     summary="Edit a video",
-    response_model=Envelope[GenerateData | TaskData],
+    response_model=GenerateResponse,
     response_description="`data.task_id`; the finished task's video is the source changed as"
     " the prompt says, as long as the source.",
     responses=_RESPONSES,
