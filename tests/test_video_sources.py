@@ -211,6 +211,14 @@ async def test_another_accounts_task_is_not_found_and_a_pending_one_is_not_ready
             " 7, 8, 9, 10",
         ),
         (
+            {"prompt": "a\x00b", "video": "https://example.com/a.mp4"},
+            "Invalid request: The prompt parameter is not valid: must not contain NUL characters",
+        ),
+        (
+            {"prompt": "p", "task_id": "task_\x00"},
+            "Invalid request: The task_id parameter is not valid: must not contain NUL characters",
+        ),
+        (
             {"prompt": "p", "video": "https://example.com/a.mp4", "duration": "4"},
             "Invalid request: The duration parameter is not valid: input should be a valid integer",
         ),

@@ -51,6 +51,14 @@ class VideoOperationRequest(BaseModel):
             return cls.model_fields[info.field_name].default
         return value
 
+    @field_validator("prompt", "task_id", "video", "callback_url")
+    @classmethod
+    def _no_nul(cls, value: str | None) -> str | None:
+        # PostgreSQL text cannot hold NUL; refused here rather than failing in the database.
+        if value is not None and "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
+
     @field_validator("prompt")
     @classmethod
     def _prompt_not_blank(cls, value: str) -> str:
