@@ -57,6 +57,25 @@ class Settings(BaseSettings):
     # Demo account made on the first start of an empty database.
     demo_credits: int = Field(4000, ge=0, description="Credits of the demo account.")
 
+    # --- Console (issue 14): the web pages under /console and /admin. ---
+    console_signup: Literal["closed", "open"] = Field(
+        "closed",
+        description="closed: the operator creates users (grokimagine users create); open: "
+        "anyone may sign up for a new free-plan account.",
+    )
+    console_starter_credits: int = Field(
+        0, ge=0, description="Credits granted to an account made by an open sign-up."
+    )
+    console_session_hours: float = Field(
+        24.0 * 7, gt=0, description="How long a console sign-in lasts."
+    )
+    console_signin_limit: int = Field(
+        10, ge=1, description="Sign-in (and sign-up) attempts per minute per address."
+    )
+    console_signin_email_limit: int = Field(
+        5, ge=1, description="Sign-in attempts per minute per email address."
+    )
+
     # --- Diffusers engine (GROKIMAGINE_ENGINE=diffusers): open-weight video models on a GPU. ---
     # Models are a local directory or a Hugging Face repo id already in the local cache; nothing
     # is ever downloaded. See docs/diffusers.md.

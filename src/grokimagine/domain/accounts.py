@@ -11,7 +11,7 @@ from sqlalchemy import Row, bindparam, func, insert, select, update
 from grokimagine.domain import credits, ids
 from grokimagine.domain.clock import utcnow
 from grokimagine.domain.plans import PLANS
-from grokimagine.storage.db import Database
+from grokimagine.storage.db import Database, DbConnection
 from grokimagine.storage.schema import accounts, api_keys
 
 
@@ -48,6 +48,7 @@ class ApiKey:
     kind: str
     created_at: datetime
     revoked_at: datetime | None
+    name: str = ""
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,9 @@ class NewKey:
     token: str
 
 
+MAX_KEY_NAME = 100
+
+
 class AccountNotFoundError(LookupError):
     """No account has that id."""
 
@@ -66,31 +70,39 @@ async def create_account(
     db: Database, *, plan: str, credits_granted: int = 0, allow_spicy: bool = False, name: str = ""
 ) -> Account:
     """Create an account on ``plan`` with an opening grant of credits."""
+    async with db.write() as conn:
+        account_id = await open_account(
+            conn, plan=plan, credits_granted=credits_granted, allow_spicy=allow_spicy, name=name
+        )
+    return await get_account(db, account_id)
+
+
+async def open_account(
+    conn: DbConnection,
+    *,
+    plan: str,
+    credits_granted: int = 0,
+    allow_spicy: bool = False,
+    name: str = "",
+) -> str:
+    """Insert an account (and its opening grant) inside the caller's transaction; its id."""
     if plan not in PLANS:
         raise ValueError(f"unknown plan {plan!r}; plans: {', '.join(PLANS)}")
-    account = Account(
-        id=ids.new_account_id(),
-        name=name,
-        plan=plan,
-        balance=0,
-        allow_spicy=allow_spicy,
-        created_at=utcnow(),
-    )
-    async with db.write() as conn:
-        await conn.execute(
-            insert(accounts).values(
-                id=account.id,
-                name=name,
-                plan=plan,
-                balance=0,
-                allow_spicy=allow_spicy,
-                webhook_secret=ids.new_webhook_secret(),
-                created_at=account.created_at,
-            )
+    account_id = ids.new_account_id()
+    await conn.execute(
+        insert(accounts).values(
+            id=account_id,
+            name=name,
+            plan=plan,
+            balance=0,
+            allow_spicy=allow_spicy,
+            webhook_secret=ids.new_webhook_secret(),
+            created_at=utcnow(),
         )
-        if credits_granted:
-            await credits.grant_credits(conn, account.id, credits_granted, note="opening grant")
-    return await get_account(db, account.id)
+    )
+    if credits_granted:
+        await credits.grant_credits(conn, account_id, credits_granted, note="opening grant")
+    return account_id
 
 
 async def get_account(db: Database, account_id: str) -> Account:
@@ -115,8 +127,10 @@ async def count_accounts(db: Database) -> int:
         return int((await conn.execute(select(func.count()).select_from(accounts))).scalar_one())
 
 
-async def create_key(db: Database, account_id: str, *, live: bool = True) -> NewKey:
-    """Add a key to an account and return its token, which is not kept."""
+async def create_key(
+    db: Database, account_id: str, *, live: bool = True, name: str = ""
+) -> NewKey:
+    """Add a key (optionally named) to an account and return its token, which is not kept."""
     token = ids.new_token(live=live)
     key = ApiKey(
         id=ids.new_key_id(),
@@ -125,6 +139,7 @@ async def create_key(db: Database, account_id: str, *, live: bool = True) -> New
         kind="live" if live else "test",
         created_at=utcnow(),
         revoked_at=None,
+        name=name.strip()[:MAX_KEY_NAME],
     )
     async with db.write() as conn:
         found = await conn.execute(select(accounts.c.id).where(accounts.c.id == account_id))
@@ -137,20 +152,20 @@ async def create_key(db: Database, account_id: str, *, live: bool = True) -> New
                 token_hash=ids.hash_token(token),
                 token_prefix=key.token_prefix,
                 kind=key.kind,
+                name=key.name,
                 created_at=key.created_at,
             )
         )
     return NewKey(key=key, token=token)
 
 
-async def revoke_key(db: Database, key_id: str) -> bool:
-    """Revoke a key; returns whether a live (not yet revoked) key was found."""
+async def revoke_key(db: Database, key_id: str, *, account_id: str | None = None) -> bool:
+    """Revoke a key (only if it is ``account_id``'s, when given); whether an active one was."""
+    condition = [api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None)]
+    if account_id is not None:
+        condition.append(api_keys.c.account_id == account_id)
     async with db.write() as conn:
-        result = await conn.execute(
-            update(api_keys)
-            .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
-            .values(revoked_at=utcnow())
-        )
+        result = await conn.execute(update(api_keys).where(*condition).values(revoked_at=utcnow()))
     return result.rowcount == 1
 
 
@@ -169,6 +184,7 @@ async def list_keys(db: Database, account_id: str | None = None) -> list[ApiKey]
             kind=r.kind,
             created_at=r.created_at,
             revoked_at=r.revoked_at,
+            name=r.name,
         )
         for r in rows
     ]

@@ -104,6 +104,7 @@ class TaskRecord:
     cancel_requested: bool = False
     callback_url: str | None = None
     deleted_at: datetime | None = None
+    posters: list[str] = field(default_factory=list)  # poster frame (JPEG) of each video
 
 
 def price_of(new_task: NewTask, principal: Principal) -> int:
@@ -238,6 +239,7 @@ def _record(values: Any) -> TaskRecord:
         cancel_requested=bool(values.get("cancel_requested")),
         callback_url=values.get("callback_url"),
         deleted_at=values.get("deleted_at"),
+        posters=values.get("posters") or [],
     )
 
 

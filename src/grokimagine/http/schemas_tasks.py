@@ -32,6 +32,11 @@ class TaskData(StatusData):
     expires_at: str | None = Field(
         None, description="When the URLs in `response` stop working; fetch status again for new."
     )
+    thumbnail_url: str | None = Field(
+        None,
+        description="Once completed: a signed URL of a JPEG poster frame of the first video "
+        "(expires with the video URLs).",
+    )
     cancel_requested: bool = Field(
         description="A cancel was asked while processing; the worker stops at the engine's next"
         " step, then the status is canceled and the credits are refunded."

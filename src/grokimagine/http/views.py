@@ -57,6 +57,7 @@ async def task_view(record: TaskRecord, services: Services) -> dict[str, Any]:
     view.update(
         queue_position=await queue_position(services.db, record),
         expires_at=iso_utc(datetime.fromtimestamp(expires, UTC)) if view["response"] else None,
+        thumbnail_url=thumbnail_url(record, services.store, ttl),
         cancel_requested=record.cancel_requested,
         deleted_at=iso_utc(record.deleted_at),
         live=record.live,
@@ -69,3 +70,10 @@ async def task_view(record: TaskRecord, services: Services) -> dict[str, Any]:
         },
     )
     return view
+
+
+def thumbnail_url(record: TaskRecord, store: FileStore, url_ttl_seconds: int) -> str | None:
+    """A signed URL of the poster frame of the task's first video, once there is one."""
+    if record.status != COMPLETED or not record.posters:
+        return None
+    return store.video_url(record.posters[0], url_ttl_seconds)

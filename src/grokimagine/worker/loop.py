@@ -18,6 +18,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import av
 from grokimagine.domain import fleet, task_queue
 from grokimagine.domain.task_queue import Lease
 from grokimagine.domain.tasks import TaskRecord
@@ -32,6 +33,7 @@ from grokimagine.engines.routing import EngineRouter, RoutingError, run_with_fal
 from grokimagine.ops.metrics import TASK_DURATION, TASK_PICKUP, WORKER_HEARTBEATS
 from grokimagine.services import Services
 from grokimagine.worker.notify import libpq_url, listen_for_tasks
+from grokimagine.worker.posters import poster_jpeg, poster_key
 
 log = logging.getLogger("grokimagine.worker")
 
@@ -167,8 +169,8 @@ class Worker:
                 )
                 if run.lease_lost:
                     return
-                keys = await asyncio.to_thread(self._store_videos, record.id, files)
-            if await task_queue.complete_task(db, lease, keys, engine, info):
+                keys, posters = await asyncio.to_thread(self._store_videos, record.id, files)
+            if await task_queue.complete_task(db, lease, keys, engine, info, posters):
                 outcome = "completed"
             else:
                 log.warning("task %s: lease lost before completion; result dropped", record.id)
@@ -250,13 +252,24 @@ class Worker:
         }
         return files, engine, info
 
-    def _store_videos(self, task_id: str, files: list[Path]) -> list[str]:
-        keys = []
+    def _store_videos(self, task_id: str, files: list[Path]) -> tuple[list[str], list[str]]:
+        """Store the videos and a poster frame of each; the keys of both."""
+        keys: list[str] = []
+        posters: list[str] = []
         for index, path in enumerate(files):
             key = f"videos/{task_id}/{index}.mp4"
+            try:
+                still = poster_jpeg(path)
+            except (ValueError, av.error.FFmpegError):
+                # A video whose frames we cannot decode is still the customer's video.
+                log.warning("task %s: no poster frame for video %d", task_id, index)
+                still = None
             self.services.store.put_file(key, path)
             keys.append(key)
-        return keys
+            if still is not None:
+                posters.append(poster_key(key))
+                self.services.store.put_bytes(posters[-1], still)
+        return keys, posters
 
     async def _heartbeat(self, lease: Lease, run: _Run) -> None:
         """Renew the lease a few times per lease period, record progress, watch for cancels."""
