@@ -127,9 +127,7 @@ async def count_accounts(db: Database) -> int:
         return int((await conn.execute(select(func.count()).select_from(accounts))).scalar_one())
 
 
-async def create_key(
-    db: Database, account_id: str, *, live: bool = True, name: str = ""
-) -> NewKey:
+async def create_key(db: Database, account_id: str, *, live: bool = True, name: str = "") -> NewKey:
     """Add a key (optionally named) to an account and return its token, which is not kept."""
     token = ids.new_token(live=live)
     key = ApiKey(

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
+from grokimagine.domain.accounts import Principal
 from grokimagine.domain.catalog import CREDITS_PER_VIDEO, MAX_VIDEOS_PER_TASK, MODES
 from grokimagine.domain.cursors import InvalidCursorError
 from grokimagine.domain.plans import plan_limits
@@ -19,6 +20,7 @@ from grokimagine.http.generate_extras import engine_route
 from grokimagine.http.routes import principal_of, services_of
 from grokimagine.http.schemas import ERROR_RESPONSES, Envelope
 from grokimagine.http.schemas_tasks import AccountData, CursorParam, LedgerPage, PricingData
+from grokimagine.services import Services
 
 router = APIRouter(prefix="/v1", tags=["account"])
 
@@ -89,6 +91,12 @@ async def pricing(request: Request) -> Response:
     seed, negative prompt) each mode accepts for the caller."""
     services = services_of(request)
     principal = principal_of(request)
+    return success(pricing_data(services, principal))
+
+
+def pricing_data(services: Services, principal: Principal) -> dict[str, Any]:
+    """Prices and the options each mode accepts for ``principal`` (``GET /v1/pricing``'s data,
+    which the console's playground shows too)."""
     modes = {}
     for mode in MODES:
         # Engine names stay private: which providers serve a plan is the operator's business.
@@ -102,11 +110,9 @@ async def pricing(request: Request) -> Response:
             "seed": capabilities.seed,
             "negative_prompt": capabilities.negative_prompt,
         }
-    return success(
-        {
-            "credits_per_video": CREDITS_PER_VIDEO,
-            "charged": principal.live,
-            "price_formula": f"n * {CREDITS_PER_VIDEO}" if principal.live else "0",
-            "modes": modes,
-        }
-    )
+    return {
+        "credits_per_video": CREDITS_PER_VIDEO,
+        "charged": principal.live,
+        "price_formula": f"n * {CREDITS_PER_VIDEO}" if principal.live else "0",
+        "modes": modes,
+    }

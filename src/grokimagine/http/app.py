@@ -10,6 +10,7 @@ from typing import Protocol
 from fastapi import FastAPI
 
 from grokimagine import __version__
+from grokimagine.console.app import install_console
 from grokimagine.domain.plans import plan_limits
 from grokimagine.http import account_routes, files, ops, routes, task_routes
 from grokimagine.http.errors import install_error_handlers
@@ -80,6 +81,7 @@ def create_app(
     app.include_router(files.router)
     app.include_router(ops.router)
     settings = services.settings
+    install_console(app, settings)
     app.add_middleware(
         ApiGate,
         authenticator=services.authenticator,

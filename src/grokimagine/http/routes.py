@@ -118,7 +118,7 @@ async def generate(request: Request) -> Response:
         mode=body.mode,
         prompt=body.prompt,
         ratio=body.ratio,
-        images=await _load_images(services, body.images or []),
+        images=await load_request_images(services, body.images or []),
         route=engine_route(services, principal, body.mode),
         video_count=body.n,
         seed=body.seed,
@@ -151,7 +151,8 @@ async def generate(request: Request) -> Response:
     return await generate_response(services, principal, record.id, wait=wait, replayed=False)
 
 
-async def _load_images(services: Services, sources: list[str]) -> list[LoadedImage]:
+async def load_request_images(services: Services, sources: list[str]) -> list[LoadedImage]:
+    """The request's images, fetched or decoded and checked; errors in the API's format."""
     settings = services.settings
     try:
         return await load_images(

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import av
+
 from grokimagine.domain import fleet, task_queue
 from grokimagine.domain.task_queue import Lease
 from grokimagine.domain.tasks import TaskRecord

@@ -1,0 +1,55 @@
+"""Puts the console into the API's application: routes, static files, headers, error pages."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.staticfiles import StaticFiles
+
+from grokimagine.console import admin_pages, auth_pages, pages, playground
+from grokimagine.console.security import ConsoleHeaders
+from grokimagine.console.web import HERE, PageError, SignInRequired, render, sign_in_redirect
+from grokimagine.http.envelope import error_response
+from grokimagine.settings import Settings
+
+API_PREFIXES = ("/console/api/", "/admin/api/")
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith(API_PREFIXES)
+
+
+def install_console(app: FastAPI, settings: Settings) -> None:
+    """Serve the console under ``/console`` and the operator pages under ``/admin``."""
+    app.include_router(auth_pages.router)
+    app.include_router(pages.router)
+    app.include_router(playground.router)
+    app.include_router(admin_pages.router)
+    app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")
+
+    @app.get("/", include_in_schema=False)
+    async def home() -> Response:
+        return Response(status_code=307, headers={"Location": "/console"})
+
+    @app.exception_handler(SignInRequired)
+    async def _sign_in(request: Request, _: SignInRequired) -> Response:
+        if _wants_json(request):
+            return error_response(401, "UNAUTHORIZED", "Unauthorized: sign in to the console")
+        return sign_in_redirect(request)
+
+    @app.exception_handler(PageError)
+    async def _page_error(request: Request, exc: PageError) -> Response:
+        if _wants_json(request):
+            code = {403: "FORBIDDEN", 404: "NOT_FOUND"}.get(exc.status, "INVALID_REQUEST")
+            return error_response(exc.status, code, exc.message)
+        return render(
+            request,
+            "error.html",
+            None,
+            status_code=exc.status,
+            status=exc.status,
+            message=exc.message,
+        )
+
+    app.add_middleware(ConsoleHeaders, settings=settings)
