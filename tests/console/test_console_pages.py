@@ -74,7 +74,7 @@ async def test_wrong_passwords_are_refused_without_saying_which_part_was_wrong(
 
 async def test_sign_in_is_rate_limited_per_email_across_addresses(services: Services, browser_like):
     who = await make_user(services)
-    limit = services.settings.console_signin_email_limit
+    limit = services.settings.console.signin_email_limit
     for index in range(limit):
         http = browser_like(f"198.51.100.{index + 10}")
         answer = await http.post(
@@ -92,7 +92,7 @@ async def test_sign_in_is_rate_limited_per_email_across_addresses(services: Serv
 
 async def test_sign_in_is_rate_limited_per_address(services: Services, browser_like):
     http = browser_like("198.51.100.50")
-    limit = services.settings.console_signin_limit
+    limit = services.settings.console.signin_limit
     for index in range(limit):
         answer = await http.post(
             "/console/sign-in", data={"email": f"a{index}@example.com", "password": "whatever1234"}
@@ -319,9 +319,7 @@ async def test_sign_up_is_closed_by_default_and_open_when_set(
         "/console/sign-up", data={"email": "new@example.com", "password": "a long password"}
     )
     assert closed.status_code == 404
-    services.settings = services.settings.model_copy(
-        update={"console_signup": "open", "console_starter_credits": 80}
-    )
+    services.settings = services.settings.replace(console_signup="open", console_starter_credits=80)
     opened = await http.post(
         "/console/sign-up", data={"email": "new@example.com", "password": "a long password"}
     )

@@ -162,9 +162,9 @@ def test_config_reads_the_settings(monkeypatch, tmp_path):
 
 def test_settings_refuse_unknown_values(monkeypatch):
     monkeypatch.setenv("GROKIMAGINE_DIFFUSERS_OFFLOAD", "disk")
-    with pytest.raises(ValueError, match="diffusers_offload"):
+    with pytest.raises(ValueError, match="GROKIMAGINE_DIFFUSERS_OFFLOAD"):
         Settings()
     monkeypatch.delenv("GROKIMAGINE_DIFFUSERS_OFFLOAD")
     monkeypatch.setenv("GROKIMAGINE_DIFFUSERS_MAX_RESOLUTION", "big")
-    with pytest.raises(ValueError, match="diffusers_max_resolution"):
+    with pytest.raises(ValueError, match="GROKIMAGINE_DIFFUSERS_MAX_RESOLUTION"):
         Settings()

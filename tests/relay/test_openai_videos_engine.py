@@ -50,7 +50,7 @@ def test_success_maps_the_request_and_downloads_the_content(
     assert len(middle) >= 2 and middle == sorted(middle)
     assert progress.values[-1] == 1.0
     # The content endpoint serves once: a second fetch finds nothing.
-    base = openai_settings().openai_videos_base_url
+    base = openai_settings().openai_videos.base_url
     late = httpx.get(
         f"{base}/videos/{result.provider_task_id}/content",
         headers={"Authorization": f"Bearer {OPENAI_KEY}"},

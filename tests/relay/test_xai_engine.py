@@ -65,7 +65,7 @@ def test_result_url_works_once_so_the_engine_fetched_it_at_once(
 
     job = xai.jobs[result.provider_task_id]
     assert output.stat().st_size == len(xai.mp4)
-    late = httpx.get(f"{xai_settings().xai_base_url[:-3]}/vidgen/{job.token}.mp4")
+    late = httpx.get(f"{xai_settings().xai.base_url[:-3]}/vidgen/{job.token}.mp4")
     assert late.status_code == 403
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 
 from grokimagine.console import admin_pages, auth_pages, pages, playground
-from grokimagine.console.security import ConsoleHeaders
+from grokimagine.console.security import ADMIN_API_PREFIX, CONSOLE_PREFIXES, ConsoleHeaders
 from grokimagine.console.web import HERE, PageError, SignInRequired, render, sign_in_redirect
 from grokimagine.http.envelope import error_response
 from grokimagine.settings import Settings
@@ -51,5 +52,27 @@ def install_console(app: FastAPI, settings: Settings) -> None:
             status=exc.status,
             message=exc.message,
         )
+
+    api_http_error = app.exception_handlers[StarletteHTTPException]
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        # Unknown console pages get a page; the API (admin API included) keeps its JSON.
+        path = request.url.path
+        if (
+            exc.status_code == 404
+            and path.startswith(CONSOLE_PREFIXES)
+            and not path.startswith(ADMIN_API_PREFIX)
+            and not _wants_json(request)
+        ):
+            return render(
+                request,
+                "error.html",
+                None,
+                status_code=404,
+                status=404,
+                message="This page does not exist.",
+            )
+        return await api_http_error(request, exc)
 
     app.add_middleware(ConsoleHeaders, settings=settings)

@@ -36,13 +36,13 @@ async def _over_limit(request: Request, *, email: str | None) -> bool:
     services = services_of(request)
     settings = services.settings
     by_address = await services.limiter.hit(
-        settings.console_signin_limit, "console-sign-in", "address", _address(request)
+        settings.console.signin_limit, "console-sign-in", "address", _address(request)
     )
     if not by_address.allowed:
         return True
     if email:
         by_email = await services.limiter.hit(
-            settings.console_signin_email_limit, "console-sign-in", "email", email.strip().lower()
+            settings.console.signin_email_limit, "console-sign-in", "email", email.strip().lower()
         )
         return not by_email.allowed
     return False
@@ -53,7 +53,7 @@ def _set_session_cookie(request: Request, response: Response, token: str) -> Non
     response.set_cookie(
         SESSION_COOKIE,
         token,
-        max_age=int(settings.console_session_hours * 3600),
+        max_age=int(settings.console.session_hours * 3600),
         path="/",
         httponly=True,
         samesite="lax",
@@ -72,7 +72,7 @@ def _sign_in_page(request: Request, *, error: str = "", email: str = "", status:
         error=error,
         email=email,
         next=safe_next(request.query_params.get("next")),
-        signup_open=services_of(request).settings.console_signup == "open",
+        signup_open=services_of(request).settings.console.signup == "open",
     )
 
 
@@ -106,7 +106,7 @@ async def sign_in(request: Request) -> Response:
         services.db,
         user.id,
         address=_address(request),
-        lifetime=timedelta(hours=services.settings.console_session_hours),
+        lifetime=timedelta(hours=services.settings.console.session_hours),
     )
     response = see_other(safe_next(_text(form.get("next"))))
     _set_session_cookie(request, response, new.token)
@@ -127,7 +127,7 @@ async def sign_out(request: Request) -> Response:
 @router.get("/sign-up")
 async def sign_up_form(request: Request) -> Response:
     """The sign-up form, when the operator opened sign-ups."""
-    if services_of(request).settings.console_signup != "open":
+    if services_of(request).settings.console.signup != "open":
         return render(request, "closed.html", None, status_code=404)
     return render(request, "sign_up.html", None, error="", email="")
 
@@ -137,7 +137,7 @@ async def sign_up(request: Request) -> Response:
     """Create an account on the free plan with the starter grant, and its first user."""
     services = services_of(request)
     settings = services.settings
-    if settings.console_signup != "open":
+    if settings.console.signup != "open":
         return render(request, "closed.html", None, status_code=404)
     form = await request.form()
     email, password = _text(form.get("email")), _text(form.get("password"))
@@ -155,7 +155,7 @@ async def sign_up(request: Request) -> Response:
             services.db,
             email=email,
             password=password,
-            starter_credits=settings.console_starter_credits,
+            starter_credits=settings.console.starter_credits,
         )
     except users.UserError as exc:
         return render(request, "sign_up.html", None, status_code=400, error=str(exc), email=email)
@@ -163,7 +163,7 @@ async def sign_up(request: Request) -> Response:
         services.db,
         user.id,
         address=_address(request),
-        lifetime=timedelta(hours=settings.console_session_hours),
+        lifetime=timedelta(hours=settings.console.session_hours),
     )
     response = see_other("/console")
     _set_session_cookie(request, response, new.token)

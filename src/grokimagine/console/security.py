@@ -15,12 +15,12 @@ ADMIN_API_PREFIX = "/admin/v1"
 def media_origins(settings: Settings) -> list[str]:
     """Origins that serve videos and posters besides this one: the public URL, the S3 store."""
     origins = []
-    for url in (settings.public_url, settings.s3_public_endpoint_url or settings.s3_endpoint_url):
+    for url in (settings.public_url, settings.s3.public_endpoint_url or settings.s3.endpoint_url):
         if url:
             parts = urlsplit(url)
             origins.append(f"{parts.scheme}://{parts.netloc}")
     if settings.storage == "s3" and not (
-        settings.s3_public_endpoint_url or settings.s3_endpoint_url
+        settings.s3.public_endpoint_url or settings.s3.endpoint_url
     ):
         origins.append("https://*.amazonaws.com")
     return origins

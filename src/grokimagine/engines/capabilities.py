@@ -49,18 +49,18 @@ def _preview(settings: Settings) -> Capabilities:
 
 def _xai(settings: Settings) -> Capabilities:
     # xAI takes a duration and a resolution but no seed or negative prompt.
-    resolutions = (settings.xai_resolution,) if settings.xai_resolution else RESOLUTIONS
+    resolutions = (settings.xai.resolution,) if settings.xai.resolution else RESOLUTIONS
     return Capabilities(XAI_DURATIONS, resolutions, seed=False, negative_prompt=False)
 
 
 def _openai_videos(settings: Settings) -> Capabilities:
-    durations = tuple(sorted(set(settings.openai_videos_seconds))) or PREVIEW_DURATIONS
-    extras = settings.openai_videos_send_extras
+    durations = tuple(sorted(set(settings.openai_videos.seconds))) or PREVIEW_DURATIONS
+    extras = settings.openai_videos.send_extras
     return Capabilities(durations, RESOLUTIONS, seed=extras, negative_prompt=extras)
 
 
 def _diffusers(settings: Settings) -> Capabilities:
-    largest = int(settings.diffusers_max_resolution.removesuffix("p"))
+    largest = int(settings.diffusers.max_resolution.removesuffix("p"))
     tiers = tuple(r for r in RESOLUTIONS if int(r.removesuffix("p")) <= largest)
     return Capabilities(PREVIEW_DURATIONS, tiers, seed=True, negative_prompt=True)
 

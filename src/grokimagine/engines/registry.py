@@ -44,7 +44,7 @@ def _diffusers(settings: Settings) -> Engine:
 
 def _check_diffusers(settings: Settings) -> None:
     # Settings only: the weights live on the GPU machine, which may not be this one.
-    if not (settings.diffusers_t2v_model or settings.diffusers_i2v_model):
+    if not (settings.diffusers.t2v_model or settings.diffusers.i2v_model):
         raise EngineConfigError(
             "the diffusers engine needs GROKIMAGINE_DIFFUSERS_T2V_MODEL "
             "and/or GROKIMAGINE_DIFFUSERS_I2V_MODEL"

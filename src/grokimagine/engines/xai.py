@@ -71,7 +71,7 @@ class XaiStatus(BaseModel):
 
 def check_settings(settings: Settings) -> str:
     """The API key, or EngineConfigError when the xai engine cannot run with these settings."""
-    key = settings.xai_api_key.get_secret_value() if settings.xai_api_key else ""
+    key = settings.xai.api_key.get_secret_value() if settings.xai.api_key else ""
     if not key:
         raise EngineConfigError("the xai engine needs GROKIMAGINE_XAI_API_KEY")
     return key
@@ -81,10 +81,10 @@ def build_body(request: GenerationRequest, settings: Settings) -> tuple[dict[str
     """The generation request body for ``request``, and notes on what could not be sent."""
     notes: list[str] = []
     body: dict[str, Any] = {
-        "model": settings.xai_model,
-        "prompt": styled_prompt(request.prompt, request.mode, settings.relay_style_presets),
+        "model": settings.xai.model,
+        "prompt": styled_prompt(request.prompt, request.mode, settings.relay.style_presets),
         "duration": min(MAX_SECONDS, duration_seconds(request.num_frames, request.fps)),
-        "resolution": settings.xai_resolution
+        "resolution": settings.xai.resolution
         or ("720p" if min(request.width, request.height) >= 720 else "480p"),
     }
     if request.ratio in ASPECT_RATIOS:
@@ -114,7 +114,7 @@ class XaiEngine:
         self._config = ProviderConfig.from_settings(
             settings,
             name=self.name,
-            base_url=settings.xai_base_url,
+            base_url=settings.xai.base_url,
             api_key=check_settings(settings),
         )
         self._client = ProviderClient(self._config, transport=transport)
@@ -143,7 +143,7 @@ class XaiEngine:
             provider_cost_usd=ticks / USD_TICKS if ticks is not None else None,
             details={
                 "provider": self.name,
-                "model": status.model or self._settings.xai_model,
+                "model": status.model or self._settings.xai.model,
                 "duration": video.duration,
                 "bytes": size,
                 "notes": notes,

@@ -37,7 +37,7 @@ async def account(request: Request) -> Response:
     services = services_of(request)
     principal = principal_of(request)
     details = await account_details(services.db, principal.account_id)
-    per_minute = plan_limits(services.settings.plan_limits)[principal.plan]
+    per_minute = plan_limits(services.settings.limits.plan_limits)[principal.plan]
     window = await services.limiter.peek(per_minute, *rate_identity(principal))
     return success(
         {

@@ -86,9 +86,9 @@ def create_app(
         ApiGate,
         authenticator=services.authenticator,
         limiter=services.limiter,
-        plan_limits=plan_limits(settings.plan_limits),
-        auth_failure_limit=settings.auth_failure_limit,
-        max_body_bytes=settings.max_body_bytes,
+        plan_limits=plan_limits(settings.limits.plan_limits),
+        auth_failure_limit=settings.limits.auth_failure_limit,
+        max_body_bytes=settings.limits.max_body_bytes,
     )
     # Added last, so outermost: it sees (and times) the gate's refusals too.
     app.add_middleware(

@@ -158,8 +158,8 @@ async def load_request_images(services: Services, sources: list[str]) -> list[Lo
         return await load_images(
             sources,
             allowlist=services.fetch_allowlist,
-            max_bytes=settings.max_image_bytes,
-            timeout=settings.image_fetch_timeout,
+            max_bytes=settings.limits.max_image_bytes,
+            timeout=settings.limits.image_fetch_timeout,
         )
     except ImageRejected as exc:
         status = exc.status
