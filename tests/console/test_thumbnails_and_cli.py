@@ -1,0 +1,78 @@
+"""Poster frames for every stored video, the signed thumbnail_url, and ``grokimagine users``."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from grokimagine.cli import main
+from grokimagine.domain import users
+from grokimagine.services import Services
+from grokimagine.settings import Settings
+from grokimagine.storage.db import Database
+from tests.conftest import Customer, make_worker
+
+
+async def test_the_worker_stores_a_poster_frame_and_the_task_links_it(
+    services: Services, client, customer: Customer
+):
+    made = await client.post(
+        "/v1/generate", json={"prompt": "a lighthouse", "ratio": "3:2"}, headers=customer.headers
+    )
+    task_id = made.json()["data"]["task_id"]
+    pending = (await client.get(f"/v1/tasks/{task_id}", headers=customer.headers)).json()["data"]
+    assert pending["thumbnail_url"] is None
+    assert await make_worker(services).run_once()
+    task = (await client.get(f"/v1/tasks/{task_id}", headers=customer.headers)).json()["data"]
+    url = task["thumbnail_url"]
+    assert url.startswith(f"http://testserver/files/videos/{task_id}/0.jpg?expires=")
+    poster = await client.get(url.removeprefix("http://testserver"))
+    assert poster.status_code == 200
+    assert poster.headers["content-type"] == "image/jpeg"
+    image = Image.open(io.BytesIO(poster.content))
+    assert image.format == "JPEG"
+    assert image.size == (480, 320)  # the 720x480 video, scaled to fit 480
+    # The reference page's status body is unchanged.
+    status = (await client.get(f"/v1/status?task_id={task_id}", headers=customer.headers)).json()
+    assert "thumbnail_url" not in status["data"]
+    # A forged signature is refused; deleting the task deletes the poster.
+    forged = await client.get(url.removeprefix("http://testserver")[:-4] + "0000")
+    assert forged.status_code == 403
+    await client.delete(f"/v1/tasks/{task_id}", headers=customer.headers)
+    assert (await client.get(url.removeprefix("http://testserver"))).status_code == 404
+    gone = (await client.get(f"/v1/tasks/{task_id}", headers=customer.headers)).json()["data"]
+    assert gone["thumbnail_url"] is None
+
+
+def test_users_create_reads_the_password_from_stdin(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    monkeypatch.setenv("GROKIMAGINE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("GROKIMAGINE_DATABASE_URL", raising=False)
+    monkeypatch.setattr("sys.stdin", io.StringIO("a long enough password\n"))
+    assert main(["users", "create", "--email", "Op@Example.com", "--admin"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("operator op@example.com (user_")
+    account_id = out.split()[-1]
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
+    assert main(["users", "create", "--email", "b@example.com", "--account", account_id]) == 1
+    assert "at least 10 characters" in capsys.readouterr().err
+    monkeypatch.setattr("sys.stdin", io.StringIO("a long enough password\n"))
+    assert main(["users", "create", "--email", "c@example.com", "--account", "acct_nope"]) == 1
+    assert "no account acct_nope" in capsys.readouterr().err
+
+    async def check() -> users.User | None:
+        db = Database(Settings().resolved_database_url)
+        try:
+            return await users.verify_credentials(db, "op@example.com", "a long enough password")
+        finally:
+            await db.dispose()
+
+    import asyncio
+
+    user = asyncio.run(check())
+    assert user is not None and user.is_admin and user.account_id == account_id
