@@ -72,6 +72,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "GROKIMAGINE_DATA_DIR": str(work / "data"),
         "GROKIMAGINE_LOG_FORMAT": "text",
         "GROKIMAGINE_POLL_SECONDS": "0.2",
+        # Each test signs in afresh, more often than a person would in a minute.
+        "GROKIMAGINE_CONSOLE_SIGNIN_EMAIL_LIMIT": "100",
     }
     env.pop("GROKIMAGINE_DATABASE_URL", None)
     env.pop("GROKIMAGINE_REDIS_URL", None)

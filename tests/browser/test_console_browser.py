@@ -210,3 +210,42 @@ def test_an_other_accounts_task_is_not_found(browser: Browser, server: Server, c
     answer = page.goto(f"{server.base_url}/console/tasks/{task_id}")
     assert answer is not None and answer.status == 404
     expect(page.locator("body")).not_to_contain_text("the demo account's own")
+
+
+def _png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), (200, 80, 40)).save(out, format="PNG")
+    return out.getvalue()
+
+
+def test_an_image_dropped_on_the_playground_is_animated(browser: Browser, server: Server, customer):
+    page = new_page(browser)
+    sign_in(page, server, customer["email"], customer["password"])
+    page.get_by_role("link", name="Playground").click()
+    page.get_by_label("Prompt", exact=True).fill("animate this orange card")
+    # Drag and drop: a real drop event carrying a file, as a desktop drag would deliver it.
+    data = list(_png())
+    transfer = page.evaluate_handle(
+        """bytes => { const dt = new DataTransfer();
+             dt.items.add(new File([new Uint8Array(bytes)], 'card.png', {type: 'image/png'}));
+             return dt; }""",
+        data,
+    )
+    page.locator("#dropzone").dispatch_event("drop", {"dataTransfer": transfer})
+    expect(page.locator("#image-previews img")).to_have_count(1)
+    # And the file picker, for a second image; then one is removed again.
+    page.get_by_label("Images").set_input_files(
+        files=[{"name": "second.png", "mimeType": "image/png", "buffer": _png()}]
+    )
+    expect(page.locator("#image-previews img")).to_have_count(2)
+    page.get_by_role("button", name="Remove image").first.click()
+    expect(page.locator("#image-previews img")).to_have_count(1)
+    expect(page.locator("#snippet")).to_contain_text('"images":["data:image/png;base64,')
+    page.get_by_role("button", name="Generate").click()
+    expect(page.locator("#live-status")).to_have_text("completed", timeout=60_000)
+    page.get_by_role("link", name="Open the task page").click()
+    expect(page.locator("pre.code")).to_contain_text('"images"')

@@ -377,3 +377,35 @@ async def test_history_filters_and_pages(services: Services, browser_like):
     forged = await http.get("/console/history?cursor=bm9wZQ")
     assert forged.status_code == 400
     assert await csrf_of(http) == csrf
+
+
+async def test_sign_in_limits_hold_in_redis_across_two_app_processes(settings, services: Services):
+    """Two apps sharing Redis (as two serve processes would) count one email's attempts once."""
+    from grokimagine.http.app import create_app
+    from grokimagine.services import build_services
+    from tests.conftest import REDIS_URL
+
+    shared = settings.replace(redis_url=REDIS_URL)
+    first, second = build_services(shared), build_services(shared)
+    who = await make_user(services)
+    limit = settings.console.signin_email_limit
+    try:
+        clients = [
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=create_app(own), client=(f"198.51.100.{n}", 1)),
+                base_url="http://testserver",
+            )
+            for n, own in ((1, first), (2, second))
+        ]
+        codes = []
+        for attempt in range(limit + 1):
+            answer = await clients[attempt % 2].post(
+                "/console/sign-in", data={"email": who.email, "password": "wrong password"}
+            )
+            codes.append(answer.status_code)
+        assert codes == [401] * limit + [429]
+        for client in clients:
+            await client.aclose()
+    finally:
+        await first.close()
+        await second.close()

@@ -34,6 +34,10 @@ templates = Jinja2Templates(
     )
 )
 templates.env.filters["pretty_json"] = _pretty_json
+# ISO timestamps from the domain's views, as people read them.
+templates.env.filters["when"] = lambda value: (
+    value.replace("T", " ").replace("Z", " UTC") if isinstance(value, str) and value else "—"
+)
 
 
 class SignInRequired(Exception):
