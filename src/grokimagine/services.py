@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from grokimagine.domain.plans import PlanCatalog, build_catalog
+from grokimagine.domain.pricing import PriceTable, load_price_table
 from grokimagine.engines.routing import EngineRouter
 from grokimagine.http.auth import Authenticator
 from grokimagine.http.ratelimit import RateLimiter, storage_for
@@ -26,6 +28,8 @@ class Services:
     limiter: RateLimiter
     fetch_allowlist: Allowlist
     router: EngineRouter  # which engines serve which tasks; engines are built on first use
+    prices: PriceTable  # the operator's price table, read once at start-up
+    plans: PlanCatalog  # the plans in force, read once at start-up
     # Called after a task is created, to wake an idle worker at once.
     task_created_listeners: list[Callable[[], None]] = field(default_factory=list)
 
@@ -50,6 +54,8 @@ def build_services(settings: Settings, *, public_url: str | None = None) -> Serv
         authenticator=Authenticator(db, settings.auth_cache_seconds),
         fetch_allowlist=Allowlist.parse(settings.fetch_allowlist),
         router=EngineRouter(settings),
+        prices=load_price_table(settings.pricing.table),
+        plans=build_catalog(settings.limits.plans, settings.limits.plan_limits),
         limiter=RateLimiter(storage_for(settings.redis_url, settings.redis_prefix)),
     )
 

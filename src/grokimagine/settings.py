@@ -9,6 +9,7 @@ Settings that belong together live in groups (``settings.relay``, ``settings.xai
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -39,6 +40,8 @@ class SettingsGroup(BaseSettings):
             # Name the variable an operator sets, not the field inside the group.
             culprits = "; ".join(
                 f"GROKIMAGINE_{(self.flat_prefix + str(error['loc'][0])).upper()}: {error['msg']}"
+                if error["loc"]
+                else str(error["msg"]).removeprefix("Value error, ")
                 for error in exc.errors()
             )
             raise ValueError(f"invalid settings: {culprits}") from None
@@ -57,6 +60,46 @@ class LimitSettings(SettingsGroup):
     max_body_bytes: int = Field(48 * 1024 * 1024, description="Largest request body accepted.")
     max_image_bytes: int = Field(8 * 1024 * 1024, description="Largest input image accepted.")
     image_fetch_timeout: float = Field(10.0, gt=0, description="Seconds to fetch one image.")
+    plans: str | None = Field(
+        None,
+        description="Plans over the three defaults, JSON text or a .json/.toml file: "
+        '{"studio": {"requests_per_minute": 300, "allow_spicy": false, "max_active_tasks": 4, '
+        '"monthly_credits": 2000}} (docs: README, Plans and prices).',
+    )
+
+    @model_validator(mode="after")
+    def _plans_are_valid(self) -> LimitSettings:
+        # Checked here so that a bad table stops the start-up with the variable's name.
+        from grokimagine.domain.plans import build_catalog
+
+        try:
+            build_catalog(self.plans, self.plan_limits)
+        except ValueError as exc:
+            raise ValueError(f"GROKIMAGINE_PLANS / GROKIMAGINE_PLAN_LIMITS: {exc}") from None
+        return self
+
+
+class PricingSettings(SettingsGroup):
+    """What a video costs in credits, and what a credit is worth (README: Plans and prices)."""
+
+    flat_prefix = "pricing_"
+
+    table: str | None = Field(
+        None,
+        description="Price table, JSON text or a .json/.toml file; unset: 480p 6 s = 40 credits "
+        "(4 + 6/s), 720p 4 + 9/s.",
+    )
+    usd_per_credit: Decimal = Field(
+        Decimal("0.01"), ge=0, description="What a credit sells for, for the margin report."
+    )
+
+    @field_validator("table")
+    @classmethod
+    def _table_is_valid(cls, value: str | None) -> str | None:
+        from grokimagine.domain.pricing import load_price_table
+
+        load_price_table(value)
+        return value
 
 
 class RelaySettings(SettingsGroup):
@@ -246,6 +289,7 @@ GROUPS: dict[str, type[SettingsGroup]] = {
     "s3": S3Settings,
     "webhooks": WebhookSettings,
     "console": ConsoleSettings,
+    "pricing": PricingSettings,
 }
 
 
@@ -338,6 +382,7 @@ class Settings(BaseSettings):
     s3: S3Settings = Field(default_factory=S3Settings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
+    pricing: PricingSettings = Field(default_factory=PricingSettings)
 
     @model_validator(mode="before")
     @classmethod

@@ -12,28 +12,23 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter
-from pydantic import ValidationError
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.requests import Request
 from starlette.responses import Response
 
 from grokimagine.console.web import current_user, fetch_user, render, services_of
-from grokimagine.domain.credits import InsufficientCreditsError
-from grokimagine.domain.tasks import (
-    FINISHED,
-    ModeNotAllowedError,
-    NewTask,
-    get_task,
-    price_of,
-    submit_task,
-)
+from grokimagine.domain.tasks import FINISHED, get_task, submit_task
 from grokimagine.domain.usage import account_details
 from grokimagine.http.account_routes import pricing_data
 from grokimagine.http.envelope import success
-from grokimagine.http.errors import ApiError, describe_validation_errors, invalid_request
-from grokimagine.http.generate_extras import check_request, engine_route
-from grokimagine.http.routes import load_request_images
-from grokimagine.http.schemas import GenerateRequest
+from grokimagine.http.errors import ApiError
+from grokimagine.http.routes import (
+    SUBMISSION_REFUSALS,
+    generate_body,
+    new_task_from_body,
+    quote_body,
+    submission_refusal,
+)
 from grokimagine.http.views import task_view
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -80,37 +75,13 @@ async def playground(request: Request) -> Response:
     )
 
 
-async def _body(request: Request) -> GenerateRequest:
-    try:
-        payload = orjson.loads(await request.body())
-    except orjson.JSONDecodeError:
-        raise invalid_request("the body is not valid JSON") from None
-    if not isinstance(payload, dict):
-        raise invalid_request("the body must be a JSON object")
-    try:
-        return GenerateRequest.model_validate(payload)
-    except ValidationError as exc:
-        raise invalid_request(describe_validation_errors(list(exc.errors()))) from None
-
-
 @router.post("/api/quote")
 async def quote(request: Request) -> Response:
     """The price of a generate body for this account, checked as generate would check it."""
     user = await fetch_user(request)
     services = services_of(request)
-    body = await _body(request)
-    principal = user.principal()
-    await check_request(services, principal, body)
-    if body.mode == "spicy" and not principal.allow_spicy:
-        raise ApiError(
-            403, "Mode not allowed: spicy is not enabled for this account", "MODE_NOT_ALLOWED"
-        )
-    price = price_of(
-        NewTask(mode=body.mode, prompt=body.prompt, ratio=body.ratio, video_count=body.n),
-        principal,
-    )
-    details = await account_details(services.db, user.account_id)
-    return success({"price": price, "balance": details["balance"]})
+    body = await generate_body(request)
+    return success(await quote_body(services, user.principal(), body))
 
 
 @router.post("/api/generate")
@@ -118,35 +89,20 @@ async def generate(request: Request) -> Response:
     """Submit a generate body for this account: the API's checks, the API's submission."""
     user = await fetch_user(request)
     services = services_of(request)
-    body = await _body(request)
+    body = await generate_body(request)
     principal = user.principal()
-    await check_request(services, principal, body)
-    new_task = NewTask(
-        mode=body.mode,
-        prompt=body.prompt,
-        ratio=body.ratio,
-        images=await load_request_images(services, body.images or []),
-        route=engine_route(services, principal, body.mode),
-        video_count=body.n,
-        seed=body.seed,
-        negative_prompt=body.negative_prompt,
-        duration=body.duration,
-        resolution=body.resolution,
-        callback_url=body.callback_url,
-        echoed_options=body.options_given(),
-    )
+    new_task = await new_task_from_body(services, principal, body, None)
     try:
-        record = await submit_task(services.db, services.store, principal, new_task)
-    except ModeNotAllowedError:
-        raise ApiError(
-            403,
-            f"Mode not allowed: {body.mode} is not enabled for this account",
-            "MODE_NOT_ALLOWED",
-        ) from None
-    except InsufficientCreditsError:
-        raise ApiError(
-            402, "Insufficient credits: the balance is below the price", "INSUFFICIENT_CREDITS"
-        ) from None
+        record = await submit_task(
+            services.db,
+            services.store,
+            principal,
+            new_task,
+            prices=services.prices,
+            plan=services.plans.of_account(principal.plan),
+        )
+    except SUBMISSION_REFUSALS as exc:
+        raise submission_refusal(exc, body) from None
     services.task_created()
     return success({"task_id": record.id})
 

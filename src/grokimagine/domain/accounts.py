@@ -9,8 +9,9 @@ from typing import Any
 from sqlalchemy import Row, bindparam, func, insert, select, update
 
 from grokimagine.domain import credits, ids
-from grokimagine.domain.clock import utcnow
-from grokimagine.domain.plans import PLANS
+from grokimagine.domain.audit import Actor, record_action
+from grokimagine.domain.clock import iso_utc, utcnow
+from grokimagine.domain.plans import PLANS, PlanCatalog
 from grokimagine.storage.db import Database, DbConnection
 from grokimagine.storage.schema import accounts, api_keys
 
@@ -24,6 +25,7 @@ class Principal:
     plan: str
     allow_spicy: bool
     live: bool
+    disabled: bool = False
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,20 @@ class Account:
     balance: int
     allow_spicy: bool
     created_at: datetime
+    disabled_at: datetime | None = None
+
+    def describe(self) -> dict[str, Any]:
+        """The account as JSON (admin API, audit log)."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "plan": self.plan,
+            "balance": self.balance,
+            "allow_spicy": self.allow_spicy,
+            "disabled": self.disabled_at is not None,
+            "disabled_at": iso_utc(self.disabled_at),
+            "created_at": iso_utc(self.created_at),
+        }
 
 
 @dataclass(frozen=True)
@@ -49,6 +65,17 @@ class ApiKey:
     created_at: datetime
     revoked_at: datetime | None
     name: str = ""
+
+    def describe(self) -> dict[str, Any]:
+        """The key as JSON: never its token."""
+        return {
+            "id": self.id,
+            "account_id": self.account_id,
+            "token_prefix": self.token_prefix,
+            "kind": self.kind,
+            "created_at": iso_utc(self.created_at),
+            "revoked_at": iso_utc(self.revoked_at),
+        }
 
 
 @dataclass(frozen=True)
@@ -67,12 +94,26 @@ class AccountNotFoundError(LookupError):
 
 
 async def create_account(
-    db: Database, *, plan: str, credits_granted: int = 0, allow_spicy: bool = False, name: str = ""
+    db: Database,
+    *,
+    plan: str,
+    credits_granted: int = 0,
+    allow_spicy: bool = False,
+    name: str = "",
+    plans: PlanCatalog | None = None,
+    actor: Actor | None = None,
 ) -> Account:
-    """Create an account on ``plan`` with an opening grant of credits."""
+    """Create an account on ``plan`` (one of ``plans``, the defaults if not given) with an
+    opening grant of credits; with an ``actor``, the creation is in the audit log."""
     async with db.write() as conn:
         account_id = await open_account(
-            conn, plan=plan, credits_granted=credits_granted, allow_spicy=allow_spicy, name=name
+            conn,
+            plan=plan,
+            credits_granted=credits_granted,
+            allow_spicy=allow_spicy,
+            name=name,
+            plans=plans,
+            actor=actor,
         )
     return await get_account(db, account_id)
 
@@ -84,25 +125,47 @@ async def open_account(
     credits_granted: int = 0,
     allow_spicy: bool = False,
     name: str = "",
+    plans: PlanCatalog | None = None,
+    actor: Actor | None = None,
 ) -> str:
-    """Insert an account (and its opening grant) inside the caller's transaction; its id."""
-    if plan not in PLANS:
-        raise ValueError(f"unknown plan {plan!r}; plans: {', '.join(PLANS)}")
-    account_id = ids.new_account_id()
+    """Insert an account (its opening grant, its audit entry) inside the caller's transaction,
+    so that what is made with it (a console user at sign-up) commits with it; its id."""
+    catalog = plans or PlanCatalog(PLANS)
+    if plan not in catalog:
+        raise ValueError(f"unknown plan {plan!r}; plans: {', '.join(catalog.names())}")
+    if credits_granted < 0:
+        raise ValueError("the opening grant cannot be negative")
+    account = Account(
+        id=ids.new_account_id(),
+        name=name,
+        plan=plan,
+        balance=0,
+        allow_spicy=allow_spicy,
+        created_at=utcnow(),
+    )
     await conn.execute(
         insert(accounts).values(
-            id=account_id,
+            id=account.id,
             name=name,
             plan=plan,
             balance=0,
             allow_spicy=allow_spicy,
             webhook_secret=ids.new_webhook_secret(),
-            created_at=utcnow(),
+            created_at=account.created_at,
         )
     )
     if credits_granted:
-        await credits.grant_credits(conn, account_id, credits_granted, note="opening grant")
-    return account_id
+        await credits.grant_credits(
+            conn,
+            account.id,
+            credits_granted,
+            note="opening grant",
+            admin_key_id=actor.admin_key_id if actor else None,
+        )
+    if actor is not None:
+        after = {**account.describe(), "balance": credits_granted}
+        await record_action(conn, actor, "account.create", "account", account.id, after=after)
+    return account.id
 
 
 async def get_account(db: Database, account_id: str) -> Account:
@@ -127,8 +190,16 @@ async def count_accounts(db: Database) -> int:
         return int((await conn.execute(select(func.count()).select_from(accounts))).scalar_one())
 
 
-async def create_key(db: Database, account_id: str, *, live: bool = True, name: str = "") -> NewKey:
-    """Add a key (optionally named) to an account and return its token, which is not kept."""
+async def create_key(
+    db: Database,
+    account_id: str,
+    *,
+    live: bool = True,
+    name: str = "",
+    actor: Actor | None = None,
+) -> NewKey:
+    """Add a key (optionally named) to an account and return its token, which is not kept;
+    audited with an ``actor``."""
     token = ids.new_token(live=live)
     key = ApiKey(
         id=ids.new_key_id(),
@@ -154,17 +225,40 @@ async def create_key(db: Database, account_id: str, *, live: bool = True, name: 
                 created_at=key.created_at,
             )
         )
+        if actor is not None:
+            await record_action(
+                conn,
+                actor,
+                "key.create",
+                "key",
+                key.id,
+                after={"account_id": account_id, "kind": key.kind, "prefix": key.token_prefix},
+            )
     return NewKey(key=key, token=token)
 
 
-async def revoke_key(db: Database, key_id: str, *, account_id: str | None = None) -> bool:
-    """Revoke a key (only if it is ``account_id``'s, when given); whether an active one was."""
+async def revoke_key(
+    db: Database, key_id: str, *, actor: Actor | None = None, account_id: str | None = None
+) -> bool:
+    """Revoke a key (of ``account_id`` only, if given); whether an active key was found.
+    Audited with an ``actor``."""
     condition = [api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None)]
     if account_id is not None:
         condition.append(api_keys.c.account_id == account_id)
     async with db.write() as conn:
         result = await conn.execute(update(api_keys).where(*condition).values(revoked_at=utcnow()))
-    return result.rowcount == 1
+        revoked = result.rowcount == 1
+        if revoked and actor is not None:
+            await record_action(
+                conn,
+                actor,
+                "key.revoke",
+                "key",
+                key_id,
+                before={"revoked": False},
+                after={"revoked": True},
+            )
+    return revoked
 
 
 async def list_keys(db: Database, account_id: str | None = None) -> list[ApiKey]:
@@ -195,6 +289,7 @@ _AUTH_QUERY = (
         accounts.c.id.label("account_id"),
         accounts.c.plan,
         accounts.c.allow_spicy,
+        accounts.c.disabled_at,
     )
     .join(accounts, accounts.c.id == api_keys.c.account_id)
     .where(api_keys.c.token_hash == bindparam("token_hash"), api_keys.c.revoked_at.is_(None))
@@ -214,6 +309,7 @@ async def authenticate(db: Database, token: str) -> Principal | None:
         plan=row["plan"],
         allow_spicy=row["allow_spicy"],
         live=row["kind"] == "live",
+        disabled=row["disabled_at"] is not None,
     )
 
 
@@ -225,4 +321,5 @@ def _account(row: Row[Any]) -> Account:
         balance=row.balance,
         allow_spicy=row.allow_spicy,
         created_at=row.created_at,
+        disabled_at=row.disabled_at,
     )

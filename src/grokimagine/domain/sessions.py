@@ -42,6 +42,7 @@ class SessionUser:
     account_id: str
     plan: str
     allow_spicy: bool
+    account_disabled: bool = False
 
     @property
     def is_admin(self) -> bool:
@@ -57,6 +58,7 @@ class SessionUser:
             plan=self.plan,
             allow_spicy=self.allow_spicy,
             live=True,
+            disabled=self.account_disabled,
         )
 
 
@@ -101,6 +103,7 @@ _SESSION_QUERY = (
         accounts.c.id.label("account_id"),
         accounts.c.plan,
         accounts.c.allow_spicy,
+        accounts.c.disabled_at,
     )
     .join(users, users.c.id == sessions.c.user_id)
     .join(accounts, accounts.c.id == users.c.account_id)
@@ -124,6 +127,7 @@ async def session_user(db: Database, token: str | None) -> SessionUser | None:
         account_id=row["account_id"],
         plan=row["plan"],
         allow_spicy=bool(row["allow_spicy"]),
+        account_disabled=row["disabled_at"] is not None,
     )
 
 

@@ -9,13 +9,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, insert, select
+from sqlalchemy import Row, bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from grokimagine.domain import ids
 from grokimagine.domain.accounts import Principal
 from grokimagine.domain.catalog import (
-    CREDITS_PER_VIDEO,
     DEFAULT_FPS,
     DEFAULT_RESOLUTION,
     DEFAULT_SECONDS,
@@ -29,10 +28,12 @@ from grokimagine.domain.idempotency import (
     release_expired_key,
 )
 from grokimagine.domain.images import LoadedImage
+from grokimagine.domain.plans import Plan
+from grokimagine.domain.pricing import DEFAULT_TABLE, PriceQuery, PriceTable, price_of
 from grokimagine.domain.task_signals import notify_task_ready
 from grokimagine.storage.db import Database
 from grokimagine.storage.files import FileStore
-from grokimagine.storage.schema import tasks
+from grokimagine.storage.schema import accounts, tasks
 
 PENDING, PROCESSING, COMPLETED, FAILED, CANCELED = (
     "pending",
@@ -48,6 +49,18 @@ _EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "i
 
 class ModeNotAllowedError(Exception):
     """The account may not use this mode."""
+
+
+class AccountDisabledError(Exception):
+    """An operator disabled the account: it cannot spend."""
+
+
+class TooManyActiveTasksError(Exception):
+    """The account has as many tasks pending or running as its plan allows."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"at most {limit} tasks pending or running")
+        self.limit = limit
 
 
 @dataclass(frozen=True)
@@ -105,11 +118,79 @@ class TaskRecord:
     callback_url: str | None = None
     deleted_at: datetime | None = None
     posters: list[str] = field(default_factory=list)  # poster frame (JPEG) of each video
+    price_credits: int | None = None
 
 
-def price_of(new_task: NewTask, principal: Principal) -> int:
-    """Credits a task costs: 40 per video, nothing on a test key."""
-    return CREDITS_PER_VIDEO * new_task.video_count if principal.live else 0
+@dataclass(frozen=True)
+class Quote:
+    """What a task would cost: ``price`` is what is charged (0 on a test key)."""
+
+    price: int
+    per_video: int
+    videos: int
+    seconds: int
+    resolution: str
+    charged: bool
+
+    def describe(self) -> dict[str, Any]:
+        """As ``POST /v1/quote`` answers it."""
+        return {
+            "price": self.price,
+            "credits_per_video": self.per_video,
+            "n": self.videos,
+            "duration": self.seconds,
+            "resolution": self.resolution,
+            "charged": self.charged,
+        }
+
+
+def quote_task(prices: PriceTable, principal: Principal, new_task: NewTask) -> Quote:
+    """The price of ``new_task`` under ``prices`` (its route's first engine's rule, if any).
+
+    Raises :class:`~grokimagine.domain.pricing.NoPriceError` when the table has none.
+    """
+    query = PriceQuery(
+        resolution=new_task.resolution,
+        seconds=new_task.duration,
+        videos=new_task.video_count,
+        engine=new_task.route[0] if new_task.route else None,
+    )
+    per_video = price_of(prices, PriceQuery(query.resolution, query.seconds, 1, query.engine))
+    return Quote(
+        price=price_of(prices, query, charged=principal.live),
+        per_video=per_video,
+        videos=new_task.video_count,
+        seconds=new_task.duration,
+        resolution=new_task.resolution,
+        charged=principal.live,
+    )
+
+
+def check_mode(principal: Principal, plan: Plan | None, mode: str) -> None:
+    """Spicy needs both the account's permission and its plan's; :class:`ModeNotAllowedError`."""
+    if mode == "spicy" and not (principal.allow_spicy and (plan is None or plan.allow_spicy)):
+        raise ModeNotAllowedError(mode)
+
+
+async def _admit(conn: Any, account_id: str, plan: Plan | None) -> None:
+    # The account row, locked: submissions of one account queue here (on PostgreSQL; SQLite
+    # runs one writer at a time), so the count below cannot be raced past, in any process.
+    row = (
+        await conn.execute(
+            select(accounts.c.disabled_at).where(accounts.c.id == account_id).with_for_update()
+        )
+    ).first()
+    if row is None or row.disabled_at is not None:
+        raise AccountDisabledError(account_id)
+    if plan is None or plan.max_active_tasks is None:
+        return
+    active = await conn.execute(
+        select(func.count())
+        .select_from(tasks)
+        .where(tasks.c.account_id == account_id, tasks.c.status.in_((PENDING, PROCESSING)))
+    )
+    if int(active.scalar_one()) >= plan.max_active_tasks:
+        raise TooManyActiveTasksError(plan.max_active_tasks)
 
 
 def echo_request(new_task: NewTask) -> dict[str, Any]:
@@ -126,20 +207,28 @@ def echo_request(new_task: NewTask) -> dict[str, Any]:
 
 
 async def submit_task(
-    db: Database, store: FileStore, principal: Principal, new_task: NewTask
+    db: Database,
+    store: FileStore,
+    principal: Principal,
+    new_task: NewTask,
+    *,
+    prices: PriceTable = DEFAULT_TABLE,
+    plan: Plan | None = None,
 ) -> TaskRecord:
-    """Store the inputs, reserve the credits and create the task, all or nothing.
+    """Price the task, store the inputs, reserve the credits and create the task, all or nothing.
 
-    Raises :class:`ModeNotAllowedError`, :class:`InsufficientCreditsError`, or
+    The price is the quote under ``prices``, stored on the task. ``plan`` (the account's) sets
+    spicy and the most tasks pending or running. Raises :class:`ModeNotAllowedError`,
+    :class:`AccountDisabledError`, :class:`TooManyActiveTasksError`,
+    :class:`InsufficientCreditsError`, :class:`~grokimagine.domain.pricing.NoPriceError`, or
     :class:`IdempotencyKeyTakenError` when a concurrent request took the idempotency key first.
     """
-    if new_task.mode == "spicy" and not principal.allow_spicy:
-        raise ModeNotAllowedError(new_task.mode)
+    check_mode(principal, plan, new_task.mode)
+    price = quote_task(prices, principal, new_task).price
     task_id = ids.new_task_id()
     stored_images = await asyncio.to_thread(_store_inputs, store, task_id, new_task.images)
     size = SIZES[new_task.resolution][new_task.ratio]
     idempotency = new_task.idempotency
-    price = price_of(new_task, principal)
     values: dict[str, Any] = {
         "id": task_id,
         "account_id": principal.account_id,
@@ -161,6 +250,7 @@ async def submit_task(
         "route": list(new_task.route),
         "route_head": new_task.route[0] if new_task.route else None,
         "consumed_credits": price,
+        "price_credits": price,
         "progress": 0,
         "videos": [],
         "cancel_requested": False,
@@ -174,6 +264,7 @@ async def submit_task(
         async with db.write() as conn:
             if idempotency is not None:
                 await release_expired_key(conn, principal.account_id, idempotency.key)
+            await _admit(conn, principal.account_id, plan)
             if price:
                 await reserve_credits(conn, principal.account_id, price, task_id)
             await conn.execute(insert(tasks).values(**values))
@@ -240,6 +331,7 @@ def _record(values: Any) -> TaskRecord:
         callback_url=values.get("callback_url"),
         deleted_at=values.get("deleted_at"),
         posters=values.get("posters") or [],
+        price_credits=values.get("price_credits"),
     )
 
 

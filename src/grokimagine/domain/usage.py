@@ -109,3 +109,11 @@ async def rotate_webhook_secret(db: Database, account_id: str) -> str:
             update(accounts).where(accounts.c.id == account_id).values(webhook_secret=secret)
         )
     return secret
+
+
+async def account_balance(db: Database, account_id: str) -> int:
+    """The account's balance now."""
+    row = await db.fetch_one(select(accounts.c.balance).where(accounts.c.id == account_id))
+    if row is None:
+        raise LookupError(account_id)
+    return int(row.balance)

@@ -8,9 +8,14 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from grokimagine.domain.accounts import Principal
-from grokimagine.domain.catalog import CREDITS_PER_VIDEO, MAX_VIDEOS_PER_TASK, MODES
+from grokimagine.domain.catalog import (
+    DEFAULT_RESOLUTION,
+    DEFAULT_SECONDS,
+    MAX_VIDEOS_PER_TASK,
+    MODES,
+)
 from grokimagine.domain.cursors import InvalidCursorError
-from grokimagine.domain.plans import plan_limits
+from grokimagine.domain.pricing import NoPriceError, PriceQuery, price_of
 from grokimagine.domain.usage import account_details, ledger_page, usage_by_day
 from grokimagine.engines.capabilities import route_capabilities
 from grokimagine.http.envelope import success
@@ -37,7 +42,7 @@ async def account(request: Request) -> Response:
     services = services_of(request)
     principal = principal_of(request)
     details = await account_details(services.db, principal.account_id)
-    per_minute = plan_limits(services.settings.limits.plan_limits)[principal.plan]
+    per_minute = services.plans.of_account(principal.plan).requests_per_minute
     window = await services.limiter.peek(per_minute, *rate_identity(principal))
     return success(
         {
@@ -97,22 +102,36 @@ async def pricing(request: Request) -> Response:
 def pricing_data(services: Services, principal: Principal) -> dict[str, Any]:
     """Prices and the options each mode accepts for ``principal`` (``GET /v1/pricing``'s data,
     which the console's playground shows too)."""
+    plan = services.plans.of_account(principal.plan)
     modes = {}
     for mode in MODES:
         # Engine names stay private: which providers serve a plan is the operator's business.
         route = engine_route(services, principal, mode)
         capabilities = route_capabilities(services.settings, route)
         modes[mode] = {
-            "allowed": mode != "spicy" or principal.allow_spicy,
+            "allowed": mode != "spicy" or (principal.allow_spicy and plan.allow_spicy),
             "durations": list(capabilities.durations),
             "resolutions": list(capabilities.resolutions),
             "max_n": MAX_VIDEOS_PER_TASK,
             "seed": capabilities.seed,
             "negative_prompt": capabilities.negative_prompt,
+            # The rule of the engine that heads this mode's route: what the caller pays.
+            "prices": services.prices.rules_for_engine(route[0] if route else None),
         }
+    route = engine_route(services, principal, "normal")
+    try:
+        reference = price_of(
+            services.prices,
+            PriceQuery(DEFAULT_RESOLUTION, DEFAULT_SECONDS, 1, route[0] if route else None),
+        )
+    except NoPriceError:
+        reference = 0
     return {
-        "credits_per_video": CREDITS_PER_VIDEO,
+        "credits_per_video": reference,
         "charged": principal.live,
-        "price_formula": f"n * {CREDITS_PER_VIDEO}" if principal.live else "0",
+        "price_formula": "n * price(resolution, duration), from the table; POST /v1/quote"
+        if principal.live
+        else "0",
         "modes": modes,
+        "table": {"default": services.prices.describe()["default"]},
     }

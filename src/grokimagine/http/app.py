@@ -11,7 +11,6 @@ from fastapi import FastAPI
 
 from grokimagine import __version__
 from grokimagine.console.app import install_console
-from grokimagine.domain.plans import plan_limits
 from grokimagine.http import account_routes, files, ops, routes, task_routes
 from grokimagine.http.errors import install_error_handlers
 from grokimagine.http.gate import ApiGate
@@ -86,7 +85,7 @@ def create_app(
         ApiGate,
         authenticator=services.authenticator,
         limiter=services.limiter,
-        plan_limits=plan_limits(settings.limits.plan_limits),
+        plan_limits=services.plans.limits(),
         auth_failure_limit=settings.limits.auth_failure_limit,
         max_body_bytes=settings.limits.max_body_bytes,
     )

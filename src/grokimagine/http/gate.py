@@ -14,6 +14,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from grokimagine.domain.accounts import Principal
+from grokimagine.domain.plans import DEFAULT_PLAN
 from grokimagine.http.auth import Authenticator, bearer_token
 from grokimagine.http.envelope import error_body
 from grokimagine.http.ratelimit import RateLimiter, Window
@@ -77,6 +78,10 @@ class ApiGate:
             await _send_error(send, 401, "UNAUTHORIZED", message, window.headers())
             return
 
+        if principal.disabled:
+            await _send_error(send, 403, "ACCOUNT_DISABLED", _DISABLED, {})
+            return
+
         window = await self._hit(principal)
         rate_headers = window.headers()
         if not window.allowed:
@@ -93,7 +98,9 @@ class ApiGate:
         await self._forward(scope, receive, send, rate_headers)
 
     async def _hit(self, principal: Principal) -> Window:
-        return await self.limiter.hit(self.plan_limits[principal.plan], *rate_identity(principal))
+        # An account left on a plan the settings no longer define gets the default plan's rate.
+        per_minute = self.plan_limits.get(principal.plan) or self.plan_limits[DEFAULT_PLAN]
+        return await self.limiter.hit(per_minute, *rate_identity(principal))
 
     async def _forward(
         self, scope: Scope, receive: Receive, send: Send, rate_headers: dict[str, str]
@@ -132,6 +139,7 @@ class ApiGate:
 
 
 _TOO_MANY_FAILURES = "Rate limited: too many failed authentications from this address"
+_DISABLED = "Account disabled: this account's keys are refused; contact the operator"
 _TOO_LARGE = "Payload too large: the request body is over its limit"
 _INTERNAL = "Internal error: the request could not be completed"
 

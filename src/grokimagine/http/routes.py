@@ -13,9 +13,20 @@ from starlette.responses import Response
 
 from grokimagine.domain.accounts import Principal
 from grokimagine.domain.credits import InsufficientCreditsError
-from grokimagine.domain.idempotency import IdempotencyKeyTakenError
+from grokimagine.domain.idempotency import IdempotencyKey, IdempotencyKeyTakenError
 from grokimagine.domain.images import ImageRejected, LoadedImage, load_images
-from grokimagine.domain.tasks import ModeNotAllowedError, NewTask, get_task, submit_task
+from grokimagine.domain.pricing import NoPriceError
+from grokimagine.domain.tasks import (
+    AccountDisabledError,
+    ModeNotAllowedError,
+    NewTask,
+    TooManyActiveTasksError,
+    check_mode,
+    get_task,
+    quote_task,
+    submit_task,
+)
+from grokimagine.domain.usage import account_balance
 from grokimagine.http.envelope import success
 from grokimagine.http.errors import ApiError, describe_validation_errors, invalid_request
 from grokimagine.http.generate_extras import (
@@ -35,7 +46,7 @@ from grokimagine.http.schemas import (
     GenerateRequest,
     StatusData,
 )
-from grokimagine.http.schemas_tasks import TaskData
+from grokimagine.http.schemas_tasks import QuoteData, TaskData
 from grokimagine.http.views import status_view
 from grokimagine.services import Services
 
@@ -83,6 +94,11 @@ def services_of(request: Request) -> Services:
         403: {"description": "Mode not allowed"},
         409: {"model": ErrorBody, "description": "IDEMPOTENCY_CONFLICT: key reused, other body"},
         413: {"description": "Body or image over its limit"},
+        429: {
+            "model": ErrorBody,
+            "description": "RATE_LIMITED, or TOO_MANY_ACTIVE_TASKS: the plan's pending and"
+            " running tasks are all in use (see Retry-After)",
+        },
     },
     openapi_extra={
         "parameters": GENERATE_HEADERS,
@@ -93,9 +109,80 @@ def services_of(request: Request) -> Services:
     },
 )
 async def generate(request: Request) -> Response:
-    """Queue a text- or image-to-video generation; 40 credits per video."""
+    """Queue a text- or image-to-video generation; the price table sets its price (by default
+    40 credits per 6 s 480p video), which `POST /v1/quote` tells beforehand."""
     services = services_of(request)
     principal = principal_of(request)
+    body = await generate_body(request)
+    idempotency = idempotency_of(request, body, principal)
+    wait = preferred_wait(request)
+    original = await original_task(services, principal, idempotency)
+    if original is not None:
+        return await generate_response(services, principal, original, wait=wait, replayed=True)
+    new_task = await new_task_from_body(services, principal, body, idempotency)
+    try:
+        record = await submit_task(
+            services.db,
+            services.store,
+            principal,
+            new_task,
+            prices=services.prices,
+            plan=services.plans.of_account(principal.plan),
+        )
+    except IdempotencyKeyTakenError:
+        # A concurrent request with the same key won the insert: answer with its task.
+        original = await original_task(services, principal, idempotency)
+        if original is None:
+            raise
+        return await generate_response(services, principal, original, wait=wait, replayed=True)
+    except SUBMISSION_REFUSALS as exc:
+        raise submission_refusal(exc, body) from None
+    services.task_created()
+    return await generate_response(services, principal, record.id, wait=wait, replayed=False)
+
+
+# Seconds a client over its active-task limit is told to wait: about a short video's run.
+ACTIVE_TASKS_RETRY_AFTER = 5
+_DISABLED = "Account disabled: this account's keys are refused; contact the operator"
+
+
+SUBMISSION_REFUSALS = (
+    ModeNotAllowedError,
+    NoPriceError,
+    AccountDisabledError,
+    TooManyActiveTasksError,
+    InsufficientCreditsError,
+)
+
+
+def submission_refusal(exc: Exception, body: GenerateRequest) -> ApiError:
+    """The API error for a submission the domain refused (one of ``SUBMISSION_REFUSALS``)."""
+    if isinstance(exc, ModeNotAllowedError):
+        return ApiError(
+            403,
+            f"Mode not allowed: {body.mode} is not enabled for this account",
+            "MODE_NOT_ALLOWED",
+        )
+    if isinstance(exc, AccountDisabledError):
+        return ApiError(403, _DISABLED, "ACCOUNT_DISABLED")
+    if isinstance(exc, TooManyActiveTasksError):
+        return ApiError(
+            429,
+            f"Too many active tasks: the plan allows {exc.limit} pending or running at once",
+            "TOO_MANY_ACTIVE_TASKS",
+            {"Retry-After": str(ACTIVE_TASKS_RETRY_AFTER)},
+        )
+    if isinstance(exc, InsufficientCreditsError):
+        return ApiError(
+            402, "Insufficient credits: the balance is below the price", "INSUFFICIENT_CREDITS"
+        )
+    return invalid_request(
+        f"no price for {body.duration} s at {body.resolution} in the price table ({exc})"
+    )
+
+
+async def generate_body(request: Request) -> GenerateRequest:
+    """The generate body of a request, validated; errors in the API's format."""
     # Parsed here rather than by FastAPI so that any Content-Type is read as JSON (curl -d
     # without a header) and every failure names its field in our error format.
     try:
@@ -105,16 +192,20 @@ async def generate(request: Request) -> Response:
     if not isinstance(payload, dict):
         raise invalid_request("the body must be a JSON object")
     try:
-        body = GenerateRequest.model_validate(payload)
+        return GenerateRequest.model_validate(payload)
     except ValidationError as exc:
         raise invalid_request(describe_validation_errors(list(exc.errors()))) from None
-    idempotency = idempotency_of(request, body, principal)
-    wait = preferred_wait(request)
-    original = await original_task(services, principal, idempotency)
-    if original is not None:
-        return await generate_response(services, principal, original, wait=wait, replayed=True)
+
+
+async def new_task_from_body(
+    services: Services,
+    principal: Principal,
+    body: GenerateRequest,
+    idempotency: IdempotencyKey | None,
+) -> NewTask:
+    """The task a generate body asks for, after every check that needs no database."""
     await check_request(services, principal, body)
-    new_task = NewTask(
+    return NewTask(
         mode=body.mode,
         prompt=body.prompt,
         ratio=body.ratio,
@@ -129,26 +220,43 @@ async def generate(request: Request) -> Response:
         idempotency=idempotency,
         echoed_options=body.options_given(),
     )
+
+
+@router.post(
+    "/quote",
+    summary="Quote a generation",
+    response_model=Envelope[QuoteData],
+    responses={
+        **ERROR_RESPONSES,
+        403: {"description": "Mode not allowed"},
+        413: {"description": "Body or image over its limit"},
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": GenerateRequest.model_json_schema()}},
+        },
+    },
+)
+async def quote(request: Request) -> Response:
+    """The price of a generate body, checked exactly as `POST /v1/generate` checks it (options,
+    images, mode); nothing is created or charged. The balance says whether it is affordable."""
+    services = services_of(request)
+    principal = principal_of(request)
+    body = await generate_body(request)
+    return success(await quote_body(services, principal, body))
+
+
+async def quote_body(services: Services, principal: Principal, body: GenerateRequest) -> dict:
+    """``POST /v1/quote``'s data for a generate body (the console's playground shows it too)."""
+    new_task = await new_task_from_body(services, principal, body, None)
     try:
-        record = await submit_task(services.db, services.store, principal, new_task)
-    except IdempotencyKeyTakenError:
-        # A concurrent request with the same key won the insert: answer with its task.
-        original = await original_task(services, principal, idempotency)
-        if original is None:
-            raise
-        return await generate_response(services, principal, original, wait=wait, replayed=True)
-    except ModeNotAllowedError:
-        raise ApiError(
-            403,
-            f"Mode not allowed: {body.mode} is not enabled for this account",
-            "MODE_NOT_ALLOWED",
-        ) from None
-    except InsufficientCreditsError:
-        raise ApiError(
-            402, "Insufficient credits: the balance is below the price", "INSUFFICIENT_CREDITS"
-        ) from None
-    services.task_created()
-    return await generate_response(services, principal, record.id, wait=wait, replayed=False)
+        check_mode(principal, services.plans.of_account(principal.plan), body.mode)
+        priced = quote_task(services.prices, principal, new_task)
+    except (ModeNotAllowedError, NoPriceError) as exc:
+        raise submission_refusal(exc, body) from None
+    balance = await account_balance(services.db, principal.account_id)
+    return {**priced.describe(), "balance": balance, "affordable": balance >= priced.price}
 
 
 async def load_request_images(services: Services, sources: list[str]) -> list[LoadedImage]:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from grokimagine.domain.catalog import resolution_of
 from grokimagine.domain.clock import iso_utc
 from grokimagine.domain.task_control import queue_position
+from grokimagine.domain.task_money import task_money
 from grokimagine.domain.tasks import COMPLETED, TaskRecord
 from grokimagine.storage.files import FileStore
 
@@ -68,6 +69,7 @@ async def task_view(record: TaskRecord, services: Services) -> dict[str, Any]:
             "seed": record.seed,
             "negative_prompt": record.negative_prompt,
         },
+        money=(await task_money(services.db, record.id, record.price_credits)).describe(),
     )
     return view
 
