@@ -25,12 +25,12 @@ from grokimagine.domain.catalog import MODES
 from grokimagine.domain.clock import utcnow
 from grokimagine.domain.cursors import InvalidCursorError
 from grokimagine.domain.sessions import SessionUser
+from grokimagine.domain.task_money import task_money
 from grokimagine.domain.tasks import FINISHED, TaskRecord, get_task
 from grokimagine.domain.usage import (
     USAGE_DAYS,
     account_details,
     ledger_entries,
-    ledger_of_task,
     ledger_page,
     rotate_webhook_secret,
     usage_by_day,
@@ -157,7 +157,7 @@ async def task_page(request: Request, task_id: str) -> Response:
         task=await task_view(record, services),
         record=record,
         timeline=_timeline(record),
-        ledger=await ledger_of_task(services.db, user.account_id, record.id),
+        money=await task_money(services.db, record.id, record.price_credits),
         deliveries=await deliveries_of_task(services.db, record.id),
     )
 

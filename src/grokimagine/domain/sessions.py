@@ -15,6 +15,7 @@ from datetime import timedelta
 from sqlalchemy import bindparam, delete, insert, select
 
 from grokimagine.domain.accounts import Principal
+from grokimagine.domain.audit import Actor
 from grokimagine.domain.clock import utcnow
 from grokimagine.storage.db import Database
 from grokimagine.storage.schema import accounts, sessions, users
@@ -48,6 +49,10 @@ class SessionUser:
     def is_admin(self) -> bool:
         """Operators have the admin role."""
         return self.role == "admin"
+
+    def actor(self) -> Actor:
+        """Who an operator's action is recorded as (audit log, ledger rows): this user."""
+        return Actor(self.user_id)
 
     def principal(self) -> Principal:
         """The caller as the domain's submission sees it: the account, charged (live), with the

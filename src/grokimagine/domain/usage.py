@@ -83,16 +83,6 @@ def _entry(row: Any) -> dict[str, Any]:
     }
 
 
-async def ledger_of_task(db: Database, account_id: str, task_id: str) -> list[dict[str, Any]]:
-    """The ledger rows of one of the account's tasks (its charge and any refund), oldest first."""
-    rows = await db.fetch_all(
-        select(ledger)
-        .where(ledger.c.account_id == account_id, ledger.c.task_id == task_id)
-        .order_by(ledger.c.id)
-    )
-    return [_entry(row) for row in rows]
-
-
 async def ledger_entries(db: Database, account_id: str) -> list[dict[str, Any]]:
     """Every ledger row of the account, oldest first (for an export)."""
     rows = await db.fetch_all(
