@@ -249,3 +249,60 @@ def test_an_image_dropped_on_the_playground_is_animated(browser: Browser, server
     expect(page.locator("#live-status")).to_have_text("completed", timeout=60_000)
     page.get_by_role("link", name="Open the task page").click()
     expect(page.locator("pre.code")).to_contain_text('"images"')
+
+
+def test_the_operator_grants_credits_then_disables_the_account(
+    browser: Browser, server: Server, customer, shots: Path
+):
+    operator = new_page(browser)
+    sign_in(operator, server, server.demo_email, server.demo_password)
+    operator.get_by_role("link", name="Accounts").click()
+    operator.get_by_label("Search").fill("Acme")
+    operator.get_by_role("button", name="Search accounts").click()
+    operator.screenshot(path=shots / "admin-accounts.png", full_page=True)
+    operator.get_by_role("link", name=customer["account_id"]).click()
+    before = int(operator.locator("#account-balance").inner_text().replace(",", ""))
+    operator.get_by_label("Amount").fill("500")
+    operator.get_by_label("Reason").fill("welcome bonus")
+    operator.get_by_role("button", name="Grant credits").click()
+    expect(operator.get_by_role("status")).to_contain_text("Granted 500 credits")
+    expect(operator.locator("#account-balance")).to_have_text(f"{before + 500:,}")
+    expect(operator.locator("table", has_text="welcome bonus").first).to_be_visible()
+    operator.screenshot(path=shots / "admin-account.png", full_page=True)
+
+    # The customer sees the grant and can still generate...
+    customer_page = new_page(browser)
+    sign_in(customer_page, server, customer["email"], customer["password"])
+    expect(customer_page.locator("#balance")).to_have_text(f"{before + 500:,}")
+    # The committed screenshots of these two pages show an account with a few videos.
+    customer_page.screenshot(path=shots / "overview.png", full_page=True)
+    customer_page.get_by_role("link", name="History").click()
+    expect(customer_page.locator(".task-card img")).to_have_count(3)
+    customer_page.screenshot(path=shots / "history.png", full_page=True)
+
+    # ...until the operator disables the account: the next Generate is refused, with the reason.
+    operator.get_by_role("button", name="Disable account").click()
+    expect(operator.locator("#account-state")).to_have_text("disabled")
+    customer_page.get_by_role("link", name="Playground").click()
+    expect(customer_page.get_by_role("alert").first).to_contain_text("This account is disabled")
+    customer_page.get_by_label("Prompt", exact=True).fill("one more please")
+    customer_page.get_by_role("button", name="Generate").click()
+    expect(customer_page.locator("#pg-error")).to_contain_text("Account disabled")
+    expect(customer_page.locator("#result-video")).to_be_hidden()
+
+    # The operator's other pages, and the audit log that recorded both actions.
+    for name, path in (
+        ("admin-tasks", "/admin/tasks"),
+        ("admin-usage", "/admin/usage"),
+        ("admin-fleet", "/admin/fleet"),
+        ("admin-plans", "/admin/plans"),
+    ):
+        operator.goto(f"{server.base_url}{path}")
+        operator.screenshot(path=shots / f"{name}.png", full_page=True)
+    operator.goto(f"{server.base_url}/admin/audit")
+    expect(operator.locator("table")).to_contain_text("credits.grant")
+    expect(operator.locator("table")).to_contain_text("account.disable")
+    operator.screenshot(path=shots / "admin-audit.png", full_page=True)
+    operator.get_by_role("link", name="All tasks").click()
+    operator.locator("a.mono", has_text="task_").first.click()
+    operator.screenshot(path=shots / "admin-task.png", full_page=True)
