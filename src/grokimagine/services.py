@@ -8,8 +8,6 @@ from dataclasses import dataclass, field
 from grokimagine.domain.plans import PlanCatalog, build_catalog
 from grokimagine.domain.pricing import PriceTable, load_price_table
 from grokimagine.engines.routing import EngineRouter
-from grokimagine.http.auth import Authenticator
-from grokimagine.http.ratelimit import RateLimiter, storage_for
 from grokimagine.net.policy import Allowlist
 from grokimagine.settings import Settings
 from grokimagine.storage.db import Database
@@ -24,8 +22,6 @@ class Services:
     settings: Settings
     db: Database
     store: FileStore
-    authenticator: Authenticator
-    limiter: RateLimiter
     fetch_allowlist: Allowlist
     router: EngineRouter  # which engines serve which tasks; engines are built on first use
     prices: PriceTable  # the operator's price table, read once at start-up
@@ -51,12 +47,10 @@ def build_services(settings: Settings, *, public_url: str | None = None) -> Serv
         settings=settings,
         db=db,
         store=build_file_store(settings, public_url),
-        authenticator=Authenticator(db, settings.auth_cache_seconds),
         fetch_allowlist=Allowlist.parse(settings.fetch_allowlist),
         router=EngineRouter(settings),
         prices=load_price_table(settings.pricing.table),
         plans=build_catalog(settings.limits.plans, settings.limits.plan_limits),
-        limiter=RateLimiter(storage_for(settings.redis_url, settings.redis_prefix)),
     )
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from grokimagine.engines.diffusion.config import DiffusersConfig, SpeedOptions
-from grokimagine.engines.diffusion.families import (
+from grokimagine.engines.diffusers.config import DiffusersConfig, SpeedOptions
+from grokimagine.engines.diffusers.families import (
     IMAGE,
     KEYFRAMES,
     LTX_MAX_KEYFRAMES,
@@ -15,7 +15,7 @@ from grokimagine.engines.diffusion.families import (
     inspect_model,
     keyframe_indices,
 )
-from grokimagine.engines.diffusion.loader import (
+from grokimagine.engines.diffusers.loader import (
     ConfigurationError,
     ModelNotFoundError,
     check_speed_options,

@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from grokimagine.engines.base import EngineError, InputImage
-from grokimagine.engines.openai_videos import OpenAIVideosEngine
-from grokimagine.engines.provider_errors import (
+from grokimagine.engines.registry import EngineConfigError, check_engine
+from grokimagine.engines.relay.errors import (
     CONTENT_REJECTED,
     PROVIDER_AUTH_FAILED,
     PROVIDER_FAILED,
@@ -18,7 +18,7 @@ from grokimagine.engines.provider_errors import (
     PROVIDER_TIMEOUT,
     PROVIDER_UNAVAILABLE,
 )
-from grokimagine.engines.registry import EngineConfigError, check_engine
+from grokimagine.engines.relay.openai_videos import OpenAIVideosEngine
 
 from .fake_openai import FakeOpenAIVideos, OpenAIScenario
 from .helpers import OPENAI_KEY, ProgressLog, fast_settings, make_request, probe_mp4

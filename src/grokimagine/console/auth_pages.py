@@ -19,6 +19,7 @@ from grokimagine.console.web import (
 )
 from grokimagine.domain import sessions, users
 from grokimagine.domain.sessions import session_user
+from grokimagine.http.routes import limiter_of
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -33,15 +34,15 @@ def _text(value: object) -> str:
 
 async def _over_limit(request: Request, *, email: str | None) -> bool:
     """Count a sign-in attempt against its address and its email; whether either is used up."""
-    services = services_of(request)
-    settings = services.settings
-    by_address = await services.limiter.hit(
+    settings = services_of(request).settings
+    limiter = limiter_of(request)
+    by_address = await limiter.hit(
         settings.console.signin_limit, "console-sign-in", "address", _address(request)
     )
     if not by_address.allowed:
         return True
     if email:
-        by_email = await services.limiter.hit(
+        by_email = await limiter.hit(
             settings.console.signin_email_limit, "console-sign-in", "email", email.strip().lower()
         )
         return not by_email.allowed

@@ -26,6 +26,7 @@ from grokimagine.domain.clock import utcnow
 from grokimagine.domain.cursors import InvalidCursorError
 from grokimagine.domain.sessions import SessionUser
 from grokimagine.domain.task_money import task_money
+from grokimagine.domain.task_views import task_view, thumbnail_url
 from grokimagine.domain.tasks import FINISHED, TaskRecord, get_task
 from grokimagine.domain.usage import (
     USAGE_DAYS,
@@ -36,7 +37,6 @@ from grokimagine.domain.usage import (
     usage_by_day,
 )
 from grokimagine.domain.webhooks import deliveries_of_account, deliveries_of_task
-from grokimagine.http.views import task_view, thumbnail_url
 from grokimagine.services import Services
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -154,7 +154,9 @@ async def task_page(request: Request, task_id: str) -> Response:
         "task.html",
         user,
         section="history",
-        task=await task_view(record, services),
+        task=await task_view(
+            record, services.db, services.store, services.settings.url_ttl_seconds
+        ),
         record=record,
         timeline=_timeline(record),
         money=await task_money(services.db, record.id, record.price_credits),

@@ -17,19 +17,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from grokimagine.console.web import current_user, fetch_user, render, services_of
-from grokimagine.domain.tasks import FINISHED, get_task, submit_task
+from grokimagine.domain.submission import quote_generation, submit_generation
+from grokimagine.domain.task_views import task_view
+from grokimagine.domain.tasks import FINISHED, get_task
 from grokimagine.domain.usage import account_details
 from grokimagine.http.account_routes import pricing_data
 from grokimagine.http.envelope import success
 from grokimagine.http.errors import ApiError
-from grokimagine.http.routes import (
-    SUBMISSION_REFUSALS,
-    generate_body,
-    new_task_from_body,
-    quote_body,
-    submission_refusal,
-)
-from grokimagine.http.views import task_view
+from grokimagine.http.routes import generate_body
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -79,32 +74,20 @@ async def playground(request: Request) -> Response:
 async def quote(request: Request) -> Response:
     """The price of a generate body for this account, checked as generate would check it."""
     user = await fetch_user(request)
-    services = services_of(request)
-    body = await generate_body(request)
-    return success(await quote_body(services, user.principal(), body))
+    order = (await generate_body(request)).to_order(None)
+    return success(await quote_generation(services_of(request), user.principal(), order))
 
 
 @router.post("/api/generate")
 async def generate(request: Request) -> Response:
-    """Submit a generate body for this account: the API's checks, the API's submission."""
+    """Submit a generate body for this account through the API's own submission function.
+
+    Refusals (credits, mode, a disabled account, options) come back in the API's error format.
+    """
     user = await fetch_user(request)
-    services = services_of(request)
-    body = await generate_body(request)
-    principal = user.principal()
-    new_task = await new_task_from_body(services, principal, body, None)
-    try:
-        record = await submit_task(
-            services.db,
-            services.store,
-            principal,
-            new_task,
-            prices=services.prices,
-            plan=services.plans.of_account(principal.plan),
-        )
-    except SUBMISSION_REFUSALS as exc:
-        raise submission_refusal(exc, body) from None
-    services.task_created()
-    return success({"task_id": record.id})
+    order = (await generate_body(request)).to_order(None)
+    submission = await submit_generation(services_of(request), user.principal(), order)
+    return success({"task_id": submission.task_id})
 
 
 async def _live_view(request: Request, account_id: str, task_id: str) -> dict[str, Any] | None:
@@ -112,7 +95,7 @@ async def _live_view(request: Request, account_id: str, task_id: str) -> dict[st
     record = await get_task(services.db, account_id, task_id)
     if record is None:
         return None
-    view = await task_view(record, services)
+    view = await task_view(record, services.db, services.store, services.settings.url_ttl_seconds)
     return {
         "task_id": record.id,
         "status": view["status"],

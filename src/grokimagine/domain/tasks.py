@@ -50,6 +50,14 @@ _EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "i
 class ModeNotAllowedError(Exception):
     """The account may not use this mode."""
 
+    def __init__(self, mode: str) -> None:
+        super().__init__(mode)
+        self.mode = mode
+
+
+class TaskNotFoundError(LookupError):
+    """No task with this id belongs to the account."""
+
 
 class AccountDisabledError(Exception):
     """An operator disabled the account: it cannot spend."""
@@ -222,6 +230,8 @@ async def submit_task(
     :class:`AccountDisabledError`, :class:`TooManyActiveTasksError`,
     :class:`InsufficientCreditsError`, :class:`~grokimagine.domain.pricing.NoPriceError`, or
     :class:`IdempotencyKeyTakenError` when a concurrent request took the idempotency key first.
+    The other rules of a submission are
+    :func:`grokimagine.domain.submission.submit_generation`'s.
     """
     check_mode(principal, plan, new_task.mode)
     price = quote_task(prices, principal, new_task).price
@@ -292,6 +302,30 @@ async def get_task(db: Database, account_id: str, task_id: str) -> TaskRecord | 
     """The task ``task_id`` if it belongs to ``account_id`` (deleted ones too); else ``None``."""
     row = await db.lookup(_TASK_OF_ACCOUNT, {"task_id": task_id, "account_id": account_id})
     return None if row is None else _record(row)
+
+
+async def find_task(db: Database, account_id: str, task_id: str) -> TaskRecord:
+    """The task ``task_id`` of ``account_id``; :class:`TaskNotFoundError` if it has no such task."""
+    record = await get_task(db, account_id, task_id)
+    if record is None:
+        raise TaskNotFoundError(task_id)
+    return record
+
+
+async def wait_until_finished(
+    db: Database, account_id: str, task_id: str, seconds: float, poll_seconds: float = 0.1
+) -> TaskRecord | None:
+    """The task once finished, if it finishes within ``seconds``; else ``None``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while True:
+        record = await get_task(db, account_id, task_id)
+        if record is not None and record.status in FINISHED:
+            return record
+        left = deadline - loop.time()
+        if left <= 0:
+            return None
+        await asyncio.sleep(min(poll_seconds, left))
 
 
 def record_from_row(row: Row[Any]) -> TaskRecord:

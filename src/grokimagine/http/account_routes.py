@@ -14,15 +14,13 @@ from grokimagine.domain.catalog import (
     MAX_VIDEOS_PER_TASK,
     MODES,
 )
-from grokimagine.domain.cursors import InvalidCursorError
 from grokimagine.domain.pricing import NoPriceError, PriceQuery, price_of
+from grokimagine.domain.submission import engine_route
 from grokimagine.domain.usage import account_details, ledger_page, usage_by_day
-from grokimagine.engines.capabilities import route_capabilities
+from grokimagine.engines.registry import route_capabilities
 from grokimagine.http.envelope import success
-from grokimagine.http.errors import invalid_request
 from grokimagine.http.gate import rate_identity
-from grokimagine.http.generate_extras import engine_route
-from grokimagine.http.routes import principal_of, services_of
+from grokimagine.http.routes import limiter_of, principal_of, services_of
 from grokimagine.http.schemas import ERROR_RESPONSES, Envelope
 from grokimagine.http.schemas_tasks import AccountData, CursorParam, LedgerPage, PricingData
 from grokimagine.services import Services
@@ -43,7 +41,7 @@ async def account(request: Request) -> Response:
     principal = principal_of(request)
     details = await account_details(services.db, principal.account_id)
     per_minute = services.plans.of_account(principal.plan).requests_per_minute
-    window = await services.limiter.peek(per_minute, *rate_identity(principal))
+    window = await limiter_of(request).peek(per_minute, *rate_identity(principal))
     return success(
         {
             "account_id": principal.account_id,
@@ -76,12 +74,9 @@ async def ledger(
     """Every change of balance (grants, reservations, refunds), newest first; their sum is the
     balance."""
     services = services_of(request)
-    try:
-        page = await ledger_page(
-            services.db, principal_of(request).account_id, limit=limit, cursor=cursor
-        )
-    except InvalidCursorError:
-        raise invalid_request("The cursor parameter is not valid") from None
+    page = await ledger_page(
+        services.db, principal_of(request).account_id, limit=limit, cursor=cursor
+    )
     return success({"entries": page.entries, "next_cursor": page.next_cursor})
 
 
@@ -106,7 +101,7 @@ def pricing_data(services: Services, principal: Principal) -> dict[str, Any]:
     modes = {}
     for mode in MODES:
         # Engine names stay private: which providers serve a plan is the operator's business.
-        route = engine_route(services, principal, mode)
+        route = engine_route(services.router, principal, mode)
         capabilities = route_capabilities(services.settings, route)
         modes[mode] = {
             "allowed": mode != "spicy" or (principal.allow_spicy and plan.allow_spicy),
@@ -118,7 +113,7 @@ def pricing_data(services: Services, principal: Principal) -> dict[str, Any]:
             # The rule of the engine that heads this mode's route: what the caller pays.
             "prices": services.prices.rules_for_engine(route[0] if route else None),
         }
-    route = engine_route(services, principal, "normal")
+    route = engine_route(services.router, principal, "normal")
     try:
         reference = price_of(
             services.prices,

@@ -12,9 +12,11 @@ from fastapi import FastAPI
 from grokimagine import __version__
 from grokimagine.console.app import install_console
 from grokimagine.http import account_routes, files, ops, routes, task_routes
+from grokimagine.http.auth import Authenticator
 from grokimagine.http.errors import install_error_handlers
 from grokimagine.http.gate import ApiGate
 from grokimagine.http.observe import RequestObserver
+from grokimagine.http.ratelimit import RateLimiter, storage_for
 from grokimagine.services import Services
 
 DESCRIPTION = """
@@ -71,7 +73,11 @@ def create_app(
         description=DESCRIPTION,
         lifespan=lifespan,
     )
+    settings = services.settings
     app.state.services = services
+    app.state.limiter = limiter = RateLimiter(
+        storage_for(settings.redis_url, settings.redis_prefix)
+    )
     install_error_handlers(app)
     app.include_router(routes.router)
     app.include_router(task_routes.router)
@@ -79,12 +85,11 @@ def create_app(
     app.include_router(account_routes.router)
     app.include_router(files.router)
     app.include_router(ops.router)
-    settings = services.settings
     install_console(app, settings)
     app.add_middleware(
         ApiGate,
-        authenticator=services.authenticator,
-        limiter=services.limiter,
+        authenticator=Authenticator(services.db, settings.auth_cache_seconds),
+        limiter=limiter,
         plan_limits=services.plans.limits(),
         auth_failure_limit=settings.limits.auth_failure_limit,
         max_body_bytes=settings.limits.max_body_bytes,

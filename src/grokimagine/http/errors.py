@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -10,7 +12,21 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
+from grokimagine.domain.credits import InsufficientCreditsError
+from grokimagine.domain.cursors import InvalidCursorError
+from grokimagine.domain.errors import InvalidRequestError
+from grokimagine.domain.idempotency import IdempotencyConflictError
+from grokimagine.domain.images import ImageRejected, ImageTooLargeError
+from grokimagine.domain.pricing import NoPriceError
+from grokimagine.domain.task_control import TaskNotCancelableError
+from grokimagine.domain.tasks import (
+    AccountDisabledError,
+    ModeNotAllowedError,
+    TaskNotFoundError,
+    TooManyActiveTasksError,
+)
 from grokimagine.http.envelope import error_response
 
 log = logging.getLogger("grokimagine.http")
@@ -70,8 +86,104 @@ def describe_validation_errors(errors: list[Any]) -> str:
     return f"The {name} parameter is not valid: {message[:1].lower()}{message[1:]}"
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """How a domain error is answered: its status, its code and the sentence for people."""
+
+    status: int
+    error: str
+    message: Callable[[Any], str]
+    headers: Callable[[Any], dict[str, str]] | None = None
+
+
+# Every domain error a route may let through, and its answer. Routes do not catch these.
+DOMAIN_ERRORS: dict[type[Exception], Refusal] = {
+    InvalidRequestError: Refusal(400, "INVALID_REQUEST", lambda exc: f"Invalid request: {exc}"),
+    InvalidCursorError: Refusal(
+        400, "INVALID_REQUEST", lambda _: "Invalid request: The cursor parameter is not valid"
+    ),
+    ImageRejected: Refusal(400, "INVALID_REQUEST", lambda exc: f"Invalid request: {exc.message}"),
+    ImageTooLargeError: Refusal(
+        413, "PAYLOAD_TOO_LARGE", lambda exc: f"Payload too large: {exc.message}"
+    ),
+    InsufficientCreditsError: Refusal(
+        402,
+        "INSUFFICIENT_CREDITS",
+        lambda _: "Insufficient credits: the balance is below the price",
+    ),
+    ModeNotAllowedError: Refusal(
+        403,
+        "MODE_NOT_ALLOWED",
+        lambda exc: f"Mode not allowed: {exc.mode} is not enabled for this account",
+    ),
+    TaskNotFoundError: Refusal(404, "TASK_NOT_FOUND", lambda _: "Task not found"),
+    AccountDisabledError: Refusal(
+        403,
+        "ACCOUNT_DISABLED",
+        lambda _: "Account disabled: this account's keys are refused; contact the operator",
+    ),
+    TooManyActiveTasksError: Refusal(
+        429,
+        "TOO_MANY_ACTIVE_TASKS",
+        lambda exc: (
+            f"Too many active tasks: the plan allows {exc.limit} pending or running at once"
+        ),
+        # About a short video's run.
+        lambda _: {"Retry-After": "5"},
+    ),
+    NoPriceError: Refusal(
+        400, "INVALID_REQUEST", lambda exc: f"Invalid request: no price in the price table ({exc})"
+    ),
+    TaskNotCancelableError: Refusal(
+        409,
+        "TASK_NOT_CANCELABLE",
+        lambda exc: f"Task not cancelable: it is already {exc.status}",
+    ),
+    IdempotencyConflictError: Refusal(
+        409,
+        "IDEMPOTENCY_CONFLICT",
+        lambda _: (
+            "Idempotency conflict: this Idempotency-Key was used with a different request body"
+        ),
+    ),
+}
+
+
+def refusal_for(exc: Exception) -> Refusal:
+    """The table's answer to ``exc``: its most specific class's (KeyError if none)."""
+    for kind in type(exc).__mro__:
+        if kind in DOMAIN_ERRORS:
+            return DOMAIN_ERRORS[kind]
+    raise KeyError(type(exc).__name__)
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route of this path takes (a path may have several routes)."""
+    # Asking the router, method by method, works through included routers too.
+    routes = request.app.router.routes
+    allowed = [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
+    ]
+    return ", ".join(allowed)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Route every exception to the error body; nothing internal leaks."""
+
+    async def _domain_error(_: Request, exc: Exception) -> Response:
+        refusal = refusal_for(exc)  # registered for the table's classes only
+        headers = refusal.headers(exc) if refusal.headers else None
+        return error_response(refusal.status, refusal.error, refusal.message(exc), headers)
+
+    for kind in DOMAIN_ERRORS:
+        app.add_exception_handler(kind, _domain_error)
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> Response:
@@ -88,14 +200,18 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(400, "INVALID_REQUEST", f"Invalid request: {detail}")
 
     @app.exception_handler(HTTPException)
-    async def _http(_: Request, exc: HTTPException) -> Response:
+    async def _http(request: Request, exc: HTTPException) -> Response:
         status = exc.status_code
         messages = {
             404: "Not found: no such route",
             405: "Method not allowed on this route",
         }
         message = messages.get(status, str(exc.detail))
-        return error_response(status, _DEFAULT_CODES.get(status, "ERROR"), message, exc.headers)
+        headers = exc.headers
+        if status == 405:
+            # Starlette names only the first matching route's methods.
+            headers = {**(headers or {}), "Allow": _allowed_methods(request)}
+        return error_response(status, _DEFAULT_CODES.get(status, "ERROR"), message, headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

@@ -12,31 +12,13 @@ from pydantic import ValidationError
 from starlette.responses import Response
 
 from grokimagine.domain.accounts import Principal
-from grokimagine.domain.credits import InsufficientCreditsError
-from grokimagine.domain.idempotency import IdempotencyKey, IdempotencyKeyTakenError
-from grokimagine.domain.images import ImageRejected, LoadedImage, load_images
-from grokimagine.domain.pricing import NoPriceError
-from grokimagine.domain.tasks import (
-    AccountDisabledError,
-    ModeNotAllowedError,
-    NewTask,
-    TooManyActiveTasksError,
-    check_mode,
-    get_task,
-    quote_task,
-    submit_task,
-)
-from grokimagine.domain.usage import account_balance
+from grokimagine.domain.submission import quote_generation, submit_generation
+from grokimagine.domain.task_views import status_view, task_view
+from grokimagine.domain.tasks import find_task, wait_until_finished
 from grokimagine.http.envelope import success
-from grokimagine.http.errors import ApiError, describe_validation_errors, invalid_request
-from grokimagine.http.generate_extras import (
-    check_request,
-    engine_route,
-    generate_response,
-    idempotency_of,
-    original_task,
-    preferred_wait,
-)
+from grokimagine.http.errors import describe_validation_errors, invalid_request
+from grokimagine.http.headers import idempotency_key_of, preferred_wait
+from grokimagine.http.ratelimit import RateLimiter
 from grokimagine.http.schemas import (
     ERROR_RESPONSES,
     GENERATE_HEADERS,
@@ -47,7 +29,6 @@ from grokimagine.http.schemas import (
     StatusData,
 )
 from grokimagine.http.schemas_tasks import QuoteData, TaskData
-from grokimagine.http.views import status_view
 from grokimagine.services import Services
 
 
@@ -80,6 +61,11 @@ def services_of(request: Request) -> Services:
     return request.app.state.services
 
 
+def limiter_of(request: Request) -> RateLimiter:
+    """The API's rate limiter (plan limits, failed authentications)."""
+    return request.app.state.limiter
+
+
 @router.post(
     "/generate",
     summary="Generate a video",
@@ -94,11 +80,6 @@ def services_of(request: Request) -> Services:
         403: {"description": "Mode not allowed"},
         409: {"model": ErrorBody, "description": "IDEMPOTENCY_CONFLICT: key reused, other body"},
         413: {"description": "Body or image over its limit"},
-        429: {
-            "model": ErrorBody,
-            "description": "RATE_LIMITED, or TOO_MANY_ACTIVE_TASKS: the plan's pending and"
-            " running tasks are all in use (see Retry-After)",
-        },
     },
     openapi_extra={
         "parameters": GENERATE_HEADERS,
@@ -114,77 +95,27 @@ async def generate(request: Request) -> Response:
     services = services_of(request)
     principal = principal_of(request)
     body = await generate_body(request)
-    idempotency = idempotency_of(request, body, principal)
+    order = body.to_order(idempotency_key_of(request))
     wait = preferred_wait(request)
-    original = await original_task(services, principal, idempotency)
-    if original is not None:
-        return await generate_response(services, principal, original, wait=wait, replayed=True)
-    new_task = await new_task_from_body(services, principal, body, idempotency)
-    try:
-        record = await submit_task(
-            services.db,
-            services.store,
-            principal,
-            new_task,
-            prices=services.prices,
-            plan=services.plans.of_account(principal.plan),
-        )
-    except IdempotencyKeyTakenError:
-        # A concurrent request with the same key won the insert: answer with its task.
-        original = await original_task(services, principal, idempotency)
-        if original is None:
-            raise
-        return await generate_response(services, principal, original, wait=wait, replayed=True)
-    except SUBMISSION_REFUSALS as exc:
-        raise submission_refusal(exc, body) from None
-    services.task_created()
-    return await generate_response(services, principal, record.id, wait=wait, replayed=False)
-
-
-# Seconds a client over its active-task limit is told to wait: about a short video's run.
-ACTIVE_TASKS_RETRY_AFTER = 5
-_DISABLED = "Account disabled: this account's keys are refused; contact the operator"
-
-
-SUBMISSION_REFUSALS = (
-    ModeNotAllowedError,
-    NoPriceError,
-    AccountDisabledError,
-    TooManyActiveTasksError,
-    InsufficientCreditsError,
-)
-
-
-def submission_refusal(exc: Exception, body: GenerateRequest) -> ApiError:
-    """The API error for a submission the domain refused (one of ``SUBMISSION_REFUSALS``)."""
-    if isinstance(exc, ModeNotAllowedError):
-        return ApiError(
-            403,
-            f"Mode not allowed: {body.mode} is not enabled for this account",
-            "MODE_NOT_ALLOWED",
-        )
-    if isinstance(exc, AccountDisabledError):
-        return ApiError(403, _DISABLED, "ACCOUNT_DISABLED")
-    if isinstance(exc, TooManyActiveTasksError):
-        return ApiError(
-            429,
-            f"Too many active tasks: the plan allows {exc.limit} pending or running at once",
-            "TOO_MANY_ACTIVE_TASKS",
-            {"Retry-After": str(ACTIVE_TASKS_RETRY_AFTER)},
-        )
-    if isinstance(exc, InsufficientCreditsError):
-        return ApiError(
-            402, "Insufficient credits: the balance is below the price", "INSUFFICIENT_CREDITS"
-        )
-    return invalid_request(
-        f"no price for {body.duration} s at {body.resolution} in the price table ({exc})"
-    )
+    submission = await submit_generation(services, principal, order)
+    headers = {"Idempotent-Replayed": "true"} if submission.replayed else {}
+    if wait is None:
+        return success({"task_id": submission.task_id}, headers)
+    headers["Preference-Applied"] = f"wait={wait}"
+    record = await wait_until_finished(services.db, principal.account_id, submission.task_id, wait)
+    if record is None:
+        return success({"task_id": submission.task_id}, headers)
+    settings = services.settings
+    view = await task_view(record, services.db, services.store, settings.url_ttl_seconds)
+    return success(view, headers)
 
 
 async def generate_body(request: Request) -> GenerateRequest:
-    """The generate body of a request, validated; errors in the API's format."""
-    # Parsed here rather than by FastAPI so that any Content-Type is read as JSON (curl -d
-    # without a header) and every failure names its field in our error format.
+    """The generate body of a request, validated; errors in the API's format.
+
+    Parsed here rather than by FastAPI so that any Content-Type is read as JSON (curl -d
+    without a header) and every failure names its field in our error format.
+    """
     try:
         payload = orjson.loads(await request.body())
     except orjson.JSONDecodeError:
@@ -195,31 +126,6 @@ async def generate_body(request: Request) -> GenerateRequest:
         return GenerateRequest.model_validate(payload)
     except ValidationError as exc:
         raise invalid_request(describe_validation_errors(list(exc.errors()))) from None
-
-
-async def new_task_from_body(
-    services: Services,
-    principal: Principal,
-    body: GenerateRequest,
-    idempotency: IdempotencyKey | None,
-) -> NewTask:
-    """The task a generate body asks for, after every check that needs no database."""
-    await check_request(services, principal, body)
-    return NewTask(
-        mode=body.mode,
-        prompt=body.prompt,
-        ratio=body.ratio,
-        images=await load_request_images(services, body.images or []),
-        route=engine_route(services, principal, body.mode),
-        video_count=body.n,
-        seed=body.seed,
-        negative_prompt=body.negative_prompt,
-        duration=body.duration,
-        resolution=body.resolution,
-        callback_url=body.callback_url,
-        idempotency=idempotency,
-        echoed_options=body.options_given(),
-    )
 
 
 @router.post(
@@ -241,39 +147,9 @@ async def new_task_from_body(
 async def quote(request: Request) -> Response:
     """The price of a generate body, checked exactly as `POST /v1/generate` checks it (options,
     images, mode); nothing is created or charged. The balance says whether it is affordable."""
-    services = services_of(request)
-    principal = principal_of(request)
     body = await generate_body(request)
-    return success(await quote_body(services, principal, body))
-
-
-async def quote_body(services: Services, principal: Principal, body: GenerateRequest) -> dict:
-    """``POST /v1/quote``'s data for a generate body (the console's playground shows it too)."""
-    new_task = await new_task_from_body(services, principal, body, None)
-    try:
-        check_mode(principal, services.plans.of_account(principal.plan), body.mode)
-        priced = quote_task(services.prices, principal, new_task)
-    except (ModeNotAllowedError, NoPriceError) as exc:
-        raise submission_refusal(exc, body) from None
-    balance = await account_balance(services.db, principal.account_id)
-    return {**priced.describe(), "balance": balance, "affordable": balance >= priced.price}
-
-
-async def load_request_images(services: Services, sources: list[str]) -> list[LoadedImage]:
-    """The request's images, fetched or decoded and checked; errors in the API's format."""
-    settings = services.settings
-    try:
-        return await load_images(
-            sources,
-            allowlist=services.fetch_allowlist,
-            max_bytes=settings.limits.max_image_bytes,
-            timeout=settings.limits.image_fetch_timeout,
-        )
-    except ImageRejected as exc:
-        status = exc.status
-        error = "PAYLOAD_TOO_LARGE" if status == 413 else "INVALID_REQUEST"
-        prefix = "Payload too large" if status == 413 else "Invalid request"
-        raise ApiError(status, f"{prefix}: {exc.message}", error) from None
+    order = body.to_order(None)
+    return success(await quote_generation(services_of(request), principal_of(request), order))
 
 
 @router.get(
@@ -301,7 +177,5 @@ async def status(request: Request) -> Response:
     if not task_id:
         raise invalid_request("The task_id parameter is required")
     services = services_of(request)
-    record = await get_task(services.db, principal_of(request).account_id, task_id)
-    if record is None:
-        raise ApiError(404, "Task not found", "TASK_NOT_FOUND")
+    record = await find_task(services.db, principal_of(request).account_id, task_id)
     return success(status_view(record, services.store, services.settings.url_ttl_seconds))

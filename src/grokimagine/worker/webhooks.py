@@ -25,6 +25,7 @@ import orjson
 from tenacity import RetryCallState, wait_exponential, wait_random
 
 from grokimagine.domain.clock import iso_utc, utcnow
+from grokimagine.domain.task_views import task_view
 from grokimagine.domain.tasks import get_task
 from grokimagine.domain.usage import account_details
 from grokimagine.domain.webhooks import (
@@ -33,7 +34,6 @@ from grokimagine.domain.webhooks import (
     claim_due_deliveries,
     record_attempt,
 )
-from grokimagine.http.views import task_view
 from grokimagine.net.guard import FetchError, guarded_client
 from grokimagine.services import Services
 
@@ -167,7 +167,7 @@ class WebhookSender:
         payload = {
             "type": delivery.event,
             "timestamp": iso_utc(utcnow()),
-            "data": await task_view(record, self.services),
+            "data": await task_view(record, db, self.services.store, self.settings.url_ttl_seconds),
         }
         body = orjson.dumps(payload)
         secret = (await account_details(db, delivery.account_id))["webhook_secret"]

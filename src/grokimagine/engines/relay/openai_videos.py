@@ -14,24 +14,24 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel
 
-from grokimagine.engines.base import GenerationRequest, GenerationResult, RenderControl
-from grokimagine.engines.provider_config import ProviderConfig
-from grokimagine.engines.provider_errors import (
+from grokimagine.engines.base import Engine, GenerationRequest, GenerationResult, RenderControl
+from grokimagine.engines.errors import EngineConfigError
+from grokimagine.engines.relay.client import ProviderClient, parse_answer
+from grokimagine.engines.relay.config import ProviderConfig
+from grokimagine.engines.relay.errors import (
     CONTENT_REJECTED,
     PROVIDER_BAD_RESPONSE,
     PROVIDER_FAILED,
     is_moderation,
     relay_error,
 )
-from grokimagine.engines.provider_http import ProviderClient, parse_answer
-from grokimagine.engines.provider_media import (
+from grokimagine.engines.relay.media import (
     duration_seconds,
     image_data_uri,
     is_mp4,
     styled_prompt,
 )
-from grokimagine.engines.provider_poll import PollUpdate, wait_for_job
-from grokimagine.engines.registry import EngineConfigError
+from grokimagine.engines.relay.poll import PollUpdate, wait_for_job
 from grokimagine.settings import Settings
 
 
@@ -90,7 +90,7 @@ def build_body(request: GenerationRequest, settings: Settings) -> tuple[dict[str
     return body, notes
 
 
-class OpenAIVideosEngine:
+class OpenAIVideosEngine(Engine):
     """Relays a generation to an OpenAI-style video server and downloads the result."""
 
     name: ClassVar[str] = "openai-videos"
