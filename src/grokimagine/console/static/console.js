@@ -188,6 +188,7 @@
         const quote = await post("/console/api/quote", request);
         $("#price").textContent = quote.price.toLocaleString();
         $("#pg-balance").textContent = quote.balance.toLocaleString();
+        $("#price-note").hidden = quote.affordable;
         showError("");
       } catch (error) {
         $("#price").textContent = "—";
