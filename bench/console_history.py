@@ -95,7 +95,11 @@ async def run(args: argparse.Namespace) -> None:
     transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 1))
     results = []
     async with httpx.AsyncClient(transport=transport, base_url=BASE) as http:
-        signed_in = await http.post("/console/sign-in", data={"email": email, "password": password})
+        form = await http.get("/console/sign-in")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)[1]
+        signed_in = await http.post(
+            "/console/sign-in", data={"email": email, "password": password, "csrf_token": token}
+        )
         assert signed_in.status_code == 303, signed_in.text
         first = await http.get("/console/history")
         cursor = re.search(r"cursor=([A-Za-z0-9_-]+)", first.text)[1]

@@ -196,6 +196,15 @@ def test_a_form_posted_without_its_csrf_token_is_refused(
     assert answer.status == 403
     page.goto(f"{server.base_url}/console/keys")
     expect(page.locator("table")).not_to_contain_text("forged")
+    # The sign-in form too: a post from elsewhere, without the form's token, signs no one in.
+    stranger = new_page(browser)
+    answer = stranger.request.post(
+        f"{server.base_url}/console/sign-in",
+        form={"email": customer["email"], "password": customer["password"]},
+    )
+    assert answer.status == 403
+    stranger.goto(f"{server.base_url}/console")
+    expect(stranger).to_have_url(re.compile(r"/console/sign-in"))
 
 
 def test_an_other_accounts_task_is_not_found(browser: Browser, server: Server, customer):

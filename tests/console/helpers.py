@@ -46,11 +46,23 @@ async def make_user(
     return ConsoleUser(email, password, account_id, user.id)
 
 
+FORM_TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+async def attempt_sign_in(
+    http: httpx.AsyncClient, email: str, password: str, path: str = "/console/sign-in", **extra: str
+) -> httpx.Response:
+    """Post the sign-in (or sign-up) form as a browser does: its page first, for the token."""
+    page = await http.get(path)
+    token = FORM_TOKEN.search(page.text)
+    assert token is not None, page.text
+    data = {"email": email, "password": password, "csrf_token": token.group(1), **extra}
+    return await http.post(path, data=data)
+
+
 async def sign_in(http: httpx.AsyncClient, who: ConsoleUser) -> str:
     """Sign ``who`` in on ``http`` (its cookie jar keeps the session); the page's CSRF token."""
-    answer = await http.post(
-        "/console/sign-in", data={"email": who.email, "password": who.password}
-    )
+    answer = await attempt_sign_in(http, who.email, who.password)
     assert answer.status_code == 303, answer.text
     assert answer.headers["location"] == "/console"
     return await csrf_of(http)

@@ -10,7 +10,7 @@ import pytest
 from grokimagine.domain import accounts
 from grokimagine.services import Services
 from tests.conftest import make_worker
-from tests.console.helpers import csrf_of, make_user, sign_in
+from tests.console.helpers import attempt_sign_in, csrf_of, make_user, sign_in
 
 XSS = '<script>alert(1)</script>"><img src=x onerror=alert(2)>'
 
@@ -18,9 +18,7 @@ XSS = '<script>alert(1)</script>"><img src=x onerror=alert(2)>'
 async def test_sign_in_sets_an_httponly_samesite_session_cookie(services: Services, browser_like):
     who = await make_user(services)
     http = browser_like()
-    answer = await http.post(
-        "/console/sign-in", data={"email": who.email, "password": who.password}
-    )
+    answer = await attempt_sign_in(http, who.email, who.password)
     assert answer.status_code == 303
     cookie = answer.headers["set-cookie"]
     assert cookie.startswith("gi_session=")
@@ -35,9 +33,7 @@ async def test_the_cookie_is_secure_behind_https(services: Services, app):
     who = await make_user(services)
     transport = httpx.ASGITransport(app=app, client=("198.51.100.2", 1))
     async with httpx.AsyncClient(transport=transport, base_url="https://console.test") as http:
-        answer = await http.post(
-            "/console/sign-in", data={"email": who.email, "password": who.password}
-        )
+        answer = await attempt_sign_in(http, who.email, who.password)
     assert "Secure" in answer.headers["set-cookie"]
 
 
@@ -60,16 +56,12 @@ async def test_wrong_passwords_are_refused_without_saying_which_part_was_wrong(
 ):
     who = await make_user(services)
     http = browser_like()
-    wrong_password = await http.post(
-        "/console/sign-in", data={"email": who.email, "password": "not the password"}
-    )
-    unknown_email = await http.post(
-        "/console/sign-in", data={"email": "ghost@example.com", "password": who.password}
-    )
+    wrong_password = await attempt_sign_in(http, who.email, "not the password")
+    unknown_email = await attempt_sign_in(http, "ghost@example.com", who.password)
     for answer in (wrong_password, unknown_email):
         assert answer.status_code == 401
         assert "The email or password is not correct." in answer.text
-        assert "set-cookie" not in answer.headers
+        assert "gi_session" not in answer.headers.get("set-cookie", "")
 
 
 async def test_sign_in_is_rate_limited_per_email_across_addresses(services: Services, browser_like):
@@ -77,15 +69,11 @@ async def test_sign_in_is_rate_limited_per_email_across_addresses(services: Serv
     limit = services.settings.console.signin_email_limit
     for index in range(limit):
         http = browser_like(f"198.51.100.{index + 10}")
-        answer = await http.post(
-            "/console/sign-in", data={"email": who.email, "password": "wrong one!"}
-        )
+        answer = await attempt_sign_in(http, who.email, "wrong one!")
         assert answer.status_code == 401
     # Even the right password is refused now, from a fresh address: the email's window is full.
     late = browser_like("198.51.100.99")
-    refused = await late.post(
-        "/console/sign-in", data={"email": who.email, "password": who.password}
-    )
+    refused = await attempt_sign_in(late, who.email, who.password)
     assert refused.status_code == 429
     assert "Too many sign-in attempts" in refused.text
 
@@ -94,13 +82,9 @@ async def test_sign_in_is_rate_limited_per_address(services: Services, browser_l
     http = browser_like("198.51.100.50")
     limit = services.settings.console.signin_limit
     for index in range(limit):
-        answer = await http.post(
-            "/console/sign-in", data={"email": f"a{index}@example.com", "password": "whatever1234"}
-        )
+        answer = await attempt_sign_in(http, f"a{index}@example.com", "whatever1234")
         assert answer.status_code == 401
-    refused = await http.post(
-        "/console/sign-in", data={"email": "another@example.com", "password": "whatever1234"}
-    )
+    refused = await attempt_sign_in(http, "another@example.com", "whatever1234")
     assert refused.status_code == 429
 
 
@@ -321,14 +305,12 @@ async def test_sign_up_is_closed_by_default_and_open_when_set(
     )
     assert closed.status_code == 404
     services.settings = services.settings.replace(console_signup="open", console_starter_credits=80)
-    opened = await http.post(
-        "/console/sign-up", data={"email": "new@example.com", "password": "a long password"}
-    )
+    opened = await attempt_sign_in(http, "new@example.com", "a long password", "/console/sign-up")
     assert opened.status_code == 303
     overview = await http.get("/console")
     assert "new@example.com" in overview.text and ">80<" in overview.text
-    again = await browser_like().post(
-        "/console/sign-up", data={"email": "NEW@example.com", "password": "a long password"}
+    again = await attempt_sign_in(
+        browser_like(), "NEW@example.com", "a long password", "/console/sign-up"
     )
     assert again.status_code == 400 and "already exists" in again.text
 
@@ -400,9 +382,7 @@ async def test_sign_in_limits_hold_in_redis_across_two_app_processes(settings, s
         ]
         codes = []
         for attempt in range(limit + 1):
-            answer = await clients[attempt % 2].post(
-                "/console/sign-in", data={"email": who.email, "password": "wrong password"}
-            )
+            answer = await attempt_sign_in(clients[attempt % 2], who.email, "wrong password")
             codes.append(answer.status_code)
         assert codes == [401] * limit + [429]
         for client in clients:
@@ -410,3 +390,21 @@ async def test_sign_in_limits_hold_in_redis_across_two_app_processes(settings, s
     finally:
         await first.close()
         await second.close()
+
+
+async def test_the_sign_in_form_carries_its_own_csrf_token(services: Services, browser_like):
+    """Another site cannot post a sign-in (to sign a browser in to the attacker's account)."""
+    who = await make_user(services)
+    http = browser_like()
+    bare = await http.post("/console/sign-in", data={"email": who.email, "password": who.password})
+    assert bare.status_code == 403 and "set-cookie" not in bare.headers
+    page = await http.get("/console/sign-in")
+    cookie = page.headers["set-cookie"]
+    assert cookie.startswith("gi_form=") and "SameSite=strict" in cookie and "HttpOnly" in cookie
+    other = browser_like()  # a token from another browser's page is not this one's
+    forged = await other.post(
+        "/console/sign-in",
+        data={"email": who.email, "password": who.password, "csrf_token": http.cookies["gi_form"]},
+    )
+    assert forged.status_code == 403
+    assert (await attempt_sign_in(http, who.email, who.password)).status_code == 303

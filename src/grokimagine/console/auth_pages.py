@@ -10,9 +10,11 @@ from starlette.responses import Response
 
 from grokimagine.console.web import (
     SESSION_COOKIE,
+    check_anonymous_form,
     current_user,
     form_user,
     render,
+    render_anonymous,
     safe_next,
     see_other,
     services_of,
@@ -65,10 +67,9 @@ def _set_session_cookie(request: Request, response: Response, token: str) -> Non
 
 
 def _sign_in_page(request: Request, *, error: str = "", email: str = "", status: int = 200):
-    return render(
+    return render_anonymous(
         request,
         "sign_in.html",
-        None,
         status_code=status,
         error=error,
         email=email,
@@ -89,6 +90,7 @@ async def sign_in_form(request: Request) -> Response:
 async def sign_in(request: Request) -> Response:
     """Check the email and password; on success, start a session and go on."""
     form = await request.form()
+    check_anonymous_form(request, form)
     email, password = _text(form.get("email")), _text(form.get("password"))
     if await _over_limit(request, email=email):
         return _sign_in_page(
@@ -130,7 +132,7 @@ async def sign_up_form(request: Request) -> Response:
     """The sign-up form, when the operator opened sign-ups."""
     if services_of(request).settings.console.signup != "open":
         return render(request, "closed.html", None, status_code=404)
-    return render(request, "sign_up.html", None, error="", email="")
+    return render_anonymous(request, "sign_up.html", error="", email="")
 
 
 @router.post("/sign-up")
@@ -141,12 +143,12 @@ async def sign_up(request: Request) -> Response:
     if settings.console.signup != "open":
         return render(request, "closed.html", None, status_code=404)
     form = await request.form()
+    check_anonymous_form(request, form)
     email, password = _text(form.get("email")), _text(form.get("password"))
     if await _over_limit(request, email=None):
-        return render(
+        return render_anonymous(
             request,
             "sign_up.html",
-            None,
             status_code=429,
             error="Too many attempts from this address. Wait a minute and try again.",
             email=email,
@@ -159,7 +161,9 @@ async def sign_up(request: Request) -> Response:
             starter_credits=settings.console.starter_credits,
         )
     except users.UserError as exc:
-        return render(request, "sign_up.html", None, status_code=400, error=str(exc), email=email)
+        return render_anonymous(
+            request, "sign_up.html", status_code=400, error=str(exc), email=email
+        )
     new = await sessions.start_session(
         services.db,
         user.id,

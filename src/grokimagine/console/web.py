@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import hmac
 import json
+import secrets
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import jinja2
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -17,6 +20,10 @@ from grokimagine.domain.sessions import SessionUser, csrf_matches, session_user
 from grokimagine.services import Services
 
 SESSION_COOKIE = "gi_session"
+FORM_COOKIE = "gi_form"  # the CSRF token of the forms shown before sign-in
+_EXPIRED_FORM = (
+    "This form has expired or did not come from this site. Reload the page and try again."
+)
 CSRF_HEADER = "x-csrf-token"
 HERE = Path(__file__).parent
 
@@ -34,10 +41,17 @@ templates = Jinja2Templates(
     )
 )
 templates.env.filters["pretty_json"] = _pretty_json
+
+
 # ISO timestamps from the domain's views, as people read them.
-templates.env.filters["when"] = lambda value: (
-    value.replace("T", " ").replace("Z", " UTC") if isinstance(value, str) and value else "—"
-)
+def _when(value: object) -> Markup:
+    if not isinstance(value, str) or not value:
+        return Markup("—")
+    shown = value.replace("T", " ").replace("Z", " UTC")
+    return Markup('<time datetime="{}">{}</time>').format(value, shown)
+
+
+templates.env.filters["when"] = _when
 
 
 class SignInRequired(Exception):
@@ -79,10 +93,7 @@ async def form_user(request: Request, form: FormData, *, admin: bool = False) ->
     user = await (admin_user(request) if admin else current_user(request))
     token = form.get("csrf_token")
     if not csrf_matches(user, token if isinstance(token, str) else None):
-        raise PageError(
-            403,
-            "This form has expired or did not come from this site. Reload the page and try again.",
-        )
+        raise PageError(403, _EXPIRED_FORM)
     return user
 
 
@@ -103,12 +114,38 @@ def render(
     **context: Any,
 ) -> HTMLResponse:
     """A page from ``template`` with the user, their CSRF token and the current section."""
+    context.setdefault("csrf_token", user.csrf_token if user else "")
     return templates.TemplateResponse(
-        request,
-        template,
-        {"user": user, "csrf_token": user.csrf_token if user else "", **context},
-        status_code=status_code,
+        request, template, {"user": user, **context}, status_code=status_code
     )
+
+
+def render_anonymous(
+    request: Request, template: str, *, status_code: int = 200, **context: Any
+) -> HTMLResponse:
+    """A page for someone not signed in (sign-in, sign-up) whose form still carries a CSRF token:
+    the same random value in the form and in a strict cookie (double submit), so that another
+    site cannot sign a browser in to an account of its choosing."""
+    token = request.cookies.get(FORM_COOKIE) or secrets.token_urlsafe(32)
+    response = render(request, template, None, status_code=status_code, csrf_token=token, **context)
+    response.set_cookie(
+        FORM_COOKIE,
+        token,
+        max_age=3600,
+        path="/console",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+def check_anonymous_form(request: Request, form: FormData) -> None:
+    """Refuse (403) a sign-in or sign-up form whose token is not its cookie's."""
+    cookie = request.cookies.get(FORM_COOKIE)
+    token = form.get("csrf_token")
+    if not cookie or not isinstance(token, str) or not hmac.compare_digest(cookie, token):
+        raise PageError(403, _EXPIRED_FORM)
 
 
 def see_other(url: str) -> RedirectResponse:
