@@ -26,8 +26,8 @@ from pathlib import Path
 import httpx
 from sqlalchemy import insert
 
+from grokimagine.console.app import create_app
 from grokimagine.domain import accounts, users
-from grokimagine.http.app import create_app
 from grokimagine.services import build_services
 from grokimagine.settings import Settings
 from grokimagine.storage.migrate import upgrade_database

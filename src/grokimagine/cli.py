@@ -159,7 +159,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
                 folder = cleanup.enter_context(tempfile.TemporaryDirectory(prefix="gi-metrics-"))
                 os.environ[MULTIPROC_ENV] = folder
         uvicorn.run(
-            "grokimagine.http.app:create_app_from_env",
+            "grokimagine.console.app:create_app_from_env",
             factory=True,
             workers=args.workers,
             host=args.host,

@@ -8,7 +8,15 @@ from contextlib import AsyncExitStack
 import httpx
 import pytest
 
+from grokimagine.console.app import create_app
+from grokimagine.services import Services
 from tests.conftest import BASE_URL
+
+
+@pytest.fixture
+def app(services: Services):
+    """The app as ``serve`` runs it, console included, without the in-process worker."""
+    return create_app(services)
 
 
 @pytest.fixture

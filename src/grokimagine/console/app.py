@@ -1,4 +1,5 @@
-"""Puts the console into the API's application: routes, static files, headers, error pages."""
+"""The served application: the API's app with the console added (routes, static files, headers,
+error pages). ``grokimagine serve`` runs :func:`create_app_from_env`."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ from starlette.staticfiles import StaticFiles
 from grokimagine.console import admin_pages, auth_pages, pages, playground
 from grokimagine.console.security import ADMIN_API_PREFIX, CONSOLE_PREFIXES, ConsoleHeaders
 from grokimagine.console.web import HERE, PageError, SignInRequired, render, sign_in_redirect
+from grokimagine.http import app as api
+from grokimagine.http.app import BackgroundWorker
 from grokimagine.http.envelope import error_response
+from grokimagine.services import Services
 from grokimagine.settings import Settings
 
 API_PREFIXES = ("/console/api/", "/admin/api/")
@@ -19,6 +23,23 @@ API_PREFIXES = ("/console/api/", "/admin/api/")
 
 def _wants_json(request: Request) -> bool:
     return request.url.path.startswith(API_PREFIXES)
+
+
+def create_app(
+    services: Services,
+    *,
+    worker: BackgroundWorker | None = None,
+    webhooks: BackgroundWorker | None = None,
+) -> FastAPI:
+    """The API over ``services`` (see :func:`grokimagine.http.app.create_app`) with the console."""
+    app = api.create_app(services, worker=worker, webhooks=webhooks)
+    install_console(app, services.settings)
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """The app of one ``serve`` process, console included (uvicorn's factory)."""
+    return api.create_app_from_env(create_app)
 
 
 def install_console(app: FastAPI, settings: Settings) -> None:

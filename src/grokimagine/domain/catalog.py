@@ -6,9 +6,12 @@ from dataclasses import dataclass
 from typing import Literal
 
 Mode = Literal["fun", "normal", "spicy"]
+TaskStatus = Literal["pending", "processing", "completed", "failed", "canceled"]
 Ratio = Literal["2:3", "3:2", "1:1"]
 
 MODES: tuple[str, ...] = ("fun", "normal", "spicy")
+# The reference page's plans (their limits are in domain/plans.py).
+PLAN_NAMES: tuple[str, ...] = ("free", "pro", "enterprise")
 RATIOS: tuple[str, ...] = ("2:3", "3:2", "1:1")
 
 CREDITS_PER_VIDEO = 40
@@ -35,6 +38,7 @@ Resolution = Literal["480p", "720p"]
 RESOLUTIONS: tuple[str, ...] = ("480p", "720p")
 DEFAULT_RESOLUTION = "480p"
 MAX_VIDEOS_PER_TASK = 4
+MAX_IMAGES = 4  # input images of one request
 
 SIZES: dict[str, dict[str, VideoSize]] = {
     "480p": DEFAULT_SIZES,

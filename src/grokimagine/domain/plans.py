@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from grokimagine.domain.catalog import PLAN_NAMES
+
 MAX_PLAN_NAME = 20  # accounts.plan is a String(20)
 
 
@@ -42,9 +44,8 @@ class Plan:
 
 
 PLANS: dict[str, Plan] = {
-    "free": Plan("free", 100),
-    "pro": Plan("pro", 1000),
-    "enterprise": Plan("enterprise", 5000),
+    name: Plan(name, per_minute)
+    for name, per_minute in zip(PLAN_NAMES, (100, 1000, 5000), strict=True)
 }
 DEFAULT_PLAN = "free"
 

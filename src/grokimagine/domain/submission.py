@@ -19,9 +19,15 @@ from grokimagine.domain.idempotency import (
     fingerprint,
 )
 from grokimagine.domain.images import LoadedImage, load_images
-from grokimagine.domain.plans import PlanCatalog
+from grokimagine.domain.plans import Plan, PlanCatalog
 from grokimagine.domain.pricing import PriceTable
-from grokimagine.domain.tasks import NewTask, check_mode, quote_task, submit_task
+from grokimagine.domain.tasks import (
+    ModeNotAllowedError,
+    NewTask,
+    check_mode,
+    quote_task,
+    submit_task,
+)
 from grokimagine.domain.usage import account_balance
 from grokimagine.engines.capabilities import Capabilities
 from grokimagine.engines.registry import route_capabilities
@@ -96,6 +102,15 @@ class Submission:
 
     task_id: str
     replayed: bool
+
+
+def mode_allowed(principal: Principal, mode: str, plan: Plan | None = None) -> bool:
+    """Whether the account may use ``mode`` (spicy needs the account's and its plan's leave)."""
+    try:
+        check_mode(principal, plan, mode)
+    except ModeNotAllowedError:
+        return False
+    return True
 
 
 def engine_route(router: EngineRouter, principal: Principal, mode: str) -> list[str]:

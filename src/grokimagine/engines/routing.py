@@ -19,8 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grokimagine.domain.catalog import MODES
-from grokimagine.domain.plans import PLANS
+from grokimagine.domain.catalog import MODES, PLAN_NAMES
 from grokimagine.engines.base import (
     Engine,
     EngineError,
@@ -74,8 +73,8 @@ class RoutingTable:
             if mode is not None and mode not in MODES:
                 raise RoutingError(f"route {key!r}: unknown mode {mode!r}; modes: {MODES}")
             plan = match["plan"] or match["pplan"]
-            if plan is not None and plan not in PLANS:
-                raise RoutingError(f"route {key!r}: unknown plan {plan!r}; plans: {tuple(PLANS)}")
+            if plan is not None and plan not in PLAN_NAMES:
+                raise RoutingError(f"route {key!r}: unknown plan {plan!r}; plans: {PLAN_NAMES}")
             if key == "default":
                 default = engines
             elif match["plan"]:

@@ -15,7 +15,7 @@ from grokimagine.domain.catalog import (
     MODES,
 )
 from grokimagine.domain.pricing import NoPriceError, PriceQuery, price_of
-from grokimagine.domain.submission import engine_route
+from grokimagine.domain.submission import engine_route, mode_allowed
 from grokimagine.domain.usage import account_details, ledger_page, usage_by_day
 from grokimagine.engines.registry import route_capabilities
 from grokimagine.http.envelope import success
@@ -104,7 +104,7 @@ def pricing_data(services: Services, principal: Principal) -> dict[str, Any]:
         route = engine_route(services.router, principal, mode)
         capabilities = route_capabilities(services.settings, route)
         modes[mode] = {
-            "allowed": mode != "spicy" or (principal.allow_spicy and plan.allow_spicy),
+            "allowed": mode_allowed(principal, mode, plan),
             "durations": list(capabilities.durations),
             "resolutions": list(capabilities.resolutions),
             "max_n": MAX_VIDEOS_PER_TASK,

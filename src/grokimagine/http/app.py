@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
 from fastapi import FastAPI
 
 from grokimagine import __version__
-from grokimagine.console.app import install_console
 from grokimagine.http import account_routes, files, ops, routes, task_routes
 from grokimagine.http.auth import Authenticator
 from grokimagine.http.errors import install_error_handlers
@@ -85,7 +84,6 @@ def create_app(
     app.include_router(account_routes.router)
     app.include_router(files.router)
     app.include_router(ops.router)
-    install_console(app, settings)
     app.add_middleware(
         ApiGate,
         authenticator=Authenticator(services.db, settings.auth_cache_seconds),
@@ -104,11 +102,12 @@ def create_app(
     return app
 
 
-def create_app_from_env() -> FastAPI:
+def create_app_from_env(build: Callable[..., FastAPI] = create_app) -> FastAPI:
     """The app of one ``serve`` process, from ``GROKIMAGINE_*`` variables (uvicorn's factory).
 
     Each of ``serve --workers N``'s processes calls this; nothing is shared between them but
-    the database, Redis and the file store.
+    the database, Redis and the file store. ``build`` makes the app from the services (the
+    console's adds its pages to the API's).
     """
     from grokimagine.ops.logs import configure_logging
     from grokimagine.services import build_services
@@ -120,6 +119,6 @@ def create_app_from_env() -> FastAPI:
     configure_logging(settings.log_format)
     services = build_services(settings)
     if not settings.in_process_worker:
-        return create_app(services)
+        return build(services)
     # Webhook deliveries go out from wherever workers run (they create most of them).
-    return create_app(services, worker=Worker(services), webhooks=WebhookSender(services))
+    return build(services, worker=Worker(services), webhooks=WebhookSender(services))

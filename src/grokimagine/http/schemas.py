@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from grokimagine.domain.catalog import (
     DEFAULT_SECONDS,
+    MAX_IMAGES,
     MAX_VIDEOS_PER_TASK,
     TASK_ERROR_CODES,
     Mode,
     Ratio,
     Resolution,
+    TaskStatus,
 )
 from grokimagine.domain.submission import GenerationOrder
 
 MAX_PROMPT_CHARS = 4000
-MAX_IMAGES = 4
 MAX_SEED = 2**31 - 1
 
 T = TypeVar("T")
@@ -175,7 +176,7 @@ class StatusData(BaseModel):
 
     consumed_credits: int = Field(examples=[40])
     created_at: str = Field(examples=["2024-01-01T00:00:00Z"])
-    status: Literal["pending", "processing", "completed", "failed", "canceled"]
+    status: TaskStatus
     task_id: str
     request: dict[str, Any] = Field(
         examples=[{"mode": "fun", "prompt": "a beautiful landscape with mountains", "ratio": "1:1"}]
