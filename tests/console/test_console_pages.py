@@ -364,7 +364,7 @@ async def test_history_filters_and_pages(services: Services, browser_like):
 
 async def test_sign_in_limits_hold_in_redis_across_two_app_processes(settings, services: Services):
     """Two apps sharing Redis (as two serve processes would) count one email's attempts once."""
-    from grokimagine.http.app import create_app
+    from grokimagine.console.app import create_app
     from grokimagine.services import build_services
     from tests.conftest import REDIS_URL
 
