@@ -32,9 +32,10 @@ async def test_n_videos_are_made_and_each_is_charged(
 ) -> None:
     body = {"prompt": "p", "n": 3, "seed": 7, "duration": 1}
     task_id = await submit(client, customer, body)
-    assert await balance_of(services, customer.account_id) == 400 - 3 * 40
+    # The default table: 4 + 6 credits a second, so a 1 s video costs 10 (the 6 s one, 40).
+    assert await balance_of(services, customer.account_id) == 400 - 3 * 10
     pending = await status_of(client, customer, task_id)
-    assert pending["consumed_credits"] == 120
+    assert pending["consumed_credits"] == 30
     assert pending["request"] == {"mode": "normal", "prompt": "p", "ratio": "1:1", **body}
     assert await make_worker(services).run_once()
     done = await task_of(client, customer, task_id)
@@ -142,7 +143,7 @@ async def test_pricing_shows_the_price_and_options_before_charging(
     assert response.status_code == 200
     data = response.json()["data"]
     assert data["credits_per_video"] == 40 and data["charged"] is True
-    assert data["price_formula"] == "n * 40"
+    assert data["price_formula"].startswith("n * price(resolution, duration)")
     assert set(data["modes"]) == {"fun", "normal", "spicy"}
     assert data["modes"]["spicy"]["allowed"] is False and data["modes"]["fun"]["allowed"]
     assert data["modes"]["fun"] == {
@@ -152,6 +153,11 @@ async def test_pricing_shows_the_price_and_options_before_charging(
         "max_n": 4,
         "seed": True,
         "negative_prompt": True,
+        "prices": {
+            "480p": {"base": 4, "per_second": 6},
+            "720p": {"base": 4, "per_second": 9},
+        },
     }
+    assert data["table"] == {"default": data["modes"]["fun"]["prices"]}
     assert "engines" not in data["modes"]["fun"]  # which providers serve is not shown
     assert await balance_of(services, customer.account_id) == 400
