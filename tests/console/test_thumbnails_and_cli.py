@@ -10,6 +10,7 @@ from PIL import Image
 
 from grokimagine.cli import main
 from grokimagine.domain import users
+from grokimagine.engines.base import Engine, GenerationResult
 from grokimagine.services import Services
 from grokimagine.settings import Settings
 from grokimagine.storage.db import Database
@@ -76,3 +77,22 @@ def test_users_create_reads_the_password_from_stdin(
 
     user = asyncio.run(check())
     assert user is not None and user.is_admin and user.account_id == account_id
+
+
+class _UndecodableEngine(Engine):
+    """Writes bytes that are not a video: what a misbehaving provider might hand back."""
+
+    def generate(self, request, output: Path, control) -> GenerationResult:
+        output.write_bytes(b"\x00\x00\x00\x18ftypmp42 but not really a video")
+        return GenerationResult()
+
+
+async def test_a_video_without_a_decodable_frame_is_kept_without_a_poster(
+    services: Services, client, customer: Customer
+):
+    made = await client.post("/v1/generate", json={"prompt": "x"}, headers=customer.headers)
+    task_id = made.json()["data"]["task_id"]
+    assert await make_worker(services, _UndecodableEngine()).run_once()
+    task = (await client.get(f"/v1/tasks/{task_id}", headers=customer.headers)).json()["data"]
+    assert task["status"] == "completed" and len(task["response"]) == 1
+    assert task["thumbnail_url"] is None
