@@ -408,3 +408,23 @@ async def test_the_sign_in_form_carries_its_own_csrf_token(services: Services, b
     )
     assert forged.status_code == 403
     assert (await attempt_sign_in(http, who.email, who.password)).status_code == 303
+
+
+@pytest.mark.parametrize(
+    ("next_url", "lands"),
+    [
+        ("/console/history?status=failed", "/console/history?status=failed"),
+        ("//evil.example/console", "/console"),
+        ("https://evil.example/console", "/console"),
+        ("/\\evil.example", "/console"),
+        ("/v1/account", "/console"),
+    ],
+)
+async def test_sign_in_goes_back_only_to_console_pages(
+    services: Services, browser_like, next_url, lands
+):
+    who = await make_user(services)
+    http = browser_like()
+    answer = await attempt_sign_in(http, who.email, who.password, next=next_url)
+    assert answer.status_code == 303
+    assert answer.headers["location"] == lands
