@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from grokimagine.domain.plans import PlanCatalog, build_catalog
-from grokimagine.domain.pricing import PriceTable, load_price_table
 from grokimagine.engines.routing import EngineRouter
 from grokimagine.net.policy import Allowlist
 from grokimagine.settings import Settings
@@ -24,8 +22,6 @@ class Services:
     store: FileStore
     fetch_allowlist: Allowlist
     router: EngineRouter  # which engines serve which tasks; engines are built on first use
-    prices: PriceTable  # the operator's price table, read once at start-up
-    plans: PlanCatalog  # the plans in force, read once at start-up
     # Called after a task is created, to wake an idle worker at once.
     task_created_listeners: list[Callable[[], None]] = field(default_factory=list)
 
@@ -49,8 +45,6 @@ def build_services(settings: Settings, *, public_url: str | None = None) -> Serv
         store=build_file_store(settings, public_url),
         fetch_allowlist=Allowlist.parse(settings.fetch_allowlist),
         router=EngineRouter(settings),
-        prices=load_price_table(settings.pricing.table),
-        plans=build_catalog(settings.limits.plans, settings.limits.plan_limits),
     )
 
 

@@ -9,11 +9,20 @@ Settings that belong together live in groups (``settings.relay``, ``settings.xai
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -39,12 +48,26 @@ class SettingsGroup(BaseSettings):
         except ValidationError as exc:
             # Name the variable an operator sets, not the field inside the group.
             culprits = "; ".join(
-                f"GROKIMAGINE_{(self.flat_prefix + str(error['loc'][0])).upper()}: {error['msg']}"
-                if error["loc"]
-                else str(error["msg"]).removeprefix("Value error, ")
+                f"GROKIMAGINE_{(self.flat_prefix + str(error['loc'][0])).upper()}: "
+                + "".join(f"{part}: " for part in error["loc"][1:])
+                + str(error["msg"]).removeprefix("Value error, ")
                 for error in exc.errors()
             )
             raise ValueError(f"invalid settings: {culprits}") from None
+
+
+_PLAN_NAME = re.compile(r"[A-Za-z0-9_-]{1,20}")
+
+
+class PlanFields(BaseModel):
+    """An operator's plan (or the fields of a default plan it changes); see domain/plans.py."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    requests_per_minute: int | None = Field(None, ge=1)
+    allow_spicy: bool | None = None
+    max_active_tasks: int | None = Field(None, ge=1)
+    monthly_credits: int | None = Field(None, ge=0)
 
 
 class LimitSettings(SettingsGroup):
@@ -60,23 +83,20 @@ class LimitSettings(SettingsGroup):
     max_body_bytes: int = Field(48 * 1024 * 1024, description="Largest request body accepted.")
     max_image_bytes: int = Field(8 * 1024 * 1024, description="Largest input image accepted.")
     image_fetch_timeout: float = Field(10.0, gt=0, description="Seconds to fetch one image.")
-    plans: str | None = Field(
-        None,
-        description="Plans over the three defaults, JSON text or a .json/.toml file: "
+    plans: dict[str, PlanFields] = Field(
+        default_factory=dict,
+        description="Plans over the three defaults (JSON), e.g. "
         '{"studio": {"requests_per_minute": 300, "allow_spicy": false, "max_active_tasks": 4, '
-        '"monthly_credits": 2000}} (docs: README, Plans and prices).',
+        '"monthly_credits": 2000}}; a default plan\'s name changes only the fields given.',
     )
 
-    @model_validator(mode="after")
-    def _plans_are_valid(self) -> LimitSettings:
-        # Checked here so that a bad table stops the start-up with the variable's name.
-        from grokimagine.domain.plans import build_catalog
-
-        try:
-            build_catalog(self.plans, self.plan_limits)
-        except ValueError as exc:
-            raise ValueError(f"GROKIMAGINE_PLANS / GROKIMAGINE_PLAN_LIMITS: {exc}") from None
-        return self
+    @field_validator("plans")
+    @classmethod
+    def _plan_names(cls, plans: dict[str, PlanFields]) -> dict[str, PlanFields]:
+        for name in plans:
+            if not _PLAN_NAME.fullmatch(name):
+                raise ValueError(f"{name!r}: a plan name is 1-20 letters, digits, - or _")
+        return plans
 
 
 class PricingSettings(SettingsGroup):
@@ -86,20 +106,12 @@ class PricingSettings(SettingsGroup):
 
     table: str | None = Field(
         None,
-        description="Price table, JSON text or a .json/.toml file; unset: 480p 6 s = 40 credits "
-        "(4 + 6/s), 720p 4 + 9/s.",
+        description="Price table, JSON text or a .json/.toml file (checked at start-up); unset: "
+        "480p 4 + 6 credits a second (6 s: 40), 720p 4 + 9 a second.",
     )
     usd_per_credit: Decimal = Field(
         Decimal("0.01"), ge=0, description="What a credit sells for, for the margin report."
     )
-
-    @field_validator("table")
-    @classmethod
-    def _table_is_valid(cls, value: str | None) -> str | None:
-        from grokimagine.domain.pricing import load_price_table
-
-        load_price_table(value)
-        return value
 
 
 class RelaySettings(SettingsGroup):

@@ -21,7 +21,8 @@ from grokimagine.domain.audit import audit_page
 from grokimagine.domain.clock import utcnow
 from grokimagine.domain.credits import BalanceTooLowError
 from grokimagine.domain.cursors import InvalidCursorError
-from grokimagine.domain.plans import UnknownPlanError
+from grokimagine.domain.plans import UnknownPlanError, plan_catalog
+from grokimagine.domain.pricing import price_table
 from grokimagine.domain.reports import ReportRangeError, usage_and_margin, workers_and_engines
 from grokimagine.domain.task_control import TaskNotCancelableError
 from grokimagine.domain.usage import ledger_page
@@ -55,7 +56,7 @@ async def accounts_page(request: Request) -> Response:
             limit=PAGE,
             cursor=query.get("cursor") or None,
             query=query.get("q") or None,
-            plan=plan if plan in services.plans else None,
+            plan=plan if plan in plan_catalog(services.settings) else None,
             disabled={"disabled": True, "active": False}.get(state),
         )
     except InvalidCursorError:
@@ -70,7 +71,7 @@ async def accounts_page(request: Request) -> Response:
         q=query.get("q", ""),
         plan=plan or "",
         state=state,
-        plans=services.plans.names(),
+        plans=plan_catalog(services.settings).names(),
     )
 
 
@@ -95,7 +96,7 @@ async def account_page(request: Request, account_id: str) -> Response:
         tasks=recent.records,
         ledger=(await ledger_page(services.db, account_id, limit=20, cursor=None)).entries,
         audit=(await audit_page(services.db, limit=20, target_id=account_id)).entries,
-        plans=services.plans.names(),
+        plans=plan_catalog(services.settings).names(),
         notice=request.query_params.get("notice", ""),
         error=request.query_params.get("error", ""),
     )
@@ -125,7 +126,11 @@ async def change_plan(request: Request, account_id: str) -> Response:
     services = services_of(request)
     try:
         await account_admin.change_plan(
-            services.db, user.actor(), account_id, _text(form, "plan"), services.plans
+            services.db,
+            user.actor(),
+            account_id,
+            _text(form, "plan"),
+            plan_catalog(services.settings),
         )
     except UnknownPlanError as exc:
         return _back(account_id, error=str(exc))
@@ -383,7 +388,7 @@ async def plans_page(request: Request) -> Response:
         "admin/plans.html",
         user,
         section="admin-plans",
-        plans=list(services.plans),
-        table=services.prices.describe(),
+        plans=list(plan_catalog(services.settings)),
+        table=price_table(services.settings).describe(),
         usd_per_credit=services.settings.pricing.usd_per_credit,
     )

@@ -17,11 +17,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from grokimagine.console.web import current_user, fetch_user, render, services_of
-from grokimagine.domain.submission import quote_generation, submit_generation
+from grokimagine.domain.submission import price_list, quote_generation, submit_generation
 from grokimagine.domain.task_views import task_view
 from grokimagine.domain.tasks import FINISHED, get_task
 from grokimagine.domain.usage import account_details
-from grokimagine.http.account_routes import pricing_data
 from grokimagine.http.envelope import success
 from grokimagine.http.errors import ApiError
 from grokimagine.http.routes import generate_body
@@ -63,7 +62,7 @@ async def playground(request: Request) -> Response:
         "playground.html",
         user,
         section="playground",
-        pricing=pricing_data(services, user.principal()),
+        pricing=price_list(services, user.principal()),
         prefill=_prefill(echo),
         balance=details["balance"],
         api_base=str(request.base_url).rstrip("/"),
@@ -75,7 +74,8 @@ async def quote(request: Request) -> Response:
     """The price of a generate body for this account, checked as generate would check it."""
     user = await fetch_user(request)
     order = (await generate_body(request)).to_order(None)
-    return success(await quote_generation(services_of(request), user.principal(), order))
+    estimate = await quote_generation(services_of(request), user.principal(), order)
+    return success(estimate.describe())
 
 
 @router.post("/api/generate")

@@ -115,13 +115,15 @@ async def reserve_credits(conn: AsyncConnection, account_id: str, amount: int, t
     return int(balance)
 
 
-async def refund_credits(conn: AsyncConnection, account_id: str, amount: int, task_id: str) -> int:
+async def refund_credits(
+    conn: AsyncConnection, account_id: str, amount: int, task_id: str, note: str = ""
+) -> int:
     """Give back ``amount`` credits reserved for a task; returns the new balance.
 
     Callers refund only after a compare-and-set on the task's status succeeded, which is what
     makes a refund happen at most once per task.
     """
-    balance = await _post(conn, account_id, amount, "refund", task_id, "")
+    balance = await _post(conn, account_id, amount, "refund", task_id, note[:200])
     CREDITS.labels("refunded").inc(amount)
     return balance
 

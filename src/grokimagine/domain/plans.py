@@ -1,27 +1,24 @@
 """Plans: the reference page's three, and the ones an operator defines.
 
 A plan sets requests per minute, whether spicy may be used, how many tasks an account may have
-pending or running at once, and an optional monthly credit grant. Plans are read once at start-up
-from one setting (``GROKIMAGINE_PLANS``: JSON text or a JSON/TOML file) over the defaults, so
-every API process and worker agrees on them.
+pending or running at once, and an optional monthly credit grant. Plans come from one setting
+(``GROKIMAGINE_PLANS``, JSON, shape-checked by the settings) over the defaults, read at start-up,
+so every API process and worker agrees on them.
 """
 
 from __future__ import annotations
 
 import json
-import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, replace
-from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from grokimagine.domain.catalog import PLAN_NAMES
-
-MAX_PLAN_NAME = 20  # accounts.plan is a String(20)
+from grokimagine.settings import Settings
 
 
 class PlanTableError(ValueError):
-    """The plans setting is malformed; the message names the entry at fault."""
+    """The plans settings do not make a catalog; the message names the variable and entry."""
 
 
 class UnknownPlanError(LookupError):
@@ -88,81 +85,55 @@ def plan_limits(overrides: dict[str, int] | None = None) -> dict[str, int]:
     return build_catalog(None, overrides).limits()
 
 
-def build_catalog(source: str | None, rate_overrides: dict[str, int] | None = None) -> PlanCatalog:
-    """The plans in force: defaults, then the plans setting, then the per-plan rate overrides
-    (``GROKIMAGINE_PLAN_LIMITS``, kept for its existing users)."""
-    plans = dict(PLANS)
-    plans.update(load_plans(source))
+class PlanFieldsLike(Protocol):
+    """The fields of a plan as the settings hold them (``settings.PlanFields``); None: not set."""
+
+    requests_per_minute: int | None
+    allow_spicy: bool | None
+    max_active_tasks: int | None
+    monthly_credits: int | None
+
+
+def build_catalog(
+    plans: Mapping[str, PlanFieldsLike] | None, rate_overrides: Mapping[str, int] | None = None
+) -> PlanCatalog:
+    """The plans in force: the defaults, then ``plans`` (``GROKIMAGINE_PLANS``: a default's name
+    changes the fields given), then the per-plan rates of ``GROKIMAGINE_PLAN_LIMITS``.
+
+    Raises :class:`PlanTableError` naming the variable and the entry at fault.
+    """
+    catalog = dict(PLANS)
+    for name, fields in (plans or {}).items():
+        given = {key: value for key, value in vars(fields).items() if value is not None}
+        base = catalog.get(name)
+        if base is None:
+            if "requests_per_minute" not in given:
+                raise PlanTableError(
+                    f"GROKIMAGINE_PLANS: {name}: requests_per_minute: missing (a new plan needs it)"
+                )
+            base = Plan(name, given["requests_per_minute"])
+        catalog[name] = replace(base, **given)
     for name, per_minute in (rate_overrides or {}).items():
-        if name not in plans:
-            raise ValueError(f"unknown plan {name!r} in the plan limits; plans: {', '.join(plans)}")
+        if name not in catalog:
+            raise PlanTableError(
+                f"GROKIMAGINE_PLAN_LIMITS: unknown plan {name!r}; plans: {', '.join(catalog)}"
+            )
         if per_minute < 1:
-            raise ValueError(f"the limit of plan {name!r} must be at least 1")
-        plans[name] = replace(plans[name], requests_per_minute=per_minute)
-    return PlanCatalog(plans)
+            raise PlanTableError(f"GROKIMAGINE_PLAN_LIMITS: {name}: must be at least 1")
+        catalog[name] = replace(catalog[name], requests_per_minute=per_minute)
+    return PlanCatalog(catalog)
 
 
-def load_plans(source: str | None) -> dict[str, Plan]:
-    """Plans from a setting: ``None``/empty, JSON text, or a JSON/TOML file of name -> fields."""
-    if source is None or not source.strip():
-        return {}
-    text = source.strip()
-    if text.startswith("{"):
-        try:
-            raw = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise PlanTableError(f"not valid JSON: {exc}") from None
-    else:
-        path = Path(text)
-        try:
-            content = path.read_text()
-            raw = tomllib.loads(content) if path.suffix == ".toml" else json.loads(content)
-        except OSError as exc:
-            raise PlanTableError(f"cannot read {path}: {exc.strerror or exc}") from None
-        except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-            raise PlanTableError(f"{path}: {exc}") from None
-    return parse_plans(raw)
+_CATALOGS: dict[str, PlanCatalog] = {}
 
 
-_FIELDS = {"requests_per_minute", "allow_spicy", "max_active_tasks", "monthly_credits"}
-
-
-def parse_plans(raw: Any) -> dict[str, Plan]:
-    """Validate decoded plans; a plan named like a default changes that default's fields."""
-    if not isinstance(raw, dict):
-        raise PlanTableError("plans must be an object of plan name -> fields")
-    plans = {}
-    for name, fields in raw.items():
-        if not isinstance(name, str) or not name or len(name) > MAX_PLAN_NAME:
-            raise PlanTableError(f"{name!r}: a plan name is 1 to {MAX_PLAN_NAME} characters")
-        if not name.replace("-", "").replace("_", "").isalnum():
-            raise PlanTableError(f"{name}: letters, digits, - and _ only")
-        if not isinstance(fields, dict):
-            raise PlanTableError(f"{name}: must be an object of fields")
-        unknown = set(fields) - _FIELDS
-        if unknown:
-            raise PlanTableError(f"{name}.{sorted(unknown)[0]}: unknown field")
-        base = PLANS.get(name)
-        if base is None and "requests_per_minute" not in fields:
-            raise PlanTableError(f"{name}.requests_per_minute: missing")
-        values = asdict(base) if base else {"name": name}
-        for key, value in fields.items():
-            values[key] = _check(name, key, value)
-        plans[name] = Plan(**values)
-    return plans
-
-
-def _check(plan: str, key: str, value: Any) -> Any:
-    where = f"{plan}.{key}"
-    if key == "allow_spicy":
-        if not isinstance(value, bool):
-            raise PlanTableError(f"{where}: must be true or false")
-        return value
-    if key == "max_active_tasks" and value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise PlanTableError(f"{where}: must be a whole number, not {value!r}")
-    least = 0 if key == "monthly_credits" else 1
-    if value < least:
-        raise PlanTableError(f"{where}: must be at least {least}")
-    return value
+def plan_catalog(settings: Settings) -> PlanCatalog:
+    """The plans in force under ``settings`` (built once per distinct configuration)."""
+    limits = settings.limits
+    key = json.dumps(
+        [{n: vars(f) for n, f in limits.plans.items()}, limits.plan_limits], sort_keys=True
+    )
+    catalog = _CATALOGS.get(key)
+    if catalog is None:
+        catalog = _CATALOGS[key] = build_catalog(limits.plans, limits.plan_limits)
+    return catalog

@@ -17,6 +17,7 @@ tier has no price (the request is refused). A task costs ``n`` times its video's
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import tomllib
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from grokimagine.domain.catalog import RESOLUTIONS
+from grokimagine.settings import Settings
 
 MAX_CREDITS_PER_VIDEO = 10_000_000
 
@@ -125,6 +127,20 @@ DEFAULT_TABLE = PriceTable(
         "720p": PriceRule(base=4, per_second=Decimal(9)),
     }
 )
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_table(source: str | None) -> PriceTable:
+    try:
+        return load_price_table(source)
+    except PriceTableError as exc:
+        raise PriceTableError(f"GROKIMAGINE_PRICING_TABLE: {exc}") from None
+
+
+def price_table(settings: Settings) -> PriceTable:
+    """The table in force under ``settings`` (read once per source); a bad one raises
+    :class:`PriceTableError` naming the variable and the entry."""
+    return _cached_table(settings.pricing.table)
 
 
 def load_price_table(source: str | None) -> PriceTable:

@@ -17,6 +17,8 @@ from grokimagine.storage.db import Database
 from grokimagine.storage.schema import ledger, tasks, workers
 
 MAX_REPORT_DAYS = 366
+# Columns a relay engine may record its provider's job and cost in, where the schema has them.
+PROVIDER_COLUMNS = ("provider_job_id", "provider_cost_usd")
 # A worker checks in every 10 s between tasks and renews its lease during one.
 ALIVE_WITHIN = timedelta(seconds=30)
 
@@ -50,7 +52,11 @@ async def usage_and_margin(
     start = datetime(since.year, since.month, since.day, tzinfo=UTC)
     end = datetime(until.year, until.month, until.day, tzinfo=UTC) + timedelta(days=1)
     in_range = and_(tasks.c.created_at >= start, tasks.c.created_at < end)
-    rows = await db.fetch_all(select(tasks).where(in_range))
+    # Only what the report reads (not prompts or requests): a year of tasks stays light.
+    wanted = [tasks.c.id, tasks.c.created_at, tasks.c.engine, tasks.c.route_head]
+    wanted += [tasks.c.engine_info]
+    wanted += [column for name in PROVIDER_COLUMNS if (column := tasks.c.get(name)) is not None]
+    rows = await db.fetch_all(select(*wanted).where(in_range))
     sums = await db.fetch_all(
         select(ledger.c.task_id, ledger.c.reason, func.sum(ledger.c.delta).label("total"))
         .join(tasks, tasks.c.id == ledger.c.task_id)

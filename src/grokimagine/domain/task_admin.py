@@ -13,13 +13,15 @@ from grokimagine.domain.audit import Actor, record_action
 from grokimagine.domain.credits import refund_credits
 from grokimagine.domain.cursors import InvalidCursorError, decode_cursor, encode_cursor
 from grokimagine.domain.task_money import TaskMoney, task_money
-from grokimagine.domain.tasks import COMPLETED, FINISHED, TaskRecord, record_from_row
+from grokimagine.domain.tasks import (
+    COMPLETED,
+    FINISHED,
+    TaskNotFoundError,
+    TaskRecord,
+    record_from_row,
+)
 from grokimagine.storage.db import Database
 from grokimagine.storage.schema import ledger, tasks
-
-
-class TaskNotFoundError(LookupError):
-    """No task has that id."""
 
 
 class TaskNotRefundableError(Exception):
@@ -192,7 +194,8 @@ async def refund_task(db: Database, actor: Actor, task_id: str, reason: str = ""
         amount = -int(held)
         if amount <= 0:
             raise TaskNotRefundableError("it holds no credits")
-        balance = await refund_credits(conn, row.account_id, amount, task_id)
+        note = f"refunded by an operator: {reason}" if reason else "refunded by an operator"
+        balance = await refund_credits(conn, row.account_id, amount, task_id, note)
         await record_action(
             conn,
             actor,

@@ -66,6 +66,9 @@ class AccountDisabledError(Exception):
 class TooManyActiveTasksError(Exception):
     """The account has as many tasks pending or running as its plan allows."""
 
+    # Seconds a client is told to wait before trying again: about a short video's run.
+    retry_after = 5
+
     def __init__(self, limit: int) -> None:
         super().__init__(f"at most {limit} tasks pending or running")
         self.limit = limit
@@ -127,6 +130,8 @@ class TaskRecord:
     deleted_at: datetime | None = None
     posters: list[str] = field(default_factory=list)  # poster frame (JPEG) of each video
     price_credits: int | None = None
+    engine: str | None = None  # the engine that ran it
+    key_id: str | None = None  # the key that submitted it
 
 
 @dataclass(frozen=True)
@@ -174,12 +179,6 @@ def quote_task(prices: PriceTable, principal: Principal, new_task: NewTask) -> Q
     )
 
 
-def check_mode(principal: Principal, plan: Plan | None, mode: str) -> None:
-    """Spicy needs both the account's permission and its plan's; :class:`ModeNotAllowedError`."""
-    if mode == "spicy" and not (principal.allow_spicy and (plan is None or plan.allow_spicy)):
-        raise ModeNotAllowedError(mode)
-
-
 async def _admit(conn: Any, account_id: str, plan: Plan | None) -> None:
     # The account row, locked: submissions of one account queue here (on PostgreSQL; SQLite
     # runs one writer at a time), so the count below cannot be raced past, in any process.
@@ -220,21 +219,21 @@ async def submit_task(
     principal: Principal,
     new_task: NewTask,
     *,
-    prices: PriceTable = DEFAULT_TABLE,
+    price: int | None = None,
     plan: Plan | None = None,
 ) -> TaskRecord:
     """Price the task, store the inputs, reserve the credits and create the task, all or nothing.
 
-    The price is the quote under ``prices``, stored on the task. ``plan`` (the account's) sets
-    spicy and the most tasks pending or running. Raises :class:`ModeNotAllowedError`,
+    ``price`` is the quote :func:`grokimagine.domain.submission.submit_generation` computed
+    (the default table's when not given); it is stored on the task. ``plan`` (the account's)
+    sets the most tasks pending or running, counted under a lock on the account row. Raises
     :class:`AccountDisabledError`, :class:`TooManyActiveTasksError`,
-    :class:`InsufficientCreditsError`, :class:`~grokimagine.domain.pricing.NoPriceError`, or
-    :class:`IdempotencyKeyTakenError` when a concurrent request took the idempotency key first.
-    The other rules of a submission are
-    :func:`grokimagine.domain.submission.submit_generation`'s.
+    :class:`InsufficientCreditsError`, or :class:`IdempotencyKeyTakenError` when a concurrent
+    request took the idempotency key first. The other rules of a submission are
+    :func:`~grokimagine.domain.submission.submit_generation`'s.
     """
-    check_mode(principal, plan, new_task.mode)
-    price = quote_task(prices, principal, new_task).price
+    if price is None:
+        price = quote_task(DEFAULT_TABLE, principal, new_task).price
     task_id = ids.new_task_id()
     stored_images = await asyncio.to_thread(_store_inputs, store, task_id, new_task.images)
     size = SIZES[new_task.resolution][new_task.ratio]
@@ -366,6 +365,8 @@ def _record(values: Any) -> TaskRecord:
         deleted_at=values.get("deleted_at"),
         posters=values.get("posters") or [],
         price_credits=values.get("price_credits"),
+        engine=values.get("engine"),
+        key_id=values.get("key_id"),
     )
 
 

@@ -47,15 +47,19 @@ async def usage_by_day(db: Database, account_id: str, days: int = USAGE_DAYS) ->
 
 
 async def ledger_page(
-    db: Database, account_id: str, *, limit: int, cursor: str | None
+    db: Database, account_id: str, *, limit: int, cursor: str | None, for_operator: bool = False
 ) -> LedgerPage:
-    """One page of the account's ledger, newest first."""
+    """One page of the account's ledger, newest first; ``for_operator`` adds the admin key of
+    each grant or deduction."""
     query = select(ledger).where(ledger.c.account_id == account_id)
     if cursor is not None:
         (after_id,) = decode_cursor(cursor, int)
         query = query.where(ledger.c.id < after_id)
     rows = await db.fetch_all(query.order_by(ledger.c.id.desc()).limit(limit + 1))
-    entries = [_entry(row) for row in rows[:limit]]
+    entries = [
+        {**_entry(row), **({"admin_key_id": row.admin_key_id} if for_operator else {})}
+        for row in rows[:limit]
+    ]
     more = len(rows) > limit
     return LedgerPage(entries, encode_cursor(entries[-1]["id"]) if more else None)
 

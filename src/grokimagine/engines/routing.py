@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,8 +58,14 @@ class RoutingTable:
     by_plan_mode: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
 
     @classmethod
-    def parse(cls, routes: Mapping[str, Sequence[str]], default_engine: str) -> RoutingTable:
-        """Build a table from ``GROKIMAGINE_ROUTES``; raise RoutingError on any malformed entry."""
+    def parse(
+        cls,
+        routes: Mapping[str, Sequence[str]],
+        default_engine: str,
+        plans: Collection[str] = PLAN_NAMES,
+    ) -> RoutingTable:
+        """Build a table from ``GROKIMAGINE_ROUTES`` for the plan names ``plans``; raise
+        RoutingError on any malformed entry."""
         table = cls(default=(default_engine,))
         default = table.default
         for key, names in routes.items():
@@ -73,8 +79,8 @@ class RoutingTable:
             if mode is not None and mode not in MODES:
                 raise RoutingError(f"route {key!r}: unknown mode {mode!r}; modes: {MODES}")
             plan = match["plan"] or match["pplan"]
-            if plan is not None and plan not in PLAN_NAMES:
-                raise RoutingError(f"route {key!r}: unknown plan {plan!r}; plans: {PLAN_NAMES}")
+            if plan is not None and plan not in plans:
+                raise RoutingError(f"route {key!r}: unknown plan {plan!r}; plans: {tuple(plans)}")
             if key == "default":
                 default = engines
             elif match["plan"]:
@@ -130,7 +136,9 @@ class EngineRouter:
     ):
         self._settings = settings
         self._factory = factory
-        self.table = RoutingTable.parse(settings.routes, settings.engine)
+        # The default plans and the operator's (GROKIMAGINE_PLANS) may have routes.
+        plans = (*PLAN_NAMES, *settings.limits.plans)
+        self.table = RoutingTable.parse(settings.routes, settings.engine, plans)
         for name in sorted(self.table.engine_names()):
             try:
                 check(settings, name)

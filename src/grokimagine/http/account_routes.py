@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from grokimagine.domain.accounts import Principal
-from grokimagine.domain.catalog import (
-    DEFAULT_RESOLUTION,
-    DEFAULT_SECONDS,
-    MAX_VIDEOS_PER_TASK,
-    MODES,
-)
-from grokimagine.domain.pricing import NoPriceError, PriceQuery, price_of
-from grokimagine.domain.submission import engine_route, mode_allowed
+from grokimagine.domain.plans import plan_catalog
+from grokimagine.domain.submission import price_list
 from grokimagine.domain.usage import account_details, ledger_page, usage_by_day
-from grokimagine.engines.registry import route_capabilities
 from grokimagine.http.envelope import success
 from grokimagine.http.gate import rate_identity
 from grokimagine.http.routes import limiter_of, principal_of, services_of
 from grokimagine.http.schemas import ERROR_RESPONSES, Envelope
 from grokimagine.http.schemas_tasks import AccountData, CursorParam, LedgerPage, PricingData
-from grokimagine.services import Services
 
 router = APIRouter(prefix="/v1", tags=["account"])
 
@@ -40,7 +31,7 @@ async def account(request: Request) -> Response:
     services = services_of(request)
     principal = principal_of(request)
     details = await account_details(services.db, principal.account_id)
-    per_minute = services.plans.of_account(principal.plan).requests_per_minute
+    per_minute = plan_catalog(services.settings).of_account(principal.plan).requests_per_minute
     window = await limiter_of(request).peek(per_minute, *rate_identity(principal))
     return success(
         {
@@ -89,44 +80,4 @@ async def ledger(
 async def pricing(request: Request) -> Response:
     """What a task costs before it is submitted, and the options (durations, resolutions,
     seed, negative prompt) each mode accepts for the caller."""
-    services = services_of(request)
-    principal = principal_of(request)
-    return success(pricing_data(services, principal))
-
-
-def pricing_data(services: Services, principal: Principal) -> dict[str, Any]:
-    """Prices and the options each mode accepts for ``principal`` (``GET /v1/pricing``'s data,
-    which the console's playground shows too)."""
-    plan = services.plans.of_account(principal.plan)
-    modes = {}
-    for mode in MODES:
-        # Engine names stay private: which providers serve a plan is the operator's business.
-        route = engine_route(services.router, principal, mode)
-        capabilities = route_capabilities(services.settings, route)
-        modes[mode] = {
-            "allowed": mode_allowed(principal, mode, plan),
-            "durations": list(capabilities.durations),
-            "resolutions": list(capabilities.resolutions),
-            "max_n": MAX_VIDEOS_PER_TASK,
-            "seed": capabilities.seed,
-            "negative_prompt": capabilities.negative_prompt,
-            # The rule of the engine that heads this mode's route: what the caller pays.
-            "prices": services.prices.rules_for_engine(route[0] if route else None),
-        }
-    route = engine_route(services.router, principal, "normal")
-    try:
-        reference = price_of(
-            services.prices,
-            PriceQuery(DEFAULT_RESOLUTION, DEFAULT_SECONDS, 1, route[0] if route else None),
-        )
-    except NoPriceError:
-        reference = 0
-    return {
-        "credits_per_video": reference,
-        "charged": principal.live,
-        "price_formula": "n * price(resolution, duration), from the table; POST /v1/quote"
-        if principal.live
-        else "0",
-        "modes": modes,
-        "table": {"default": services.prices.describe()["default"]},
-    }
+    return success(price_list(services_of(request), principal_of(request)))

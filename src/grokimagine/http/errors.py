@@ -14,12 +14,14 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.routing import Match
 
-from grokimagine.domain.credits import InsufficientCreditsError
+from grokimagine.domain.accounts import AccountNotFoundError
+from grokimagine.domain.credits import BalanceTooLowError, InsufficientCreditsError
 from grokimagine.domain.cursors import InvalidCursorError
 from grokimagine.domain.errors import InvalidRequestError
 from grokimagine.domain.idempotency import IdempotencyConflictError
 from grokimagine.domain.images import ImageRejected, ImageTooLargeError
-from grokimagine.domain.pricing import NoPriceError
+from grokimagine.domain.plans import UnknownPlanError
+from grokimagine.domain.task_admin import TaskNotRefundableError
 from grokimagine.domain.task_control import TaskNotCancelableError
 from grokimagine.domain.tasks import (
     AccountDisabledError,
@@ -116,7 +118,6 @@ DOMAIN_ERRORS: dict[type[Exception], Refusal] = {
         "MODE_NOT_ALLOWED",
         lambda exc: f"Mode not allowed: {exc.mode} is not enabled for this account",
     ),
-    TaskNotFoundError: Refusal(404, "TASK_NOT_FOUND", lambda _: "Task not found"),
     AccountDisabledError: Refusal(
         403,
         "ACCOUNT_DISABLED",
@@ -128,12 +129,23 @@ DOMAIN_ERRORS: dict[type[Exception], Refusal] = {
         lambda exc: (
             f"Too many active tasks: the plan allows {exc.limit} pending or running at once"
         ),
-        # About a short video's run.
-        lambda _: {"Retry-After": "5"},
+        lambda exc: {"Retry-After": str(exc.retry_after)},
     ),
-    NoPriceError: Refusal(
-        400, "INVALID_REQUEST", lambda exc: f"Invalid request: no price in the price table ({exc})"
+    AccountNotFoundError: Refusal(
+        404, "ACCOUNT_NOT_FOUND", lambda exc: f"Account not found: {exc.args[0]}"
     ),
+    UnknownPlanError: Refusal(
+        400,
+        "INVALID_REQUEST",
+        lambda exc: f"Invalid request: The plan parameter is not valid: {exc}",
+    ),
+    BalanceTooLowError: Refusal(
+        409, "BALANCE_TOO_LOW", lambda exc: f"Balance too low: it is {exc.balance} credits"
+    ),
+    TaskNotRefundableError: Refusal(
+        409, "TASK_NOT_REFUNDABLE", lambda exc: f"Task not refundable: {exc.why}"
+    ),
+    TaskNotFoundError: Refusal(404, "TASK_NOT_FOUND", lambda _: "Task not found"),
     TaskNotCancelableError: Refusal(
         409,
         "TASK_NOT_CANCELABLE",

@@ -77,9 +77,14 @@ def limiter_of(request: Request) -> RateLimiter:
     responses={
         **ERROR_RESPONSES,
         402: {"description": "Not enough credits"},
-        403: {"description": "Mode not allowed"},
+        403: {"description": "MODE_NOT_ALLOWED, or ACCOUNT_DISABLED"},
         409: {"model": ErrorBody, "description": "IDEMPOTENCY_CONFLICT: key reused, other body"},
         413: {"description": "Body or image over its limit"},
+        429: {
+            "model": ErrorBody,
+            "description": "RATE_LIMITED, or TOO_MANY_ACTIVE_TASKS: the plan's pending and"
+            " running tasks are all in use (see Retry-After)",
+        },
     },
     openapi_extra={
         "parameters": GENERATE_HEADERS,
@@ -90,8 +95,8 @@ def limiter_of(request: Request) -> RateLimiter:
     },
 )
 async def generate(request: Request) -> Response:
-    """Queue a text- or image-to-video generation; the price table sets its price (by default
-    40 credits per 6 s 480p video), which `POST /v1/quote` tells beforehand."""
+    """Queue a text- or image-to-video generation, priced by the operator's table (by default
+    40 credits per 6 s 480p video); `POST /v1/quote` tells the price beforehand."""
     services = services_of(request)
     principal = principal_of(request)
     body = await generate_body(request)
@@ -111,7 +116,8 @@ async def generate(request: Request) -> Response:
 
 
 async def generate_body(request: Request) -> GenerateRequest:
-    """The generate body of a request, validated; errors in the API's format.
+    """The generate body of a request, validated; errors in the API's format (the console's
+    playground posts the same body).
 
     Parsed here rather than by FastAPI so that any Content-Type is read as JSON (curl -d
     without a header) and every failure names its field in our error format.
@@ -134,7 +140,7 @@ async def generate_body(request: Request) -> GenerateRequest:
     response_model=Envelope[QuoteData],
     responses={
         **ERROR_RESPONSES,
-        403: {"description": "Mode not allowed"},
+        403: {"description": "MODE_NOT_ALLOWED, or ACCOUNT_DISABLED"},
         413: {"description": "Body or image over its limit"},
     },
     openapi_extra={
@@ -146,10 +152,11 @@ async def generate_body(request: Request) -> GenerateRequest:
 )
 async def quote(request: Request) -> Response:
     """The price of a generate body, checked exactly as `POST /v1/generate` checks it (options,
-    images, mode); nothing is created or charged. The balance says whether it is affordable."""
+    images, callback URL, mode); nothing is created or charged. `affordable` says whether the
+    balance covers it now."""
     body = await generate_body(request)
-    order = body.to_order(None)
-    return success(await quote_generation(services_of(request), principal_of(request), order))
+    estimate = await quote_generation(services_of(request), principal_of(request), body.to_order())
+    return success(estimate.describe())
 
 
 @router.get(

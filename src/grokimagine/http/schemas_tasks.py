@@ -165,6 +165,9 @@ class LedgerEntry(BaseModel):
     task_id: str | None
     note: str
     created_at: str
+    admin_key_id: str | None = Field(
+        None, description="Admin API only: the admin key behind a grant or deduction."
+    )
 
 
 class LedgerPage(BaseModel):

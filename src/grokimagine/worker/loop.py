@@ -21,6 +21,8 @@ from pathlib import Path
 import av
 
 from grokimagine.domain import fleet, task_queue
+from grokimagine.domain.plan_grants import grant_monthly_credits
+from grokimagine.domain.plans import plan_catalog
 from grokimagine.domain.task_queue import Lease
 from grokimagine.domain.tasks import TaskRecord
 from grokimagine.engines.base import (
@@ -125,6 +127,7 @@ class Worker:
             self._checked_in = now
             WORKER_HEARTBEATS.inc()
             await fleet.touch_worker(self.services.db, self.worker_id)
+            await grant_monthly_credits(self.services.db, plan_catalog(self.services.settings))
 
     def _warm_up(self, names: list[str]) -> None:
         """Build every engine (loading weights, opening pools) before the first claim."""
