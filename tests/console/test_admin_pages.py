@@ -89,6 +89,8 @@ async def test_grant_and_deduct_with_a_reason_are_in_the_ledger_and_the_audit_lo
         ("credits.deduct", admin.user_id),
         ("credits.grant", admin.user_id),
     ]
+    audit = await http.get("/admin/audit", params={"target": customer.account_id})
+    assert audit.text.count(f'title="{admin.user_id}">{admin.email}<') == 2  # who, by email
     no_csrf = await http.post(url, data={"amount": "5", "reason": "x", "direction": "grant"})
     assert no_csrf.status_code == 403
     assert (await accounts.get_account(services.db, customer.account_id)).balance == 300

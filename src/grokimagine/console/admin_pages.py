@@ -85,6 +85,7 @@ async def account_page(request: Request, account_id: str) -> Response:
     except accounts.AccountNotFoundError:
         raise PageError(404, "There is no such account.") from None
     recent = await task_admin.list_all_tasks(services.db, limit=10, account_id=account_id)
+    audit = (await audit_page(services.db, limit=20, target_id=account_id)).entries
     return render(
         request,
         "admin/account.html",
@@ -95,7 +96,8 @@ async def account_page(request: Request, account_id: str) -> Response:
         keys=await accounts.list_keys(services.db, account_id),
         tasks=recent.records,
         ledger=(await ledger_page(services.db, account_id, limit=20, cursor=None)).entries,
-        audit=(await audit_page(services.db, limit=20, target_id=account_id)).entries,
+        audit=audit,
+        people_by_id=await users.emails_of(services.db, (entry["actor"] for entry in audit)),
         plans=plan_catalog(services.settings).names(),
         notice=request.query_params.get("notice", ""),
         error=request.query_params.get("error", ""),
@@ -371,6 +373,9 @@ async def audit(request: Request) -> Response:
         user,
         section="admin-audit",
         entries=page.entries,
+        people_by_id=await users.emails_of(
+            services_of(request).db, (entry["actor"] for entry in page.entries)
+        ),
         next_cursor=page.next_cursor,
         target=query.get("target", ""),
         actor=query.get("actor", ""),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -224,3 +225,12 @@ def _user(row: Row[Any]) -> User:
         role=row.role,
         created_at=row.created_at,
     )
+
+
+async def emails_of(db: Database, user_ids: Iterable[str]) -> dict[str, str]:
+    """The email of each of ``user_ids`` that is a user (for showing who did what)."""
+    wanted = sorted(set(user_ids))
+    if not wanted:
+        return {}
+    rows = await db.fetch_all(select(users.c.id, users.c.email).where(users.c.id.in_(wanted)))
+    return {row.id: row.email for row in rows}
