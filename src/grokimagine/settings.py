@@ -132,7 +132,12 @@ class RelaySettings(SettingsGroup):
     retries: int = Field(3, ge=1, description="Attempts per call on 5xx, network, 429.")
     retry_backoff: float = Field(0.5, gt=0, description="Base of the jittered backoff.")
     max_retry_after: float = Field(60.0, gt=0, description="Cap on a honoured Retry-After.")
-    max_concurrency: int = Field(4, ge=1, description="Jobs at once per provider key.")
+    max_concurrency: int = Field(
+        32,
+        ge=1,
+        description="Jobs at once per provider key; also how many tasks of a relay engine "
+        "one worker runs at once.",
+    )
     queue_timeout: float = Field(300.0, gt=0, description="Wait for a free provider slot.")
     breaker_failures: int = Field(5, ge=1, description="Failed calls that open the circuit.")
     breaker_reset_seconds: float = Field(
@@ -337,6 +342,11 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(60.0, gt=0, description="How long a claim lasts without renewal.")
     max_attempts: int = Field(3, ge=1, description="Runs of a task before it is failed.")
     poll_seconds: float = Field(1.0, gt=0, description="Idle worker's polling interval.")
+    preview_concurrency: int | None = Field(
+        None,
+        ge=1,
+        description="Preview tasks one worker runs at once; unset: the CPU cores it may use.",
+    )
 
     # Engines and routing (docs/relay.md)
     routes: dict[str, list[str]] = Field(

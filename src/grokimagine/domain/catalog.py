@@ -88,3 +88,14 @@ TASK_ERROR_CODES: dict[str, str] = {
     "INTERNAL_ERROR": "an unexpected failure",
     "CANCELED": "canceled on request (status canceled)",
 }
+
+
+# States of a relay task's provider job (tasks.provider_jobs[].state). A re-run of the task
+# resumes a running or done job instead of paying for a new one.
+JOB_RUNNING = "running"  # accepted by the provider
+JOB_DONE = "done"
+JOB_FAILED = "failed"
+JOB_GONE = "gone"  # expired or unknown at the provider: a re-run may start a new job
+JOB_TIMED_OUT = "timed_out"  # we stopped waiting; the provider may still finish (a late result)
+JOB_LATE_DONE = "late_done"  # finished after we stopped waiting: billed, never delivered
+RESUMABLE_JOB_STATES = frozenset({JOB_RUNNING, JOB_DONE})

@@ -13,6 +13,7 @@ from grokimagine.domain.accounts import Principal
 from grokimagine.domain.catalog import (
     DEFAULT_RESOLUTION,
     DEFAULT_SECONDS,
+    MAX_IMAGES,
     MAX_VIDEOS_PER_TASK,
     MODES,
 )
@@ -238,6 +239,7 @@ def price_list(services: SubmissionServices, principal: Principal) -> dict[str, 
             "max_n": MAX_VIDEOS_PER_TASK,
             "seed": capabilities.seed,
             "negative_prompt": capabilities.negative_prompt,
+            "max_images": max_images(capabilities),
             "prices": price_table(services.settings).rules_for_engine(route[0] if route else None),
         }
     route = engine_route(services.router, principal, "normal")
@@ -273,6 +275,17 @@ def check_options(order: GenerationOrder, capabilities: Capabilities) -> None:
         raise InvalidRequestError(
             "The negative_prompt parameter is not supported by the engines of this mode"
         )
+    most = max_images(capabilities)
+    if order.images and len(order.images) > most:
+        raise InvalidRequestError(
+            f"The images parameter is not valid: the engines of this mode take at most {most}"
+        )
+
+
+def max_images(capabilities: Capabilities) -> int:
+    """Input images a task may carry: the engines' limit within the API's own."""
+    declared = capabilities.max_images
+    return MAX_IMAGES if declared is None else min(declared, MAX_IMAGES)
 
 
 def _idempotency(order: GenerationOrder, principal: Principal) -> IdempotencyKey | None:

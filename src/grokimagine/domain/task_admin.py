@@ -117,9 +117,12 @@ def provider_facts(row: Any) -> ProviderFacts:
     else what the worker recorded in ``engine_info``."""
     mapping = row if isinstance(row, dict) else dict(row._mapping)
     if mapping.get("provider_job_id") is not None or mapping.get("provider_cost_usd") is not None:
+        # provider_jobs lists every job of the task (one per video, and any replaced one).
+        jobs = [str(job["job_id"]) for job in mapping.get("provider_jobs") or []]
         job = mapping.get("provider_job_id")
         cost = mapping.get("provider_cost_usd")
-        return ProviderFacts([job] if job else [], float(cost) if cost is not None else None)
+        listed = list(dict.fromkeys(jobs)) or ([job] if job else [])
+        return ProviderFacts(listed, float(cost) if cost is not None else None)
     videos = (mapping.get("engine_info") or {}).get("videos") or []
     job_ids = [str(v["provider_task_id"]) for v in videos if v.get("provider_task_id")]
     costs = [v.get("provider_cost_usd") for v in videos]

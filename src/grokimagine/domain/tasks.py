@@ -132,6 +132,10 @@ class TaskRecord:
     price_credits: int | None = None
     engine: str | None = None  # the engine that ran it
     key_id: str | None = None  # the key that submitted it
+    # The relay's provider jobs (for operators, never shown to the customer).
+    provider_job_id: str | None = None
+    provider_jobs: list[dict[str, Any]] = field(default_factory=list)
+    provider_cost_usd: float | None = None
 
 
 @dataclass(frozen=True)
@@ -367,6 +371,9 @@ def _record(values: Any) -> TaskRecord:
         price_credits=values.get("price_credits"),
         engine=values.get("engine"),
         key_id=values.get("key_id"),
+        provider_job_id=values.get("provider_job_id"),
+        provider_jobs=list(values.get("provider_jobs") or []),
+        provider_cost_usd=values.get("provider_cost_usd"),
     )
 
 

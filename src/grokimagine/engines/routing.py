@@ -174,15 +174,22 @@ class EngineRouter:
             close_engine(engine)
 
 
-def _attempt_control(control: RenderControl, floor: list[float]) -> RenderControl:
-    """A control sharing ``control``'s cancel flag whose progress never goes back."""
+def _attempt_control(control: RenderControl, floor: list[float], name: str) -> RenderControl:
+    """A control for engine ``name`` sharing ``control``'s cancel flag and provider jobs, whose
+    progress never goes back."""
 
     def report(fraction: float) -> None:
         if fraction > floor[0]:
             floor[0] = fraction
             control.report(fraction)
 
-    return RenderControl(on_progress=report, cancel_event=control.cancel_event)
+    return RenderControl(
+        on_progress=report,
+        cancel_event=control.cancel_event,
+        provider_jobs=control.provider_jobs,
+        on_provider_job=control.on_provider_job,
+        engine_name=name,
+    )
 
 
 def run_with_fallback(
@@ -203,7 +210,8 @@ def run_with_fallback(
     for name in names:
         control.check_canceled()
         try:
-            result = router.engine(name).generate(request, output, _attempt_control(control, floor))
+            attempt = _attempt_control(control, floor, name)
+            result = router.engine(name).generate(request, output, attempt)
         except EngineError as error:
             output.unlink(missing_ok=True)
             if not error.fallback:

@@ -79,5 +79,5 @@ async def ledger(
 )
 async def pricing(request: Request) -> Response:
     """What a task costs before it is submitted, and the options (durations, resolutions,
-    seed, negative prompt) each mode accepts for the caller."""
+    seed, negative prompt, input images) each mode accepts for the caller."""
     return success(price_list(services_of(request), principal_of(request)))

@@ -190,6 +190,7 @@ class ModeOptions(BaseModel):
         description="Per resolution, the price rule for this mode: `base + per_second *"
         " seconds` (rounded up), or `tiers` of longest seconds -> credits; times n."
     )
+    max_images: int = Field(description="Most input images a task of this mode may carry.")
 
 
 class PricingData(BaseModel):

@@ -10,6 +10,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -118,6 +119,12 @@ tasks = Table(
     Column("route_head", String(40), nullable=True),
     Column("engine", String(40), nullable=True),  # the engine that ran it
     Column("engine_info", JSON, nullable=True),  # provider ids and costs
+    # The relay's jobs at its providers, written the moment a provider accepts one, so that a
+    # re-run resumes the job instead of paying for another. Operators see them; customers don't.
+    Column("provider_job_id", String(200), nullable=True),  # the latest job accepted
+    # [{"video", "engine", "job_id", "state", "cost_usd"}], one per provider job, in order
+    Column("provider_jobs", JSON, nullable=True),
+    Column("provider_cost_usd", Float, nullable=True),  # sum of the costs providers reported
     Column("consumed_credits", Integer, nullable=False),
     # The price at submission (the table then in force); what a refund gives back is what the
     # ledger says was charged.

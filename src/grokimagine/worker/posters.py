@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import BinaryIO
 
 import av
 
@@ -11,19 +12,19 @@ POSTER_QUALITY = 82
 POSTER_MAX_SIDE = 480  # thumbnails are small; a full frame of a 720p video would waste bytes
 
 
-def poster_jpeg(video: Path) -> bytes:
-    """A JPEG of the video's first frame, scaled to fit ``POSTER_MAX_SIDE``.
-
-    Raises ``ValueError`` if the file holds no decodable video frame.
+def poster_jpeg(video: Path | BinaryIO) -> bytes:
+    """A JPEG of the video's first frame (a file, or its bytes), scaled to fit
+    ``POSTER_MAX_SIDE``. Raises ``ValueError`` if it holds no decodable video frame.
     """
-    with av.open(str(video)) as container:
+    name = video.name if isinstance(video, Path) else "the video"
+    with av.open(str(video) if isinstance(video, Path) else video) as container:
         if not container.streams.video:
-            raise ValueError(f"{video.name} has no video stream")
+            raise ValueError(f"{name} has no video stream")
         for frame in container.decode(video=0):
             image = frame.to_image()
             break
         else:
-            raise ValueError(f"{video.name} has no video frame")
+            raise ValueError(f"{name} has no video frame")
     image.thumbnail((POSTER_MAX_SIDE, POSTER_MAX_SIDE))
     out = io.BytesIO()
     image.convert("RGB").save(out, format="JPEG", quality=POSTER_QUALITY, optimize=True)

@@ -1,7 +1,7 @@
 """Plans and admin: admin keys, the audit log, monthly grants, disabled accounts, task prices
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 import grokimagine.storage.schema
 
 revision = "0006"
-down_revision = "0004"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
