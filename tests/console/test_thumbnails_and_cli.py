@@ -96,3 +96,41 @@ async def test_a_video_without_a_decodable_frame_is_kept_without_a_poster(
     task = (await client.get(f"/v1/tasks/{task_id}", headers=customer.headers)).json()["data"]
     assert task["status"] == "completed" and len(task["response"]) == 1
     assert task["thumbnail_url"] is None
+
+
+async def test_a_video_stored_as_soon_as_fetched_gets_its_poster_too(services: Services, tmp_path):
+    """A relay's paid-for video is in the store before the task completes (render.py): its
+    poster is made from the stored bytes."""
+    from grokimagine.engines.preview import PreviewEngine
+    from grokimagine.worker.render import TaskRenderer, video_key
+
+    rendered = tmp_path / "first.mp4"
+    second = tmp_path / "second.mp4"
+    engine = PreviewEngine()
+    from grokimagine.engines.base import GenerationRequest, RenderControl
+
+    for path in (rendered, second):
+        engine.generate(
+            GenerationRequest(
+                prompt="p",
+                mode="normal",
+                ratio="1:1",
+                width=96,
+                height=96,
+                num_frames=6,
+                fps=24,
+                seed=1,
+                images=[],
+                negative_prompt=None,
+            ),
+            path,
+            RenderControl(),
+        )
+    task_id = "task_" + "a" * 24
+    services.store.put_file(video_key(task_id, 0), rendered)  # stored at fetch time
+    renderer = TaskRenderer(services, services.router, {"preview"})
+    keys, posters = renderer.store_videos(task_id, [video_key(task_id, 0), second])
+    assert keys == [f"videos/{task_id}/0.mp4", f"videos/{task_id}/1.mp4"]
+    assert posters == [f"videos/{task_id}/0.jpg", f"videos/{task_id}/1.jpg"]
+    for key in posters:
+        assert Image.open(io.BytesIO(services.store.get_bytes(key))).format == "JPEG"
