@@ -296,6 +296,22 @@ class ConsoleSettings(SettingsGroup):
     )
 
 
+class EventSettings(SettingsGroup):
+    """Task event streams (``GET /v1/tasks/{task_id}/events``)."""
+
+    flat_prefix = "events_"
+
+    heartbeat_seconds: float = Field(
+        15.0, gt=0, description="Quiet seconds before a task event stream sends a heartbeat."
+    )
+    poll_seconds: float = Field(
+        1.0,
+        gt=0,
+        description="Event streams re-check their tasks this often in case a change went unheard"
+        " (a SQLite worker in another process); announced changes arrive at once.",
+    )
+
+
 # Attribute of Settings -> its group.
 GROUPS: dict[str, type[SettingsGroup]] = {
     "limits": LimitSettings,
@@ -306,6 +322,7 @@ GROUPS: dict[str, type[SettingsGroup]] = {
     "s3": S3Settings,
     "webhooks": WebhookSettings,
     "console": ConsoleSettings,
+    "events": EventSettings,
     "pricing": PricingSettings,
 }
 
@@ -404,6 +421,7 @@ class Settings(BaseSettings):
     s3: S3Settings = Field(default_factory=S3Settings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
+    events: EventSettings = Field(default_factory=EventSettings)
     pricing: PricingSettings = Field(default_factory=PricingSettings)
 
     @model_validator(mode="before")

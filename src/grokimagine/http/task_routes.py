@@ -14,18 +14,18 @@ from grokimagine.domain.tasks import TaskRecord, find_task
 from grokimagine.domain.webhooks import deliveries_of_task
 from grokimagine.http.envelope import success
 from grokimagine.http.routes import principal_of, services_of
-from grokimagine.http.schemas import ERROR_RESPONSES, Envelope, ErrorBody
+from grokimagine.http.schemas import ERROR_RESPONSES, Error
 from grokimagine.http.schemas_tasks import (
     CursorParam,
-    DeliveryList,
-    TaskData,
-    TaskList,
+    DeliveryListResponse,
+    TaskListResponse,
+    TaskResponse,
     WebhookPayload,
 )
 
 router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
 
-NOT_FOUND = {404: {"model": ErrorBody, "description": "TASK_NOT_FOUND"}}
+NOT_FOUND = {404: {"model": Error, "description": "TASK_NOT_FOUND"}}
 
 
 async def _task_response(request: Request, record: TaskRecord) -> Response:
@@ -36,8 +36,9 @@ async def _task_response(request: Request, record: TaskRecord) -> Response:
 
 @router.get(
     "",
+    operation_id="listTasks",
     summary="List tasks",
-    response_model=Envelope[TaskList],
+    response_model=TaskListResponse,
     responses=ERROR_RESPONSES,
 )
 async def list_tasks(
@@ -58,8 +59,9 @@ async def list_tasks(
 
 @router.get(
     "/{task_id}",
+    operation_id="getTask",
     summary="Get a task",
-    response_model=Envelope[TaskData],
+    response_model=TaskResponse,
     responses={**ERROR_RESPONSES, **NOT_FOUND},
 )
 async def read_task(request: Request, task_id: str) -> Response:
@@ -72,12 +74,13 @@ async def read_task(request: Request, task_id: str) -> Response:
 
 @router.post(
     "/{task_id}/cancel",
+    operation_id="cancelTask",
     summary="Cancel a task",
-    response_model=Envelope[TaskData],
+    response_model=TaskResponse,
     responses={
         **ERROR_RESPONSES,
         **NOT_FOUND,
-        409: {"model": ErrorBody, "description": "TASK_NOT_CANCELABLE: already finished"},
+        409: {"model": Error, "description": "TASK_NOT_CANCELABLE: already finished"},
     },
 )
 async def cancel_task(request: Request, task_id: str) -> Response:
@@ -91,8 +94,9 @@ async def cancel_task(request: Request, task_id: str) -> Response:
 
 @router.delete(
     "/{task_id}",
+    operation_id="deleteTask",
     summary="Delete a task's files",
-    response_model=Envelope[TaskData],
+    response_model=TaskResponse,
     responses={**ERROR_RESPONSES, **NOT_FOUND},
 )
 async def delete_task(request: Request, task_id: str) -> Response:
@@ -108,8 +112,9 @@ async def delete_task(request: Request, task_id: str) -> Response:
 
 @router.get(
     "/{task_id}/deliveries",
+    operation_id="listTaskDeliveries",
     summary="Webhook deliveries of a task",
-    response_model=Envelope[DeliveryList],
+    response_model=DeliveryListResponse,
     responses={**ERROR_RESPONSES, **NOT_FOUND},
 )
 async def deliveries(request: Request, task_id: str) -> Response:
