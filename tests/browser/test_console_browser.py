@@ -92,6 +92,12 @@ def test_from_sign_in_to_a_played_video(browser: Browser, server: Server, custom
     expect(page.locator("#price")).to_have_text("40")
     page.get_by_role("tab", name="Python").click()
     expect(page.locator("#snippet")).to_contain_text("httpx.post")
+    page.get_by_role("tab", name="CLI").click()
+    expect(page.locator("#snippet")).to_contain_text(
+        "grokimagine generate 'a red fox running through fresh snow at sunrise'"
+    )
+    expect(page.locator("#snippet")).to_contain_text("--ratio '3:2'")
+    page.get_by_role("tab", name="Python").click()
     page.get_by_role("button", name="Generate").click()
     expect(page.locator("#live-text")).to_have_text(re.compile(r"Queued|Rendering|Done"))
     page.wait_for_function(

@@ -165,14 +165,32 @@
     return request;
   }
 
+  // The `grokimagine` command (pip install grokimagine-client[cli]) with the same options.
+  function shellQuote(text) {
+    return `'${String(text).replace(/'/g, "'\\''")}'`;
+  }
+
+  function cliCommand(request) {
+    const parts = [`grokimagine generate ${shellQuote(request.prompt)}`];
+    const flags = { mode: "--mode", ratio: "--ratio", n: "--n", duration: "--duration",
+      resolution: "--resolution", seed: "--seed", negative_prompt: "--negative-prompt" };
+    Object.entries(flags).forEach(([field, flag]) => {
+      if (request[field] !== undefined) parts.push(`${flag} ${shellQuote(request[field])}`);
+    });
+    (request.images || []).forEach((_, index) => parts.push(`-i image${index + 1}.png`));
+    parts.push(`--base-url ${apiBase} --wait -o .`);
+    return parts.join(" \\\n  ");
+  }
+
   function renderSnippet() {
-    const json = JSON.stringify(snippetBody(), null, 2);
+    const request = snippetBody();
+    const json = JSON.stringify(request, null, 2);
     const compact = JSON.stringify(snippetBody());
     const quoted = compact.replace(/'/g, "'\\''");
     const snippets = {
       curl: `curl -X POST ${apiBase}/v1/generate \\\n  -H "Authorization: Bearer $GROKIMAGINE_API_KEY" \\\n  -H "Content-Type: application/json" \\\n  -d '${quoted}'`,
       python: `import os, time\nimport httpx\n\nheaders = {"Authorization": f"Bearer {os.environ['GROKIMAGINE_API_KEY']}"}\nbody = ${json.replace(/\btrue\b/g, "True").replace(/\bfalse\b/g, "False").replace(/\bnull\b/g, "None")}\ntask = httpx.post("${apiBase}/v1/generate", json=body, headers=headers).json()["data"]\nwhile True:\n    status = httpx.get("${apiBase}/v1/status", params={"task_id": task["task_id"]}, headers=headers).json()["data"]\n    if status["status"] in ("completed", "failed", "canceled"):\n        break\n    time.sleep(2)\nprint(status["status"], status["response"])`,
-      cli: `# Submit and wait up to 60 s for the finished task (Prefer: wait)\ncurl -s -X POST ${apiBase}/v1/generate \\\n  -H "Authorization: Bearer $GROKIMAGINE_API_KEY" \\\n  -H "Prefer: wait=60" \\\n  -d '${quoted}'`,
+      cli: cliCommand(request),
     };
     $("#snippet").textContent = snippets[snippetKind];
   }
