@@ -13,7 +13,7 @@ router = APIRouter(tags=["files"])
 
 @router.api_route("/files/{key:path}", methods=["GET", "HEAD"], include_in_schema=False)
 async def serve_file(request: Request, key: str) -> Response:
-    """A video, if the URL's signature is valid and unexpired."""
+    """A video (or its poster frame), if the URL's signature is valid and unexpired."""
     store = request.app.state.services.store
     if (
         not isinstance(store, LocalFileStore)
@@ -27,4 +27,5 @@ async def serve_file(request: Request, key: str) -> Response:
     path = store.path_of(key)
     if not path.is_file():
         raise ApiError(404, "Not found: no such file", "NOT_FOUND")
-    return FileResponse(path, media_type="video/mp4")
+    media_type = "image/jpeg" if key.endswith(".jpg") else "video/mp4"
+    return FileResponse(path, media_type=media_type)

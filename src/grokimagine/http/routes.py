@@ -102,7 +102,7 @@ def limiter_of(request: Request) -> RateLimiter:
 async def generate(request: Request) -> Response:
     """Queue a text- or image-to-video generation, priced by the operator's table (by default
     40 credits per 6 s 480p video); `POST /v1/quote` tells the price beforehand."""
-    body = await _generate_body(request)
+    body = await generate_body(request)
     order = body.to_order(idempotency_key_of(request))
     wait = preferred_wait(request)
     submission = await submit_generation(services_of(request), principal_of(request), order)
@@ -125,7 +125,9 @@ async def submitted(request: Request, submission: Submission, wait: int | None) 
     return success(view, headers)
 
 
-async def _generate_body(request: Request) -> GenerateRequest:
+async def generate_body(request: Request) -> GenerateRequest:
+    """The generate body of a request, validated; errors in the API's format (the console's
+    playground posts the same body)."""
     return parse_body(GenerateRequest, await json_object(request))
 
 
@@ -166,7 +168,7 @@ async def quote(request: Request) -> Response:
     """The price of a generate body, checked exactly as `POST /v1/generate` checks it (options,
     images, callback URL, mode); nothing is created or charged. `affordable` says whether the
     balance covers it now."""
-    body = await _generate_body(request)
+    body = await generate_body(request)
     estimate = await quote_generation(services_of(request), principal_of(request), body.to_order())
     return success(estimate.describe())
 

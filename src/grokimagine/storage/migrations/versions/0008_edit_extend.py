@@ -1,7 +1,7 @@
 """tasks.operation (generate | extend | edit) and tasks.input_video (the source of extend/edit)
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008"
-down_revision = "0006"  # chained after main's head at merge time (the task said 0004)
+down_revision = "0007"  # chained after main's head at merge time (the task said 0004)
 branch_labels = None
 depends_on = None
 
