@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     auth_failure_limit: int = Field(
         30, ge=1, description="Failed authentications per client address per minute."
     )
+    signature_failure_limit: int = Field(
+        60, ge=1, description="Invalid signed file URLs per client address per minute."
+    )
     max_body_bytes: int = Field(48 * 1024 * 1024, description="Largest request body accepted.")
     max_image_bytes: int = Field(8 * 1024 * 1024, description="Largest input image accepted.")
     image_fetch_timeout: float = Field(10.0, gt=0, description="Seconds to fetch one image.")

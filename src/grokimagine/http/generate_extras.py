@@ -25,12 +25,12 @@ from grokimagine.engines.capabilities import Capabilities, route_capabilities
 from grokimagine.engines.routing import TEST_KEY_ROUTE
 from grokimagine.http.envelope import success
 from grokimagine.http.errors import ApiError, invalid_request
+from grokimagine.http.params import parse_prefer_wait
 from grokimagine.http.schemas import GenerateRequest
 from grokimagine.http.views import task_view
 from grokimagine.net.guard import FetchError, validate_outbound_url
 from grokimagine.services import Services
 
-MAX_WAIT_SECONDS = 60
 WAIT_POLL_SECONDS = 0.1
 _KEY_CHARS = re.compile(r"^[\x21-\x7e]+$")
 
@@ -110,12 +110,7 @@ async def original_task(
 
 def preferred_wait(request: Request) -> int | None:
     """Seconds from ``Prefer: wait=N`` (RFC 7240), at most 60; ``None`` without one."""
-    for preference in request.headers.get("prefer", "").split(","):
-        name, _, value = preference.split(";")[0].strip().partition("=")
-        value = value.strip().strip('"')
-        if name.strip().lower() == "wait" and value.isdigit():
-            return min(int(value), MAX_WAIT_SECONDS)
-    return None
+    return parse_prefer_wait(request.headers.get("prefer"))
 
 
 async def generate_response(

@@ -26,6 +26,7 @@ from grokimagine.http.generate_extras import (
     original_task,
     preferred_wait,
 )
+from grokimagine.http.params import ID_SCHEMA, parse_id
 from grokimagine.http.schemas import (
     ERROR_RESPONSES,
     GENERATE_HEADERS,
@@ -180,7 +181,7 @@ async def _load_images(services: Services, sources: list[str]) -> list[LoadedIma
                 "name": "task_id",
                 "in": "query",
                 "required": True,
-                "schema": {"type": "string"},
+                "schema": ID_SCHEMA,
                 "description": "The id returned by generate.",
             }
         ]
@@ -188,9 +189,7 @@ async def _load_images(services: Services, sources: list[str]) -> list[LoadedIma
 )
 async def status(request: Request) -> Response:
     """The task's state, its original request and, once completed, its video URLs."""
-    task_id = request.query_params.get("task_id")
-    if not task_id:
-        raise invalid_request("The task_id parameter is required")
+    task_id = parse_id(request.query_params.get("task_id"))
     services = services_of(request)
     record = await get_task(services.db, principal_of(request).account_id, task_id)
     if record is None:

@@ -13,6 +13,7 @@ from grokimagine.domain.catalog import (
     Ratio,
     Resolution,
 )
+from grokimagine.http.params import storable_text
 
 MAX_PROMPT_CHARS = 4000
 MAX_IMAGES = 4
@@ -116,6 +117,14 @@ class GenerateRequest(BaseModel):
     @classmethod
     def _single_image_as_list(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
+
+    @field_validator("prompt", "negative_prompt", "callback_url", "images")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        texts = value if isinstance(value, list) else [value]
+        if not all(text is None or storable_text(text) for text in texts):
+            raise ValueError("must not hold NUL characters or unpaired surrogates")
+        return value
 
     @field_validator("images")
     @classmethod
