@@ -109,6 +109,13 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     if args.workers < 1:
         raise ValueError("--workers must be at least 1")
+    if args.workers > 1 and settings.resolved_database_url.startswith("sqlite"):
+        # Processes would queue on one file lock (each write waiting on the others): several
+        # API processes need PostgreSQL.
+        raise ValueError(
+            "--workers above 1 needs PostgreSQL (GROKIMAGINE_DATABASE_URL=postgresql://...);"
+            " on SQLite run one process"
+        )
     upgrade_database(settings.resolved_database_url)
     base_url = f"http://{args.host}:{args.port}"
     demo = asyncio.run(_ensure_demo_account(settings))

@@ -32,6 +32,13 @@ class Settings(BaseSettings):
         description="Hosts or CIDR ranges that image fetches may reach although private.",
     )
 
+    sqlite_write_wait_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="On SQLite, how long a write waits for another process's write lock"
+        " (without blocking the server) before the request gets 503 SERVICE_BUSY.",
+    )
+
     # Worker
     worker_concurrency: int = Field(1, ge=1, description="Tasks a worker runs at once.")
     lease_seconds: float = Field(60.0, gt=0, description="How long a claim lasts without renewal.")
