@@ -94,7 +94,9 @@ async def test_unknown_units_and_invalid_ranges_are_ignored_with_the_whole_file(
     assert response.content == VIDEO_BYTES
 
 
-@pytest.mark.parametrize("header", ["bytes=99999999-", "bytes=1024-", "bytes=-0", "bytes=" + "9" * 30 + "-"])
+@pytest.mark.parametrize(
+    "header", ["bytes=99999999-", "bytes=1024-", "bytes=-0", "bytes=" + "9" * 30 + "-"]
+)
 async def test_a_range_past_the_end_is_416_json_with_the_size(
     client: httpx.AsyncClient, stored_video: str, header: str
 ) -> None:
@@ -159,9 +161,7 @@ async def test_an_unreadable_prefer_wait_never_fails_a_generate(
 async def test_a_forged_ledger_cursor_is_400(
     client: httpx.AsyncClient, customer: Customer, cursor: str
 ) -> None:
-    response = await client.get(
-        f"/v1/account/ledger?cursor={cursor}", headers=customer.headers
-    )
+    response = await client.get(f"/v1/account/ledger?cursor={cursor}", headers=customer.headers)
     assert_error(response, 400, "INVALID_REQUEST")
 
 

@@ -15,6 +15,7 @@ from grokimagine.http import account_routes, files, ops, routes, task_routes
 from grokimagine.http.errors import install_error_handlers
 from grokimagine.http.gate import ApiGate
 from grokimagine.http.observe import RequestObserver
+from grokimagine.http.openapi_document import install_openapi
 from grokimagine.services import Services
 
 DESCRIPTION = """
@@ -72,6 +73,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.services = services
+    install_openapi(app)
     install_error_handlers(app)
     app.include_router(routes.router)
     app.include_router(task_routes.router)

@@ -28,6 +28,7 @@ from grokimagine.http.generate_extras import (
 )
 from grokimagine.http.params import ID_SCHEMA, parse_id
 from grokimagine.http.schemas import (
+    BUSY_RESPONSE,
     ERROR_RESPONSES,
     GENERATE_HEADERS,
     Envelope,
@@ -80,10 +81,11 @@ def services_of(request: Request) -> Services:
     ),
     responses={
         **ERROR_RESPONSES,
-        402: {"description": "Not enough credits"},
-        403: {"description": "Mode not allowed"},
+        **BUSY_RESPONSE,
+        402: {"model": ErrorBody, "description": "Not enough credits"},
+        403: {"model": ErrorBody, "description": "Mode not allowed"},
         409: {"model": ErrorBody, "description": "IDEMPOTENCY_CONFLICT: key reused, other body"},
-        413: {"description": "Body or image over its limit"},
+        413: {"model": ErrorBody, "description": "Body or image over its limit"},
     },
     openapi_extra={
         "parameters": GENERATE_HEADERS,
@@ -172,7 +174,7 @@ async def _load_images(services: Services, sources: list[str]) -> list[LoadedIma
     "/status",
     summary="Get task status",
     response_model=Envelope[StatusData],
-    responses={**ERROR_RESPONSES, 404: {"description": "Unknown task"}},
+    responses={**ERROR_RESPONSES, 404: {"model": ErrorBody, "description": "Unknown task"}},
     # Declared for the docs only: the handler reads the query itself, which spares the
     # hottest route FastAPI's parameter machinery.
     openapi_extra={

@@ -220,6 +220,11 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     }.items()
 }
 
+# Routes that write: on SQLite, another process holding the write lock past the wait gives 503.
+BUSY_RESPONSE: dict[int | str, dict[str, Any]] = {
+    503: {"model": ErrorBody, "description": "SERVICE_BUSY: the database is locked; retry"}
+}
+
 # Optional request headers of POST /v1/generate (Part 3), for the OpenAPI document.
 GENERATE_HEADERS: list[dict[str, Any]] = [
     {

@@ -15,7 +15,7 @@ from grokimagine.http.envelope import success
 from grokimagine.http.errors import ApiError, invalid_request
 from grokimagine.http.params import TaskIdPath
 from grokimagine.http.routes import principal_of, services_of
-from grokimagine.http.schemas import ERROR_RESPONSES, Envelope, ErrorBody
+from grokimagine.http.schemas import BUSY_RESPONSE, ERROR_RESPONSES, Envelope, ErrorBody
 from grokimagine.http.schemas_tasks import (
     CursorParam,
     DeliveryList,
@@ -86,6 +86,7 @@ async def read_task(request: Request, task_id: TaskIdPath) -> Response:
     responses={
         **ERROR_RESPONSES,
         **NOT_FOUND,
+        **BUSY_RESPONSE,
         409: {"model": ErrorBody, "description": "TASK_NOT_CANCELABLE: already finished"},
     },
 )
@@ -107,7 +108,7 @@ async def cancel_task(request: Request, task_id: TaskIdPath) -> Response:
     "/{task_id}",
     summary="Delete a task's files",
     response_model=Envelope[TaskData],
-    responses={**ERROR_RESPONSES, **NOT_FOUND},
+    responses={**ERROR_RESPONSES, **NOT_FOUND, **BUSY_RESPONSE},
 )
 async def delete_task(request: Request, task_id: TaskIdPath) -> Response:
     """Remove the task's input images and videos from storage; an unfinished task is canceled
