@@ -104,6 +104,7 @@ def _migrate(settings: Settings) -> int:
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
+    from grokimagine.http.connections import PROTOCOL_PATH
     from grokimagine.ops.metrics import MULTIPROC_ENV, prepare_multiprocess_dir
     from grokimagine.services import build_file_store
 
@@ -153,6 +154,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             log_config=None,  # our handlers, set up in each process (JSON lines)
             access_log=args.access_log,
             proxy_headers=True,
+            http=PROTOCOL_PATH,
+            limit_concurrency=settings.http_max_connections,
+            timeout_keep_alive=settings.http_keepalive_seconds,
         )
     return 0
 

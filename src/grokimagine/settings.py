@@ -64,6 +64,20 @@ class Settings(BaseSettings):
     max_image_bytes: int = Field(8 * 1024 * 1024, description="Largest input image accepted.")
     image_fetch_timeout: float = Field(10.0, gt=0, description="Seconds to fetch one image.")
 
+    # Connections (serve): uvicorn's, with our header guards (http/connections.py).
+    http_max_header_bytes: int = Field(
+        64 * 1024, ge=4096, description="Largest request head (line and headers); over: 431."
+    )
+    http_header_timeout: float = Field(
+        10.0, gt=0, description="Seconds a request's headers may take to arrive; over: 408."
+    )
+    http_max_connections: int = Field(
+        2048, ge=1, description="Open connections (or requests) per process; over: 503."
+    )
+    http_keepalive_seconds: float = Field(
+        5.0, gt=0, description="An idle keep-alive connection is closed after this long."
+    )
+
     # Demo account made on the first start of an empty database.
     demo_credits: int = Field(4000, ge=0, description="Credits of the demo account.")
 

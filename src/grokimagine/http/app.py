@@ -106,6 +106,7 @@ def create_app_from_env() -> FastAPI:
     Each of ``serve --workers N``'s processes calls this; nothing is shared between them but
     the database, Redis and the file store.
     """
+    from grokimagine.http import connections
     from grokimagine.ops.logs import configure_logging
     from grokimagine.services import build_services
     from grokimagine.settings import Settings
@@ -114,6 +115,7 @@ def create_app_from_env() -> FastAPI:
 
     settings = Settings()
     configure_logging(settings.log_format)
+    connections.configure(settings.http_max_header_bytes, settings.http_header_timeout)
     services = build_services(settings)
     if not settings.in_process_worker:
         return create_app(services)
