@@ -4,13 +4,16 @@ error format, on SQLite and on PostgreSQL alike."""
 from __future__ import annotations
 
 import base64
+import json
 
 import httpx
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from grokimagine.services import Services
-from tests.conftest import Customer
+from tests.conftest import Customer, make_customer
 from tests.test_status import submit
 
 VIDEO_KEY = "videos/task_Aaaaaaaaaaaaaaaaaaaaaaaa/0.mp4"
@@ -250,3 +253,30 @@ async def test_a_task_listed_after_a_valid_cursor_still_pages(
     second = await client.get(f"/v1/tasks?limit=2&cursor={cursor}", headers=customer.headers)
     assert second.status_code == 200
     assert len(second.json()["data"]["tasks"]) == 1
+
+
+# --- Any body, any header value: never a 500 ----------------------------------------------------
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    body=st.binary(max_size=400)
+    | st.dictionaries(
+        st.sampled_from(["prompt", "mode", "ratio", "n", "seed", "images", "negative_prompt"]),
+        st.none() | st.integers() | st.floats() | st.text(max_size=50) | st.lists(st.text()),
+    ).map(lambda value: json.dumps(value).encode()),
+    prefer=st.text(st.characters(min_codepoint=32, max_codepoint=255), max_size=40),
+)
+async def test_any_generate_body_or_prefer_header_is_answered_without_a_5xx(
+    client: httpx.AsyncClient, services: Services, body: bytes, prefer: str
+) -> None:
+    services.settings.prefer_wait_max_seconds = 0  # no worker runs here: nothing to wait for
+    rich = await make_customer(services, credits=10**6)
+    headers = {**rich.headers, "Prefer": prefer.encode("latin-1")}
+    response = await client.post("/v1/generate", content=body, headers=headers)
+    assert response.status_code < 500, response.text
+    assert response.headers["content-type"] == "application/json"

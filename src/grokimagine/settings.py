@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     auth_failure_limit: int = Field(
         30, ge=1, description="Failed authentications per client address per minute."
     )
+    prefer_wait_max_seconds: int = Field(
+        60, ge=0, le=60, description="Longest Prefer: wait=N honoured on generate (at most 60)."
+    )
     signature_failure_limit: int = Field(
         60, ge=1, description="Invalid signed file URLs per client address per minute."
     )

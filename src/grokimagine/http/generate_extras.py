@@ -108,9 +108,9 @@ async def original_task(
         ) from None
 
 
-def preferred_wait(request: Request) -> int | None:
-    """Seconds from ``Prefer: wait=N`` (RFC 7240), at most 60; ``None`` without one."""
-    return parse_prefer_wait(request.headers.get("prefer"))
+def preferred_wait(request: Request, longest: int) -> int | None:
+    """Seconds from ``Prefer: wait=N`` (RFC 7240), at most ``longest``; ``None`` without one."""
+    return parse_prefer_wait(request.headers.get("prefer"), longest)
 
 
 async def generate_response(

@@ -85,8 +85,9 @@ def _ascii_int(value: str, max_digits: int) -> int | None:
     return int(digits)
 
 
-def parse_prefer_wait(header: str | None) -> int | None:
-    """Seconds from ``Prefer: wait=N`` (RFC 7240), at most 60; ``None`` without a usable one.
+def parse_prefer_wait(header: str | None, longest: int = MAX_WAIT_SECONDS) -> int | None:
+    """Seconds from ``Prefer: wait=N`` (RFC 7240), at most ``longest``; ``None`` without a
+    usable one.
 
     A preference the server cannot use is ignored, as RFC 7240 asks; a number too long to read
     is simply more than the longest wait.
@@ -101,7 +102,7 @@ def parse_prefer_wait(header: str | None) -> int | None:
         if not _ASCII_DIGITS.match(value):
             continue
         seconds = _ascii_int(value, 3)
-        return MAX_WAIT_SECONDS if seconds is None else min(seconds, MAX_WAIT_SECONDS)
+        return longest if seconds is None else min(seconds, longest)
     return None
 
 

@@ -112,7 +112,7 @@ async def generate(request: Request) -> Response:
     except ValidationError as exc:
         raise invalid_request(describe_validation_errors(list(exc.errors()))) from None
     idempotency = idempotency_of(request, body, principal)
-    wait = preferred_wait(request)
+    wait = preferred_wait(request, services.settings.prefer_wait_max_seconds)
     original = await original_task(services, principal, idempotency)
     if original is not None:
         return await generate_response(services, principal, original, wait=wait, replayed=True)

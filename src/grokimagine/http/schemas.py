@@ -21,6 +21,11 @@ MAX_SEED = 2**31 - 1
 OPTION_FIELDS = ("n", "duration", "resolution", "seed", "negative_prompt", "callback_url")
 
 T = TypeVar("T")
+# A 1x1 PNG.
+EXAMPLE_IMAGE = (
+    "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQ"
+    "DwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+)
 
 
 class GenerateRequest(BaseModel):
@@ -33,7 +38,9 @@ class GenerateRequest(BaseModel):
                 {
                     "mode": "fun",
                     "prompt": "a beautiful landscape with mountains",
-                    "images": ["https://example.com/image.png"],
+                    # A data: URI, so that tools that send the examples (schemathesis) never
+                    # reach outside the machine; https:// URLs work the same way.
+                    "images": [EXAMPLE_IMAGE],
                     "ratio": "1:1",
                 }
             ]
