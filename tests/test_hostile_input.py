@@ -280,3 +280,11 @@ async def test_any_generate_body_or_prefer_header_is_answered_without_a_5xx(
     response = await client.post("/v1/generate", content=body, headers=headers)
     assert response.status_code < 500, response.text
     assert response.headers["content-type"] == "application/json"
+
+
+async def test_a_wrong_method_names_every_method_of_the_path(
+    client: httpx.AsyncClient, customer: Customer
+) -> None:
+    response = await client.request("PATCH", "/v1/tasks/task_x", headers=customer.headers)
+    assert_error(response, 405, "METHOD_NOT_ALLOWED")
+    assert response.headers["allow"] == "DELETE, GET"

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 from grokimagine.http.envelope import error_response
 from grokimagine.storage.db import DatabaseBusyError
@@ -72,6 +73,17 @@ def describe_validation_errors(errors: list[Any]) -> str:
     return f"The {name} parameter is not valid: {message[:1].lower()}{message[1:]}"
 
 
+def _allowed_methods(request: Request) -> str:
+    """Every method some route of this path takes: Starlette's own ``Allow`` names only the
+    first route's (GET and DELETE of /v1/tasks/{task_id} are two routes)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return ", ".join(sorted(methods))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Route every exception to the error body; nothing internal leaks."""
 
@@ -99,14 +111,17 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(HTTPException)
-    async def _http(_: Request, exc: HTTPException) -> Response:
+    async def _http(request: Request, exc: HTTPException) -> Response:
         status = exc.status_code
         messages = {
             404: "Not found: no such route",
             405: "Method not allowed on this route",
         }
         message = messages.get(status, str(exc.detail))
-        return error_response(status, _DEFAULT_CODES.get(status, "ERROR"), message, exc.headers)
+        headers = exc.headers
+        if status == 405:
+            headers = {**(headers or {}), "Allow": _allowed_methods(request)}
+        return error_response(status, _DEFAULT_CODES.get(status, "ERROR"), message, headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
