@@ -27,9 +27,9 @@ from typing import Any
 
 import torch
 
-from grokimagine.engines.diffusion.config import SpeedOptions
-from grokimagine.engines.diffusion.loader import configure_pipeline
-from grokimagine.engines.diffusion.profiles import load_presets
+from grokimagine.engines.diffusers.config import SpeedOptions
+from grokimagine.engines.diffusers.loader import configure_pipeline
+from grokimagine.engines.diffusers.profiles import load_presets
 
 CONFIGS: dict[str, dict[str, Any]] = {
     "plain": {},

@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from http_api import BENCH_PLAN_LIMIT, free_port, run_wrk, wait_for  # noqa: E402
+from http_api import BENCH_PLAN_LIMIT, free_port, run_wrk, wait_for
 
 FACTORY = "grokimagine.http.app:create_app_from_env"
 BIN = Path(sys.executable).parent
@@ -78,7 +78,9 @@ def main() -> None:
         'wrk.headers["Content-Type"] = "application/json"\n'
         f"wrk.body = {json.dumps(json.dumps(body))}\n"
     )
-    results: dict[str, dict[str, list[float]]] = {s: {"status": [], "generate": []} for s in servers}
+    results: dict[str, dict[str, list[float]]] = {
+        s: {"status": [], "generate": []} for s in servers
+    }
     try:
         for _ in range(args.rounds):
             for server in servers:

@@ -1,6 +1,7 @@
 """Schemathesis against a real ``grokimagine serve`` on SQLite and on PostgreSQL.
 
-    python scripts/schemathesis_run.py [--max-examples 50] [--seed 10] [--databases sqlite,postgresql]
+    python scripts/schemathesis_run.py [--max-examples 50] [--seed 10]
+        [--databases sqlite,postgresql]
 
 Every operation, every check, a fixed seed and a bounded number of examples per operation;
 fails on any 5xx, any response the OpenAPI document does not describe, or a traceback in the
@@ -75,8 +76,10 @@ def run_on(database: str, args: argparse.Namespace, work: Path) -> tuple[int, st
     try:
         subprocess.run([BIN / "grokimagine", "migrate"], env=env, check=True, capture_output=True)
         created = subprocess.run(
-            [BIN / "grokimagine", "keys", "create", "--plan", "enterprise", "--allow-spicy"]
-            + ["--credits", str(10**9)],
+            [
+                *(BIN / "grokimagine", "keys", "create", "--plan", "enterprise"),
+                *("--allow-spicy", "--credits", str(10**9)),
+            ],
             env=env,
             check=True,
             capture_output=True,

@@ -110,9 +110,7 @@ async def test_test_keys_run_on_the_preview_engine_and_charge_nothing(
     settings: Settings, services: Services, customer: Customer
 ) -> None:
     # The routes send every task to xAI; a test key's tasks still go to the preview engine.
-    routed = settings.model_copy(
-        update={"routes": {"default": ["xai"]}, "xai_api_key": SecretStr("k")}
-    )
+    routed = settings.replace(**{"routes": {"default": ["xai"]}, "xai_api_key": SecretStr("k")})
     own = build_services(routed, public_url=BASE_URL)
     try:
         transport = httpx.ASGITransport(app=create_app(own))

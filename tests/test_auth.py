@@ -55,7 +55,7 @@ async def test_tokens_are_stored_only_as_hashes(services: Services, customer: Cu
 
 
 async def test_guessing_from_one_address_is_cut_off(services: Services) -> None:
-    services.settings.auth_failure_limit = 5
+    services.settings.limits.auth_failure_limit = 5
     app = create_app(services)
     real = await make_customer(services)
     guesser = httpx.ASGITransport(app=app, client=("198.51.100.9", 1234))

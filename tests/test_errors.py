@@ -54,7 +54,7 @@ async def test_an_unexpected_failure_is_a_500_without_internals(
     async def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("password=hunter2 at /srv/secret/path.py line 12")
 
-    monkeypatch.setattr("grokimagine.http.routes.get_task", broken)
+    monkeypatch.setattr("grokimagine.http.routes.find_task", broken)
     response = await client.get(
         "/v1/status", params={"task_id": "task_x"}, headers=customer.headers
     )
@@ -67,7 +67,7 @@ async def test_an_unexpected_failure_is_a_500_without_internals(
     }
     assert "hunter2" not in response.text and "Traceback" not in response.text
     assert set(response.headers) >= RATE_HEADERS
-    assert task_domain.get_task is not broken  # only the route's reference was replaced
+    assert task_domain.find_task is not broken  # only the route's reference was replaced
 
 
 async def test_tokens_never_reach_the_logs(
@@ -88,7 +88,7 @@ async def test_tokens_never_reach_the_logs(
     async def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("grokimagine.http.routes.get_task", broken)
+    monkeypatch.setattr("grokimagine.http.routes.find_task", broken)
     await client.get("/v1/status", params={"task_id": task_id}, headers=customer.headers)
     logged = "\n".join(
         record.getMessage() + str(record.exc_info or "") for record in caplog.records
@@ -96,3 +96,14 @@ async def test_tokens_never_reach_the_logs(
     assert "boom" in logged  # the failure was logged, and the logs were captured
     assert customer.token not in logged and wrong not in logged
     assert customer.token[8:20] not in logged
+
+
+async def test_a_405_lists_every_method_of_the_path(
+    client: httpx.AsyncClient, customer: Customer
+) -> None:
+    # /v1/tasks/{id} has a GET route and a DELETE route: Allow names both.
+    response = await client.put("/v1/tasks/task_x", headers=customer.headers)
+    assert response.status_code == 405
+    assert set(response.headers["allow"].split(", ")) == {"GET", "DELETE"}
+    response = await client.get("/v1/generate", headers=customer.headers)
+    assert response.headers["allow"] == "POST"

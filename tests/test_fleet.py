@@ -58,8 +58,8 @@ async def test_a_worker_claims_only_tasks_whose_route_starts_with_its_engines(
 
 
 def test_served_engines_default_to_the_routes_and_must_be_among_them(settings: Settings) -> None:
-    routed = settings.model_copy(
-        update={"routes": {"default": ["preview"], "plan:pro": ["slow"]}, "engine_plugins": PLUGIN}
+    routed = settings.replace(
+        **{"routes": {"default": ["preview"], "plan:pro": ["slow"]}, "engine_plugins": PLUGIN}
     )
     router = EngineRouter(routed)
     assert served_engines([], router) == {"preview", "slow"}
@@ -74,8 +74,8 @@ async def test_a_worker_for_some_engines_leaves_the_others_tasks_alone(
     gpu_task = await submit_routed(services, customer, ["slow"])
     preview_task = await submit_routed(services, customer, ["preview"])
     own = build_services(
-        settings.model_copy(
-            update={
+        settings.replace(
+            **{
                 "routes": {"default": ["preview"], "mode:fun": ["slow"]},
                 "engine_plugins": PLUGIN,
                 "worker_engines": ["preview"],
@@ -246,10 +246,8 @@ async def test_the_listener_retries_while_the_database_is_away(
 def test_relay_routes_keep_their_engine_checks(settings: Settings) -> None:
     # A worker that serves only a relay engine still needs its settings.
     with pytest.raises(RoutingError, match="xai"):
-        EngineRouter(settings.model_copy(update={"routes": {"default": ["xai"]}}))
-    router = EngineRouter(
-        settings.model_copy(update={"routes": {"default": ["xai"]}, "xai_api_key": SecretStr("k")})
-    )
+        EngineRouter(settings.replace(**{"routes": {"default": ["xai"]}}))
+    router = EngineRouter(settings.replace(routes={"default": ["xai"]}, xai_api_key=SecretStr("k")))
     assert served_engines([], router) == {"xai", "preview"}  # preview: the test keys
 
 
@@ -257,7 +255,7 @@ def test_engine_names_must_fit_the_task_columns(settings: Settings) -> None:
     long_name = "x" * 41
     with pytest.raises(RoutingError, match="over 40"):
         EngineRouter(
-            settings.model_copy(
-                update={"routes": {"default": [long_name]}, "engine_plugins": {long_name: "a:b"}}
+            settings.replace(
+                **{"routes": {"default": [long_name]}, "engine_plugins": {long_name: "a:b"}}
             )
         )

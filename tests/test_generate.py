@@ -201,7 +201,7 @@ async def test_a_chunked_body_over_the_cap_is_refused_while_streaming(
 ) -> None:
     from grokimagine.http.app import create_app
 
-    services.settings.max_body_bytes = 1024
+    services.settings.limits.max_body_bytes = 1024
     app = create_app(services)
     chunks_sent = 0
 

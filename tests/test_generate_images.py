@@ -34,7 +34,7 @@ async def intranet(
 ) -> AsyncIterator[tuple[httpx.AsyncClient, Services]]:
     """A service whose operator allow-listed 127.0.0.1 (GROKIMAGINE_FETCH_ALLOWLIST)."""
     own = build_services(
-        settings.model_copy(update={"fetch_allowlist": ["127.0.0.1"]}), public_url=BASE_URL
+        settings.replace(**{"fetch_allowlist": ["127.0.0.1"]}), public_url=BASE_URL
     )
     transport = httpx.ASGITransport(app=create_app(own))
     async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as http:

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
-from grokimagine.http import routes
+from grokimagine.domain import submission
 from grokimagine.services import Services
 from grokimagine.storage.schema import ledger, tasks
 from tests.conftest import Customer, make_customer
@@ -96,13 +96,14 @@ async def test_racing_requests_with_one_key_make_one_task_and_one_charge(
     # Every request passes the look-up for an earlier task before any of them inserts: the
     # unique index alone must then keep the second task and charge out.
     barrier = asyncio.Barrier(race)
-    checked = routes.check_request
+    load_images = submission._load_images
 
-    async def check_then_wait(*args: object) -> None:
-        await checked(*args)  # type: ignore[arg-type]
+    async def load_then_wait(*args: object) -> object:
+        loaded = await load_images(*args)  # type: ignore[arg-type]
         await barrier.wait()
+        return loaded
 
-    monkeypatch.setattr(routes, "check_request", check_then_wait)
+    monkeypatch.setattr(submission, "_load_images", load_then_wait)
     responses = await asyncio.gather(
         *[
             client.post("/v1/generate", json=SEED_BODY, headers=keyed(customer, "race"))

@@ -95,7 +95,7 @@ async def test_every_operation_answers_as_documented(
     check(await client.post("/v1/generate", json={"prompt": "other"}, headers=keyed))
     broke = await make_customer(services, credits=0)
     check(await client.post("/v1/generate", json=kite, headers=broke.headers))
-    huge = {**auth, "Content-Length": str(services.settings.max_body_bytes + 1)}
+    huge = {**auth, "Content-Length": str(services.settings.limits.max_body_bytes + 1)}
     check(await client.post("/v1/generate", content=b"{}", headers=huge))
 
     check(await client.get("/v1/status", params={"task_id": task_id}, headers=auth))
@@ -125,7 +125,7 @@ async def test_every_operation_answers_as_documented(
     check(await client.get("/v1/account/ledger", params={"limit": 0}, headers=auth))
     check(await client.get("/v1/pricing", headers=auth))
 
-    for _ in range(services.settings.auth_failure_limit + 1):
+    for _ in range(services.settings.limits.auth_failure_limit + 1):
         limited = await client.get("/v1/account", headers={"Authorization": "Bearer gi_live_x"})
     check(limited)
     assert limited.status_code == 429

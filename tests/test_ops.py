@@ -37,7 +37,7 @@ async def test_healthz_answers_without_a_token(client: httpx.AsyncClient) -> Non
 
 
 async def test_readyz_checks_the_database_and_redis(settings: Settings) -> None:
-    services = build_services(settings.model_copy(update={"redis_url": REDIS_URL}))
+    services = build_services(settings.replace(**{"redis_url": REDIS_URL}))
     transport = httpx.ASGITransport(app=create_app(services))
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
         answer = await http.get("/readyz")
@@ -48,7 +48,7 @@ async def test_readyz_checks_the_database_and_redis(settings: Settings) -> None:
 
 async def test_readyz_is_503_while_redis_is_unreachable(settings: Settings) -> None:
     dead = f"redis://127.0.0.1:{free_port()}/0"
-    services = build_services(settings.model_copy(update={"redis_url": dead}))
+    services = build_services(settings.replace(**{"redis_url": dead}))
     transport = httpx.ASGITransport(app=create_app(services))
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
         answer = await http.get("/readyz")
@@ -172,7 +172,7 @@ async def test_request_logs_carry_the_request_and_never_a_token(
     settings: Settings, services: Services, customer: Customer, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
-    services.settings = settings.model_copy(update={"request_log": "all"})
+    services.settings = settings.replace(**{"request_log": "all"})
     transport = httpx.ASGITransport(app=create_app(services))
     client = httpx.AsyncClient(transport=transport, base_url="http://t")
     task_id = await submit(client, customer)
@@ -222,7 +222,7 @@ async def test_request_logs_can_be_switched_off(
     settings: Settings, services: Services, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
-    services.settings = settings.model_copy(update={"request_log": "off"})
+    services.settings = settings.replace(**{"request_log": "off"})
     transport = httpx.ASGITransport(app=create_app(services))
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
         assert (await http.get("/healthz")).status_code == 200

@@ -99,8 +99,8 @@ async def test_n_beyond_the_balance_is_a_402(client: httpx.AsyncClient, services
 async def xai_routed(settings: Settings, services: Services) -> tuple[httpx.AsyncClient, Services]:
     """Pro accounts are served by xAI, which takes no seed or negative prompt, then preview
     (on the database ``services`` emptied)."""
-    routed = settings.model_copy(
-        update={"routes": {"plan:pro": ["xai", "preview"]}, "xai_api_key": SecretStr("k")}
+    routed = settings.replace(
+        **{"routes": {"plan:pro": ["xai", "preview"]}, "xai_api_key": SecretStr("k")}
     )
     own = build_services(routed, public_url=BASE_URL)
     transport = httpx.ASGITransport(app=create_app(own))

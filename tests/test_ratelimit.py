@@ -18,7 +18,7 @@ from tests.conftest import REDIS_URL, make_customer
 async def limited_client(request: pytest.FixtureRequest, settings: Settings, services: Services):
     """A client whose service keeps its rate limits in memory, or in Redis."""
     if request.param == "redis":
-        settings = settings.model_copy(update={"redis_url": REDIS_URL})
+        settings = settings.replace(**{"redis_url": REDIS_URL})
         own = build_services(settings, public_url="http://testserver")
     else:
         own = services
@@ -85,7 +85,7 @@ async def test_one_account_over_its_limit_does_not_limit_another(limited_client)
 
 
 async def test_an_operator_can_change_a_plans_limit(settings: Settings) -> None:
-    own = build_services(settings.model_copy(update={"plan_limits": {"free": 3}}))
+    own = build_services(settings.replace(plan_limits={"free": 3}))
     customer = await make_customer(own)
     transport = httpx.ASGITransport(app=create_app(own))
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:

@@ -167,15 +167,13 @@ async def s3_services(
 ) -> AsyncIterator[Services]:
     """The service (SQLite or PostgreSQL) with its files in the S3 store, on an empty database
     (``services`` empties it)."""
-    configured = settings.model_copy(
-        update={
-            "storage": "s3",
-            "s3_bucket": bucket,
-            "s3_endpoint_url": s3_endpoint,
-            "s3_access_key_id": "test-access",
-            "s3_secret_access_key": SecretStr("test-secret"),
-            "s3_prefix": "svc/",
-        }
+    configured = settings.replace(
+        storage="s3",
+        s3_bucket=bucket,
+        s3_endpoint_url=s3_endpoint,
+        s3_access_key_id="test-access",
+        s3_secret_access_key=SecretStr("test-secret"),
+        s3_prefix="svc/",
     )
     built = build_services(configured, public_url=BASE_URL)
     yield built
@@ -197,7 +195,7 @@ async def test_a_task_with_an_image_runs_on_s3_and_its_video_is_served_from_ther
         status = await status_of(client, customer, task_id)
     assert status["status"] == "completed"
     url = status["response"][0]
-    assert url.startswith(s3_services.settings.s3_endpoint_url)
+    assert url.startswith(s3_services.settings.s3.endpoint_url)
     video = httpx.get(url)
     assert video.status_code == 200 and video.headers["content-type"] == "video/mp4"
     assert video.content[4:8] == b"ftyp"

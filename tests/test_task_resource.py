@@ -10,9 +10,9 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 import pytest
 
+from grokimagine.domain.catalog import TASK_ERROR_CODES
 from grokimagine.engines.base import EngineError, GenerationRequest, GenerationResult, RenderControl
-from grokimagine.engines.provider_errors import CONTENT_REJECTED, relay_error
-from grokimagine.http.schemas import TASK_ERROR_CODES
+from grokimagine.engines.relay.errors import CONTENT_REJECTED, relay_error
 from grokimagine.services import Services
 from tests.conftest import Customer, make_worker
 from tests.test_status import status_of, submit

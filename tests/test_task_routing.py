@@ -30,8 +30,8 @@ class DownProvider:
 
 
 async def test_a_pro_task_goes_to_its_route_and_falls_back(settings: Settings, services) -> None:
-    routed = settings.model_copy(
-        update={
+    routed = settings.replace(
+        **{
             "routes": {"plan:pro": ["xai", "preview"]},
             "xai_api_key": SecretStr("xai-test-key"),
         }

@@ -28,12 +28,8 @@ async def hooked(
     settings: Settings, services: Services
 ) -> AsyncIterator[tuple[httpx.AsyncClient, Services]]:
     """A service whose operator allow-listed 127.0.0.1, with retries in milliseconds."""
-    fast = settings.model_copy(
-        update={
-            "fetch_allowlist": ["127.0.0.1"],
-            "webhook_retry_base_seconds": 0.01,
-            "webhook_timeout": 2.0,
-        }
+    fast = settings.replace(
+        fetch_allowlist=["127.0.0.1"], webhook_retry_base_seconds=0.01, webhook_timeout=2.0
     )
     own = build_services(fast, public_url=BASE_URL)
     transport = httpx.ASGITransport(app=create_app(own))
@@ -156,7 +152,7 @@ async def test_a_timeout_is_retried(
     hooked: tuple[httpx.AsyncClient, Services], receiver: Receiver
 ) -> None:
     http, services = hooked
-    services.settings.webhook_timeout = 0.2
+    services.settings.webhooks.timeout = 0.2
     customer = await make_customer(services)
     receiver.delay = 1.0
     task_id = await submit(http, customer, {"prompt": "p", "callback_url": receiver.url()})
@@ -175,7 +171,7 @@ async def test_deliveries_stop_after_the_retry_window(
     hooked: tuple[httpx.AsyncClient, Services], receiver: Receiver
 ) -> None:
     http, services = hooked
-    services.settings.webhook_retry_hours = 0.3 / 3600  # 0.3 s
+    services.settings.webhooks.retry_hours = 0.3 / 3600  # 0.3 s
     customer = await make_customer(services)
     receiver.then = 500
     task_id = await submit(http, customer, {"prompt": "p", "callback_url": receiver.url()})

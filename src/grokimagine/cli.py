@@ -155,8 +155,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             access_log=args.access_log,
             proxy_headers=True,
             http=PROTOCOL_PATH,
-            limit_concurrency=settings.http_max_connections,
-            timeout_keep_alive=settings.http_keepalive_seconds,
+            limit_concurrency=settings.http.max_connections,
+            timeout_keep_alive=settings.http.keepalive_seconds,
         )
     return 0
 

@@ -6,8 +6,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from grokimagine.engines.routing import EngineRouter
-from grokimagine.http.auth import Authenticator
-from grokimagine.http.ratelimit import RateLimiter, storage_for
 from grokimagine.net.policy import Allowlist
 from grokimagine.settings import Settings
 from grokimagine.storage.db import Database
@@ -22,8 +20,6 @@ class Services:
     settings: Settings
     db: Database
     store: FileStore
-    authenticator: Authenticator
-    limiter: RateLimiter
     fetch_allowlist: Allowlist
     router: EngineRouter  # which engines serve which tasks; engines are built on first use
     # Called after a task is created, to wake an idle worker at once.
@@ -49,10 +45,8 @@ def build_services(settings: Settings, *, public_url: str | None = None) -> Serv
         settings=settings,
         db=db,
         store=build_file_store(settings, public_url),
-        authenticator=Authenticator(db, settings.auth_cache_seconds),
         fetch_allowlist=Allowlist.parse(settings.fetch_allowlist),
         router=EngineRouter(settings),
-        limiter=RateLimiter(storage_for(settings.redis_url, settings.redis_prefix)),
     )
 
 

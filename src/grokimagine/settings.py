@@ -1,16 +1,259 @@
-"""Service configuration: one settings object, read from ``GROKIMAGINE_*`` variables at start-up."""
+"""Service configuration: one settings object, read from ``GROKIMAGINE_*`` variables at start-up.
+
+Settings that belong together live in groups (``settings.relay``, ``settings.xai``,
+``settings.openai_videos``, ``settings.diffusers``, ``settings.s3``, ``settings.webhooks``,
+``settings.limits``); the variable names stay flat, e.g. ``GROKIMAGINE_XAI_API_KEY`` is
+``settings.xai.api_key`` and ``GROKIMAGINE_MAX_BODY_BYTES`` is ``settings.limits.max_body_bytes``.
+``Settings(xai_api_key=...)`` takes the same flat names.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
+def _split_comma_list(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class SettingsGroup(BaseSettings):
+    """A group of settings whose variables are ``GROKIMAGINE_`` + ``flat_prefix`` + field."""
+
+    flat_prefix: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        prefix = f"GROKIMAGINE_{cls.flat_prefix.upper()}"
+        cls.model_config = SettingsConfigDict(env_prefix=prefix, extra="ignore")
+
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            # Name the variable an operator sets, not the field inside the group.
+            culprits = "; ".join(
+                f"GROKIMAGINE_{(self.flat_prefix + str(error['loc'][0])).upper()}: {error['msg']}"
+                for error in exc.errors()
+            )
+            raise ValueError(f"invalid settings: {culprits}") from None
+
+
+class LimitSettings(SettingsGroup):
+    """Request limits: rates per plan, failed authentications, body and image sizes."""
+
+    plan_limits: dict[str, int] = Field(
+        default_factory=dict,
+        description='Requests per minute per plan, over the defaults, e.g. {"free": 60}.',
+    )
+    auth_failure_limit: int = Field(
+        30, ge=1, description="Failed authentications per client address per minute."
+    )
+    max_body_bytes: int = Field(48 * 1024 * 1024, description="Largest request body accepted.")
+    max_image_bytes: int = Field(8 * 1024 * 1024, description="Largest input image accepted.")
+    image_fetch_timeout: float = Field(10.0, gt=0, description="Seconds to fetch one image.")
+    prefer_wait_max_seconds: int = Field(
+        60, ge=0, le=60, description="Longest Prefer: wait=N honoured on generate (at most 60)."
+    )
+    signature_failure_limit: int = Field(
+        60, ge=1, description="Invalid signed file URLs per client address per minute."
+    )
+
+
+class HttpServerSettings(SettingsGroup):
+    """Connections of ``serve``: uvicorn's, with our header guards (http/connections.py)."""
+
+    flat_prefix = "http_"
+
+    max_header_bytes: int = Field(
+        64 * 1024, ge=4096, description="Largest request head (line and headers); over: 431."
+    )
+    header_timeout: float = Field(
+        10.0, gt=0, description="Seconds a request's headers may take to arrive; over: 408."
+    )
+    max_connections: int = Field(
+        2048, ge=1, description="Open connections (or requests) per process; over: 503."
+    )
+    keepalive_seconds: float = Field(
+        5.0, gt=0, description="An idle keep-alive connection is closed after this long."
+    )
+
+
+class RelaySettings(SettingsGroup):
+    """What every relay engine shares: polling, timeouts, retries, provider limits (relay.md)."""
+
+    flat_prefix = "relay_"
+
+    style_presets: dict[str, str] = Field(
+        default_factory=dict, description="Style text per mode, overriding the defaults."
+    )
+    poll_interval: float = Field(2.0, gt=0, description="First wait between polls.")
+    poll_max_interval: float = Field(15.0, gt=0, description="Longest wait between polls.")
+    timeout: float = Field(900.0, gt=0, description="Seconds a provider job may take.")
+    request_timeout: float = Field(30.0, gt=0, description="Seconds per provider call.")
+    connect_timeout: float = Field(10.0, gt=0, description="Seconds to connect.")
+    download_timeout: float = Field(300.0, gt=0, description="Seconds to download a video.")
+    max_download_bytes: int = Field(512 * 1024 * 1024, gt=0, description="Largest video.")
+    retries: int = Field(3, ge=1, description="Attempts per call on 5xx, network, 429.")
+    retry_backoff: float = Field(0.5, gt=0, description="Base of the jittered backoff.")
+    max_retry_after: float = Field(60.0, gt=0, description="Cap on a honoured Retry-After.")
+    max_concurrency: int = Field(4, ge=1, description="Jobs at once per provider key.")
+    queue_timeout: float = Field(300.0, gt=0, description="Wait for a free provider slot.")
+    breaker_failures: int = Field(5, ge=1, description="Failed calls that open the circuit.")
+    breaker_reset_seconds: float = Field(
+        60.0, gt=0, description="Seconds the circuit stays open before one trial call."
+    )
+
+
+class XaiSettings(SettingsGroup):
+    """The ``xai`` relay engine: xAI's Grok Imagine."""
+
+    flat_prefix = "xai_"
+
+    api_key: SecretStr | None = Field(None, description="xAI API key for the xai engine.")
+    base_url: str = Field("https://api.x.ai/v1", description="xAI REST API base URL.")
+    model: str = Field("grok-imagine-video", description="xAI video model.")
+    resolution: Literal["480p", "720p"] | None = Field(
+        None, description="xAI resolution; from the request's size if unset."
+    )
+
+
+class OpenAIVideosSettings(SettingsGroup):
+    """The ``openai-videos`` relay engine: any server with OpenAI's ``/v1/videos`` shape."""
+
+    flat_prefix = "openai_videos_"
+
+    base_url: str | None = Field(
+        None, description="Base URL (ending in /v1) of an OpenAI-style /v1/videos server."
+    )
+    api_key: SecretStr | None = Field(None, description="Its bearer key, if any.")
+    model: str | None = Field(None, description="Model to ask for; server default.")
+    sizes: dict[str, str] = Field(
+        default_factory=dict,
+        description='Ratio to "WxH" size sent; the request\'s own size if a ratio is absent.',
+    )
+    seconds: list[int] = Field(
+        default_factory=list, description="Durations the server allows; nearest is sent."
+    )
+    send_extras: bool = Field(
+        False, description="Also send seed and negative_prompt (servers that accept them)."
+    )
+
+
+class DiffusersSettings(SettingsGroup):
+    """The ``diffusers`` engine: open-weight video models on a GPU (docs/diffusers.md).
+
+    Models are a local directory or a Hugging Face repo id already in the local cache; nothing
+    is ever downloaded.
+    """
+
+    flat_prefix = "diffusers_"
+
+    t2v_model: str | None = Field(
+        None, description="Text-to-video model: local directory or cached repo id."
+    )
+    i2v_model: str | None = Field(
+        None, description="Image-to-video model; unset: the text model, where it takes images."
+    )
+    hf_cache: Path | None = Field(
+        None, description="Hugging Face hub cache to look in; unset: HF_HUB_CACHE or HF_HOME's."
+    )
+    device: str = Field("auto", description="Torch device; auto: cuda if present.")
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
+        "auto", description="Weights dtype; auto: bfloat16 on a GPU, float32 on the CPU."
+    )
+    compile: bool = Field(False, description="torch.compile the transformer blocks.")
+    cache: Literal["none", "first-block"] = Field(
+        "none", description="Step-skipping cache: first-block reuses the transformer's output."
+    )
+    cache_threshold: float = Field(
+        0.05, gt=0, description="First-block cache threshold; higher: faster, less detail."
+    )
+    vae_tiling: bool = Field(False, description="Decode in tiles: less GPU memory.")
+    offload: Literal["none", "model", "sequential"] = Field(
+        "none", description="CPU offload: model (12 GB cards) or sequential (least memory)."
+    )
+    attention_backend: str | None = Field(
+        None, description="diffusers attention backend, e.g. flash; unset: PyTorch SDPA."
+    )
+    steps: int | None = Field(None, ge=1, description="Denoising steps; unset: the family's.")
+    guidance_scale: float | None = Field(
+        None, ge=0, description="Guidance for every mode; unset: the mode preset's."
+    )
+    max_resolution: str = Field(
+        "480p", pattern=r"^\d+p$", description="Largest size tier rendered, e.g. 480p, 720p."
+    )
+    max_frames: int | None = Field(
+        None, ge=1, description="Longest clip in frames; unset: the family's default."
+    )
+    presets_file: Path | None = Field(
+        None, description="JSON file of sizes and style presets; unset: the shipped one."
+    )
+    warmup_steps: int = Field(
+        2, ge=0, description="Steps of the warm-up render at start; 0: load only."
+    )
+
+
+class S3Settings(SettingsGroup):
+    """The S3-compatible store (``GROKIMAGINE_STORAGE=s3``; docs/deploy.md)."""
+
+    flat_prefix = "s3_"
+
+    bucket: str | None = Field(None, description="Bucket of the S3 store.")
+    endpoint_url: str | None = Field(
+        None, description="S3 endpoint, e.g. http://minio:9000; unset: AWS."
+    )
+    public_endpoint_url: str | None = Field(
+        None, description="Endpoint in presigned URLs, if clients reach the store elsewhere."
+    )
+    region: str = Field("us-east-1", description="Region of the bucket.")
+    access_key_id: str | None = Field(None, description="Unset: boto3's credential chain.")
+    secret_access_key: SecretStr | None = Field(None, description="Secret of that key.")
+    prefix: str = Field("", description="Prefix of every object key, e.g. grokimagine/.")
+    addressing_style: Literal["auto", "path", "virtual"] = Field(
+        "auto", description="Bucket in the path or the host name; auto: path with an endpoint."
+    )
+
+
+class WebhookSettings(SettingsGroup):
+    """Deliveries of ``callback_url``: signed, retried with backoff for a day (README.md)."""
+
+    flat_prefix = "webhook_"
+
+    timeout: float = Field(10.0, gt=0, description="Seconds a webhook POST may take.")
+    retry_base_seconds: float = Field(
+        5.0, gt=0, description="First retry delay; it doubles per attempt, plus jitter."
+    )
+    retry_max_delay_seconds: float = Field(
+        4 * 3600.0, gt=0, description="Longest delay between two attempts."
+    )
+    retry_hours: float = Field(
+        24.0, gt=0, description="Retries stop this long after the delivery was created."
+    )
+    poll_seconds: float = Field(1.0, gt=0, description="Idle delivery loop's polling.")
+    concurrency: int = Field(8, ge=1, description="Deliveries sent at once per process.")
+
+
+# Attribute of Settings -> its group.
+GROUPS: dict[str, type[SettingsGroup]] = {
+    "limits": LimitSettings,
+    "http": HttpServerSettings,
+    "relay": RelaySettings,
+    "xai": XaiSettings,
+    "openai_videos": OpenAIVideosSettings,
+    "diffusers": DiffusersSettings,
+    "s3": S3Settings,
+    "webhooks": WebhookSettings,
+}
+
+
 class Settings(BaseSettings):
-    """Everything an operator can set. Environment variables are ``GROKIMAGINE_<FIELD>``."""
+    """Everything an operator can set. Environment variables are ``GROKIMAGINE_<NAME>``."""
 
     model_config = SettingsConfigDict(env_prefix="GROKIMAGINE_", extra="ignore")
 
@@ -31,7 +274,11 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Hosts or CIDR ranges that image fetches may reach although private.",
     )
-
+    url_ttl_seconds: int = Field(3600, gt=0, description="Lifetime of signed video URLs.")
+    auth_cache_seconds: float = Field(
+        2.0, ge=0, description="How long a token lookup is cached; revocation takes this long."
+    )
+    demo_credits: int = Field(4000, ge=0, description="Credits of the demo account.")
     sqlite_write_wait_seconds: float = Field(
         10.0,
         gt=0,
@@ -40,163 +287,22 @@ class Settings(BaseSettings):
     )
 
     # Worker
-    worker_concurrency: int = Field(1, ge=1, description="Tasks a worker runs at once.")
     lease_seconds: float = Field(60.0, gt=0, description="How long a claim lasts without renewal.")
     max_attempts: int = Field(3, ge=1, description="Runs of a task before it is failed.")
     poll_seconds: float = Field(1.0, gt=0, description="Idle worker's polling interval.")
 
-    # HTTP
-    url_ttl_seconds: int = Field(3600, gt=0, description="Lifetime of signed video URLs.")
-    auth_cache_seconds: float = Field(
-        2.0, ge=0, description="How long a token lookup is cached; revocation takes this long."
-    )
-    plan_limits: dict[str, int] = Field(
-        default_factory=dict,
-        description='Requests per minute per plan, over the defaults, e.g. {"free": 60}.',
-    )
-    auth_failure_limit: int = Field(
-        30, ge=1, description="Failed authentications per client address per minute."
-    )
-    prefer_wait_max_seconds: int = Field(
-        60, ge=0, le=60, description="Longest Prefer: wait=N honoured on generate (at most 60)."
-    )
-    signature_failure_limit: int = Field(
-        60, ge=1, description="Invalid signed file URLs per client address per minute."
-    )
-    max_body_bytes: int = Field(48 * 1024 * 1024, description="Largest request body accepted.")
-    max_image_bytes: int = Field(8 * 1024 * 1024, description="Largest input image accepted.")
-    image_fetch_timeout: float = Field(10.0, gt=0, description="Seconds to fetch one image.")
-
-    # Connections (serve): uvicorn's, with our header guards (http/connections.py).
-    http_max_header_bytes: int = Field(
-        64 * 1024, ge=4096, description="Largest request head (line and headers); over: 431."
-    )
-    http_header_timeout: float = Field(
-        10.0, gt=0, description="Seconds a request's headers may take to arrive; over: 408."
-    )
-    http_max_connections: int = Field(
-        2048, ge=1, description="Open connections (or requests) per process; over: 503."
-    )
-    http_keepalive_seconds: float = Field(
-        5.0, gt=0, description="An idle keep-alive connection is closed after this long."
-    )
-
-    # Demo account made on the first start of an empty database.
-    demo_credits: int = Field(4000, ge=0, description="Credits of the demo account.")
-
-    # --- Diffusers engine (GROKIMAGINE_ENGINE=diffusers): open-weight video models on a GPU. ---
-    # Models are a local directory or a Hugging Face repo id already in the local cache; nothing
-    # is ever downloaded. See docs/diffusers.md.
-    diffusers_t2v_model: str | None = Field(
-        None, description="Text-to-video model: local directory or cached repo id."
-    )
-    diffusers_i2v_model: str | None = Field(
-        None, description="Image-to-video model; unset: the text model, where it takes images."
-    )
-    diffusers_hf_cache: Path | None = Field(
-        None, description="Hugging Face hub cache to look in; unset: HF_HUB_CACHE or HF_HOME's."
-    )
-    diffusers_device: str = Field("auto", description="Torch device; auto: cuda if present.")
-    diffusers_dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
-        "auto", description="Weights dtype; auto: bfloat16 on a GPU, float32 on the CPU."
-    )
-    diffusers_compile: bool = Field(False, description="torch.compile the transformer blocks.")
-    diffusers_cache: Literal["none", "first-block"] = Field(
-        "none", description="Step-skipping cache: first-block reuses the transformer's output."
-    )
-    diffusers_cache_threshold: float = Field(
-        0.05, gt=0, description="First-block cache threshold; higher: faster, less detail."
-    )
-    diffusers_vae_tiling: bool = Field(False, description="Decode in tiles: less GPU memory.")
-    diffusers_offload: Literal["none", "model", "sequential"] = Field(
-        "none", description="CPU offload: model (12 GB cards) or sequential (least memory)."
-    )
-    diffusers_attention_backend: str | None = Field(
-        None, description="diffusers attention backend, e.g. flash; unset: PyTorch SDPA."
-    )
-    diffusers_steps: int | None = Field(
-        None, ge=1, description="Denoising steps; unset: the family's default."
-    )
-    diffusers_guidance_scale: float | None = Field(
-        None, ge=0, description="Guidance for every mode; unset: the mode preset's."
-    )
-    diffusers_max_resolution: str = Field(
-        "480p", pattern=r"^\d+p$", description="Largest size tier rendered, e.g. 480p, 720p."
-    )
-    diffusers_max_frames: int | None = Field(
-        None, ge=1, description="Longest clip in frames; unset: the family's default."
-    )
-    diffusers_presets_file: Path | None = Field(
-        None, description="JSON file of sizes and style presets; unset: the shipped one."
-    )
-    diffusers_warmup_steps: int = Field(
-        2, ge=0, description="Steps of the warm-up render at start; 0: load only."
-    )
-
-    @field_validator("fetch_allowlist", "worker_engines", mode="before")
-    @classmethod
-    def _split_comma_list(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
-
-    @property
-    def resolved_database_url(self) -> str:
-        """The database URL, defaulting to a SQLite file in the data directory."""
-        if self.database_url:
-            return self.database_url
-        return f"sqlite:///{(self.data_dir / 'grokimagine.db').resolve()}"
-
-    # --- Relay engines (xai, openai-videos), provider limits and routing (issue 6) ---
-    # Documented in docs/relay.md.
+    # Engines and routing (docs/relay.md)
     routes: dict[str, list[str]] = Field(
         default_factory=dict,
         description='Engines per plan or mode, JSON: {"default": [...], "plan:pro": [...], '
         '"mode:spicy": [...], "plan:pro+mode:fun": [...]}; unset: [engine].',
     )
-    xai_api_key: SecretStr | None = Field(None, description="xAI API key for the xai engine.")
-    xai_base_url: str = Field("https://api.x.ai/v1", description="xAI REST API base URL.")
-    xai_model: str = Field("grok-imagine-video", description="xAI video model.")
-    xai_resolution: Literal["480p", "720p"] | None = Field(
-        None, description="xAI resolution; from the request's size if unset."
-    )
-    openai_videos_base_url: str | None = Field(
-        None, description="Base URL (ending in /v1) of an OpenAI-style /v1/videos server."
-    )
-    openai_videos_api_key: SecretStr | None = Field(None, description="Its bearer key, if any.")
-    openai_videos_model: str | None = Field(None, description="Model to ask for; server default.")
-    openai_videos_sizes: dict[str, str] = Field(
+    engine_plugins: dict[str, str] = Field(
         default_factory=dict,
-        description='Ratio to "WxH" size sent; the request\'s own size if a ratio is absent.',
-    )
-    openai_videos_seconds: list[int] = Field(
-        default_factory=list, description="Durations the server allows; nearest is sent."
-    )
-    openai_videos_send_extras: bool = Field(
-        False, description="Also send seed and negative_prompt (servers that accept them)."
-    )
-    relay_style_presets: dict[str, str] = Field(
-        default_factory=dict, description="Style text per mode, overriding the defaults."
-    )
-    relay_poll_interval: float = Field(2.0, gt=0, description="First wait between polls.")
-    relay_poll_max_interval: float = Field(15.0, gt=0, description="Longest wait between polls.")
-    relay_timeout: float = Field(900.0, gt=0, description="Seconds a provider job may take.")
-    relay_request_timeout: float = Field(30.0, gt=0, description="Seconds per provider call.")
-    relay_connect_timeout: float = Field(10.0, gt=0, description="Seconds to connect.")
-    relay_download_timeout: float = Field(300.0, gt=0, description="Seconds to download a video.")
-    relay_max_download_bytes: int = Field(512 * 1024 * 1024, gt=0, description="Largest video.")
-    relay_retries: int = Field(3, ge=1, description="Attempts per call on 5xx, network, 429.")
-    relay_retry_backoff: float = Field(0.5, gt=0, description="Base of the jittered backoff.")
-    relay_max_retry_after: float = Field(60.0, gt=0, description="Cap on a honoured Retry-After.")
-    relay_max_concurrency: int = Field(4, ge=1, description="Jobs at once per provider key.")
-    relay_queue_timeout: float = Field(300.0, gt=0, description="Wait for a free provider slot.")
-    relay_breaker_failures: int = Field(5, ge=1, description="Failed calls that open the circuit.")
-    relay_breaker_reset_seconds: float = Field(
-        60.0, gt=0, description="Seconds the circuit stays open before one trial call."
+        description='Extra engines, JSON {"name": "module:factory"}; factory(settings) -> engine.',
     )
 
-    # --- Scale-out (issue 4): workers on other hosts, object storage, operations. ---
-    # Documented in docs/deploy.md.
+    # Scale-out (docs/deploy.md)
     worker_engines: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Engines this worker serves, comma-separated; it claims only tasks whose "
@@ -211,26 +317,8 @@ class Settings(BaseSettings):
     listen_notify: bool = Field(
         True, description="On PostgreSQL, wake idle workers by LISTEN/NOTIFY when a task is made."
     )
-    engine_plugins: dict[str, str] = Field(
-        default_factory=dict,
-        description='Extra engines, JSON {"name": "module:factory"}; factory(settings) -> engine.',
-    )
     storage: Literal["local", "s3"] = Field(
         "local", description="Where inputs and videos live: local files or an S3-compatible store."
-    )
-    s3_bucket: str | None = Field(None, description="Bucket of the S3 store.")
-    s3_endpoint_url: str | None = Field(
-        None, description="S3 endpoint, e.g. http://minio:9000; unset: AWS."
-    )
-    s3_public_endpoint_url: str | None = Field(
-        None, description="Endpoint in presigned URLs, if clients reach the store elsewhere."
-    )
-    s3_region: str = Field("us-east-1", description="Region of the bucket.")
-    s3_access_key_id: str | None = Field(None, description="Unset: boto3's credential chain.")
-    s3_secret_access_key: SecretStr | None = Field(None, description="Secret of that key.")
-    s3_prefix: str = Field("", description="Prefix of every object key, e.g. grokimagine/.")
-    s3_addressing_style: Literal["auto", "path", "virtual"] = Field(
-        "auto", description="Bucket in the path or the host name; auto: path with an endpoint."
     )
     log_format: Literal["json", "text"] = Field("json", description="Log lines: JSON or text.")
     request_log: Literal["all", "changes", "off"] = Field(
@@ -250,16 +338,48 @@ class Settings(BaseSettings):
         2.0, gt=0, description="Seconds /readyz waits for the database and Redis."
     )
 
-    # --- Webhooks (issue 5): deliveries of callback_url, retried for a day. See README.md. ---
-    webhook_timeout: float = Field(10.0, gt=0, description="Seconds a webhook POST may take.")
-    webhook_retry_base_seconds: float = Field(
-        5.0, gt=0, description="First retry delay; it doubles per attempt, plus jitter."
-    )
-    webhook_retry_max_delay_seconds: float = Field(
-        4 * 3600.0, gt=0, description="Longest delay between two attempts."
-    )
-    webhook_retry_hours: float = Field(
-        24.0, gt=0, description="Retries stop this long after the delivery was created."
-    )
-    webhook_poll_seconds: float = Field(1.0, gt=0, description="Idle delivery loop's polling.")
-    webhook_concurrency: int = Field(8, ge=1, description="Deliveries sent at once per process.")
+    # Groups: each reads its own GROKIMAGINE_* variables (see GROUPS).
+    limits: LimitSettings = Field(default_factory=LimitSettings)
+    http: HttpServerSettings = Field(default_factory=HttpServerSettings)
+    relay: RelaySettings = Field(default_factory=RelaySettings)
+    xai: XaiSettings = Field(default_factory=XaiSettings)
+    openai_videos: OpenAIVideosSettings = Field(default_factory=OpenAIVideosSettings)
+    diffusers: DiffusersSettings = Field(default_factory=DiffusersSettings)
+    s3: S3Settings = Field(default_factory=S3Settings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _gather_flat_names(cls, data: Any) -> Any:
+        """Move flat names (``xai_api_key``) into their group, which reads the rest from env."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        for name, group in GROUPS.items():
+            flat = {
+                field: data.pop(group.flat_prefix + field)
+                for field in group.model_fields
+                if group.flat_prefix + field in data
+            }
+            given = data.get(name)
+            if not flat and not isinstance(given, dict):
+                continue
+            base = given.model_dump() if isinstance(given, SettingsGroup) else dict(given or {})
+            data[name] = group(**{**base, **flat})
+        return data
+
+    @field_validator("fetch_allowlist", "worker_engines", mode="before")
+    @classmethod
+    def _split_lists(cls, value: object) -> object:
+        return _split_comma_list(value)
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to a SQLite file in the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'grokimagine.db').resolve()}"
+
+    def replace(self, **changes: Any) -> Settings:
+        """A validated copy with ``changes`` (flat names such as ``xai_api_key``, or groups)."""
+        return type(self).model_validate({**self.model_dump(), **changes})

@@ -27,10 +27,10 @@ from grokimagine.engines.base import (  # noqa: E402
     InputImage,
     RenderControl,
 )
-from grokimagine.engines.diffusers_engine import DiffusersEngine  # noqa: E402
-from grokimagine.engines.diffusion.config import DiffusersConfig, SpeedOptions  # noqa: E402
-from grokimagine.engines.diffusion.loader import ConfigurationError, ModelNotFoundError  # noqa: E402
-from grokimagine.engines.diffusion.profiles import load_presets  # noqa: E402
+from grokimagine.engines.diffusers.config import DiffusersConfig, SpeedOptions  # noqa: E402
+from grokimagine.engines.diffusers.engine import DiffusersEngine  # noqa: E402
+from grokimagine.engines.diffusers.loader import ConfigurationError, ModelNotFoundError  # noqa: E402
+from grokimagine.engines.diffusers.profiles import load_presets  # noqa: E402
 from grokimagine.engines.registry import (  # noqa: E402
     EngineConfigError,
     build_engine,

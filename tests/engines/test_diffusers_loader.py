@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from grokimagine.engines.diffusion.config import DiffusersConfig, SpeedOptions
-from grokimagine.engines.diffusion.families import (
+from grokimagine.engines.diffusers.config import DiffusersConfig, SpeedOptions
+from grokimagine.engines.diffusers.families import (
     IMAGE,
     KEYFRAMES,
     LTX_MAX_KEYFRAMES,
@@ -15,7 +15,7 @@ from grokimagine.engines.diffusion.families import (
     inspect_model,
     keyframe_indices,
 )
-from grokimagine.engines.diffusion.loader import (
+from grokimagine.engines.diffusers.loader import (
     ConfigurationError,
     ModelNotFoundError,
     check_speed_options,
@@ -162,9 +162,9 @@ def test_config_reads_the_settings(monkeypatch, tmp_path):
 
 def test_settings_refuse_unknown_values(monkeypatch):
     monkeypatch.setenv("GROKIMAGINE_DIFFUSERS_OFFLOAD", "disk")
-    with pytest.raises(ValueError, match="diffusers_offload"):
+    with pytest.raises(ValueError, match="GROKIMAGINE_DIFFUSERS_OFFLOAD"):
         Settings()
     monkeypatch.delenv("GROKIMAGINE_DIFFUSERS_OFFLOAD")
     monkeypatch.setenv("GROKIMAGINE_DIFFUSERS_MAX_RESOLUTION", "big")
-    with pytest.raises(ValueError, match="diffusers_max_resolution"):
+    with pytest.raises(ValueError, match="GROKIMAGINE_DIFFUSERS_MAX_RESOLUTION"):
         Settings()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from grokimagine.engines.base import GenerationRequest
-from grokimagine.engines.diffusion.mapping import (
+from grokimagine.engines.diffusers.mapping import (
     DRAFT_TIER,
     Geometry,
     map_frames,
@@ -16,7 +16,7 @@ from grokimagine.engines.diffusion.mapping import (
     plan_render,
     snap,
 )
-from grokimagine.engines.diffusion.profiles import PresetsError, load_presets, parse_presets
+from grokimagine.engines.diffusers.profiles import PresetsError, load_presets, parse_presets
 
 PRESETS = load_presets()
 WAN = PRESETS.family("wan")
@@ -185,7 +185,7 @@ def test_modes_differ_and_unknown_modes_fall_back_to_normal():
 
 def _shipped() -> dict:
     text = (
-        Path(__file__).parents[2] / "src/grokimagine/engines/diffusion/presets.json"
+        Path(__file__).parents[2] / "src/grokimagine/engines/diffusers/presets.json"
     ).read_text()
     return json.loads(text)
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from grokimagine.engines.encoding import encode_mp4
-from grokimagine.engines.provider_limits import reset_provider_slots
+from grokimagine.engines.relay.limits import reset_provider_slots
 from grokimagine.settings import Settings
 
 from .fake_openai import FakeOpenAIVideos, OpenAIScenario

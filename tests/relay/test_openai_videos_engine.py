@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from grokimagine.engines.base import EngineError, InputImage
-from grokimagine.engines.openai_videos import OpenAIVideosEngine
-from grokimagine.engines.provider_errors import (
+from grokimagine.engines.registry import EngineConfigError, check_engine
+from grokimagine.engines.relay.errors import (
     CONTENT_REJECTED,
     PROVIDER_AUTH_FAILED,
     PROVIDER_FAILED,
@@ -18,7 +18,7 @@ from grokimagine.engines.provider_errors import (
     PROVIDER_TIMEOUT,
     PROVIDER_UNAVAILABLE,
 )
-from grokimagine.engines.registry import EngineConfigError, check_engine
+from grokimagine.engines.relay.openai_videos import OpenAIVideosEngine
 
 from .fake_openai import FakeOpenAIVideos, OpenAIScenario
 from .helpers import OPENAI_KEY, ProgressLog, fast_settings, make_request, probe_mp4
@@ -50,7 +50,7 @@ def test_success_maps_the_request_and_downloads_the_content(
     assert len(middle) >= 2 and middle == sorted(middle)
     assert progress.values[-1] == 1.0
     # The content endpoint serves once: a second fetch finds nothing.
-    base = openai_settings().openai_videos_base_url
+    base = openai_settings().openai_videos.base_url
     late = httpx.get(
         f"{base}/videos/{result.provider_task_id}/content",
         headers={"Authorization": f"Bearer {OPENAI_KEY}"},

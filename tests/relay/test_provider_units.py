@@ -7,17 +7,17 @@ import threading
 import httpx
 import pytest
 
-from grokimagine.engines import openai_videos, xai
 from grokimagine.engines.base import EngineError, GenerationCanceled, InputImage, RenderControl
-from grokimagine.engines.provider_breaker import (
+from grokimagine.engines.relay import openai_videos, xai
+from grokimagine.engines.relay.breaker import (
     CLOSED,
     HALF_OPEN,
     OPEN,
     CircuitBreaker,
     CircuitOpenError,
 )
-from grokimagine.engines.provider_config import ProviderConfig
-from grokimagine.engines.provider_errors import (
+from grokimagine.engines.relay.config import ProviderConfig
+from grokimagine.engines.relay.errors import (
     CONTENT_REJECTED,
     PROVIDER_AUTH_FAILED,
     PROVIDER_REJECTED,
@@ -28,8 +28,8 @@ from grokimagine.engines.provider_errors import (
     parse_retry_after,
     raise_for_provider_status,
 )
-from grokimagine.engines.provider_media import is_mp4, styled_prompt
-from grokimagine.engines.provider_poll import GENERATION_SHARE, PollUpdate, wait_for_job
+from grokimagine.engines.relay.media import is_mp4, styled_prompt
+from grokimagine.engines.relay.poll import GENERATION_SHARE, PollUpdate, wait_for_job
 
 from .helpers import fast_settings, make_request
 

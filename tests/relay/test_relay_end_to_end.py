@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import httpx
 
-from grokimagine.engines.provider_errors import CONTENT_REJECTED, PROVIDER_UNAVAILABLE
-from grokimagine.engines.xai import XaiEngine
+from grokimagine.engines.relay.errors import CONTENT_REJECTED, PROVIDER_UNAVAILABLE
+from grokimagine.engines.relay.xai import XaiEngine
 from grokimagine.services import Services
 from tests.conftest import Customer, make_worker
 from tests.test_generate import balance_of

@@ -18,8 +18,8 @@ from grokimagine.engines.base import (
     RenderControl,
 )
 from grokimagine.engines.encoding import encode_mp4
-from grokimagine.engines.provider_errors import CONTENT_REJECTED, PROVIDER_UNAVAILABLE
 from grokimagine.engines.registry import build_engine, check_engine
+from grokimagine.engines.relay.errors import CONTENT_REJECTED, PROVIDER_UNAVAILABLE
 from grokimagine.engines.routing import EngineRouter, RoutingError, RoutingTable, run_with_fallback
 from grokimagine.settings import Settings
 

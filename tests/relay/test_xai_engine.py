@@ -10,7 +10,8 @@ import httpx
 import pytest
 
 from grokimagine.engines.base import EngineError, GenerationCanceled, InputImage, RenderControl
-from grokimagine.engines.provider_errors import (
+from grokimagine.engines.registry import EngineConfigError, check_engine
+from grokimagine.engines.relay.errors import (
     CONTENT_REJECTED,
     PROVIDER_AUTH_FAILED,
     PROVIDER_BAD_RESPONSE,
@@ -21,8 +22,7 @@ from grokimagine.engines.provider_errors import (
     PROVIDER_TIMEOUT,
     PROVIDER_UNAVAILABLE,
 )
-from grokimagine.engines.registry import EngineConfigError, check_engine
-from grokimagine.engines.xai import XaiEngine
+from grokimagine.engines.relay.xai import XaiEngine
 
 from .fake_xai import FakeXai, XaiScenario
 from .helpers import XAI_KEY, ProgressLog, fast_settings, make_request, probe_mp4
@@ -65,7 +65,7 @@ def test_result_url_works_once_so_the_engine_fetched_it_at_once(
 
     job = xai.jobs[result.provider_task_id]
     assert output.stat().st_size == len(xai.mp4)
-    late = httpx.get(f"{xai_settings().xai_base_url[:-3]}/vidgen/{job.token}.mp4")
+    late = httpx.get(f"{xai_settings().xai.base_url[:-3]}/vidgen/{job.token}.mp4")
     assert late.status_code == 403
 
 

@@ -49,3 +49,38 @@ SIZES: dict[str, dict[str, VideoSize]] = {
 def resolution_of(width: int, height: int) -> str:
     """The tier a stored size belongs to, named by its short side (``480p``, ``720p``)."""
     return f"{min(width, height)}p"
+
+
+# Every value a task's ``error.code`` can take, with what it means. Engines, the worker and the
+# domain put only these on a task (tests/engines/test_task_error_codes.py scans the source), and
+# the OpenAPI document lists them. A refused prompt (CONTENT_REJECTED) would be refused anywhere,
+# while an engine or provider failure may succeed on a retry.
+TASK_ERROR_CODES: dict[str, str] = {
+    # Any engine
+    "ENGINE_FAILED": "the engine failed while rendering",
+    "INVALID_REQUEST": "the engine cannot render what the task asks (mode, size or frames)",
+    "INVALID_IMAGE": "an input image could not be decoded",
+    "ENCODE_FAILED": "the video could not be encoded",
+    # Relay engines (a provider's API)
+    "CONTENT_REJECTED": "the provider refused the content (moderation); another engine would too",
+    "PROVIDER_FAILED": "the provider's job failed or expired",
+    "PROVIDER_TIMEOUT": "the provider took longer than allowed",
+    "PROVIDER_UNAVAILABLE": "the provider was down or answering with errors",
+    "PROVIDER_RATE_LIMITED": "the provider kept refusing for rate limits",
+    "PROVIDER_BUSY": "no free provider slot in time",
+    "PROVIDER_AUTH_FAILED": "the provider refused the operator's credentials",
+    "PROVIDER_REJECTED": "the provider refused the request for a reason of its own",
+    "PROVIDER_BAD_RESPONSE": "the provider's answer was not understood or unsafe to follow",
+    "PROVIDER_RESULT_EXPIRED": "the provider's video expired before it was fetched",
+    # The diffusers engine (open-weight models on a GPU)
+    "TEXT_TO_VIDEO_UNAVAILABLE": "no text-to-video model is configured on this engine",
+    "IMAGE_TO_VIDEO_UNAVAILABLE": "no image-to-video model is configured on this engine",
+    "OUT_OF_MEMORY": "the GPU ran out of memory rendering the video",
+    "MODEL_NOT_FOUND": "the engine's model could not be found",
+    "MODEL_UNSUPPORTED": "the engine's model is of a kind the engine does not drive",
+    "ENGINE_MISCONFIGURED": "the engine's settings are wrong",
+    # The worker and the task queue
+    "ATTEMPTS_EXHAUSTED": "the task's worker stopped too many times",
+    "INTERNAL_ERROR": "an unexpected failure",
+    "CANCELED": "canceled on request (status canceled)",
+}

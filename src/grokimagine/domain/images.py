@@ -65,6 +65,13 @@ class ImageRejected(Exception):
         self.status = status
 
 
+class ImageTooLargeError(ImageRejected):
+    """An image over the size limit (413)."""
+
+    def __init__(self, index: int | None, message: str) -> None:
+        super().__init__(index, message, 413)
+
+
 class InvalidImage(Exception):
     """Raised by :func:`inspect_image`: not an acceptable image. The message is safe to show."""
 
@@ -166,8 +173,8 @@ async def _load_one(
 
 
 def _too_large(index: int, limit: int) -> ImageRejected:
-    return ImageRejected(
-        index, f"images[{index}]: the image is larger than {describe_size(limit)}", 413
+    return ImageTooLargeError(
+        index, f"images[{index}]: the image is larger than {describe_size(limit)}"
     )
 
 

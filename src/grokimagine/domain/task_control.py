@@ -19,7 +19,7 @@ from grokimagine.domain.tasks import (
     PENDING,
     PROCESSING,
     TaskRecord,
-    get_task,
+    find_task,
     record_from_row,
 )
 from grokimagine.storage.db import Database
@@ -78,17 +78,16 @@ async def queue_position(db: Database, record: TaskRecord) -> int | None:
     return int(row[0]) if row is not None else 0
 
 
-async def cancel(db: Database, account_id: str, task_id: str) -> TaskRecord | None:
+async def cancel(db: Database, account_id: str, task_id: str) -> TaskRecord:
     """Cancel a task: a pending one at once (refunded), a processing one at its engine's next step.
 
-    ``None`` for an unknown task; :class:`TaskNotCancelableError` for a finished one.
+    :class:`TaskNotFoundError` for an unknown task; :class:`TaskNotCancelableError` for a
+    finished one.
     """
     # A few rounds, because the task may move on between the read and the compare-and-set
     # (a worker claims it, or finishes it).
     for _ in range(3):
-        record = await get_task(db, account_id, task_id)
-        if record is None:
-            return None
+        record = await find_task(db, account_id, task_id)
         if record.status in FINISHED:
             raise TaskNotCancelableError(record.status)
         if record.status == PENDING and await task_queue.cancel_task(
@@ -97,7 +96,7 @@ async def cancel(db: Database, account_id: str, task_id: str) -> TaskRecord | No
             break
         if record.status == PROCESSING and await _ask_worker_to_cancel(db, task_id):
             break
-    return await get_task(db, account_id, task_id)
+    return await find_task(db, account_id, task_id)
 
 
 async def _ask_worker_to_cancel(db: Database, task_id: str) -> bool:
@@ -111,17 +110,14 @@ async def _ask_worker_to_cancel(db: Database, task_id: str) -> bool:
     return result.rowcount == 1
 
 
-async def delete(
-    db: Database, store: FileStore, account_id: str, task_id: str
-) -> TaskRecord | None:
+async def delete(db: Database, store: FileStore, account_id: str, task_id: str) -> TaskRecord:
     """Cancel the task if it is not finished, then remove its inputs and videos for good.
 
     The row stays (marked deleted, without file keys) so that the ledger's rows keep their task
-    and ``/v1/status`` still answers. Deleting twice is harmless. ``None`` for an unknown task.
+    and ``/v1/status`` still answers. Deleting twice is harmless. :class:`TaskNotFoundError`
+    for an unknown task.
     """
-    record = await get_task(db, account_id, task_id)
-    if record is None:
-        return None
+    record = await find_task(db, account_id, task_id)
     if record.status not in FINISHED:
         # Not waiting for the worker: its lease is gone with the status, so it stops at once.
         await task_queue.cancel_task(db, task_id, statuses=(PENDING, PROCESSING))
@@ -132,4 +128,4 @@ async def delete(
             .values(deleted_at=utcnow(), videos=[], input_images=[])
         )
     await asyncio.to_thread(store.delete_task_files, task_id)
-    return await get_task(db, account_id, task_id)
+    return await find_task(db, account_id, task_id)

@@ -49,6 +49,14 @@ _EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "i
 class ModeNotAllowedError(Exception):
     """The account may not use this mode."""
 
+    def __init__(self, mode: str) -> None:
+        super().__init__(mode)
+        self.mode = mode
+
+
+class TaskNotFoundError(LookupError):
+    """No task with this id belongs to the account."""
+
 
 @dataclass(frozen=True)
 class NewTask:
@@ -129,11 +137,10 @@ async def submit_task(
 ) -> TaskRecord:
     """Store the inputs, reserve the credits and create the task, all or nothing.
 
-    Raises :class:`ModeNotAllowedError`, :class:`InsufficientCreditsError`, or
-    :class:`IdempotencyKeyTakenError` when a concurrent request took the idempotency key first.
+    Raises :class:`InsufficientCreditsError`, or :class:`IdempotencyKeyTakenError` when a
+    concurrent request took the idempotency key first. The rules of a submission are
+    :func:`grokimagine.domain.submission.submit_generation`'s.
     """
-    if new_task.mode == "spicy" and not principal.allow_spicy:
-        raise ModeNotAllowedError(new_task.mode)
     task_id = ids.new_task_id()
     stored_images = await asyncio.to_thread(_store_inputs, store, task_id, new_task.images)
     size = SIZES[new_task.resolution][new_task.ratio]
@@ -200,6 +207,30 @@ async def get_task(db: Database, account_id: str, task_id: str) -> TaskRecord | 
     """The task ``task_id`` if it belongs to ``account_id`` (deleted ones too); else ``None``."""
     row = await db.lookup(_TASK_OF_ACCOUNT, {"task_id": task_id, "account_id": account_id})
     return None if row is None else _record(row)
+
+
+async def find_task(db: Database, account_id: str, task_id: str) -> TaskRecord:
+    """The task ``task_id`` of ``account_id``; :class:`TaskNotFoundError` if it has no such task."""
+    record = await get_task(db, account_id, task_id)
+    if record is None:
+        raise TaskNotFoundError(task_id)
+    return record
+
+
+async def wait_until_finished(
+    db: Database, account_id: str, task_id: str, seconds: float, poll_seconds: float = 0.1
+) -> TaskRecord | None:
+    """The task once finished, if it finishes within ``seconds``; else ``None``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while True:
+        record = await get_task(db, account_id, task_id)
+        if record is not None and record.status in FINISHED:
+            return record
+        left = deadline - loop.time()
+        if left <= 0:
+            return None
+        await asyncio.sleep(min(poll_seconds, left))
 
 
 def record_from_row(row: Row[Any]) -> TaskRecord:

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, Protocol
+from typing import ClassVar
 
 
 @dataclass(frozen=True)
@@ -82,10 +82,16 @@ class RenderControl:
             raise GenerationCanceled()
 
 
-class Engine(Protocol):
-    """A video engine. ``generate`` is blocking; the worker runs it in a thread."""
+class Engine:
+    """A video engine. ``generate`` is blocking; the worker runs it in a thread.
 
-    name: ClassVar[str]
+    Built-in engines subclass this to inherit the no-op ``warmup`` and ``close``; a plugin engine
+    may too, or define only ``generate`` (the worker then treats both as no-ops). What an engine
+    accepts (durations, resolutions, ...) is declared beside it in ``engines/registry.py``, from
+    the settings alone, so the API checks requests without building it.
+    """
+
+    name: ClassVar[str] = ""
 
     def generate(
         self, request: GenerationRequest, output: Path, control: RenderControl
@@ -93,6 +99,25 @@ class Engine(Protocol):
         """Render one video for ``request`` into the MP4 file ``output``.
 
         Raises :class:`EngineError` on failure and :class:`GenerationCanceled` when canceled.
-        An engine may also define ``warmup(self) -> None``, which the worker calls once at start.
         """
-        ...
+        raise NotImplementedError
+
+    def warmup(self) -> None:
+        """Load what the first task would otherwise wait for (weights, pools); once, at start."""
+
+    def close(self) -> None:
+        """Release what the engine holds (connection pools, GPU memory); once, at shutdown."""
+
+
+def warm_up_engine(engine: object) -> None:
+    """Call the engine's ``warmup`` if it has one (plugins need not)."""
+    warmup = getattr(engine, "warmup", None)
+    if callable(warmup):
+        warmup()
+
+
+def close_engine(engine: object) -> None:
+    """Call the engine's ``close`` if it has one (plugins need not)."""
+    close = getattr(engine, "close", None)
+    if callable(close):
+        close()

@@ -28,6 +28,7 @@ import numpy as np
 from PIL import Image, ImageColor, ImageDraw, ImageEnhance, ImageFont, ImageOps
 
 from grokimagine.engines.base import (
+    Engine,
     EngineError,
     GenerationRequest,
     GenerationResult,
@@ -344,7 +345,7 @@ def _validate(request: GenerationRequest) -> ModeStyle:
     return style
 
 
-class PreviewEngine:
+class PreviewEngine(Engine):
     """Renders a captioned preview video on the CPU; deterministic in prompt, seed, mode, ratio."""
 
     name: ClassVar[str] = "preview"

@@ -27,6 +27,7 @@ from grokimagine.engines.base import (
     GenerationRequest,
     GenerationResult,
     RenderControl,
+    close_engine,
 )
 from grokimagine.engines.registry import build_engine, check_engine
 from grokimagine.settings import Settings
@@ -163,9 +164,7 @@ class EngineRouter:
         with self._lock:
             engines, self._engines = list(self._engines.values()), {}
         for engine in engines:
-            close = getattr(engine, "close", None)
-            if close is not None:
-                close()
+            close_engine(engine)
 
 
 def _attempt_control(control: RenderControl, floor: list[float]) -> RenderControl:

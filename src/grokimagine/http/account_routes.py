@@ -8,15 +8,13 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from grokimagine.domain.catalog import CREDITS_PER_VIDEO, MAX_VIDEOS_PER_TASK, MODES
-from grokimagine.domain.cursors import InvalidCursorError
 from grokimagine.domain.plans import plan_limits
+from grokimagine.domain.submission import engine_route
 from grokimagine.domain.usage import account_details, ledger_page, usage_by_day
-from grokimagine.engines.capabilities import route_capabilities
+from grokimagine.engines.registry import route_capabilities
 from grokimagine.http.envelope import success
-from grokimagine.http.errors import invalid_request
 from grokimagine.http.gate import rate_identity
-from grokimagine.http.generate_extras import engine_route
-from grokimagine.http.routes import principal_of, services_of
+from grokimagine.http.routes import limiter_of, principal_of, services_of
 from grokimagine.http.schemas import ERROR_RESPONSES, Envelope
 from grokimagine.http.schemas_tasks import AccountData, CursorParam, LedgerPage, PricingData
 
@@ -35,8 +33,8 @@ async def account(request: Request) -> Response:
     services = services_of(request)
     principal = principal_of(request)
     details = await account_details(services.db, principal.account_id)
-    per_minute = plan_limits(services.settings.plan_limits)[principal.plan]
-    window = await services.limiter.peek(per_minute, *rate_identity(principal))
+    per_minute = plan_limits(services.settings.limits.plan_limits)[principal.plan]
+    window = await limiter_of(request).peek(per_minute, *rate_identity(principal))
     return success(
         {
             "account_id": principal.account_id,
@@ -69,12 +67,9 @@ async def ledger(
     """Every change of balance (grants, reservations, refunds), newest first; their sum is the
     balance."""
     services = services_of(request)
-    try:
-        page = await ledger_page(
-            services.db, principal_of(request).account_id, limit=limit, cursor=cursor
-        )
-    except InvalidCursorError:
-        raise invalid_request("The cursor parameter is not valid") from None
+    page = await ledger_page(
+        services.db, principal_of(request).account_id, limit=limit, cursor=cursor
+    )
     return success({"entries": page.entries, "next_cursor": page.next_cursor})
 
 
@@ -92,7 +87,7 @@ async def pricing(request: Request) -> Response:
     modes = {}
     for mode in MODES:
         # Engine names stay private: which providers serve a plan is the operator's business.
-        route = engine_route(services, principal, mode)
+        route = engine_route(services.router, principal, mode)
         capabilities = route_capabilities(services.settings, route)
         modes[mode] = {
             "allowed": mode != "spicy" or principal.allow_spicy,

@@ -12,10 +12,12 @@ from fastapi import FastAPI
 from grokimagine import __version__
 from grokimagine.domain.plans import plan_limits
 from grokimagine.http import account_routes, files, ops, routes, task_routes
+from grokimagine.http.auth import Authenticator
 from grokimagine.http.errors import install_error_handlers
 from grokimagine.http.gate import ApiGate
 from grokimagine.http.observe import RequestObserver
 from grokimagine.http.openapi_document import install_openapi
+from grokimagine.http.ratelimit import RateLimiter, storage_for
 from grokimagine.services import Services
 
 DESCRIPTION = """
@@ -72,8 +74,12 @@ def create_app(
         description=DESCRIPTION,
         lifespan=lifespan,
     )
+    settings = services.settings
     app.state.services = services
     install_openapi(app)
+    app.state.limiter = limiter = RateLimiter(
+        storage_for(settings.redis_url, settings.redis_prefix)
+    )
     install_error_handlers(app)
     app.include_router(routes.router)
     app.include_router(task_routes.router)
@@ -81,14 +87,13 @@ def create_app(
     app.include_router(account_routes.router)
     app.include_router(files.router)
     app.include_router(ops.router)
-    settings = services.settings
     app.add_middleware(
         ApiGate,
-        authenticator=services.authenticator,
-        limiter=services.limiter,
-        plan_limits=plan_limits(settings.plan_limits),
-        auth_failure_limit=settings.auth_failure_limit,
-        max_body_bytes=settings.max_body_bytes,
+        authenticator=Authenticator(services.db, settings.auth_cache_seconds),
+        limiter=limiter,
+        plan_limits=plan_limits(settings.limits.plan_limits),
+        auth_failure_limit=settings.limits.auth_failure_limit,
+        max_body_bytes=settings.limits.max_body_bytes,
     )
     # Added last, so outermost: it sees (and times) the gate's refusals too.
     app.add_middleware(
@@ -115,7 +120,7 @@ def create_app_from_env() -> FastAPI:
 
     settings = Settings()
     configure_logging(settings.log_format)
-    connections.configure(settings.http_max_header_bytes, settings.http_header_timeout)
+    connections.configure(settings.http.max_header_bytes, settings.http.header_timeout)
     services = build_services(settings)
     if not settings.in_process_worker:
         return create_app(services)

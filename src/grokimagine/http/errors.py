@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -12,6 +14,13 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.routing import Match
 
+from grokimagine.domain.credits import InsufficientCreditsError
+from grokimagine.domain.cursors import InvalidCursorError
+from grokimagine.domain.errors import InvalidRequestError
+from grokimagine.domain.idempotency import IdempotencyConflictError
+from grokimagine.domain.images import ImageRejected, ImageTooLargeError
+from grokimagine.domain.task_control import TaskNotCancelableError
+from grokimagine.domain.tasks import ModeNotAllowedError, TaskNotFoundError
 from grokimagine.http.envelope import error_response
 from grokimagine.storage.db import DatabaseBusyError
 
@@ -73,19 +82,85 @@ def describe_validation_errors(errors: list[Any]) -> str:
     return f"The {name} parameter is not valid: {message[:1].lower()}{message[1:]}"
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """How a domain error is answered: its status, its code and the sentence for people."""
+
+    status: int
+    error: str
+    message: Callable[[Any], str]
+
+
+# Every domain error a route may let through, and its answer. Routes do not catch these.
+DOMAIN_ERRORS: dict[type[Exception], Refusal] = {
+    InvalidRequestError: Refusal(400, "INVALID_REQUEST", lambda exc: f"Invalid request: {exc}"),
+    InvalidCursorError: Refusal(
+        400, "INVALID_REQUEST", lambda _: "Invalid request: The cursor parameter is not valid"
+    ),
+    ImageRejected: Refusal(400, "INVALID_REQUEST", lambda exc: f"Invalid request: {exc.message}"),
+    ImageTooLargeError: Refusal(
+        413, "PAYLOAD_TOO_LARGE", lambda exc: f"Payload too large: {exc.message}"
+    ),
+    InsufficientCreditsError: Refusal(
+        402,
+        "INSUFFICIENT_CREDITS",
+        lambda _: "Insufficient credits: the balance is below the price",
+    ),
+    ModeNotAllowedError: Refusal(
+        403,
+        "MODE_NOT_ALLOWED",
+        lambda exc: f"Mode not allowed: {exc.mode} is not enabled for this account",
+    ),
+    TaskNotFoundError: Refusal(404, "TASK_NOT_FOUND", lambda _: "Task not found"),
+    TaskNotCancelableError: Refusal(
+        409,
+        "TASK_NOT_CANCELABLE",
+        lambda exc: f"Task not cancelable: it is already {exc.status}",
+    ),
+    IdempotencyConflictError: Refusal(
+        409,
+        "IDEMPOTENCY_CONFLICT",
+        lambda _: (
+            "Idempotency conflict: this Idempotency-Key was used with a different request body"
+        ),
+    ),
+}
+
+
+def refusal_for(exc: Exception) -> Refusal:
+    """The table's answer to ``exc``: its most specific class's (KeyError if none)."""
+    for kind in type(exc).__mro__:
+        if kind in DOMAIN_ERRORS:
+            return DOMAIN_ERRORS[kind]
+    raise KeyError(type(exc).__name__)
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
 def _allowed_methods(request: Request) -> str:
-    """Every method some route of this path takes: Starlette's own ``Allow`` names only the
-    first route's (GET and DELETE of /v1/tasks/{task_id} are two routes)."""
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match is not Match.NONE:
-            methods |= getattr(route, "methods", None) or set()
-    return ", ".join(sorted(methods))
+    """Every method some route of this path takes (a path may have several routes)."""
+    # Asking the router, method by method, works through included routers too.
+    routes = request.app.router.routes
+    allowed = [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
+    ]
+    return ", ".join(allowed)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     """Route every exception to the error body; nothing internal leaks."""
+
+    async def _domain_error(_: Request, exc: Exception) -> Response:
+        refusal = refusal_for(exc)  # registered for the table's classes only
+        return error_response(refusal.status, refusal.error, refusal.message(exc))
+
+    for kind in DOMAIN_ERRORS:
+        app.add_exception_handler(kind, _domain_error)
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> Response:
@@ -120,6 +195,7 @@ def install_error_handlers(app: FastAPI) -> None:
         message = messages.get(status, str(exc.detail))
         headers = exc.headers
         if status == 405:
+            # Starlette names only the first matching route's methods.
             headers = {**(headers or {}), "Allow": _allowed_methods(request)}
         return error_response(status, _DEFAULT_CODES.get(status, "ERROR"), message, headers)
 

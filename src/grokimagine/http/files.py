@@ -69,8 +69,8 @@ async def _count_failure(request: Request) -> None:
     """
     services = request.app.state.services
     client = request.client
-    window = await services.limiter.hit(
-        services.settings.signature_failure_limit,
+    window = await request.app.state.limiter.hit(
+        services.settings.limits.signature_failure_limit,
         "signature-failures",
         client.host if client else "unknown",
     )

@@ -31,7 +31,7 @@ async def readyz(request: Request) -> Response:
     checks = {
         "database": await _check(_database_answers(services), timeout),
         "redis": (
-            await _check(services.limiter.check(), timeout)
+            await _check(request.app.state.limiter.check(), timeout)
             if services.settings.redis_url
             else "not configured"
         ),

@@ -12,21 +12,14 @@ from pydantic import ValidationError
 from starlette.responses import Response
 
 from grokimagine.domain.accounts import Principal
-from grokimagine.domain.credits import InsufficientCreditsError
-from grokimagine.domain.idempotency import IdempotencyKeyTakenError
-from grokimagine.domain.images import ImageRejected, LoadedImage, load_images
-from grokimagine.domain.tasks import ModeNotAllowedError, NewTask, get_task, submit_task
+from grokimagine.domain.submission import submit_generation
+from grokimagine.domain.task_views import status_view, task_view
+from grokimagine.domain.tasks import find_task, wait_until_finished
 from grokimagine.http.envelope import success
-from grokimagine.http.errors import ApiError, describe_validation_errors, invalid_request
-from grokimagine.http.generate_extras import (
-    check_request,
-    engine_route,
-    generate_response,
-    idempotency_of,
-    original_task,
-    preferred_wait,
-)
+from grokimagine.http.errors import describe_validation_errors, invalid_request
+from grokimagine.http.headers import idempotency_key_of, preferred_wait
 from grokimagine.http.params import ID_SCHEMA, parse_id
+from grokimagine.http.ratelimit import RateLimiter
 from grokimagine.http.schemas import (
     BUSY_RESPONSE,
     ERROR_RESPONSES,
@@ -38,7 +31,6 @@ from grokimagine.http.schemas import (
     StatusData,
 )
 from grokimagine.http.schemas_tasks import TaskData
-from grokimagine.http.views import status_view
 from grokimagine.services import Services
 
 
@@ -69,6 +61,11 @@ def principal_of(request: Request) -> Principal:
 def services_of(request: Request) -> Services:
     """The process's shared services."""
     return request.app.state.services
+
+
+def limiter_of(request: Request) -> RateLimiter:
+    """The API's rate limiter (plan limits, failed authentications)."""
+    return request.app.state.limiter
 
 
 @router.post(
@@ -111,63 +108,19 @@ async def generate(request: Request) -> Response:
         body = GenerateRequest.model_validate(payload)
     except ValidationError as exc:
         raise invalid_request(describe_validation_errors(list(exc.errors()))) from None
-    idempotency = idempotency_of(request, body, principal)
-    wait = preferred_wait(request, services.settings.prefer_wait_max_seconds)
-    original = await original_task(services, principal, idempotency)
-    if original is not None:
-        return await generate_response(services, principal, original, wait=wait, replayed=True)
-    await check_request(services, principal, body)
-    new_task = NewTask(
-        mode=body.mode,
-        prompt=body.prompt,
-        ratio=body.ratio,
-        images=await _load_images(services, body.images or []),
-        route=engine_route(services, principal, body.mode),
-        video_count=body.n,
-        seed=body.seed,
-        negative_prompt=body.negative_prompt,
-        duration=body.duration,
-        resolution=body.resolution,
-        callback_url=body.callback_url,
-        idempotency=idempotency,
-        echoed_options=body.options_given(),
-    )
-    try:
-        record = await submit_task(services.db, services.store, principal, new_task)
-    except IdempotencyKeyTakenError:
-        # A concurrent request with the same key won the insert: answer with its task.
-        original = await original_task(services, principal, idempotency)
-        if original is None:
-            raise
-        return await generate_response(services, principal, original, wait=wait, replayed=True)
-    except ModeNotAllowedError:
-        raise ApiError(
-            403,
-            f"Mode not allowed: {body.mode} is not enabled for this account",
-            "MODE_NOT_ALLOWED",
-        ) from None
-    except InsufficientCreditsError:
-        raise ApiError(
-            402, "Insufficient credits: the balance is below the price", "INSUFFICIENT_CREDITS"
-        ) from None
-    services.task_created()
-    return await generate_response(services, principal, record.id, wait=wait, replayed=False)
-
-
-async def _load_images(services: Services, sources: list[str]) -> list[LoadedImage]:
+    order = body.to_order(idempotency_key_of(request))
+    wait = preferred_wait(request, services.settings.limits.prefer_wait_max_seconds)
+    submission = await submit_generation(services, principal, order)
+    headers = {"Idempotent-Replayed": "true"} if submission.replayed else {}
+    if wait is None:
+        return success({"task_id": submission.task_id}, headers)
+    headers["Preference-Applied"] = f"wait={wait}"
+    record = await wait_until_finished(services.db, principal.account_id, submission.task_id, wait)
+    if record is None:
+        return success({"task_id": submission.task_id}, headers)
     settings = services.settings
-    try:
-        return await load_images(
-            sources,
-            allowlist=services.fetch_allowlist,
-            max_bytes=settings.max_image_bytes,
-            timeout=settings.image_fetch_timeout,
-        )
-    except ImageRejected as exc:
-        status = exc.status
-        error = "PAYLOAD_TOO_LARGE" if status == 413 else "INVALID_REQUEST"
-        prefix = "Payload too large" if status == 413 else "Invalid request"
-        raise ApiError(status, f"{prefix}: {exc.message}", error) from None
+    view = await task_view(record, services.db, services.store, settings.url_ttl_seconds)
+    return success(view, headers)
 
 
 @router.get(
@@ -193,7 +146,5 @@ async def status(request: Request) -> Response:
     """The task's state, its original request and, once completed, its video URLs."""
     task_id = parse_id(request.query_params.get("task_id"))
     services = services_of(request)
-    record = await get_task(services.db, principal_of(request).account_id, task_id)
-    if record is None:
-        raise ApiError(404, "Task not found", "TASK_NOT_FOUND")
+    record = await find_task(services.db, principal_of(request).account_id, task_id)
     return success(status_view(record, services.store, services.settings.url_ttl_seconds))

@@ -9,16 +9,17 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from grokimagine.domain.catalog import (
     DEFAULT_SECONDS,
     MAX_VIDEOS_PER_TASK,
+    TASK_ERROR_CODES,
     Mode,
     Ratio,
     Resolution,
 )
+from grokimagine.domain.submission import GenerationOrder
 from grokimagine.http.params import storable_text
 
 MAX_PROMPT_CHARS = 4000
 MAX_IMAGES = 4
 MAX_SEED = 2**31 - 1
-OPTION_FIELDS = ("n", "duration", "resolution", "seed", "negative_prompt", "callback_url")
 
 T = TypeVar("T")
 # A 1x1 PNG.
@@ -105,10 +106,22 @@ class GenerateRequest(BaseModel):
     def _blank_means_absent(cls, value: str | None) -> str | None:
         return (value.strip() or None) if value is not None else None
 
-    def options_given(self) -> dict[str, Any]:
-        """The Part 3 options the client set, as the status's ``request`` echoes them."""
-        given = self.model_dump(include=set(OPTION_FIELDS) & self.model_fields_set)
-        return {name: value for name, value in given.items() if value is not None}
+    def to_order(self, idempotency_key: str | None = None) -> GenerationOrder:
+        """The request as the submission use case takes it."""
+        return GenerationOrder(
+            prompt=self.prompt,
+            mode=self.mode,
+            ratio=self.ratio,
+            images=tuple(self.images) if self.images is not None else None,
+            n=self.n,
+            duration=self.duration,
+            resolution=self.resolution,
+            seed=self.seed,
+            negative_prompt=self.negative_prompt,
+            callback_url=self.callback_url,
+            given=frozenset(self.model_fields_set),
+            idempotency_key=idempotency_key,
+        )
 
     @field_validator("prompt")
     @classmethod
@@ -161,28 +174,6 @@ class GenerateData(BaseModel):
     """What ``POST /v1/generate`` returns."""
 
     task_id: str = Field(examples=["task_Vq3mX0e8R2kLw9ZtYp1AbC7d"])
-
-
-# The codes a task's ``error.code`` takes. Engine failures and content refusals differ: a refused
-# prompt would be refused anywhere, while an engine failure may succeed on a retry.
-TASK_ERROR_CODES: dict[str, str] = {
-    "ENGINE_FAILED": "the engine failed while rendering",
-    "CONTENT_REJECTED": "the provider refused the content (moderation); another engine would too",
-    "PROVIDER_FAILED": "the provider's job failed",
-    "PROVIDER_TIMEOUT": "the provider took longer than allowed",
-    "PROVIDER_UNAVAILABLE": "the provider was down or answering with errors",
-    "PROVIDER_RATE_LIMITED": "the provider kept refusing for rate limits",
-    "PROVIDER_BUSY": "no free provider slot in time",
-    "PROVIDER_AUTH_FAILED": "the provider refused the operator's credentials",
-    "PROVIDER_REJECTED": "the provider refused the request for a reason of its own",
-    "PROVIDER_BAD_RESPONSE": "the provider's answer could not be understood",
-    "PROVIDER_RESULT_EXPIRED": "the provider's video expired before it was fetched",
-    "INVALID_IMAGE": "an input image could not be decoded",
-    "ENCODE_FAILED": "the video could not be encoded",
-    "ATTEMPTS_EXHAUSTED": "the task's worker stopped too many times",
-    "INTERNAL_ERROR": "an unexpected failure",
-    "CANCELED": "canceled on request (status canceled)",
-}
 
 
 class TaskError(BaseModel):

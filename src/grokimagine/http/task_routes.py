@@ -8,11 +8,10 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from grokimagine.domain import task_control
-from grokimagine.domain.cursors import InvalidCursorError
-from grokimagine.domain.tasks import TaskRecord, get_task
+from grokimagine.domain.task_views import task_view
+from grokimagine.domain.tasks import TaskRecord, find_task
 from grokimagine.domain.webhooks import deliveries_of_task
 from grokimagine.http.envelope import success
-from grokimagine.http.errors import ApiError, invalid_request
 from grokimagine.http.params import TaskIdPath
 from grokimagine.http.routes import principal_of, services_of
 from grokimagine.http.schemas import BUSY_RESPONSE, ERROR_RESPONSES, Envelope, ErrorBody
@@ -23,7 +22,6 @@ from grokimagine.http.schemas_tasks import (
     TaskList,
     WebhookPayload,
 )
-from grokimagine.http.views import task_view
 
 router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
 
@@ -31,14 +29,10 @@ NOT_FOUND = {404: {"model": ErrorBody, "description": "TASK_NOT_FOUND"}}
 TaskStatus = Literal["pending", "processing", "completed", "failed", "canceled"]
 
 
-def _not_found() -> ApiError:
-    return ApiError(404, "Task not found", "TASK_NOT_FOUND")
-
-
-async def _task_response(request: Request, record: TaskRecord | None) -> Response:
-    if record is None:
-        raise _not_found()
-    return success(await task_view(record, services_of(request)))
+async def _task_response(request: Request, record: TaskRecord) -> Response:
+    services = services_of(request)
+    ttl = services.settings.url_ttl_seconds
+    return success(await task_view(record, services.db, services.store, ttl))
 
 
 @router.get(
@@ -55,13 +49,11 @@ async def list_tasks(
 ) -> Response:
     """The account's tasks, newest first (deleted ones are left out)."""
     services = services_of(request)
-    try:
-        page = await task_control.list_tasks(
-            services.db, principal_of(request).account_id, limit=limit, cursor=cursor, status=status
-        )
-    except InvalidCursorError:
-        raise invalid_request("The cursor parameter is not valid") from None
-    views = [await task_view(record, services) for record in page.records]
+    page = await task_control.list_tasks(
+        services.db, principal_of(request).account_id, limit=limit, cursor=cursor, status=status
+    )
+    ttl = services.settings.url_ttl_seconds
+    views = [await task_view(record, services.db, services.store, ttl) for record in page.records]
     return success({"tasks": views, "next_cursor": page.next_cursor})
 
 
@@ -75,7 +67,7 @@ async def read_task(request: Request, task_id: TaskIdPath) -> Response:
     """The task with every Part 3 field: queue position, URL expiry, options, cancel and delete
     state. ``/v1/status`` keeps the reference page's body."""
     services = services_of(request)
-    record = await get_task(services.db, principal_of(request).account_id, task_id)
+    record = await find_task(services.db, principal_of(request).account_id, task_id)
     return await _task_response(request, record)
 
 
@@ -95,12 +87,7 @@ async def cancel_task(request: Request, task_id: TaskIdPath) -> Response:
     ``cancel_requested: true`` and stays processing until its engine stops at the next step;
     it is then canceled and refunded (webhook ``task.canceled``)."""
     services = services_of(request)
-    try:
-        record = await task_control.cancel(services.db, principal_of(request).account_id, task_id)
-    except task_control.TaskNotCancelableError as exc:
-        raise ApiError(
-            409, f"Task not cancelable: it is already {exc.status}", "TASK_NOT_CANCELABLE"
-        ) from None
+    record = await task_control.cancel(services.db, principal_of(request).account_id, task_id)
     return await _task_response(request, record)
 
 
@@ -130,8 +117,7 @@ async def delete_task(request: Request, task_id: TaskIdPath) -> Response:
 async def deliveries(request: Request, task_id: TaskIdPath) -> Response:
     """Every webhook message of the task with its attempts: status codes, errors, next retry."""
     services = services_of(request)
-    if await get_task(services.db, principal_of(request).account_id, task_id) is None:
-        raise _not_found()
+    await find_task(services.db, principal_of(request).account_id, task_id)
     return success({"deliveries": await deliveries_of_task(services.db, task_id)})
 
 

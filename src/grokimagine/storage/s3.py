@@ -69,18 +69,18 @@ class S3FileStore:
     @classmethod
     def from_settings(cls, settings: Settings) -> S3FileStore:
         """The store the ``GROKIMAGINE_S3_*`` settings describe."""
-        if not settings.s3_bucket:
+        if not settings.s3.bucket:
             raise ValueError("GROKIMAGINE_STORAGE=s3 needs GROKIMAGINE_S3_BUCKET")
-        secret = settings.s3_secret_access_key
+        secret = settings.s3.secret_access_key
         return cls(
-            settings.s3_bucket,
-            endpoint_url=settings.s3_endpoint_url,
-            public_endpoint_url=settings.s3_public_endpoint_url,
-            region=settings.s3_region,
-            access_key_id=settings.s3_access_key_id,
+            settings.s3.bucket,
+            endpoint_url=settings.s3.endpoint_url,
+            public_endpoint_url=settings.s3.public_endpoint_url,
+            region=settings.s3.region,
+            access_key_id=settings.s3.access_key_id,
             secret_access_key=secret.get_secret_value() if secret else None,
-            prefix=settings.s3_prefix,
-            addressing_style=settings.s3_addressing_style,
+            prefix=settings.s3.prefix,
+            addressing_style=settings.s3.addressing_style,
         )
 
     def object_key(self, key: str) -> str:

@@ -27,6 +27,7 @@ from grokimagine.engines.base import (
     GenerationRequest,
     InputImage,
     RenderControl,
+    warm_up_engine,
 )
 from grokimagine.engines.routing import EngineRouter, RoutingError, run_with_fallback
 from grokimagine.ops.metrics import TASK_DURATION, TASK_PICKUP, WORKER_HEARTBEATS
@@ -125,9 +126,7 @@ class Worker:
     def _warm_up(self, names: list[str]) -> None:
         """Build every engine (loading weights, opening pools) before the first claim."""
         for name in names:
-            warmup = getattr(self.router.engine(name), "warmup", None)
-            if warmup is not None:
-                warmup()
+            warm_up_engine(self.router.engine(name))
 
     async def run_once(self) -> bool:
         """Claim one task and run it to the end; ``False`` if there was none."""

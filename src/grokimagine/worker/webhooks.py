@@ -25,6 +25,7 @@ import orjson
 from tenacity import RetryCallState, wait_exponential, wait_random
 
 from grokimagine.domain.clock import iso_utc, utcnow
+from grokimagine.domain.task_views import task_view
 from grokimagine.domain.tasks import get_task
 from grokimagine.domain.usage import account_details
 from grokimagine.domain.webhooks import (
@@ -33,7 +34,6 @@ from grokimagine.domain.webhooks import (
     claim_due_deliveries,
     record_attempt,
 )
-from grokimagine.http.views import task_view
 from grokimagine.net.guard import FetchError, guarded_client
 from grokimagine.services import Services
 
@@ -80,9 +80,9 @@ class WebhookSender:
         self.settings = services.settings
         self.sender_id = sender_id or f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}:hooks"
         self.schedule = RetrySchedule(
-            self.settings.webhook_retry_base_seconds,
-            self.settings.webhook_retry_max_delay_seconds,
-            timedelta(hours=self.settings.webhook_retry_hours),
+            self.settings.webhooks.retry_base_seconds,
+            self.settings.webhooks.retry_max_delay_seconds,
+            timedelta(hours=self.settings.webhooks.retry_hours),
         )
         self._client: httpx.AsyncClient | None = None
         self._wakeup = asyncio.Event()
@@ -110,7 +110,7 @@ class WebhookSender:
                     self._wakeup.clear()
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(
-                            self._wakeup.wait(), self.settings.webhook_poll_seconds
+                            self._wakeup.wait(), self.settings.webhooks.poll_seconds
                         )
         finally:
             await self.close()
@@ -120,9 +120,9 @@ class WebhookSender:
         batch = await claim_due_deliveries(
             self.services.db,
             self.sender_id,
-            limit=self.settings.webhook_concurrency,
+            limit=self.settings.webhooks.concurrency,
             # Longer than an attempt can take, so no other sender claims one in flight.
-            lease_seconds=self.settings.webhook_timeout * 2 + 30,
+            lease_seconds=self.settings.webhooks.timeout * 2 + 30,
         )
         outcomes = await asyncio.gather(
             *(self._attempt(delivery) for delivery in batch), return_exceptions=True
@@ -167,7 +167,7 @@ class WebhookSender:
         payload = {
             "type": delivery.event,
             "timestamp": iso_utc(utcnow()),
-            "data": await task_view(record, self.services),
+            "data": await task_view(record, db, self.services.store, self.settings.url_ttl_seconds),
         }
         body = orjson.dumps(payload)
         secret = (await account_details(db, delivery.account_id))["webhook_secret"]
@@ -181,9 +181,9 @@ class WebhookSender:
         }
         if self._client is None:
             self._client = guarded_client(
-                self.services.fetch_allowlist, timeout=self.settings.webhook_timeout
+                self.services.fetch_allowlist, timeout=self.settings.webhooks.timeout
             )
-        async with asyncio.timeout(self.settings.webhook_timeout):
+        async with asyncio.timeout(self.settings.webhooks.timeout):
             # The receiver's body is not read: only its status matters.
             async with self._client.stream(
                 "POST", delivery.url, content=body, headers=headers

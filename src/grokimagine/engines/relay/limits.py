@@ -13,9 +13,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from grokimagine.engines.base import RenderControl
-from grokimagine.engines.provider_breaker import CircuitBreaker
-from grokimagine.engines.provider_config import ProviderConfig
-from grokimagine.engines.provider_errors import PROVIDER_BUSY, relay_error
+from grokimagine.engines.relay.breaker import CircuitBreaker
+from grokimagine.engines.relay.config import ProviderConfig
+from grokimagine.engines.relay.errors import PROVIDER_BUSY, relay_error
 
 # How often a task waiting for a slot looks at its cancel flag.
 _WAIT_STEP_SECONDS = 0.25

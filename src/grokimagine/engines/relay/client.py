@@ -23,9 +23,9 @@ from tenacity import (
 )
 
 from grokimagine.engines.base import EngineError, RenderControl
-from grokimagine.engines.provider_breaker import CircuitOpenError
-from grokimagine.engines.provider_config import ProviderConfig
-from grokimagine.engines.provider_errors import (
+from grokimagine.engines.relay.breaker import CircuitOpenError
+from grokimagine.engines.relay.config import ProviderConfig
+from grokimagine.engines.relay.errors import (
     PROVIDER_BAD_RESPONSE,
     PROVIDER_RATE_LIMITED,
     PROVIDER_RESULT_EXPIRED,
@@ -35,7 +35,7 @@ from grokimagine.engines.provider_errors import (
     raise_for_provider_status,
     relay_error,
 )
-from grokimagine.engines.provider_limits import ProviderSlot, provider_slot
+from grokimagine.engines.relay.limits import ProviderSlot, provider_slot
 
 _CHUNK_BYTES = 1024 * 1024
 

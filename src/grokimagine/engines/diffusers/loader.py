@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from grokimagine.engines.base import EngineError
-from grokimagine.engines.diffusion.config import SpeedOptions
+from grokimagine.engines.diffusers.config import SpeedOptions
 
 if TYPE_CHECKING:
     import torch

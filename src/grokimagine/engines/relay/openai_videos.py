@@ -14,24 +14,24 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel
 
-from grokimagine.engines.base import GenerationRequest, GenerationResult, RenderControl
-from grokimagine.engines.provider_config import ProviderConfig
-from grokimagine.engines.provider_errors import (
+from grokimagine.engines.base import Engine, GenerationRequest, GenerationResult, RenderControl
+from grokimagine.engines.errors import EngineConfigError
+from grokimagine.engines.relay.client import ProviderClient, parse_answer
+from grokimagine.engines.relay.config import ProviderConfig
+from grokimagine.engines.relay.errors import (
     CONTENT_REJECTED,
     PROVIDER_BAD_RESPONSE,
     PROVIDER_FAILED,
     is_moderation,
     relay_error,
 )
-from grokimagine.engines.provider_http import ProviderClient, parse_answer
-from grokimagine.engines.provider_media import (
+from grokimagine.engines.relay.media import (
     duration_seconds,
     image_data_uri,
     is_mp4,
     styled_prompt,
 )
-from grokimagine.engines.provider_poll import PollUpdate, wait_for_job
-from grokimagine.engines.registry import EngineConfigError
+from grokimagine.engines.relay.poll import PollUpdate, wait_for_job
 from grokimagine.settings import Settings
 
 
@@ -53,9 +53,9 @@ class Video(BaseModel):
 
 def check_settings(settings: Settings) -> None:
     """Raise EngineConfigError unless the openai-videos engine can run with these settings."""
-    if not settings.openai_videos_base_url:
+    if not settings.openai_videos.base_url:
         raise EngineConfigError("the openai-videos engine needs GROKIMAGINE_OPENAI_VIDEOS_BASE_URL")
-    bad = {ratio: size for ratio, size in settings.openai_videos_sizes.items() if "x" not in size}
+    bad = {ratio: size for ratio, size in settings.openai_videos.sizes.items() if "x" not in size}
     if bad:
         raise EngineConfigError(f"GROKIMAGINE_OPENAI_VIDEOS_SIZES wants WxH sizes, got {bad}")
 
@@ -69,40 +69,40 @@ def build_body(request: GenerationRequest, settings: Settings) -> tuple[dict[str
     """The create-video body for ``request``, and notes on what could not be sent."""
     notes: list[str] = []
     seconds = _nearest(
-        settings.openai_videos_seconds, duration_seconds(request.num_frames, request.fps)
+        settings.openai_videos.seconds, duration_seconds(request.num_frames, request.fps)
     )
     body: dict[str, Any] = {
-        "prompt": styled_prompt(request.prompt, request.mode, settings.relay_style_presets),
+        "prompt": styled_prompt(request.prompt, request.mode, settings.relay.style_presets),
         "seconds": str(seconds),
-        "size": settings.openai_videos_sizes.get(request.ratio)
+        "size": settings.openai_videos.sizes.get(request.ratio)
         or f"{request.width}x{request.height}",
     }
-    if settings.openai_videos_model:
-        body["model"] = settings.openai_videos_model
+    if settings.openai_videos.model:
+        body["model"] = settings.openai_videos.model
     if request.images:
         body["input_reference"] = {"image_url": image_data_uri(request.images[0])}
         if len(request.images) > 1:
             notes.append(f"{len(request.images) - 1} extra image(s) dropped: one reference only")
-    if settings.openai_videos_send_extras:
+    if settings.openai_videos.send_extras:
         body["seed"] = request.seed
         if request.negative_prompt:
             body["negative_prompt"] = request.negative_prompt
     return body, notes
 
 
-class OpenAIVideosEngine:
+class OpenAIVideosEngine(Engine):
     """Relays a generation to an OpenAI-style video server and downloads the result."""
 
     name: ClassVar[str] = "openai-videos"
 
     def __init__(self, settings: Settings, *, transport: httpx.BaseTransport | None = None):
         check_settings(settings)
-        key = settings.openai_videos_api_key
+        key = settings.openai_videos.api_key
         self._settings = settings
         self._config = ProviderConfig.from_settings(
             settings,
             name=self.name,
-            base_url=settings.openai_videos_base_url or "",
+            base_url=settings.openai_videos.base_url or "",
             api_key=key.get_secret_value() if key else None,
         )
         self._client = ProviderClient(self._config, transport=transport)

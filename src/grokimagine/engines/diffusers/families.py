@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from grokimagine.engines.base import EngineError
-from grokimagine.engines.diffusion.mapping import Geometry, RenderPlan
+from grokimagine.engines.diffusers.mapping import Geometry, RenderPlan
 
 if TYPE_CHECKING:
     from diffusers import DiffusionPipeline

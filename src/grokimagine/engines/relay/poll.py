@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from grokimagine.engines.base import EngineError, RenderControl
-from grokimagine.engines.provider_config import ProviderConfig
-from grokimagine.engines.provider_errors import (
+from grokimagine.engines.relay.client import cancellable_sleep
+from grokimagine.engines.relay.config import ProviderConfig
+from grokimagine.engines.relay.errors import (
     PROVIDER_RATE_LIMITED,
     PROVIDER_TIMEOUT,
     PROVIDER_UNAVAILABLE,
     relay_error,
 )
-from grokimagine.engines.provider_http import cancellable_sleep
 
 GENERATION_SHARE = 0.9
 BACKOFF_FACTOR = 1.5

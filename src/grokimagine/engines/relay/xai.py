@@ -15,24 +15,24 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel
 
-from grokimagine.engines.base import GenerationRequest, GenerationResult, RenderControl
-from grokimagine.engines.provider_config import ProviderConfig
-from grokimagine.engines.provider_errors import (
+from grokimagine.engines.base import Engine, GenerationRequest, GenerationResult, RenderControl
+from grokimagine.engines.errors import EngineConfigError
+from grokimagine.engines.relay.client import ProviderClient, parse_answer
+from grokimagine.engines.relay.config import ProviderConfig
+from grokimagine.engines.relay.errors import (
     CONTENT_REJECTED,
     PROVIDER_BAD_RESPONSE,
     PROVIDER_FAILED,
     is_moderation,
     relay_error,
 )
-from grokimagine.engines.provider_http import ProviderClient, parse_answer
-from grokimagine.engines.provider_media import (
+from grokimagine.engines.relay.media import (
     duration_seconds,
     image_data_uri,
     is_mp4,
     styled_prompt,
 )
-from grokimagine.engines.provider_poll import PollUpdate, wait_for_job
-from grokimagine.engines.registry import EngineConfigError
+from grokimagine.engines.relay.poll import PollUpdate, wait_for_job
 from grokimagine.settings import Settings
 
 USD_TICKS = 10_000_000_000  # usage.cost_in_usd_ticks per US dollar
@@ -71,7 +71,7 @@ class XaiStatus(BaseModel):
 
 def check_settings(settings: Settings) -> str:
     """The API key, or EngineConfigError when the xai engine cannot run with these settings."""
-    key = settings.xai_api_key.get_secret_value() if settings.xai_api_key else ""
+    key = settings.xai.api_key.get_secret_value() if settings.xai.api_key else ""
     if not key:
         raise EngineConfigError("the xai engine needs GROKIMAGINE_XAI_API_KEY")
     return key
@@ -81,10 +81,10 @@ def build_body(request: GenerationRequest, settings: Settings) -> tuple[dict[str
     """The generation request body for ``request``, and notes on what could not be sent."""
     notes: list[str] = []
     body: dict[str, Any] = {
-        "model": settings.xai_model,
-        "prompt": styled_prompt(request.prompt, request.mode, settings.relay_style_presets),
+        "model": settings.xai.model,
+        "prompt": styled_prompt(request.prompt, request.mode, settings.relay.style_presets),
         "duration": min(MAX_SECONDS, duration_seconds(request.num_frames, request.fps)),
-        "resolution": settings.xai_resolution
+        "resolution": settings.xai.resolution
         or ("720p" if min(request.width, request.height) >= 720 else "480p"),
     }
     if request.ratio in ASPECT_RATIOS:
@@ -104,7 +104,7 @@ def build_body(request: GenerationRequest, settings: Settings) -> tuple[dict[str
     return body, notes
 
 
-class XaiEngine:
+class XaiEngine(Engine):
     """Relays a generation to xAI's Grok Imagine video model and downloads the result."""
 
     name: ClassVar[str] = "xai"
@@ -114,7 +114,7 @@ class XaiEngine:
         self._config = ProviderConfig.from_settings(
             settings,
             name=self.name,
-            base_url=settings.xai_base_url,
+            base_url=settings.xai.base_url,
             api_key=check_settings(settings),
         )
         self._client = ProviderClient(self._config, transport=transport)
@@ -143,7 +143,7 @@ class XaiEngine:
             provider_cost_usd=ticks / USD_TICKS if ticks is not None else None,
             details={
                 "provider": self.name,
-                "model": status.model or self._settings.xai_model,
+                "model": status.model or self._settings.xai.model,
                 "duration": video.duration,
                 "bytes": size,
                 "notes": notes,

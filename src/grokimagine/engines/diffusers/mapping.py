@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass
 
 from grokimagine.engines.base import GenerationRequest
-from grokimagine.engines.diffusion.profiles import FamilyProfile, StylePreset, tier_short_side
+from grokimagine.engines.diffusers.profiles import FamilyProfile, StylePreset, tier_short_side
 
 DRAFT_TIER = "draft"
 

@@ -23,6 +23,7 @@ import numpy as np
 
 from grokimagine.domain.catalog import DEFAULT_FPS, DEFAULT_SECONDS, DEFAULT_SIZES
 from grokimagine.engines.base import (
+    Engine,
     EngineError,
     GenerationCanceled,
     GenerationRequest,
@@ -30,8 +31,8 @@ from grokimagine.engines.base import (
     InputImage,
     RenderControl,
 )
-from grokimagine.engines.diffusion.config import DiffusersConfig
-from grokimagine.engines.diffusion.families import (
+from grokimagine.engines.diffusers.config import DiffusersConfig
+from grokimagine.engines.diffusers.families import (
     LoadedModel,
     ModelInfo,
     call_arguments,
@@ -39,7 +40,7 @@ from grokimagine.engines.diffusion.families import (
     geometry_of,
     inspect_model,
 )
-from grokimagine.engines.diffusion.loader import (
+from grokimagine.engines.diffusers.loader import (
     ConfigurationError,
     check_speed_options,
     configure_pipeline,
@@ -48,8 +49,8 @@ from grokimagine.engines.diffusion.loader import (
     resolve_dtype,
     resolve_model_dir,
 )
-from grokimagine.engines.diffusion.mapping import RenderPlan, plan_render
-from grokimagine.engines.diffusion.profiles import Presets, PresetsError, load_presets
+from grokimagine.engines.diffusers.mapping import RenderPlan, plan_render
+from grokimagine.engines.diffusers.profiles import Presets, PresetsError, load_presets
 from grokimagine.engines.encoding import encode_mp4
 from grokimagine.settings import Settings
 
@@ -95,7 +96,7 @@ def to_uint8_frames(video: Any) -> np.ndarray:
     return (np.clip(frames, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
-class DiffusersEngine:
+class DiffusersEngine(Engine):
     """Renders videos with a Wan or LTX-Video diffusers pipeline. One video at a time."""
 
     name: ClassVar[str] = "diffusers"
@@ -198,18 +199,21 @@ class DiffusersEngine:
         if request.images:
             candidates = (self.i2v, self.t2v)
             usable = [info for info in candidates if info and info.image_to_video]
-            missing = ("IMAGE_TO_VIDEO_UNAVAILABLE", "image-to-video", "I2V")
+            if not usable:
+                raise EngineError(
+                    "no image-to-video model is configured (GROKIMAGINE_DIFFUSERS_I2V_MODEL)",
+                    "IMAGE_TO_VIDEO_UNAVAILABLE",
+                    fallback=True,
+                )
         else:
             candidates = (self.t2v, self.i2v)
             usable = [info for info in candidates if info and info.text_to_video]
-            missing = ("TEXT_TO_VIDEO_UNAVAILABLE", "text-to-video", "T2V")
-        if not usable:
-            code, what, variable = missing
-            raise EngineError(
-                f"no {what} model is configured (GROKIMAGINE_DIFFUSERS_{variable}_MODEL)",
-                code,
-                fallback=True,
-            )
+            if not usable:
+                raise EngineError(
+                    "no text-to-video model is configured (GROKIMAGINE_DIFFUSERS_T2V_MODEL)",
+                    "TEXT_TO_VIDEO_UNAVAILABLE",
+                    fallback=True,
+                )
         return usable[0]
 
     def plan(self, info: ModelInfo, request: GenerationRequest) -> RenderPlan:

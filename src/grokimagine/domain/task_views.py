@@ -1,19 +1,21 @@
-"""How a task looks in a response."""
+"""How a task is shown: the status body of the reference page, and the full task resource.
+
+The API, webhook bodies and anything else that shows a task use these, so every surface shows
+the same fields.
+"""
 
 from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from grokimagine.domain.catalog import resolution_of
 from grokimagine.domain.clock import iso_utc
 from grokimagine.domain.task_control import queue_position
 from grokimagine.domain.tasks import COMPLETED, TaskRecord
+from grokimagine.storage.db import Database
 from grokimagine.storage.files import FileStore
-
-if TYPE_CHECKING:
-    from grokimagine.services import Services
 
 
 def status_view(record: TaskRecord, store: FileStore, url_ttl_seconds: int) -> dict[str, Any]:
@@ -45,17 +47,18 @@ def status_view(record: TaskRecord, store: FileStore, url_ttl_seconds: int) -> d
     }
 
 
-async def task_view(record: TaskRecord, services: Services) -> dict[str, Any]:
+async def task_view(
+    record: TaskRecord, db: Database, store: FileStore, url_ttl_seconds: int
+) -> dict[str, Any]:
     """The task resource of the Part 3 routes: the status body and every added field.
 
     Only clients of those routes (or of ``Prefer: wait``) see it; ``/v1/status`` keeps its body.
     """
-    ttl = services.settings.url_ttl_seconds
-    view = status_view(record, services.store, ttl)
+    view = status_view(record, store, url_ttl_seconds)
     # The same clock reading the signer uses, so the time matches the URLs' own expiry.
-    expires = int(time.time()) + ttl
+    expires = int(time.time()) + url_ttl_seconds
     view.update(
-        queue_position=await queue_position(services.db, record),
+        queue_position=await queue_position(db, record),
         expires_at=iso_utc(datetime.fromtimestamp(expires, UTC)) if view["response"] else None,
         cancel_requested=record.cancel_requested,
         deleted_at=iso_utc(record.deleted_at),

@@ -1,0 +1,198 @@
+"""Submitting a generation: every rule of a submission, then the transaction that pays for it.
+
+The API's generate route, the console's playground and anything else that creates tasks call
+:func:`submit_generation`; it raises domain errors and knows nothing of HTTP.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from grokimagine.domain.accounts import Principal
+from grokimagine.domain.catalog import DEFAULT_RESOLUTION, DEFAULT_SECONDS
+from grokimagine.domain.errors import InvalidRequestError
+from grokimagine.domain.idempotency import (
+    IdempotencyKey,
+    IdempotencyKeyTakenError,
+    find_original,
+    fingerprint,
+)
+from grokimagine.domain.images import LoadedImage, load_images
+from grokimagine.domain.tasks import ModeNotAllowedError, NewTask, submit_task
+from grokimagine.engines.capabilities import Capabilities
+from grokimagine.engines.registry import route_capabilities
+from grokimagine.engines.routing import TEST_KEY_ROUTE, EngineRouter
+from grokimagine.net.guard import FetchError, validate_outbound_url
+from grokimagine.net.policy import Allowlist
+from grokimagine.settings import Settings
+from grokimagine.storage.db import Database
+from grokimagine.storage.files import FileStore
+
+# Part 3 options, in the order the status's ``request`` echoes them.
+OPTION_FIELDS = ("n", "duration", "resolution", "seed", "negative_prompt", "callback_url")
+
+
+class SubmissionServices(Protocol):
+    """What a submission needs of the process's shared services (``services.Services``)."""
+
+    settings: Settings
+    db: Database
+    store: FileStore
+    fetch_allowlist: Allowlist
+    router: EngineRouter
+
+    def task_created(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class GenerationOrder:
+    """A generation as a caller asked for it, parsed but not yet judged by any rule."""
+
+    prompt: str
+    mode: str = "normal"
+    ratio: str = "1:1"
+    images: tuple[str, ...] | None = None  # http(s) URLs or data URIs, as given
+    n: int = 1
+    duration: int = DEFAULT_SECONDS
+    resolution: str = DEFAULT_RESOLUTION
+    seed: int | None = None
+    negative_prompt: str | None = None
+    callback_url: str | None = None
+    # The optional fields the caller set: only these are echoed and checked against engines,
+    # so a reference-page client sees the reference page's behaviour.
+    given: frozenset[str] = field(default_factory=frozenset)
+    idempotency_key: str | None = None
+
+    def options_given(self) -> dict[str, Any]:
+        """The Part 3 options the caller set, as the status's ``request`` echoes them."""
+        values = {name: getattr(self, name) for name in OPTION_FIELDS if name in self.given}
+        return {name: value for name, value in values.items() if value is not None}
+
+    def fields(self) -> dict[str, Any]:
+        """The request's fields, for the idempotency fingerprint."""
+        return {
+            "mode": self.mode,
+            "prompt": self.prompt,
+            "images": list(self.images) if self.images is not None else None,
+            "ratio": self.ratio,
+            "n": self.n,
+            "duration": self.duration,
+            "resolution": self.resolution,
+            "seed": self.seed,
+            "negative_prompt": self.negative_prompt,
+            "callback_url": self.callback_url,
+        }
+
+
+@dataclass(frozen=True)
+class Submission:
+    """The task a submission made, or found again (``replayed``) through its idempotency key."""
+
+    task_id: str
+    replayed: bool
+
+
+def engine_route(router: EngineRouter, principal: Principal, mode: str) -> list[str]:
+    """The engines for a new task: the routes' choice, or the preview engine for test keys."""
+    if not principal.live:
+        return list(TEST_KEY_ROUTE)
+    return router.route(principal.plan, mode)
+
+
+async def submit_generation(
+    services: SubmissionServices, principal: Principal, order: GenerationOrder
+) -> Submission:
+    """Judge ``order`` by every rule of a submission, then create and pay for its task.
+
+    Raises :class:`InvalidRequestError`, :class:`ImageRejected`, :class:`ModeNotAllowedError`,
+    :class:`InsufficientCreditsError` or :class:`IdempotencyConflictError`.
+    """
+    idempotency = _idempotency(order, principal)
+    original = await _original_task(services, principal, idempotency)
+    if original is not None:
+        return Submission(original, replayed=True)
+    route = engine_route(services.router, principal, order.mode)
+    check_options(order, route_capabilities(services.settings, route))
+    await _check_callback_url(services, order.callback_url)
+    images = await _load_images(services, order.images or ())
+    if order.mode == "spicy" and not principal.allow_spicy:
+        raise ModeNotAllowedError(order.mode)
+    new_task = NewTask(
+        mode=order.mode,
+        prompt=order.prompt,
+        ratio=order.ratio,
+        images=images,
+        route=route,
+        video_count=order.n,
+        seed=order.seed,
+        negative_prompt=order.negative_prompt,
+        duration=order.duration,
+        resolution=order.resolution,
+        callback_url=order.callback_url,
+        idempotency=idempotency,
+        echoed_options=order.options_given(),
+    )
+    try:
+        record = await submit_task(services.db, services.store, principal, new_task)
+    except IdempotencyKeyTakenError:
+        # A concurrent request with the same key won the insert: answer with its task.
+        original = await _original_task(services, principal, idempotency)
+        if original is None:
+            raise
+        return Submission(original, replayed=True)
+    services.task_created()
+    return Submission(record.id, replayed=False)
+
+
+def check_options(order: GenerationOrder, capabilities: Capabilities) -> None:
+    """Refuse the options the caller set that the serving engines do not offer."""
+    if "duration" in order.given and order.duration not in capabilities.durations:
+        offered = ", ".join(str(seconds) for seconds in capabilities.durations)
+        raise InvalidRequestError(f"The duration parameter is not valid: offered are {offered}")
+    if "resolution" in order.given and order.resolution not in capabilities.resolutions:
+        offered = ", ".join(capabilities.resolutions)
+        raise InvalidRequestError(f"The resolution parameter is not valid: offered are {offered}")
+    if order.seed is not None and not capabilities.seed:
+        raise InvalidRequestError("The seed parameter is not supported by the engines of this mode")
+    if order.negative_prompt is not None and not capabilities.negative_prompt:
+        raise InvalidRequestError(
+            "The negative_prompt parameter is not supported by the engines of this mode"
+        )
+
+
+def _idempotency(order: GenerationOrder, principal: Principal) -> IdempotencyKey | None:
+    if order.idempotency_key is None:
+        return None
+    # A key used with a live key and again with a test key is a different request.
+    return IdempotencyKey(
+        order.idempotency_key, fingerprint({**order.fields(), "live": principal.live})
+    )
+
+
+async def _original_task(
+    services: SubmissionServices, principal: Principal, key: IdempotencyKey | None
+) -> str | None:
+    if key is None:
+        return None
+    return await find_original(services.db, principal.account_id, key)
+
+
+async def _check_callback_url(services: SubmissionServices, url: str | None) -> None:
+    """Refuse a callback URL that webhooks could not reach: scheme, private address."""
+    if url is None:
+        return
+    try:
+        await validate_outbound_url(url, services.fetch_allowlist)
+    except FetchError as exc:
+        raise InvalidRequestError(f"The callback_url parameter is not valid: {exc}") from None
+
+
+async def _load_images(services: SubmissionServices, sources: tuple[str, ...]) -> list[LoadedImage]:
+    limits = services.settings.limits
+    return await load_images(
+        sources,
+        allowlist=services.fetch_allowlist,
+        max_bytes=limits.max_image_bytes,
+        timeout=limits.image_fetch_timeout,
+    )
