@@ -197,11 +197,15 @@ class Database:
                 yield conn
             return
         deadline = asyncio.get_running_loop().time() + self.write_wait_seconds
-        try:
-            async with asyncio.timeout_at(deadline):
-                await self._write_lock.acquire()
-        except TimeoutError:
-            raise DatabaseBusyError() from None
+        if self._write_lock.locked():
+            # Only a queued writer pays for a timer.
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await self._write_lock.acquire()
+            except TimeoutError:
+                raise DatabaseBusyError() from None
+        else:
+            await self._write_lock.acquire()
         try:
             assert self._sqlite is not None
             with self._sqlite.connect() as conn:
