@@ -2,6 +2,7 @@
 status and generate benchmark (the same app, the same SQLite database), alternating rounds.
 
     python bench/http_servers.py [--seconds 8] [--connections 32] [--rounds 2]
+        [--servers uvicorn-httptools,uvicorn-h11,granian,serve]
 
 Needs ``wrk``. Prints a markdown table (medians over rounds) for bench/RESULTS.md.
 """
@@ -27,7 +28,16 @@ FACTORY = "grokimagine.http.app:create_app_from_env"
 BIN = Path(sys.executable).parent
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def server_command(server: str, port: int) -> list[str]:
+    if server == "serve":
+        # What `grokimagine serve` runs (on this branch: httptools with the header guards).
+        return [str(BIN / "grokimagine"), "serve", "--no-worker", "--port", str(port)]
     if server == "granian":
         return [
             str(BIN / "granian"),
@@ -79,7 +89,7 @@ def main() -> None:
         f"wrk.body = {json.dumps(json.dumps(body))}\n"
     )
     results: dict[str, dict[str, list[float]]] = {
-        s: {"status": [], "generate": []} for s in servers
+        s: {"status": [], "generate": [], "status_cpu": [], "generate_cpu": []} for s in servers
     }
     try:
         for _ in range(args.rounds):
@@ -97,17 +107,28 @@ def main() -> None:
                     headers = {"Authorization": f"Bearer {token}"}
                     task = httpx.post(f"{base}/v1/generate", json=body, headers=headers).json()
                     task_id = task["data"]["task_id"]
+                    before = cpu_seconds(process.pid)
                     status = run_wrk(
                         f"{base}/v1/status?task_id={task_id}",
                         args.seconds,
                         args.connections,
                         status_script,
                     )
+                    middle = cpu_seconds(process.pid)
                     generate = run_wrk(
                         f"{base}/v1/generate", args.seconds, args.connections, generate_script
                     )
-                    results[server]["status"].append(status["rps"])
-                    results[server]["generate"].append(generate["rps"])
+                    after = cpu_seconds(process.pid)
+                    figures = results[server]
+                    figures["status"].append(status["rps"])
+                    figures["generate"].append(generate["rps"])
+                    # Server CPU per request: steadier than requests/s on a shared machine.
+                    figures["status_cpu"].append(
+                        (middle - before) / (status["rps"] * args.seconds) * 1e6
+                    )
+                    figures["generate_cpu"].append(
+                        (after - middle) / (generate["rps"] * args.seconds) * 1e6
+                    )
                     print(server, status, generate, file=sys.stderr, flush=True)
                 finally:
                     process.terminate()
@@ -116,13 +137,17 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
     print(f"wrk -t1 -c{args.connections} -d{args.seconds}s, {args.rounds} alternating rounds,")
     print(f"medians; SQLite, no worker; {os.cpu_count()} CPUs shared with wrk.\n")
-    print("| server | GET /v1/status req/s | POST /v1/generate req/s | rounds (status) |")
-    print("|---|---:|---:|---|")
+    print(
+        "| server | status req/s | status CPU µs/req | generate req/s | generate CPU µs/req"
+        " | rounds (status req/s) |"
+    )
+    print("|---|---:|---:|---:|---:|---|")
     for server, figures in results.items():
         rounds = ", ".join(f"{rps:.0f}" for rps in figures["status"])
+        median = {name: statistics.median(values) for name, values in figures.items()}
         print(
-            f"| {server} | {statistics.median(figures['status']):.0f}"
-            f" | {statistics.median(figures['generate']):.0f} | {rounds} |"
+            f"| {server} | {median['status']:.0f} | {median['status_cpu']:.0f}"
+            f" | {median['generate']:.0f} | {median['generate_cpu']:.0f} | {rounds} |"
         )
 
 

@@ -9,8 +9,8 @@ So ``serve`` runs uvicorn with httptools and this protocol, which adds the two g
   ``http_max_header_bytes`` the client gets 431 and the connection is closed, so a huge header
   never grows past the cap plus one read;
 - a request's headers (or a new connection's first bytes) must arrive within
-  ``http_header_timeout`` seconds, else 408 and close: a client sending one byte at a time
-  cannot hold a connection.
+  ``http_header_timeout`` seconds (checked by one sweep per server, at most a second late),
+  else 408 and close: a client sending one byte at a time cannot hold a connection.
 
 Connections and keep-alive are uvicorn's own settings (``limit_concurrency``,
 ``timeout_keep_alive``); the 503 it sends past the connection cap is given our error body too.
@@ -95,30 +95,28 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._header_bytes = 0
-        self._reading_headers = False
-        self._header_timer: asyncio.TimerHandle | None = None
+        # Loop time at which the headers of the request being read began; None between them.
+        self._headers_since: float | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         # A connection that never sends a byte is held no longer than a slow one.
         self._begin_headers()
+        _ensure_sweeper(self.server_state, self.loop)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._end_headers()
+        self._headers_since = None
         super().connection_lost(exc)
 
     def _begin_headers(self) -> None:
-        if self._reading_headers:
-            return
-        self._reading_headers = True
-        self._header_bytes = 0
-        self._header_timer = self.loop.call_later(LIMITS.header_timeout, self._headers_too_slow)
+        # A time stamp, not a timer per request: one sweep a fraction of a second for all
+        # connections costs less than arming and cancelling a timer on every request.
+        if self._headers_since is None:
+            self._headers_since = self.loop.time()
+            self._header_bytes = 0
 
     def _end_headers(self) -> None:
-        self._reading_headers = False
-        if self._header_timer is not None:
-            self._header_timer.cancel()
-            self._header_timer = None
+        self._headers_since = None
 
     def _refuse(self, response: bytes) -> None:
         self._end_headers()
@@ -129,15 +127,19 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 self.transport.write(response)
             self.transport.close()
 
-    def _headers_too_slow(self) -> None:
-        self._header_timer = None
+    def headers_overdue(self, now: float) -> bool:
+        """Whether this connection's headers have been arriving for too long."""
+        return self._headers_since is not None and now - self._headers_since > LIMITS.header_timeout
+
+    def refuse_slow(self) -> None:
+        """Answer 408 and close: the headers did not arrive in time."""
         self._refuse(_TOO_SLOW)
 
     def data_received(self, data: bytes) -> None:
         if self.transport.is_closing():
             return
         super().data_received(data)
-        if self._reading_headers:
+        if self._headers_since is not None:
             self._header_bytes += len(data)
             if self._header_bytes > LIMITS.max_header_bytes:
                 self._refuse(_TOO_LARGE)
@@ -155,3 +157,23 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def _start_asgi_task(self, cycle: Any, app: Any) -> None:
         super()._start_asgi_task(cycle, _busy if app is service_unavailable else app)
+
+
+def _ensure_sweeper(server_state: Any, loop: asyncio.AbstractEventLoop) -> None:
+    """Start, once per server, the sweep that closes connections whose headers are overdue."""
+    if getattr(server_state, "grokimagine_sweeping", False):
+        return
+    server_state.grokimagine_sweeping = True
+    interval = min(1.0, LIMITS.header_timeout / 4)
+
+    def sweep() -> None:
+        now = loop.time()
+        for connection in list(server_state.connections):
+            if isinstance(connection, GuardedHttpToolsProtocol) and connection.headers_overdue(now):
+                connection.refuse_slow()
+        if server_state.connections:
+            loop.call_later(interval, sweep)
+        else:
+            server_state.grokimagine_sweeping = False
+
+    loop.call_later(interval, sweep)
