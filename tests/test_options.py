@@ -32,9 +32,10 @@ async def test_n_videos_are_made_and_each_is_charged(
 ) -> None:
     body = {"prompt": "p", "n": 3, "seed": 7, "duration": 1}
     task_id = await submit(client, customer, body)
-    assert await balance_of(services, customer.account_id) == 400 - 3 * 40
+    # The default table: 4 + 6 credits a second, so a 1 s video costs 10 (the 6 s one, 40).
+    assert await balance_of(services, customer.account_id) == 400 - 3 * 10
     pending = await status_of(client, customer, task_id)
-    assert pending["consumed_credits"] == 120
+    assert pending["consumed_credits"] == 30
     assert pending["request"] == {"mode": "normal", "prompt": "p", "ratio": "1:1", **body}
     assert await make_worker(services).run_once()
     done = await task_of(client, customer, task_id)
@@ -142,7 +143,7 @@ async def test_pricing_shows_the_price_and_options_before_charging(
     assert response.status_code == 200
     data = response.json()["data"]
     assert data["credits_per_video"] == 40 and data["charged"] is True
-    assert data["price_formula"] == "n * 40"
+    assert data["price_formula"].startswith("n * price(resolution, duration)")
     assert set(data["modes"]) == {"fun", "normal", "spicy"}
     assert data["modes"]["spicy"]["allowed"] is False and data["modes"]["fun"]["allowed"]
     assert data["modes"]["fun"] == {
@@ -152,6 +153,65 @@ async def test_pricing_shows_the_price_and_options_before_charging(
         "max_n": 4,
         "seed": True,
         "negative_prompt": True,
+        "max_images": 4,
+        "prices": {
+            "480p": {"base": 4, "per_second": 6},
+            "720p": {"base": 4, "per_second": 9},
+        },
     }
+    assert data["table"] == {"default": data["modes"]["fun"]["prices"]}
     assert "engines" not in data["modes"]["fun"]  # which providers serve is not shown
     assert await balance_of(services, customer.account_id) == 400
+
+
+@pytest.fixture
+async def relay_routed(settings: Settings) -> tuple[httpx.AsyncClient, Services]:
+    """Pro accounts served by xAI alone, enterprise ones by an OpenAI-style server alone."""
+    routed = settings.replace(
+        routes={"plan:pro": ["xai"], "plan:enterprise": ["openai-videos"]},
+        xai_api_key=SecretStr("k"),
+        openai_videos_base_url="http://videos.example.com/v1",
+    )
+    own = build_services(routed, public_url=BASE_URL)
+    transport = httpx.ASGITransport(app=create_app(own))
+    async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as http:
+        yield http, own
+    await own.close()
+
+
+async def test_pricing_shows_xais_durations_resolutions_and_images(
+    relay_routed: tuple[httpx.AsyncClient, Services],
+) -> None:
+    http, services = relay_routed
+    pro = await make_customer(services, plan="pro")
+    normal = (await http.get("/v1/pricing", headers=pro.headers)).json()["data"]["modes"]["normal"]
+    assert normal["durations"] == list(range(1, 16))
+    assert normal["resolutions"] == ["480p", "720p"]
+    assert normal["max_images"] == 4  # xAI takes 7 reference images; the API takes 4
+    assert (normal["seed"], normal["negative_prompt"]) == (False, False)
+    for duration in (1, 15):
+        accepted = await http.post(
+            "/v1/generate", json={"prompt": "p", "duration": duration}, headers=pro.headers
+        )
+        assert accepted.status_code == 200, accepted.text
+    refused = await http.post(
+        "/v1/generate", json={"prompt": "p", "duration": 16}, headers=pro.headers
+    )
+    assert refused.status_code == 400
+
+
+async def test_images_beyond_what_the_engines_take_are_refused(
+    relay_routed: tuple[httpx.AsyncClient, Services],
+) -> None:
+    http, services = relay_routed
+    enterprise = await make_customer(services, plan="enterprise")
+    pricing = (await http.get("/v1/pricing", headers=enterprise.headers)).json()["data"]
+    assert pricing["modes"]["fun"]["max_images"] == 1
+    two = ["https://example.com/a.png", "https://example.com/b.png"]
+    refused = await http.post(
+        "/v1/generate", json={"prompt": "p", "images": two}, headers=enterprise.headers
+    )
+    assert refused.status_code == 400
+    assert refused.json()["message"] == (
+        "Invalid request: The images parameter is not valid: the engines of this mode take at most 1"
+    )

@@ -12,9 +12,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-from grokimagine.domain import accounts
-from grokimagine.domain.credits import grant_credits
-from grokimagine.domain.plans import PLANS
+from grokimagine.domain import account_admin, accounts, admin_keys
+from grokimagine.domain.audit import CLI
+from grokimagine.domain.business_settings import check_business_settings
+from grokimagine.domain.credits import BalanceTooLowError
+from grokimagine.domain.plans import UnknownPlanError, plan_catalog
 from grokimagine.ops.logs import configure_logging
 from grokimagine.settings import Settings
 from grokimagine.storage.db import Database
@@ -34,9 +36,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = Settings()
     configure_logging(settings.log_format)
     try:
+        check_business_settings(settings)
         return int(args.run(settings, args) or 0)
-    except (accounts.AccountNotFoundError, ValueError) as exc:
+    except (accounts.AccountNotFoundError, UnknownPlanError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except BalanceTooLowError as exc:
+        print(
+            f"error: the balance is {exc.balance}; a deduction never goes below 0", file=sys.stderr
+        )
         return 1
 
 
@@ -68,7 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     create = key_commands.add_parser(
         "create", help="create an account with a key, or add a key to --account"
     )
-    create.add_argument("--plan", choices=sorted(PLANS), default="free")
+    create.add_argument("--plan", default="free", help="a plan of GROKIMAGINE_PLANS or a default")
     create.add_argument("--credits", type=int, default=0)
     create.add_argument("--allow-spicy", action="store_true")
     create.add_argument("--name", default="")
@@ -82,16 +90,50 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--account")
     listing.set_defaults(run=_keys_list)
 
-    credit = commands.add_parser("credits", help="grant credits")
+    credit = commands.add_parser("credits", help="grant or deduct credits")
     credit_commands = credit.add_subparsers(title="credits commands", required=True)
     add = credit_commands.add_parser("add", help="add credits to an account")
     add.add_argument("account_id")
     add.add_argument("amount", type=int)
+    add.add_argument("--reason", default="granted from the command line")
     add.set_defaults(run=_credits_add)
+    deduct = credit_commands.add_parser("deduct", help="take credits (never below 0)")
+    deduct.add_argument("account_id")
+    deduct.add_argument("amount", type=int)
+    deduct.add_argument("--reason", required=True)
+    deduct.set_defaults(run=_credits_deduct)
 
-    account = commands.add_parser("accounts", help="list accounts")
+    account = commands.add_parser("accounts", help="list and change accounts")
     account_commands = account.add_subparsers(title="accounts commands", required=True)
     account_commands.add_parser("list", help="list accounts").set_defaults(run=_accounts_list)
+    for name, help_text in (
+        ("disable", "refuse the account's keys (403 ACCOUNT_DISABLED)"),
+        ("enable", "accept the account's keys again"),
+    ):
+        change = account_commands.add_parser(name, help=help_text)
+        change.add_argument("account_id")
+        change.set_defaults(run=_accounts_toggle, action=name)
+    plan = account_commands.add_parser("plan", help="move an account to another plan")
+    plan.add_argument("account_id")
+    plan.add_argument("plan")
+    plan.set_defaults(run=_accounts_plan)
+    spicy = account_commands.add_parser("spicy", help="allow (on) or forbid (off) spicy")
+    spicy.add_argument("account_id")
+    spicy.add_argument("state", choices=["on", "off"])
+    spicy.set_defaults(run=_accounts_spicy)
+
+    plans = commands.add_parser("plans", help="list the plans in force")
+    plans.set_defaults(run=_plans_list)
+
+    admin = commands.add_parser("admin-keys", help="create, list and revoke admin keys")
+    admin_commands = admin.add_subparsers(title="admin-keys commands", required=True)
+    admin_create = admin_commands.add_parser("create", help="make a gi_admin_ key for /admin/v1")
+    admin_create.add_argument("--name", default="")
+    admin_create.set_defaults(run=_admin_keys_create)
+    admin_commands.add_parser("list", help="list admin keys").set_defaults(run=_admin_keys_list)
+    admin_revoke = admin_commands.add_parser("revoke", help="revoke an admin key by its id")
+    admin_revoke.add_argument("key_id")
+    admin_revoke.set_defaults(run=_admin_keys_revoke)
     return parser
 
 
@@ -243,10 +285,12 @@ def _keys_create(settings: Settings, args: argparse.Namespace) -> int:
                 credits_granted=args.credits,
                 allow_spicy=args.allow_spicy,
                 name=args.name,
+                plans=plan_catalog(settings),
+                actor=CLI,
             )
             account_id = account.id
             print(f"account {account.id} (plan {account.plan}, {account.balance} credits)")
-        return await accounts.create_key(db, account_id, live=not args.test)
+        return await accounts.create_key(db, account_id, live=not args.test, actor=CLI)
 
     new_key = _run_db(settings, job)
     print(f"key {new_key.key.id} for {new_key.key.account_id}; the token, shown only once:")
@@ -255,7 +299,7 @@ def _keys_create(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _keys_revoke(settings: Settings, args: argparse.Namespace) -> int:
-    revoked = _run_db(settings, lambda db: accounts.revoke_key(db, args.key_id))
+    revoked = _run_db(settings, lambda db: accounts.revoke_key(db, args.key_id, actor=CLI))
     print(f"revoked {args.key_id}" if revoked else f"no active key {args.key_id}")
     return 0 if revoked else 1
 
@@ -269,20 +313,87 @@ def _keys_list(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _credits_add(settings: Settings, args: argparse.Namespace) -> int:
-    async def job(db: Database) -> int:
-        await accounts.get_account(db, args.account_id)
-        async with db.write() as conn:
-            return await grant_credits(conn, args.account_id, args.amount, note="cli")
-
-    balance = _run_db(settings, job)
+    balance = _run_db(
+        settings, lambda db: account_admin.grant(db, CLI, args.account_id, args.amount, args.reason)
+    )
     print(f"{args.account_id} balance: {balance}")
     return 0
+
+
+def _credits_deduct(settings: Settings, args: argparse.Namespace) -> int:
+    balance = _run_db(
+        settings,
+        lambda db: account_admin.deduct(db, CLI, args.account_id, args.amount, args.reason),
+    )
+    print(f"{args.account_id} balance: {balance}")
+    return 0
+
+
+def _accounts_toggle(settings: Settings, args: argparse.Namespace) -> int:
+    change = (
+        account_admin.disable_account if args.action == "disable" else account_admin.enable_account
+    )
+    account = _run_db(settings, lambda db: change(db, CLI, args.account_id))
+    print(f"{account.id} {'disabled' if account.disabled_at else 'enabled'}")
+    return 0
+
+
+def _accounts_plan(settings: Settings, args: argparse.Namespace) -> int:
+    account = _run_db(
+        settings,
+        lambda db: account_admin.change_plan(
+            db, CLI, args.account_id, args.plan, plan_catalog(settings)
+        ),
+    )
+    print(f"{account.id} plan: {account.plan}")
+    return 0
+
+
+def _accounts_spicy(settings: Settings, args: argparse.Namespace) -> int:
+    allowed = args.state == "on"
+    account = _run_db(
+        settings, lambda db: account_admin.set_spicy(db, CLI, args.account_id, allowed)
+    )
+    print(f"{account.id} spicy: {'allowed' if account.allow_spicy else 'forbidden'}")
+    return 0
+
+
+def _plans_list(settings: Settings, args: argparse.Namespace) -> int:
+    for plan in plan_catalog(settings):
+        active = "-" if plan.max_active_tasks is None else str(plan.max_active_tasks)
+        spicy = "spicy" if plan.allow_spicy else "-"
+        print(
+            f"{plan.name}\t{plan.requests_per_minute} rpm\t{spicy}\tactive {active}\t"
+            f"monthly {plan.monthly_credits}"
+        )
+    return 0
+
+
+def _admin_keys_create(settings: Settings, args: argparse.Namespace) -> int:
+    new_key = _run_db(settings, lambda db: admin_keys.create_admin_key(db, CLI, args.name))
+    print(f"admin key {new_key.key.id}; the token, shown only once:")
+    print(new_key.token)
+    return 0
+
+
+def _admin_keys_list(settings: Settings, args: argparse.Namespace) -> int:
+    for key in _run_db(settings, admin_keys.list_admin_keys):
+        state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
+        print(f"{key.id}\t{key.token_prefix}...\t{state}\t{key.name}")
+    return 0
+
+
+def _admin_keys_revoke(settings: Settings, args: argparse.Namespace) -> int:
+    revoked = _run_db(settings, lambda db: admin_keys.revoke_admin_key(db, CLI, args.key_id))
+    print(f"revoked {args.key_id}" if revoked else f"no active admin key {args.key_id}")
+    return 0 if revoked else 1
 
 
 def _accounts_list(settings: Settings, args: argparse.Namespace) -> int:
     for account in _run_db(settings, accounts.list_accounts):
         spicy = "spicy" if account.allow_spicy else "-"
-        print(f"{account.id}\t{account.plan}\t{account.balance}\t{spicy}\t{account.name}")
+        state = "\tdisabled" if account.disabled_at else ""
+        print(f"{account.id}\t{account.plan}\t{account.balance}\t{spicy}\t{account.name}{state}")
     return 0
 
 

@@ -9,10 +9,20 @@ Settings that belong together live in groups (``settings.relay``, ``settings.xai
 
 from __future__ import annotations
 
+import re
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -38,10 +48,26 @@ class SettingsGroup(BaseSettings):
         except ValidationError as exc:
             # Name the variable an operator sets, not the field inside the group.
             culprits = "; ".join(
-                f"GROKIMAGINE_{(self.flat_prefix + str(error['loc'][0])).upper()}: {error['msg']}"
+                f"GROKIMAGINE_{(self.flat_prefix + str(error['loc'][0])).upper()}: "
+                + "".join(f"{part}: " for part in error["loc"][1:])
+                + str(error["msg"]).removeprefix("Value error, ")
                 for error in exc.errors()
             )
             raise ValueError(f"invalid settings: {culprits}") from None
+
+
+_PLAN_NAME = re.compile(r"[A-Za-z0-9_-]{1,20}")
+
+
+class PlanFields(BaseModel):
+    """An operator's plan (or the fields of a default plan it changes); see domain/plans.py."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    requests_per_minute: int | None = Field(None, ge=1)
+    allow_spicy: bool | None = None
+    max_active_tasks: int | None = Field(None, ge=1)
+    monthly_credits: int | None = Field(None, ge=0)
 
 
 class LimitSettings(SettingsGroup):
@@ -64,6 +90,21 @@ class LimitSettings(SettingsGroup):
         60, ge=1, description="Invalid signed file URLs per client address per minute."
     )
 
+    plans: dict[str, PlanFields] = Field(
+        default_factory=dict,
+        description="Plans over the three defaults (JSON), e.g. "
+        '{"studio": {"requests_per_minute": 300, "allow_spicy": false, "max_active_tasks": 4, '
+        '"monthly_credits": 2000}}; a default plan\'s name changes only the fields given.',
+    )
+
+    @field_validator("plans")
+    @classmethod
+    def _plan_names(cls, plans: dict[str, PlanFields]) -> dict[str, PlanFields]:
+        for name in plans:
+            if not _PLAN_NAME.fullmatch(name):
+                raise ValueError(f"{name!r}: a plan name is 1-20 letters, digits, - or _")
+        return plans
+
 
 class HttpServerSettings(SettingsGroup):
     """Connections of ``serve``: uvicorn's, with our header guards (http/connections.py)."""
@@ -81,6 +122,21 @@ class HttpServerSettings(SettingsGroup):
     )
     keepalive_seconds: float = Field(
         5.0, gt=0, description="An idle keep-alive connection is closed after this long."
+    )
+
+
+class PricingSettings(SettingsGroup):
+    """What a video costs in credits, and what a credit is worth (README: Plans and prices)."""
+
+    flat_prefix = "pricing_"
+
+    table: str | None = Field(
+        None,
+        description="Price table, JSON text or a .json/.toml file (checked at start-up); unset: "
+        "480p 4 + 6 credits a second (6 s: 40), 720p 4 + 9 a second.",
+    )
+    usd_per_credit: Decimal = Field(
+        Decimal("0.01"), ge=0, description="What a credit sells for, for the margin report."
     )
 
 
@@ -102,7 +158,12 @@ class RelaySettings(SettingsGroup):
     retries: int = Field(3, ge=1, description="Attempts per call on 5xx, network, 429.")
     retry_backoff: float = Field(0.5, gt=0, description="Base of the jittered backoff.")
     max_retry_after: float = Field(60.0, gt=0, description="Cap on a honoured Retry-After.")
-    max_concurrency: int = Field(4, ge=1, description="Jobs at once per provider key.")
+    max_concurrency: int = Field(
+        32,
+        ge=1,
+        description="Jobs at once per provider key; also how many tasks of a relay engine "
+        "one worker runs at once.",
+    )
     queue_timeout: float = Field(300.0, gt=0, description="Wait for a free provider slot.")
     breaker_failures: int = Field(5, ge=1, description="Failed calls that open the circuit.")
     breaker_reset_seconds: float = Field(
@@ -249,6 +310,7 @@ GROUPS: dict[str, type[SettingsGroup]] = {
     "diffusers": DiffusersSettings,
     "s3": S3Settings,
     "webhooks": WebhookSettings,
+    "pricing": PricingSettings,
 }
 
 
@@ -290,6 +352,11 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(60.0, gt=0, description="How long a claim lasts without renewal.")
     max_attempts: int = Field(3, ge=1, description="Runs of a task before it is failed.")
     poll_seconds: float = Field(1.0, gt=0, description="Idle worker's polling interval.")
+    preview_concurrency: int | None = Field(
+        None,
+        ge=1,
+        description="Preview tasks one worker runs at once; unset: the CPU cores it may use.",
+    )
 
     # Engines and routing (docs/relay.md)
     routes: dict[str, list[str]] = Field(
@@ -347,6 +414,7 @@ class Settings(BaseSettings):
     diffusers: DiffusersSettings = Field(default_factory=DiffusersSettings)
     s3: S3Settings = Field(default_factory=S3Settings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    pricing: PricingSettings = Field(default_factory=PricingSettings)
 
     @model_validator(mode="before")
     @classmethod

@@ -57,6 +57,7 @@ class OpenAIScenario:
     rate_limited_polls: int = 0
     retry_after: int = 0
     content_ttl: float = 10.0
+    empty_202_polls: int = 0  # first polls answered 202 with an empty body
 
 
 @dataclass
@@ -146,6 +147,9 @@ class FakeOpenAIVideos:
             job = self.jobs.get(video_id)
             if job is None:
                 return _error(404, f"Video {video_id} not found.", "not_found")
+            if self.scenario.empty_202_polls > 0:
+                self.scenario.empty_202_polls -= 1
+                return Response(status_code=202)
             if self.scenario.rate_limited_polls > 0:
                 self.scenario.rate_limited_polls -= 1
                 return JSONResponse(

@@ -67,6 +67,12 @@ class XaiScenario:
     url_ttl: float = 10.0
     cost_ticks: int | None = 5_000_000_000
     result_bytes: bytes | None = None  # served instead of the MP4
+    job_seconds: float | None = None  # done this long after its creation (not after N polls)
+    empty_202_polls: int = 0  # first polls of each job answered 202 with an empty body
+    text_202_polls: int = 0  # then polls answered 202 with a body that is not JSON
+    odd_statuses: tuple[str, ...] = ()  # then polls answered with these unknown statuses
+    video_url: str | None = None  # the URL a done job names, instead of the fake's CDN path
+    cdn_redirect: str | None = None  # the CDN path answers 302 to this URL
 
 
 @dataclass
@@ -76,6 +82,9 @@ class _Job:
     done_at: float | None = None
     token: str = field(default_factory=lambda: uuid.uuid4().hex)
     downloaded: bool = False
+    created_at: float = field(default_factory=time.monotonic)
+    odd_polls: int = 0
+    expired: bool = False  # this job alone answers "expired"
 
 
 _EXPIRED_XML = "<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>"
@@ -190,6 +199,17 @@ class FakeXai:
             if self.scenario.failing_polls > 0:
                 self.scenario.failing_polls -= 1
                 return _error(503, "Service unavailable", "unavailable")
+            scenario = self.scenario
+            if job.odd_polls < scenario.empty_202_polls:
+                job.odd_polls += 1
+                return Response(status_code=202)
+            if job.odd_polls < scenario.empty_202_polls + scenario.text_202_polls:
+                job.odd_polls += 1
+                return Response("Accepted", status_code=202, media_type="text/plain")
+            odd = job.odd_polls - scenario.empty_202_polls - scenario.text_202_polls
+            if odd < len(scenario.odd_statuses):
+                job.odd_polls += 1
+                return {"status": scenario.odd_statuses[odd], "model": "grok-imagine-video"}
             return self._status(job, str(request.base_url).rstrip("/"))
 
         @app.get("/vidgen/{token}.mp4")
@@ -197,6 +217,8 @@ class FakeXai:
             self.download_auth.append(request.headers.get("authorization"))
             job = next((job for job in self.jobs.values() if job.token == token), None)
             fresh = job and job.done_at and time.monotonic() - job.done_at < self.scenario.url_ttl
+            if job is not None and self.scenario.cdn_redirect:
+                return Response(status_code=302, headers={"Location": self.scenario.cdn_redirect})
             if job is None or job.downloaded or not fresh:
                 return Response(
                     _EXPIRED_XML,
@@ -211,7 +233,15 @@ class FakeXai:
     def _status(self, job: _Job, base: str) -> dict[str, Any]:
         scenario = self.scenario
         job.polls += 1
-        if scenario.outcome == "never" or job.polls <= scenario.polls_before_done:
+        if job.expired:
+            return {"status": "expired", "model": "grok-imagine-video"}
+        if scenario.job_seconds is not None:
+            elapsed = time.monotonic() - job.created_at
+            unfinished = elapsed < scenario.job_seconds
+            if scenario.outcome == "never" or unfinished:
+                progress = min(99, int(100 * elapsed / scenario.job_seconds))
+                return {"status": "pending", "progress": progress, "model": "grok-imagine-video"}
+        elif scenario.outcome == "never" or job.polls <= scenario.polls_before_done:
             progress = min(99, 100 * job.polls // (scenario.polls_before_done + 1))
             return {"status": "pending", "progress": progress, "model": "grok-imagine-video"}
         if job.done_at is None:
@@ -236,7 +266,7 @@ class FakeXai:
         answer: dict[str, Any] = {
             "status": "done",
             "video": {
-                "url": f"{base}/vidgen/{job.token}.mp4",
+                "url": scenario.video_url or f"{base}/vidgen/{job.token}.mp4",
                 "duration": 6,
                 "respect_moderation": True,
             },

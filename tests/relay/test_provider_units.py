@@ -219,7 +219,7 @@ def _config(**overrides: float) -> ProviderConfig:
 def test_wait_for_job_reports_scaled_progress_and_returns_the_result() -> None:
     updates = iter([PollUpdate(progress=0.2), PollUpdate(progress=0.1), PollUpdate("ok", 1.0)])
     reported: list[float] = []
-    result = wait_for_job(lambda: next(updates), RenderControl(reported.append), _config())
+    result = wait_for_job(lambda: next(updates), RenderControl(reported.append), _config()).result
     assert result == "ok"
     assert reported == [pytest.approx(GENERATION_SHARE * 0.2), pytest.approx(GENERATION_SHARE)]
 

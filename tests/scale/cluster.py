@@ -147,7 +147,9 @@ def cluster_env(work: Path, database_url: str, **settings: object) -> dict[str, 
     }
     env.update(
         {
-            "PYTHONPATH": str(REPO),  # the test engine plugin lives in tests/
+            # This checkout's source first (not whichever one the console script was installed
+            # from), and tests/ for the test engine plugin.
+            "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)]),
             "GROKIMAGINE_DATA_DIR": str(work / "data"),
             "GROKIMAGINE_DATABASE_URL": database_url,
             "GROKIMAGINE_REDIS_URL": REDIS_URL,

@@ -9,8 +9,9 @@ from typing import Any
 from sqlalchemy import Row, bindparam, func, insert, select, update
 
 from grokimagine.domain import credits, ids
-from grokimagine.domain.clock import utcnow
-from grokimagine.domain.plans import PLANS
+from grokimagine.domain.audit import Actor, record_action
+from grokimagine.domain.clock import iso_utc, utcnow
+from grokimagine.domain.plans import PLANS, PlanCatalog
 from grokimagine.storage.db import Database
 from grokimagine.storage.schema import accounts, api_keys
 
@@ -24,6 +25,7 @@ class Principal:
     plan: str
     allow_spicy: bool
     live: bool
+    disabled: bool = False
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,20 @@ class Account:
     balance: int
     allow_spicy: bool
     created_at: datetime
+    disabled_at: datetime | None = None
+
+    def describe(self) -> dict[str, Any]:
+        """The account as JSON (admin API, audit log)."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "plan": self.plan,
+            "balance": self.balance,
+            "allow_spicy": self.allow_spicy,
+            "disabled": self.disabled_at is not None,
+            "disabled_at": iso_utc(self.disabled_at),
+            "created_at": iso_utc(self.created_at),
+        }
 
 
 @dataclass(frozen=True)
@@ -48,6 +64,17 @@ class ApiKey:
     kind: str
     created_at: datetime
     revoked_at: datetime | None
+
+    def describe(self) -> dict[str, Any]:
+        """The key as JSON: never its token."""
+        return {
+            "id": self.id,
+            "account_id": self.account_id,
+            "token_prefix": self.token_prefix,
+            "kind": self.kind,
+            "created_at": iso_utc(self.created_at),
+            "revoked_at": iso_utc(self.revoked_at),
+        }
 
 
 @dataclass(frozen=True)
@@ -63,11 +90,22 @@ class AccountNotFoundError(LookupError):
 
 
 async def create_account(
-    db: Database, *, plan: str, credits_granted: int = 0, allow_spicy: bool = False, name: str = ""
+    db: Database,
+    *,
+    plan: str,
+    credits_granted: int = 0,
+    allow_spicy: bool = False,
+    name: str = "",
+    plans: PlanCatalog | None = None,
+    actor: Actor | None = None,
 ) -> Account:
-    """Create an account on ``plan`` with an opening grant of credits."""
-    if plan not in PLANS:
-        raise ValueError(f"unknown plan {plan!r}; plans: {', '.join(PLANS)}")
+    """Create an account on ``plan`` (one of ``plans``, the defaults if not given) with an
+    opening grant of credits; with an ``actor``, the creation is in the audit log."""
+    catalog = plans or PlanCatalog(PLANS)
+    if plan not in catalog:
+        raise ValueError(f"unknown plan {plan!r}; plans: {', '.join(catalog.names())}")
+    if credits_granted < 0:
+        raise ValueError("the opening grant cannot be negative")
     account = Account(
         id=ids.new_account_id(),
         name=name,
@@ -89,7 +127,16 @@ async def create_account(
             )
         )
         if credits_granted:
-            await credits.grant_credits(conn, account.id, credits_granted, note="opening grant")
+            await credits.grant_credits(
+                conn,
+                account.id,
+                credits_granted,
+                note="opening grant",
+                admin_key_id=actor.admin_key_id if actor else None,
+            )
+        if actor is not None:
+            after = {**account.describe(), "balance": credits_granted}
+            await record_action(conn, actor, "account.create", "account", account.id, after=after)
     return await get_account(db, account.id)
 
 
@@ -115,8 +162,11 @@ async def count_accounts(db: Database) -> int:
         return int((await conn.execute(select(func.count()).select_from(accounts))).scalar_one())
 
 
-async def create_key(db: Database, account_id: str, *, live: bool = True) -> NewKey:
-    """Add a key to an account and return its token, which is not kept."""
+async def create_key(
+    db: Database, account_id: str, *, live: bool = True, actor: Actor | None = None
+) -> NewKey:
+    """Add a key to an account and return its token, which is not kept; audited with an
+    ``actor``."""
     token = ids.new_token(live=live)
     key = ApiKey(
         id=ids.new_key_id(),
@@ -140,18 +190,40 @@ async def create_key(db: Database, account_id: str, *, live: bool = True) -> New
                 created_at=key.created_at,
             )
         )
+        if actor is not None:
+            await record_action(
+                conn,
+                actor,
+                "key.create",
+                "key",
+                key.id,
+                after={"account_id": account_id, "kind": key.kind, "prefix": key.token_prefix},
+            )
     return NewKey(key=key, token=token)
 
 
-async def revoke_key(db: Database, key_id: str) -> bool:
-    """Revoke a key; returns whether a live (not yet revoked) key was found."""
+async def revoke_key(
+    db: Database, key_id: str, *, actor: Actor | None = None, account_id: str | None = None
+) -> bool:
+    """Revoke a key (of ``account_id`` only, if given); whether an active key was found.
+    Audited with an ``actor``."""
+    condition = [api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None)]
+    if account_id is not None:
+        condition.append(api_keys.c.account_id == account_id)
     async with db.write() as conn:
-        result = await conn.execute(
-            update(api_keys)
-            .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
-            .values(revoked_at=utcnow())
-        )
-    return result.rowcount == 1
+        result = await conn.execute(update(api_keys).where(*condition).values(revoked_at=utcnow()))
+        revoked = result.rowcount == 1
+        if revoked and actor is not None:
+            await record_action(
+                conn,
+                actor,
+                "key.revoke",
+                "key",
+                key_id,
+                before={"revoked": False},
+                after={"revoked": True},
+            )
+    return revoked
 
 
 async def list_keys(db: Database, account_id: str | None = None) -> list[ApiKey]:
@@ -181,6 +253,7 @@ _AUTH_QUERY = (
         accounts.c.id.label("account_id"),
         accounts.c.plan,
         accounts.c.allow_spicy,
+        accounts.c.disabled_at,
     )
     .join(accounts, accounts.c.id == api_keys.c.account_id)
     .where(api_keys.c.token_hash == bindparam("token_hash"), api_keys.c.revoked_at.is_(None))
@@ -200,6 +273,7 @@ async def authenticate(db: Database, token: str) -> Principal | None:
         plan=row["plan"],
         allow_spicy=row["allow_spicy"],
         live=row["kind"] == "live",
+        disabled=row["disabled_at"] is not None,
     )
 
 
@@ -211,4 +285,5 @@ def _account(row: Row[Any]) -> Account:
         balance=row.balance,
         allow_spicy=row.allow_spicy,
         created_at=row.created_at,
+        disabled_at=row.disabled_at,
     )

@@ -6,9 +6,12 @@ from dataclasses import dataclass
 from typing import Literal
 
 Mode = Literal["fun", "normal", "spicy"]
+TaskStatus = Literal["pending", "processing", "completed", "failed", "canceled"]
 Ratio = Literal["2:3", "3:2", "1:1"]
 
 MODES: tuple[str, ...] = ("fun", "normal", "spicy")
+# The reference page's plans (their limits are in domain/plans.py).
+PLAN_NAMES: tuple[str, ...] = ("free", "pro", "enterprise")
 RATIOS: tuple[str, ...] = ("2:3", "3:2", "1:1")
 
 CREDITS_PER_VIDEO = 40
@@ -35,6 +38,7 @@ Resolution = Literal["480p", "720p"]
 RESOLUTIONS: tuple[str, ...] = ("480p", "720p")
 DEFAULT_RESOLUTION = "480p"
 MAX_VIDEOS_PER_TASK = 4
+MAX_IMAGES = 4  # input images of one request
 
 SIZES: dict[str, dict[str, VideoSize]] = {
     "480p": DEFAULT_SIZES,
@@ -84,3 +88,14 @@ TASK_ERROR_CODES: dict[str, str] = {
     "INTERNAL_ERROR": "an unexpected failure",
     "CANCELED": "canceled on request (status canceled)",
 }
+
+
+# States of a relay task's provider job (tasks.provider_jobs[].state). A re-run of the task
+# resumes a running or done job instead of paying for a new one.
+JOB_RUNNING = "running"  # accepted by the provider
+JOB_DONE = "done"
+JOB_FAILED = "failed"
+JOB_GONE = "gone"  # expired or unknown at the provider: a re-run may start a new job
+JOB_TIMED_OUT = "timed_out"  # we stopped waiting; the provider may still finish (a late result)
+JOB_LATE_DONE = "late_done"  # finished after we stopped waiting: billed, never delivered
+RESUMABLE_JOB_STATES = frozenset({JOB_RUNNING, JOB_DONE})

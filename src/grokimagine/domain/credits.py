@@ -18,11 +18,70 @@ class InsufficientCreditsError(Exception):
     """The balance is below the price."""
 
 
-async def grant_credits(conn: AsyncConnection, account_id: str, amount: int, note: str = "") -> int:
+class BalanceTooLowError(Exception):
+    """A deduction would take the balance below zero."""
+
+    def __init__(self, balance: int) -> None:
+        super().__init__(f"the balance is {balance}")
+        self.balance = balance
+
+
+async def grant_credits(
+    conn: AsyncConnection,
+    account_id: str,
+    amount: int,
+    note: str = "",
+    *,
+    admin_key_id: str | None = None,
+    reason: str = "grant",
+) -> int:
     """Add ``amount`` credits (positive) to an account; returns the new balance."""
     if amount <= 0:
         raise ValueError("a grant must be positive")
-    return await _post(conn, account_id, amount, "grant", None, note)
+    return await _post(conn, account_id, amount, reason, None, note, admin_key_id)
+
+
+async def deduct_credits(
+    conn: AsyncConnection,
+    account_id: str,
+    amount: int,
+    note: str,
+    *,
+    admin_key_id: str | None = None,
+) -> int:
+    """Take ``amount`` credits (positive) from an account, never below zero; the new balance.
+
+    Raises :class:`BalanceTooLowError` (with the balance) when the balance is below ``amount``;
+    the conditional UPDATE is what holds under racing deductions and submissions, as in
+    :func:`reserve_credits`.
+    """
+    if amount <= 0:
+        raise ValueError("a deduction must be positive")
+    result = await conn.execute(
+        update(accounts)
+        .where(accounts.c.id == account_id, accounts.c.balance >= amount)
+        .values(balance=accounts.c.balance - amount)
+        .returning(accounts.c.balance)
+    )
+    balance = result.scalar_one_or_none()
+    if balance is None:
+        found = await conn.execute(select(accounts.c.balance).where(accounts.c.id == account_id))
+        current = found.scalar_one_or_none()
+        if current is None:
+            raise LookupError(f"no account {account_id}")
+        raise BalanceTooLowError(int(current))
+    await conn.execute(
+        insert(ledger).values(
+            account_id=account_id,
+            delta=-amount,
+            reason="deduct",
+            task_id=None,
+            note=note,
+            admin_key_id=admin_key_id,
+            created_at=utcnow(),
+        )
+    )
+    return int(balance)
 
 
 async def reserve_credits(conn: AsyncConnection, account_id: str, amount: int, task_id: str) -> int:
@@ -56,13 +115,15 @@ async def reserve_credits(conn: AsyncConnection, account_id: str, amount: int, t
     return int(balance)
 
 
-async def refund_credits(conn: AsyncConnection, account_id: str, amount: int, task_id: str) -> int:
+async def refund_credits(
+    conn: AsyncConnection, account_id: str, amount: int, task_id: str, note: str = ""
+) -> int:
     """Give back ``amount`` credits reserved for a task; returns the new balance.
 
     Callers refund only after a compare-and-set on the task's status succeeded, which is what
     makes a refund happen at most once per task.
     """
-    balance = await _post(conn, account_id, amount, "refund", task_id, "")
+    balance = await _post(conn, account_id, amount, "refund", task_id, note[:200])
     CREDITS.labels("refunded").inc(amount)
     return balance
 
@@ -82,6 +143,7 @@ async def _post(
     reason: str,
     task_id: str | None,
     note: str,
+    admin_key_id: str | None = None,
 ) -> int:
     result = await conn.execute(
         update(accounts)
@@ -99,6 +161,7 @@ async def _post(
             reason=reason,
             task_id=task_id,
             note=note,
+            admin_key_id=admin_key_id,
             created_at=utcnow(),
         )
     )

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import httpx
 from PIL import Image, UnidentifiedImageError
 
+from grokimagine.domain.catalog import MAX_IMAGES
 from grokimagine.net.guard import (
     FetchError,
     FetchTooLarge,
@@ -82,7 +83,7 @@ async def load_images(
     allowlist: Allowlist | Iterable[str],
     max_bytes: int,
     timeout: float,
-    max_images: int = 4,
+    max_images: int = MAX_IMAGES,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_redirects: int = 3,
 ) -> list[LoadedImage]:

@@ -10,7 +10,13 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from grokimagine.domain.accounts import Principal
-from grokimagine.domain.catalog import DEFAULT_RESOLUTION, DEFAULT_SECONDS
+from grokimagine.domain.catalog import (
+    DEFAULT_RESOLUTION,
+    DEFAULT_SECONDS,
+    MAX_IMAGES,
+    MAX_VIDEOS_PER_TASK,
+    MODES,
+)
 from grokimagine.domain.errors import InvalidRequestError
 from grokimagine.domain.idempotency import (
     IdempotencyKey,
@@ -19,7 +25,10 @@ from grokimagine.domain.idempotency import (
     fingerprint,
 )
 from grokimagine.domain.images import LoadedImage, load_images
-from grokimagine.domain.tasks import ModeNotAllowedError, NewTask, submit_task
+from grokimagine.domain.plans import Plan, plan_catalog
+from grokimagine.domain.pricing import NoPriceError, PriceQuery, price_of, price_table
+from grokimagine.domain.tasks import ModeNotAllowedError, NewTask, Quote, quote_task, submit_task
+from grokimagine.domain.usage import account_balance
 from grokimagine.engines.capabilities import Capabilities
 from grokimagine.engines.registry import route_capabilities
 from grokimagine.engines.routing import TEST_KEY_ROUTE, EngineRouter
@@ -93,6 +102,21 @@ class Submission:
     replayed: bool
 
 
+@dataclass(frozen=True)
+class PricedOrder:
+    """An order that passed every rule but the account's balance and limits, with its price."""
+
+    new_task: NewTask
+    quote: Quote
+    plan: Plan
+
+
+def mode_allowed(principal: Principal, mode: str, plan: Plan | None = None) -> bool:
+    """Whether the account may use ``mode``: spicy needs the account's permission and, given
+    its plan, the plan's."""
+    return mode != "spicy" or (principal.allow_spicy and (plan is None or plan.allow_spicy))
+
+
 def engine_route(router: EngineRouter, principal: Principal, mode: str) -> list[str]:
     """The engines for a new task: the routes' choice, or the preview engine for test keys."""
     if not principal.live:
@@ -105,18 +129,50 @@ async def submit_generation(
 ) -> Submission:
     """Judge ``order`` by every rule of a submission, then create and pay for its task.
 
-    Raises :class:`InvalidRequestError`, :class:`ImageRejected`, :class:`ModeNotAllowedError`,
-    :class:`InsufficientCreditsError` or :class:`IdempotencyConflictError`.
+    The price is the quote of :func:`price_order`, charged in the transaction that creates the
+    task. Raises :class:`InvalidRequestError`, :class:`ImageRejected`,
+    :class:`ModeNotAllowedError`, :class:`AccountDisabledError`,
+    :class:`TooManyActiveTasksError`, :class:`InsufficientCreditsError` or
+    :class:`IdempotencyConflictError`.
     """
     idempotency = _idempotency(order, principal)
     original = await _original_task(services, principal, idempotency)
     if original is not None:
         return Submission(original, replayed=True)
+    priced = await price_order(services, principal, order, idempotency)
+    try:
+        record = await submit_task(
+            services.db,
+            services.store,
+            principal,
+            priced.new_task,
+            price=priced.quote.price,
+            plan=priced.plan,
+        )
+    except IdempotencyKeyTakenError:
+        # A concurrent request with the same key won the insert: answer with its task.
+        original = await _original_task(services, principal, idempotency)
+        if original is None:
+            raise
+        return Submission(original, replayed=True)
+    services.task_created()
+    return Submission(record.id, replayed=False)
+
+
+async def price_order(
+    services: SubmissionServices,
+    principal: Principal,
+    order: GenerationOrder,
+    idempotency: IdempotencyKey | None = None,
+) -> PricedOrder:
+    """Judge ``order`` by every rule a submission checks before its transaction (options,
+    callback URL, images, mode) and price it under the operator's table."""
     route = engine_route(services.router, principal, order.mode)
     check_options(order, route_capabilities(services.settings, route))
     await _check_callback_url(services, order.callback_url)
     images = await _load_images(services, order.images or ())
-    if order.mode == "spicy" and not principal.allow_spicy:
+    plan = plan_catalog(services.settings).of_account(principal.plan)
+    if not mode_allowed(principal, order.mode, plan):
         raise ModeNotAllowedError(order.mode)
     new_task = NewTask(
         mode=order.mode,
@@ -134,15 +190,75 @@ async def submit_generation(
         echoed_options=order.options_given(),
     )
     try:
-        record = await submit_task(services.db, services.store, principal, new_task)
-    except IdempotencyKeyTakenError:
-        # A concurrent request with the same key won the insert: answer with its task.
-        original = await _original_task(services, principal, idempotency)
-        if original is None:
-            raise
-        return Submission(original, replayed=True)
-    services.task_created()
-    return Submission(record.id, replayed=False)
+        quote = quote_task(price_table(services.settings), principal, new_task)
+    except NoPriceError as exc:
+        raise InvalidRequestError(
+            f"no price for {order.duration} s at {order.resolution} in the price table ({exc})"
+        ) from None
+    return PricedOrder(new_task, quote, plan)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What ``POST /v1/quote`` answers: the price, and whether the balance covers it now."""
+
+    quote: Quote
+    balance: int
+
+    def describe(self) -> dict[str, Any]:
+        """As JSON."""
+        return {
+            **self.quote.describe(),
+            "balance": self.balance,
+            "affordable": self.balance >= self.quote.price,
+        }
+
+
+async def quote_generation(
+    services: SubmissionServices, principal: Principal, order: GenerationOrder
+) -> Estimate:
+    """The price ``order`` would be charged, after exactly the checks of a submission; nothing
+    is created or charged. Raises what :func:`price_order` raises."""
+    priced = await price_order(services, principal, order)
+    return Estimate(priced.quote, await account_balance(services.db, principal.account_id))
+
+
+def price_list(services: SubmissionServices, principal: Principal) -> dict[str, Any]:
+    """What ``GET /v1/pricing`` shows the caller: per mode, whether it is allowed, its options
+    and the price rule per resolution of the engine heading its route; the default rules of the
+    table; the reference request's price. Engine names stay private."""
+    plan = plan_catalog(services.settings).of_account(principal.plan)
+    modes = {}
+    for mode in MODES:
+        route = engine_route(services.router, principal, mode)
+        capabilities = route_capabilities(services.settings, route)
+        modes[mode] = {
+            "allowed": mode_allowed(principal, mode, plan),
+            "durations": list(capabilities.durations),
+            "resolutions": list(capabilities.resolutions),
+            "max_n": MAX_VIDEOS_PER_TASK,
+            "seed": capabilities.seed,
+            "negative_prompt": capabilities.negative_prompt,
+            "max_images": max_images(capabilities),
+            "prices": price_table(services.settings).rules_for_engine(route[0] if route else None),
+        }
+    route = engine_route(services.router, principal, "normal")
+    try:
+        reference = price_of(
+            price_table(services.settings),
+            PriceQuery(DEFAULT_RESOLUTION, DEFAULT_SECONDS, 1, route[0] if route else None),
+        )
+    except NoPriceError:
+        reference = 0
+    return {
+        "credits_per_video": reference,
+        "charged": principal.live,
+        "price_formula": "n * price(resolution, duration), from the table; POST /v1/quote"
+        if principal.live
+        else "0",
+        "modes": modes,
+        "table": {"default": price_table(services.settings).describe()["default"]},
+    }
 
 
 def check_options(order: GenerationOrder, capabilities: Capabilities) -> None:
@@ -159,6 +275,17 @@ def check_options(order: GenerationOrder, capabilities: Capabilities) -> None:
         raise InvalidRequestError(
             "The negative_prompt parameter is not supported by the engines of this mode"
         )
+    most = max_images(capabilities)
+    if order.images and len(order.images) > most:
+        raise InvalidRequestError(
+            f"The images parameter is not valid: the engines of this mode take at most {most}"
+        )
+
+
+def max_images(capabilities: Capabilities) -> int:
+    """Input images a task may carry: the engines' limit within the API's own."""
+    declared = capabilities.max_images
+    return MAX_IMAGES if declared is None else min(declared, MAX_IMAGES)
 
 
 def _idempotency(order: GenerationOrder, principal: Principal) -> IdempotencyKey | None:

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from grokimagine.domain.catalog import RESUMABLE_JOB_STATES
 from grokimagine.domain.clock import utcnow
 from grokimagine.domain.credits import refund_credits
 from grokimagine.domain.task_signals import notify_task_ready
@@ -52,7 +53,9 @@ class LeaseState:
     cancel_requested: bool
 
 
-def _claimable(now: Any, max_attempts: int, engines: Collection[str] | None = None) -> Any:
+def _claimable(
+    now: Any, max_attempts: int, engines: Collection[str] | None = None, unrouted: bool = True
+) -> Any:
     expired = and_(tasks.c.status == PROCESSING, tasks.c.lease_expires_at < now)
     condition = and_(
         or_(tasks.c.status == PENDING, expired),
@@ -63,7 +66,9 @@ def _claimable(now: Any, max_attempts: int, engines: Collection[str] | None = No
     if engines is None:
         return condition
     # A task with no route runs on any worker's default engine.
-    served = or_(tasks.c.route_head.in_(sorted(engines)), tasks.c.route_head.is_(None))
+    served = tasks.c.route_head.in_(sorted(engines))
+    if unrouted:
+        served = or_(served, tasks.c.route_head.is_(None))
     return and_(condition, served)
 
 
@@ -74,15 +79,17 @@ async def claim_next_task(
     lease_seconds: float,
     max_attempts: int,
     engines: Collection[str] | None = None,
+    unrouted: bool = True,
 ) -> tuple[TaskRecord, Lease] | None:
     """Claim the oldest runnable task (pending, or processing with an expired lease).
 
-    With ``engines``, only a task whose route starts with one of them (or has no route).
+    With ``engines``, only a task whose route starts with one of them (or, with ``unrouted``,
+    has no route).
     """
     now = utcnow()
     candidate = (
         select(tasks.c.id)
-        .where(_claimable(now, max_attempts, engines))
+        .where(_claimable(now, max_attempts, engines, unrouted))
         .order_by(tasks.c.created_at)
         .limit(1)
         # Workers on PostgreSQL skip each other's rows instead of queueing on them.
@@ -93,7 +100,7 @@ async def claim_next_task(
         row = (
             await conn.execute(
                 update(tasks)
-                .where(tasks.c.id == candidate, _claimable(now, max_attempts, engines))
+                .where(tasks.c.id == candidate, _claimable(now, max_attempts, engines, unrouted))
                 .values(
                     status=PROCESSING,
                     lease_owner=owner,
@@ -139,6 +146,82 @@ async def renew_lease(
     if row is None:
         return LeaseState(held=False, cancel_requested=False)
     return LeaseState(held=True, cancel_requested=bool(row.cancel_requested))
+
+
+async def record_provider_job(
+    db: Database,
+    lease: Lease,
+    *,
+    video: int,
+    engine: str,
+    job_id: str,
+    state: str,
+    cost_usd: float | None = None,
+    stored_key: str | None = None,
+) -> bool:
+    """Store a provider job's id, state and cost on the task; ``False`` if the lease was lost.
+
+    Called the moment a provider accepts a job (before its first poll) and at each outcome, so
+    that a re-run finds the job and resumes it; ``stored_key`` says its video is in the file
+    store already. ``provider_cost_usd`` sums the known costs.
+    """
+    async with db.write() as conn:
+        row = (
+            await conn.execute(select(tasks.c.provider_jobs).where(_held(lease)).with_for_update())
+        ).first()
+        if row is None:
+            return False
+        jobs = [dict(job) for job in row.provider_jobs or []]
+        entry = next(
+            (
+                job
+                for job in jobs
+                if (job["video"], job["engine"], job["job_id"]) == (video, engine, job_id)
+            ),
+            None,
+        )
+        if entry is None:
+            entry = {"video": video, "engine": engine, "job_id": job_id, "cost_usd": None}
+            jobs.append(entry)
+        entry["state"] = state
+        if cost_usd is not None:
+            entry["cost_usd"] = cost_usd
+        if stored_key is not None:
+            entry["stored_key"] = stored_key
+        costs = [job["cost_usd"] for job in jobs if job.get("cost_usd") is not None]
+        result = await conn.execute(
+            update(tasks)
+            .where(_held(lease))
+            .values(
+                provider_jobs=jobs,
+                provider_job_id=job_id,
+                provider_cost_usd=sum(costs) if costs else None,
+            )
+        )
+    return result.rowcount == 1
+
+
+def resumable_jobs(record: TaskRecord, video: int) -> dict[str, str]:
+    """Engine name -> provider job an earlier run of ``record`` left for video ``video``."""
+    found: dict[str, str] = {}
+    for job in record.provider_jobs:
+        if job.get("video") == video and job.get("state") in RESUMABLE_JOB_STATES:
+            found[job["engine"]] = job["job_id"]  # the latest per engine wins
+        elif job.get("video") == video:
+            found.pop(job["engine"], None)
+    return found
+
+
+def stored_video(record: TaskRecord, video: int) -> dict[str, Any] | None:
+    """The provider job whose video ``video`` an earlier run of ``record`` already stored."""
+    return next(
+        (
+            job
+            for job in record.provider_jobs
+            if job.get("video") == video and job.get("stored_key")
+        ),
+        None,
+    )
 
 
 async def complete_task(

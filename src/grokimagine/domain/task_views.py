@@ -13,6 +13,7 @@ from typing import Any
 from grokimagine.domain.catalog import resolution_of
 from grokimagine.domain.clock import iso_utc
 from grokimagine.domain.task_control import queue_position
+from grokimagine.domain.task_money import task_money
 from grokimagine.domain.tasks import COMPLETED, TaskRecord
 from grokimagine.storage.db import Database
 from grokimagine.storage.files import FileStore
@@ -70,5 +71,6 @@ async def task_view(
             "seed": record.seed,
             "negative_prompt": record.negative_prompt,
         },
+        money=(await task_money(db, record.id, record.price_credits)).describe(),
     )
     return view

@@ -9,13 +9,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, insert, select
+from sqlalchemy import Row, bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from grokimagine.domain import ids
 from grokimagine.domain.accounts import Principal
 from grokimagine.domain.catalog import (
-    CREDITS_PER_VIDEO,
     DEFAULT_FPS,
     DEFAULT_RESOLUTION,
     DEFAULT_SECONDS,
@@ -29,10 +28,12 @@ from grokimagine.domain.idempotency import (
     release_expired_key,
 )
 from grokimagine.domain.images import LoadedImage
+from grokimagine.domain.plans import Plan
+from grokimagine.domain.pricing import DEFAULT_TABLE, PriceQuery, PriceTable, price_of
 from grokimagine.domain.task_signals import notify_task_ready
 from grokimagine.storage.db import Database
 from grokimagine.storage.files import FileStore
-from grokimagine.storage.schema import tasks
+from grokimagine.storage.schema import accounts, tasks
 
 PENDING, PROCESSING, COMPLETED, FAILED, CANCELED = (
     "pending",
@@ -56,6 +57,21 @@ class ModeNotAllowedError(Exception):
 
 class TaskNotFoundError(LookupError):
     """No task with this id belongs to the account."""
+
+
+class AccountDisabledError(Exception):
+    """An operator disabled the account: it cannot spend."""
+
+
+class TooManyActiveTasksError(Exception):
+    """The account has as many tasks pending or running as its plan allows."""
+
+    # Seconds a client is told to wait before trying again: about a short video's run.
+    retry_after = 5
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"at most {limit} tasks pending or running")
+        self.limit = limit
 
 
 @dataclass(frozen=True)
@@ -112,11 +128,79 @@ class TaskRecord:
     cancel_requested: bool = False
     callback_url: str | None = None
     deleted_at: datetime | None = None
+    price_credits: int | None = None
+    engine: str | None = None  # the engine that ran it
+    key_id: str | None = None  # the key that submitted it
+    # The relay's provider jobs (for operators, never shown to the customer).
+    provider_job_id: str | None = None
+    provider_jobs: list[dict[str, Any]] = field(default_factory=list)
+    provider_cost_usd: float | None = None
 
 
-def price_of(new_task: NewTask, principal: Principal) -> int:
-    """Credits a task costs: 40 per video, nothing on a test key."""
-    return CREDITS_PER_VIDEO * new_task.video_count if principal.live else 0
+@dataclass(frozen=True)
+class Quote:
+    """What a task would cost: ``price`` is what is charged (0 on a test key)."""
+
+    price: int
+    per_video: int
+    videos: int
+    seconds: int
+    resolution: str
+    charged: bool
+
+    def describe(self) -> dict[str, Any]:
+        """As ``POST /v1/quote`` answers it."""
+        return {
+            "price": self.price,
+            "credits_per_video": self.per_video,
+            "n": self.videos,
+            "duration": self.seconds,
+            "resolution": self.resolution,
+            "charged": self.charged,
+        }
+
+
+def quote_task(prices: PriceTable, principal: Principal, new_task: NewTask) -> Quote:
+    """The price of ``new_task`` under ``prices`` (its route's first engine's rule, if any).
+
+    Raises :class:`~grokimagine.domain.pricing.NoPriceError` when the table has none.
+    """
+    query = PriceQuery(
+        resolution=new_task.resolution,
+        seconds=new_task.duration,
+        videos=new_task.video_count,
+        engine=new_task.route[0] if new_task.route else None,
+    )
+    per_video = price_of(prices, PriceQuery(query.resolution, query.seconds, 1, query.engine))
+    return Quote(
+        price=price_of(prices, query, charged=principal.live),
+        per_video=per_video,
+        videos=new_task.video_count,
+        seconds=new_task.duration,
+        resolution=new_task.resolution,
+        charged=principal.live,
+    )
+
+
+async def _admit(conn: Any, account_id: str, plan: Plan | None) -> None:
+    # The account row, locked: submissions of one account queue here (on PostgreSQL; SQLite
+    # runs one writer at a time), so the count below cannot be raced past, in any process.
+    row = (
+        await conn.execute(
+            select(accounts.c.disabled_at).where(accounts.c.id == account_id).with_for_update()
+        )
+    ).first()
+    if row is None or row.disabled_at is not None:
+        raise AccountDisabledError(account_id)
+    if plan is None or plan.max_active_tasks is None:
+        return
+    active = await conn.execute(
+        select(func.count())
+        .select_from(tasks)
+        .where(tasks.c.account_id == account_id, tasks.c.status.in_((PENDING, PROCESSING)))
+    )
+    if int(active.scalar_one()) >= plan.max_active_tasks:
+        raise TooManyActiveTasksError(plan.max_active_tasks)
 
 
 def echo_request(new_task: NewTask) -> dict[str, Any]:
@@ -133,19 +217,30 @@ def echo_request(new_task: NewTask) -> dict[str, Any]:
 
 
 async def submit_task(
-    db: Database, store: FileStore, principal: Principal, new_task: NewTask
+    db: Database,
+    store: FileStore,
+    principal: Principal,
+    new_task: NewTask,
+    *,
+    price: int | None = None,
+    plan: Plan | None = None,
 ) -> TaskRecord:
-    """Store the inputs, reserve the credits and create the task, all or nothing.
+    """Price the task, store the inputs, reserve the credits and create the task, all or nothing.
 
-    Raises :class:`InsufficientCreditsError`, or :class:`IdempotencyKeyTakenError` when a
-    concurrent request took the idempotency key first. The rules of a submission are
-    :func:`grokimagine.domain.submission.submit_generation`'s.
+    ``price`` is the quote :func:`grokimagine.domain.submission.submit_generation` computed
+    (the default table's when not given); it is stored on the task. ``plan`` (the account's)
+    sets the most tasks pending or running, counted under a lock on the account row. Raises
+    :class:`AccountDisabledError`, :class:`TooManyActiveTasksError`,
+    :class:`InsufficientCreditsError`, or :class:`IdempotencyKeyTakenError` when a concurrent
+    request took the idempotency key first. The other rules of a submission are
+    :func:`~grokimagine.domain.submission.submit_generation`'s.
     """
+    if price is None:
+        price = quote_task(DEFAULT_TABLE, principal, new_task).price
     task_id = ids.new_task_id()
     stored_images = await asyncio.to_thread(_store_inputs, store, task_id, new_task.images)
     size = SIZES[new_task.resolution][new_task.ratio]
     idempotency = new_task.idempotency
-    price = price_of(new_task, principal)
     values: dict[str, Any] = {
         "id": task_id,
         "account_id": principal.account_id,
@@ -167,6 +262,7 @@ async def submit_task(
         "route": list(new_task.route),
         "route_head": new_task.route[0] if new_task.route else None,
         "consumed_credits": price,
+        "price_credits": price,
         "progress": 0,
         "videos": [],
         "cancel_requested": False,
@@ -180,6 +276,7 @@ async def submit_task(
         async with db.write() as conn:
             if idempotency is not None:
                 await release_expired_key(conn, principal.account_id, idempotency.key)
+            await _admit(conn, principal.account_id, plan)
             if price:
                 await reserve_credits(conn, principal.account_id, price, task_id)
             await conn.execute(insert(tasks).values(**values))
@@ -269,6 +366,12 @@ def _record(values: Any) -> TaskRecord:
         cancel_requested=bool(values.get("cancel_requested")),
         callback_url=values.get("callback_url"),
         deleted_at=values.get("deleted_at"),
+        price_credits=values.get("price_credits"),
+        engine=values.get("engine"),
+        key_id=values.get("key_id"),
+        provider_job_id=values.get("provider_job_id"),
+        provider_jobs=list(values.get("provider_jobs") or []),
+        provider_cost_usd=values.get("provider_cost_usd"),
     )
 
 

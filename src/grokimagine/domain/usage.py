@@ -46,9 +46,10 @@ async def usage_by_day(db: Database, account_id: str, days: int = USAGE_DAYS) ->
 
 
 async def ledger_page(
-    db: Database, account_id: str, *, limit: int, cursor: str | None
+    db: Database, account_id: str, *, limit: int, cursor: str | None, for_operator: bool = False
 ) -> LedgerPage:
-    """One page of the account's ledger, newest first."""
+    """One page of the account's ledger, newest first; ``for_operator`` adds the admin key of
+    each grant or deduction."""
     query = select(ledger).where(ledger.c.account_id == account_id)
     if cursor is not None:
         after_id = decode_ledger_cursor(cursor)
@@ -62,6 +63,7 @@ async def ledger_page(
             "task_id": row.task_id,
             "note": row.note,
             "created_at": iso_utc(row.created_at),
+            **({"admin_key_id": row.admin_key_id} if for_operator else {}),
         }
         for row in rows[:limit]
     ]
@@ -79,3 +81,11 @@ async def account_details(db: Database, account_id: str) -> dict[str, Any]:
     if row is None:
         raise LookupError(account_id)
     return dict(row._mapping)
+
+
+async def account_balance(db: Database, account_id: str) -> int:
+    """The account's balance now."""
+    row = await db.fetch_one(select(accounts.c.balance).where(accounts.c.id == account_id))
+    if row is None:
+        raise LookupError(account_id)
+    return int(row.balance)

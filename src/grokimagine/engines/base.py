@@ -8,10 +8,12 @@ through which it reports progress and learns that the task was canceled.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
+
+from grokimagine.domain.catalog import JOB_RUNNING
 
 
 @dataclass(frozen=True)
@@ -49,11 +51,28 @@ class EngineError(Exception):
     opposed to a failure that would repeat anywhere.
     """
 
-    def __init__(self, message: str, code: str = "ENGINE_FAILED", *, fallback: bool = False):
+    def __init__(
+        self,
+        message: str,
+        code: str = "ENGINE_FAILED",
+        *,
+        fallback: bool = False,
+        cost_usd: float | None = None,
+    ):
         super().__init__(message)
         self.code = code
         self.message = message
         self.fallback = fallback
+        self.cost_usd = cost_usd  # what a provider charged for the failed job, when it said
+
+
+@dataclass(frozen=True)
+class ProviderJob:
+    """A job at a provider, as an engine reports it: its id, state and cost when known."""
+
+    job_id: str
+    state: str = JOB_RUNNING
+    cost_usd: float | None = None
 
 
 @dataclass
@@ -67,10 +86,27 @@ class GenerationResult:
 
 @dataclass
 class RenderControl:
-    """The worker's side of a running generation: progress out, cancellation in."""
+    """The worker's side of a running generation: progress out, cancellation in, provider jobs.
+
+    ``provider_jobs`` maps an engine name to a job an earlier run of this task started at that
+    engine's provider and that may still be running; ``on_provider_job`` stores a job's news
+    durably (it returns once written). Routing sets ``engine_name`` for each engine it tries.
+    """
 
     on_progress: Callable[[float], None] = lambda fraction: None
     cancel_event: threading.Event = field(default_factory=threading.Event)
+    provider_jobs: Mapping[str, str] = field(default_factory=dict)
+    on_provider_job: Callable[[str, ProviderJob], None] = lambda engine, job: None
+    engine_name: str = ""
+
+    @property
+    def resume_job_id(self) -> str | None:
+        """The job to resume instead of starting one, if an earlier run left one running."""
+        return self.provider_jobs.get(self.engine_name)
+
+    def record_job(self, job: ProviderJob) -> None:
+        """Store a provider job's id, state and cost on the task before going on."""
+        self.on_provider_job(self.engine_name, job)
 
     def report(self, fraction: float) -> None:
         """Report progress as a fraction in [0, 1]."""
@@ -101,6 +137,11 @@ class Engine:
         Raises :class:`EngineError` on failure and :class:`GenerationCanceled` when canceled.
         """
         raise NotImplementedError
+
+    def job_outcome(self, job_id: str) -> ProviderJob | None:
+        """Look once at a provider job we stopped waiting for (a late result): its state and
+        cost now. Engines without provider jobs answer None."""
+        return None
 
     def warmup(self) -> None:
         """Load what the first task would otherwise wait for (weights, pools); once, at start."""

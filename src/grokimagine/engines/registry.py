@@ -8,8 +8,9 @@ imported only when that engine is built or its settings are checked. Plugin engi
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from grokimagine.domain.catalog import RESOLUTIONS
 from grokimagine.engines.base import Engine
@@ -24,6 +25,7 @@ __all__ = [
     "build_engine",
     "check_engine",
     "engine_capabilities",
+    "engine_concurrency",
     "engine_spec",
     "known_engines",
     "route_capabilities",
@@ -32,6 +34,7 @@ __all__ = [
 # Durations in whole seconds. The preview engine draws any length; ten seconds keeps it fast.
 PREVIEW_DURATIONS = tuple(range(1, 11))
 XAI_DURATIONS = tuple(range(1, 16))
+XAI_MAX_IMAGES = 7  # xAI's reference-to-video takes 1-7 reference_images
 
 
 def _no_check(settings: Settings) -> None:
@@ -42,15 +45,30 @@ def _baseline(settings: Settings) -> Capabilities:
     return BASELINE
 
 
+def _one_at_a_time(settings: Settings) -> int:
+    return 1
+
+
+def cpu_cores() -> int:
+    """The CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 @dataclass(frozen=True)
 class EngineSpec:
     """One engine: ``build`` makes it, ``check`` vets its settings cheaply (raising
-    EngineConfigError), ``capabilities`` says what requests it accepts."""
+    EngineConfigError), ``capabilities`` says what requests it accepts, ``concurrency`` how
+    many tasks one worker may run on it at once (the engine must be thread-safe for more than
+    one)."""
 
     name: str
     build: Callable[[Settings], Engine]
     check: Callable[[Settings], None] = _no_check
     capabilities: Callable[[Settings], Capabilities] = _baseline
+    concurrency: Callable[[Settings], int] = _one_at_a_time
 
 
 # -- preview ---------------------------------------------------------------------------------
@@ -64,6 +82,16 @@ def _build_preview(settings: Settings) -> Engine:
 
 def _preview_capabilities(settings: Settings) -> Capabilities:
     return Capabilities(PREVIEW_DURATIONS, RESOLUTIONS, seed=True, negative_prompt=True)
+
+
+def _preview_concurrency(settings: Settings) -> int:
+    # One render per core: each encodes on one thread.
+    return settings.preview_concurrency or cpu_cores()
+
+
+def _relay_concurrency(settings: Settings) -> int:
+    # A relay task mostly waits on its provider: as many as the provider key's cap.
+    return settings.relay.max_concurrency
 
 
 # -- relay: xAI ------------------------------------------------------------------------------
@@ -83,8 +111,15 @@ def _check_xai(settings: Settings) -> None:
 
 def _xai_capabilities(settings: Settings) -> Capabilities:
     # xAI takes a duration and a resolution but no seed or negative prompt.
+    # One image is animated (xAI's image input); 2-7 go as reference_images.
     resolutions = (settings.xai.resolution,) if settings.xai.resolution else RESOLUTIONS
-    return Capabilities(XAI_DURATIONS, resolutions, seed=False, negative_prompt=False)
+    return Capabilities(
+        XAI_DURATIONS,
+        resolutions,
+        seed=False,
+        negative_prompt=False,
+        max_images=XAI_MAX_IMAGES,
+    )
 
 
 # -- relay: OpenAI-style /v1/videos servers --------------------------------------------------
@@ -105,7 +140,8 @@ def _check_openai_videos(settings: Settings) -> None:
 def _openai_videos_capabilities(settings: Settings) -> Capabilities:
     durations = tuple(sorted(set(settings.openai_videos.seconds))) or PREVIEW_DURATIONS
     extras = settings.openai_videos.send_extras
-    return Capabilities(durations, RESOLUTIONS, seed=extras, negative_prompt=extras)
+    # /v1/videos takes one input_reference image.
+    return Capabilities(durations, RESOLUTIONS, seed=extras, negative_prompt=extras, max_images=1)
 
 
 # -- diffusers (open-weight models on a GPU) -------------------------------------------------
@@ -136,11 +172,21 @@ def _diffusers_capabilities(settings: Settings) -> Capabilities:
 SPECS: dict[str, EngineSpec] = {
     spec.name: spec
     for spec in (
-        EngineSpec("preview", _build_preview, capabilities=_preview_capabilities),
-        EngineSpec("xai", _build_xai, _check_xai, _xai_capabilities),
         EngineSpec(
-            "openai-videos", _build_openai_videos, _check_openai_videos, _openai_videos_capabilities
+            "preview",
+            _build_preview,
+            capabilities=_preview_capabilities,
+            concurrency=_preview_concurrency,
         ),
+        EngineSpec("xai", _build_xai, _check_xai, _xai_capabilities, _relay_concurrency),
+        EngineSpec(
+            "openai-videos",
+            _build_openai_videos,
+            _check_openai_videos,
+            _openai_videos_capabilities,
+            _relay_concurrency,
+        ),
+        # One pipeline on one GPU renders one video at a time; run a worker per GPU.
         EngineSpec("diffusers", _build_diffusers, _check_diffusers, _diffusers_capabilities),
     )
 }
@@ -158,7 +204,8 @@ def _plugin_spec(settings: Settings, name: str) -> EngineSpec:
     """The spec of a plugin engine named in ``GROKIMAGINE_ENGINE_PLUGINS`` ("module:attr").
 
     The target is an :class:`EngineSpec`, or a factory ``factory(settings) -> engine``; a factory
-    may carry ``capabilities(settings) -> Capabilities`` as an attribute (else: the baseline).
+    may carry ``capabilities(settings) -> Capabilities`` and ``concurrency(settings) -> int`` as
+    attributes (else: the baseline, and one task at a time).
     """
     target = settings.engine_plugins[name]
     module_name, _, attribute = target.partition(":")
@@ -169,12 +216,17 @@ def _plugin_spec(settings: Settings, name: str) -> EngineSpec:
     except (ImportError, AttributeError) as exc:
         raise EngineConfigError(f"engine plugin {name!r}: cannot load {target!r}: {exc}") from exc
     if isinstance(found, EngineSpec):
-        return EngineSpec(name, found.build, found.check, found.capabilities)
+        return replace(found, name=name)
     if not callable(found):
         raise EngineConfigError(f"engine plugin {name!r}: {target!r} is not callable")
-    declared = getattr(found, "capabilities", None)
-    capabilities = declared if callable(declared) else _baseline
-    return EngineSpec(name, found, capabilities=capabilities)
+    capabilities = getattr(found, "capabilities", None)
+    concurrency = getattr(found, "concurrency", None)
+    return EngineSpec(
+        name,
+        found,
+        capabilities=capabilities if callable(capabilities) else _baseline,
+        concurrency=concurrency if callable(concurrency) else _one_at_a_time,
+    )
 
 
 def engine_spec(settings: Settings, name: str) -> EngineSpec:
@@ -209,6 +261,15 @@ def engine_capabilities(settings: Settings, name: str) -> Capabilities:
     except ValueError:
         return BASELINE
     return spec.capabilities(settings)
+
+
+def engine_concurrency(settings: Settings, name: str) -> int:
+    """How many tasks one worker runs on engine ``name`` at once (unknown engines: one)."""
+    try:
+        spec = engine_spec(settings, name)
+    except ValueError:
+        return 1
+    return max(1, int(spec.concurrency(settings)))
 
 
 def route_capabilities(settings: Settings, names: Iterable[str]) -> Capabilities:

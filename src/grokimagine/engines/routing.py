@@ -15,12 +15,11 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grokimagine.domain.catalog import MODES
-from grokimagine.domain.plans import PLANS
+from grokimagine.domain.catalog import MODES, PLAN_NAMES
 from grokimagine.engines.base import (
     Engine,
     EngineError,
@@ -59,8 +58,14 @@ class RoutingTable:
     by_plan_mode: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
 
     @classmethod
-    def parse(cls, routes: Mapping[str, Sequence[str]], default_engine: str) -> RoutingTable:
-        """Build a table from ``GROKIMAGINE_ROUTES``; raise RoutingError on any malformed entry."""
+    def parse(
+        cls,
+        routes: Mapping[str, Sequence[str]],
+        default_engine: str,
+        plans: Collection[str] = PLAN_NAMES,
+    ) -> RoutingTable:
+        """Build a table from ``GROKIMAGINE_ROUTES`` for the plan names ``plans``; raise
+        RoutingError on any malformed entry."""
         table = cls(default=(default_engine,))
         default = table.default
         for key, names in routes.items():
@@ -74,8 +79,8 @@ class RoutingTable:
             if mode is not None and mode not in MODES:
                 raise RoutingError(f"route {key!r}: unknown mode {mode!r}; modes: {MODES}")
             plan = match["plan"] or match["pplan"]
-            if plan is not None and plan not in PLANS:
-                raise RoutingError(f"route {key!r}: unknown plan {plan!r}; plans: {tuple(PLANS)}")
+            if plan is not None and plan not in plans:
+                raise RoutingError(f"route {key!r}: unknown plan {plan!r}; plans: {tuple(plans)}")
             if key == "default":
                 default = engines
             elif match["plan"]:
@@ -131,7 +136,9 @@ class EngineRouter:
     ):
         self._settings = settings
         self._factory = factory
-        self.table = RoutingTable.parse(settings.routes, settings.engine)
+        # The default plans and the operator's (GROKIMAGINE_PLANS) may have routes.
+        plans = (*PLAN_NAMES, *settings.limits.plans)
+        self.table = RoutingTable.parse(settings.routes, settings.engine, plans)
         for name in sorted(self.table.engine_names()):
             try:
                 check(settings, name)
@@ -167,15 +174,22 @@ class EngineRouter:
             close_engine(engine)
 
 
-def _attempt_control(control: RenderControl, floor: list[float]) -> RenderControl:
-    """A control sharing ``control``'s cancel flag whose progress never goes back."""
+def _attempt_control(control: RenderControl, floor: list[float], name: str) -> RenderControl:
+    """A control for engine ``name`` sharing ``control``'s cancel flag and provider jobs, whose
+    progress never goes back."""
 
     def report(fraction: float) -> None:
         if fraction > floor[0]:
             floor[0] = fraction
             control.report(fraction)
 
-    return RenderControl(on_progress=report, cancel_event=control.cancel_event)
+    return RenderControl(
+        on_progress=report,
+        cancel_event=control.cancel_event,
+        provider_jobs=control.provider_jobs,
+        on_provider_job=control.on_provider_job,
+        engine_name=name,
+    )
 
 
 def run_with_fallback(
@@ -196,7 +210,8 @@ def run_with_fallback(
     for name in names:
         control.check_canceled()
         try:
-            result = router.engine(name).generate(request, output, _attempt_control(control, floor))
+            attempt = _attempt_control(control, floor, name)
+            result = router.engine(name).generate(request, output, attempt)
         except EngineError as error:
             output.unlink(missing_ok=True)
             if not error.fallback:

@@ -7,11 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from grokimagine.domain.catalog import CREDITS_PER_VIDEO, MAX_VIDEOS_PER_TASK, MODES
-from grokimagine.domain.plans import plan_limits
-from grokimagine.domain.submission import engine_route
+from grokimagine.domain.plans import plan_catalog
+from grokimagine.domain.submission import price_list
 from grokimagine.domain.usage import account_details, ledger_page, usage_by_day
-from grokimagine.engines.registry import route_capabilities
 from grokimagine.http.envelope import success
 from grokimagine.http.gate import rate_identity
 from grokimagine.http.routes import limiter_of, principal_of, services_of
@@ -33,7 +31,7 @@ async def account(request: Request) -> Response:
     services = services_of(request)
     principal = principal_of(request)
     details = await account_details(services.db, principal.account_id)
-    per_minute = plan_limits(services.settings.limits.plan_limits)[principal.plan]
+    per_minute = plan_catalog(services.settings).of_account(principal.plan).requests_per_minute
     window = await limiter_of(request).peek(per_minute, *rate_identity(principal))
     return success(
         {
@@ -81,27 +79,5 @@ async def ledger(
 )
 async def pricing(request: Request) -> Response:
     """What a task costs before it is submitted, and the options (durations, resolutions,
-    seed, negative prompt) each mode accepts for the caller."""
-    services = services_of(request)
-    principal = principal_of(request)
-    modes = {}
-    for mode in MODES:
-        # Engine names stay private: which providers serve a plan is the operator's business.
-        route = engine_route(services.router, principal, mode)
-        capabilities = route_capabilities(services.settings, route)
-        modes[mode] = {
-            "allowed": mode != "spicy" or principal.allow_spicy,
-            "durations": list(capabilities.durations),
-            "resolutions": list(capabilities.resolutions),
-            "max_n": MAX_VIDEOS_PER_TASK,
-            "seed": capabilities.seed,
-            "negative_prompt": capabilities.negative_prompt,
-        }
-    return success(
-        {
-            "credits_per_video": CREDITS_PER_VIDEO,
-            "charged": principal.live,
-            "price_formula": f"n * {CREDITS_PER_VIDEO}" if principal.live else "0",
-            "modes": modes,
-        }
-    )
+    seed, negative prompt, input images) each mode accepts for the caller."""
+    return success(price_list(services_of(request), principal_of(request)))

@@ -10,8 +10,17 @@ from typing import Protocol
 from fastapi import FastAPI
 
 from grokimagine import __version__
-from grokimagine.domain.plans import plan_limits
-from grokimagine.http import account_routes, files, ops, routes, task_routes
+from grokimagine.domain.business_settings import check_business_settings
+from grokimagine.domain.plans import plan_catalog
+from grokimagine.http import (
+    account_routes,
+    admin_ops_routes,
+    admin_routes,
+    files,
+    ops,
+    routes,
+    task_routes,
+)
 from grokimagine.http.auth import Authenticator
 from grokimagine.http.errors import install_error_handlers
 from grokimagine.http.gate import ApiGate
@@ -26,6 +35,17 @@ Every response is JSON: `{"code": 200, "message": "success", "data": {...}}` on 
 `{"code": <status>, "message": "...", "error": "<CODE>"}` on failure. Every `/v1` response
 carries `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset`.
 """
+
+
+OPENAPI_TAGS = [
+    {
+        "name": "admin",
+        "description": "Operators' API under /admin/v1: accounts, keys, credits, tasks across"
+        " accounts, usage and margin, workers, the audit log. Authenticate with an admin key"
+        " (`Bearer gi_admin_...`, made by `grokimagine admin-keys create`); API keys are refused"
+        " here and admin keys on /v1.",
+    }
+]
 
 
 class BackgroundWorker(Protocol):
@@ -73,8 +93,10 @@ def create_app(
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        openapi_tags=OPENAPI_TAGS,
     )
     settings = services.settings
+    check_business_settings(settings)  # a bad price table or plan stops the start, named
     app.state.services = services
     install_openapi(app)
     app.state.limiter = limiter = RateLimiter(
@@ -87,11 +109,17 @@ def create_app(
     app.include_router(account_routes.router)
     app.include_router(files.router)
     app.include_router(ops.router)
+    app.include_router(admin_routes.router)
+    app.include_router(admin_ops_routes.router)
+    # Kept on the app so that an admin change to an account drops its cached keys here at once.
+    app.state.authenticator = authenticator = Authenticator(
+        services.db, settings.auth_cache_seconds
+    )
     app.add_middleware(
         ApiGate,
-        authenticator=Authenticator(services.db, settings.auth_cache_seconds),
+        authenticator=authenticator,
         limiter=limiter,
-        plan_limits=plan_limits(settings.limits.plan_limits),
+        plan_limits=plan_catalog(settings).limits(),
         auth_failure_limit=settings.limits.auth_failure_limit,
         max_body_bytes=settings.limits.max_body_bytes,
     )

@@ -46,3 +46,15 @@ class Authenticator:
             if principal is not None:
                 self._cache[token] = principal
         return principal
+
+    def forget_account(self, account_id: str) -> None:
+        """Drop this process's cached principals of an account (after an operator changed it).
+
+        Other processes see the change when their entries expire (``auth_cache_seconds``); the
+        submission transaction re-reads the account, so a disabled account never spends.
+        """
+        if self._cache is None:
+            return
+        for token, principal in list(self._cache.items()):
+            if principal.account_id == account_id:
+                self._cache.pop(token, None)

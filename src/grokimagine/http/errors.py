@@ -14,13 +14,21 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.routing import Match
 
-from grokimagine.domain.credits import InsufficientCreditsError
+from grokimagine.domain.accounts import AccountNotFoundError
+from grokimagine.domain.credits import BalanceTooLowError, InsufficientCreditsError
 from grokimagine.domain.cursors import InvalidCursorError
 from grokimagine.domain.errors import InvalidRequestError
 from grokimagine.domain.idempotency import IdempotencyConflictError
 from grokimagine.domain.images import ImageRejected, ImageTooLargeError
+from grokimagine.domain.plans import UnknownPlanError
+from grokimagine.domain.task_admin import TaskNotRefundableError
 from grokimagine.domain.task_control import TaskNotCancelableError
-from grokimagine.domain.tasks import ModeNotAllowedError, TaskNotFoundError
+from grokimagine.domain.tasks import (
+    AccountDisabledError,
+    ModeNotAllowedError,
+    TaskNotFoundError,
+    TooManyActiveTasksError,
+)
 from grokimagine.http.envelope import error_response
 from grokimagine.storage.db import DatabaseBusyError
 
@@ -89,6 +97,7 @@ class Refusal:
     status: int
     error: str
     message: Callable[[Any], str]
+    headers: Callable[[Any], dict[str, str]] | None = None
 
 
 # Every domain error a route may let through, and its answer. Routes do not catch these.
@@ -110,6 +119,33 @@ DOMAIN_ERRORS: dict[type[Exception], Refusal] = {
         403,
         "MODE_NOT_ALLOWED",
         lambda exc: f"Mode not allowed: {exc.mode} is not enabled for this account",
+    ),
+    AccountDisabledError: Refusal(
+        403,
+        "ACCOUNT_DISABLED",
+        lambda _: "Account disabled: this account's keys are refused; contact the operator",
+    ),
+    TooManyActiveTasksError: Refusal(
+        429,
+        "TOO_MANY_ACTIVE_TASKS",
+        lambda exc: (
+            f"Too many active tasks: the plan allows {exc.limit} pending or running at once"
+        ),
+        lambda exc: {"Retry-After": str(exc.retry_after)},
+    ),
+    AccountNotFoundError: Refusal(
+        404, "ACCOUNT_NOT_FOUND", lambda exc: f"Account not found: {exc.args[0]}"
+    ),
+    UnknownPlanError: Refusal(
+        400,
+        "INVALID_REQUEST",
+        lambda exc: f"Invalid request: The plan parameter is not valid: {exc}",
+    ),
+    BalanceTooLowError: Refusal(
+        409, "BALANCE_TOO_LOW", lambda exc: f"Balance too low: it is {exc.balance} credits"
+    ),
+    TaskNotRefundableError: Refusal(
+        409, "TASK_NOT_REFUNDABLE", lambda exc: f"Task not refundable: {exc.why}"
     ),
     TaskNotFoundError: Refusal(404, "TASK_NOT_FOUND", lambda _: "Task not found"),
     TaskNotCancelableError: Refusal(
@@ -157,7 +193,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def _domain_error(_: Request, exc: Exception) -> Response:
         refusal = refusal_for(exc)  # registered for the table's classes only
-        return error_response(refusal.status, refusal.error, refusal.message(exc))
+        headers = refusal.headers(exc) if refusal.headers else None
+        return error_response(refusal.status, refusal.error, refusal.message(exc), headers)
 
     for kind in DOMAIN_ERRORS:
         app.add_exception_handler(kind, _domain_error)

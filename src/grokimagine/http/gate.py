@@ -11,9 +11,11 @@ import logging
 from typing import Any
 
 from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from grokimagine.domain.accounts import Principal
+from grokimagine.domain.plans import DEFAULT_PLAN
 from grokimagine.http.auth import Authenticator, bearer_token
 from grokimagine.http.envelope import error_body
 from grokimagine.http.ratelimit import RateLimiter, Window
@@ -26,8 +28,15 @@ def rate_identity(principal: Principal) -> tuple[str, ...]:
     return ("account", "live" if principal.live else "test", principal.account_id)
 
 
-class BodyTooLargeError(Exception):
-    """The request body grew past the cap while it was being read."""
+class BodyTooLargeError(HTTPException):
+    """The request body grew past the cap while it was being read.
+
+    An HTTPException, so that FastAPI's body parsing (admin routes) lets it through as a 413
+    instead of calling it a malformed body.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(413, _TOO_LARGE)
 
 
 class ApiGate:
@@ -51,6 +60,11 @@ class ApiGate:
         self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/admin/"):
+            # Admin routes authenticate themselves (admin keys); only their bodies are capped
+            # here, before anything reads them.
+            await self._capped(scope, receive, send, ADMIN_MAX_BODY_BYTES, {})
+            return
         if scope["type"] != "http" or not scope["path"].startswith("/v1"):
             await self.app(scope, receive, send)
             return
@@ -77,6 +91,10 @@ class ApiGate:
             await _send_error(send, 401, "UNAUTHORIZED", message, window.headers())
             return
 
+        if principal.disabled:
+            await _send_error(send, 403, "ACCOUNT_DISABLED", _DISABLED, {})
+            return
+
         window = await self._hit(principal)
         rate_headers = window.headers()
         if not window.allowed:
@@ -84,19 +102,35 @@ class ApiGate:
             await _send_error(send, 429, "RATE_LIMITED", message, rate_headers)
             return
 
-        length = headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
+        scope.setdefault("state", {})["principal"] = principal
+        await self._capped(scope, receive, send, self.max_body_bytes, rate_headers)
+
+    async def _capped(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        max_bytes: int,
+        rate_headers: dict[str, str],
+    ) -> None:
+        length = Headers(scope=scope).get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > max_bytes):
             await _send_error(send, 413, "PAYLOAD_TOO_LARGE", _TOO_LARGE, rate_headers)
             return
-
-        scope.setdefault("state", {})["principal"] = principal
-        await self._forward(scope, receive, send, rate_headers)
+        await self._forward(scope, receive, send, rate_headers, max_bytes)
 
     async def _hit(self, principal: Principal) -> Window:
-        return await self.limiter.hit(self.plan_limits[principal.plan], *rate_identity(principal))
+        # An account left on a plan the settings no longer define gets the default plan's rate.
+        per_minute = self.plan_limits.get(principal.plan) or self.plan_limits[DEFAULT_PLAN]
+        return await self.limiter.hit(per_minute, *rate_identity(principal))
 
     async def _forward(
-        self, scope: Scope, receive: Receive, send: Send, rate_headers: dict[str, str]
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        rate_headers: dict[str, str],
+        max_bytes: int,
     ) -> None:
         started = False
         received = 0
@@ -107,7 +141,7 @@ class ApiGate:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
+                if received > max_bytes:
                     raise BodyTooLargeError()
             return message
 
@@ -131,7 +165,10 @@ class ApiGate:
             await _send_error(send, 500, "INTERNAL_ERROR", _INTERNAL, rate_headers)
 
 
+# Admin requests carry a few fields of JSON; anything near this is not one.
+ADMIN_MAX_BODY_BYTES = 64 * 1024
 _TOO_MANY_FAILURES = "Rate limited: too many failed authentications from this address"
+_DISABLED = "Account disabled: this account's keys are refused; contact the operator"
 _TOO_LARGE = "Payload too large: the request body is over its limit"
 _INTERNAL = "Internal error: the request could not be completed"
 

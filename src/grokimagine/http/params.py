@@ -32,6 +32,10 @@ TaskIdPath = Annotated[
     str,
     Path(min_length=1, max_length=MAX_ID_CHARS, pattern=ID_PATTERN, description="A task id."),
 ]
+# Any other id in a path (accounts, keys), by the same rule.
+IdPath = Annotated[
+    str, Path(min_length=1, max_length=MAX_ID_CHARS, pattern=ID_PATTERN, description="An id.")
+]
 CursorQuery = Annotated[
     str | None,
     Query(

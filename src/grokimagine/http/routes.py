@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from starlette.responses import Response
 
 from grokimagine.domain.accounts import Principal
-from grokimagine.domain.submission import submit_generation
+from grokimagine.domain.submission import quote_generation, submit_generation
 from grokimagine.domain.task_views import status_view, task_view
 from grokimagine.domain.tasks import find_task, wait_until_finished
 from grokimagine.http.envelope import success
@@ -30,7 +30,7 @@ from grokimagine.http.schemas import (
     GenerateRequest,
     StatusData,
 )
-from grokimagine.http.schemas_tasks import TaskData
+from grokimagine.http.schemas_tasks import QuoteData, TaskData
 from grokimagine.services import Services
 
 
@@ -80,9 +80,14 @@ def limiter_of(request: Request) -> RateLimiter:
         **ERROR_RESPONSES,
         **BUSY_RESPONSE,
         402: {"model": ErrorBody, "description": "Not enough credits"},
-        403: {"model": ErrorBody, "description": "Mode not allowed"},
+        403: {"model": ErrorBody, "description": "MODE_NOT_ALLOWED, or ACCOUNT_DISABLED"},
         409: {"model": ErrorBody, "description": "IDEMPOTENCY_CONFLICT: key reused, other body"},
         413: {"model": ErrorBody, "description": "Body or image over its limit"},
+        429: {
+            "model": ErrorBody,
+            "description": "RATE_LIMITED, or TOO_MANY_ACTIVE_TASKS: the plan's pending and"
+            " running tasks are all in use (see Retry-After)",
+        },
     },
     openapi_extra={
         "parameters": GENERATE_HEADERS,
@@ -93,21 +98,11 @@ def limiter_of(request: Request) -> RateLimiter:
     },
 )
 async def generate(request: Request) -> Response:
-    """Queue a text- or image-to-video generation; 40 credits per video."""
+    """Queue a text- or image-to-video generation, priced by the operator's table (by default
+    40 credits per 6 s 480p video); `POST /v1/quote` tells the price beforehand."""
     services = services_of(request)
     principal = principal_of(request)
-    # Parsed here rather than by FastAPI so that any Content-Type is read as JSON (curl -d
-    # without a header) and every failure names its field in our error format.
-    try:
-        payload = orjson.loads(await request.body())
-    except orjson.JSONDecodeError:
-        raise invalid_request("the body is not valid JSON") from None
-    if not isinstance(payload, dict):
-        raise invalid_request("the body must be a JSON object")
-    try:
-        body = GenerateRequest.model_validate(payload)
-    except ValidationError as exc:
-        raise invalid_request(describe_validation_errors(list(exc.errors()))) from None
+    body = await _generate_body(request)
     order = body.to_order(idempotency_key_of(request))
     wait = preferred_wait(request, services.settings.limits.prefer_wait_max_seconds)
     submission = await submit_generation(services, principal, order)
@@ -121,6 +116,46 @@ async def generate(request: Request) -> Response:
     settings = services.settings
     view = await task_view(record, services.db, services.store, settings.url_ttl_seconds)
     return success(view, headers)
+
+
+async def _generate_body(request: Request) -> GenerateRequest:
+    # Parsed here rather than by FastAPI so that any Content-Type is read as JSON (curl -d
+    # without a header) and every failure names its field in our error format.
+    try:
+        payload = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        raise invalid_request("the body is not valid JSON") from None
+    if not isinstance(payload, dict):
+        raise invalid_request("the body must be a JSON object")
+    try:
+        return GenerateRequest.model_validate(payload)
+    except ValidationError as exc:
+        raise invalid_request(describe_validation_errors(list(exc.errors()))) from None
+
+
+@router.post(
+    "/quote",
+    summary="Quote a generation",
+    response_model=Envelope[QuoteData],
+    responses={
+        **ERROR_RESPONSES,
+        403: {"model": ErrorBody, "description": "MODE_NOT_ALLOWED, or ACCOUNT_DISABLED"},
+        413: {"model": ErrorBody, "description": "Body or image over its limit"},
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": GenerateRequest.model_json_schema()}},
+        },
+    },
+)
+async def quote(request: Request) -> Response:
+    """The price of a generate body, checked exactly as `POST /v1/generate` checks it (options,
+    images, callback URL, mode); nothing is created or charged. `affordable` says whether the
+    balance covers it now."""
+    body = await _generate_body(request)
+    estimate = await quote_generation(services_of(request), principal_of(request), body.to_order())
+    return success(estimate.describe())
 
 
 @router.get(

@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from grokimagine.domain.catalog import (
     DEFAULT_SECONDS,
+    MAX_IMAGES,
     MAX_VIDEOS_PER_TASK,
     TASK_ERROR_CODES,
     Mode,
     Ratio,
     Resolution,
+    TaskStatus,
 )
 from grokimagine.domain.submission import GenerationOrder
 from grokimagine.http.params import storable_text
 
 MAX_PROMPT_CHARS = 4000
-MAX_IMAGES = 4
 MAX_SEED = 2**31 - 1
 
 T = TypeVar("T")
@@ -191,7 +192,7 @@ class StatusData(BaseModel):
 
     consumed_credits: int = Field(examples=[40])
     created_at: str = Field(examples=["2024-01-01T00:00:00Z"])
-    status: Literal["pending", "processing", "completed", "failed", "canceled"]
+    status: TaskStatus
     task_id: str
     request: dict[str, Any] = Field(
         examples=[{"mode": "fun", "prompt": "a beautiful landscape with mountains", "ratio": "1:1"}]
@@ -213,6 +214,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     for status, description in {
         400: "Invalid request",
         401: "Missing, unknown or revoked token",
+        403: "ACCOUNT_DISABLED: the account is disabled",
         429: "Over the plan's rate limit",
         500: "Internal error",
     }.items()

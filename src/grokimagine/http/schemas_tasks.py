@@ -23,6 +23,27 @@ class TaskOptions(BaseModel):
     negative_prompt: str | None = None
 
 
+class TaskLedgerRow(BaseModel):
+    """One ledger row of a task."""
+
+    id: int
+    delta: int = Field(description="Negative: a charge; positive: a refund.")
+    reason: str = Field(examples=["reserve", "refund"])
+    note: str
+    created_at: str
+
+
+class TaskMoneyData(BaseModel):
+    """What the task cost: its price at submission, and what was charged and refunded, and why."""
+
+    price: int | None = Field(
+        description="Credits at submission under the price table then in force (0 on test keys)."
+    )
+    charged: int
+    refunded: int
+    ledger: list[TaskLedgerRow]
+
+
 class TaskData(StatusData):
     """The task resource: the status body and the fields only Part 3 clients see."""
 
@@ -39,6 +60,7 @@ class TaskData(StatusData):
     deleted_at: str | None = Field(None, description="Set once the task's files were deleted.")
     live: bool = Field(description="False for tasks made with a gi_test_ key (never charged).")
     options: TaskOptions
+    money: TaskMoneyData | None = None
 
 
 class TaskList(BaseModel):
@@ -134,10 +156,13 @@ class LedgerEntry(BaseModel):
 
     id: int
     delta: int
-    reason: Literal["grant", "reserve", "refund"]
+    reason: Literal["grant", "deduct", "monthly", "reserve", "refund"]
     task_id: str | None
     note: str
     created_at: str
+    admin_key_id: str | None = Field(
+        None, description="Admin API only: the admin key behind a grant or deduction."
+    )
 
 
 class LedgerPage(BaseModel):
@@ -156,6 +181,11 @@ class ModeOptions(BaseModel):
     max_n: int
     seed: bool
     negative_prompt: bool
+    prices: dict[str, dict] = Field(
+        description="Per resolution, the price rule for this mode: `base + per_second *"
+        " seconds` (rounded up), or `tiers` of longest seconds -> credits; times n."
+    )
+    max_images: int = Field(description="Most input images a task of this mode may carry.")
 
 
 class PricingData(BaseModel):
@@ -165,3 +195,20 @@ class PricingData(BaseModel):
     charged: bool = Field(description="False for gi_test_ keys, which are never charged.")
     price_formula: str = Field(examples=["n * 40"])
     modes: dict[str, ModeOptions]
+    table: dict = Field(
+        description="The default rules of the price table in force (a mode's own `prices`"
+        " may differ where the operator prices its engines apart)."
+    )
+
+
+class QuoteData(BaseModel):
+    """What a generate body would cost; nothing was created or charged."""
+
+    price: int = Field(description="Credits the task would be charged.", examples=[40])
+    credits_per_video: int = Field(examples=[40])
+    n: int
+    duration: int
+    resolution: str
+    charged: bool = Field(description="False for gi_test_ keys, which are never charged.")
+    balance: int
+    affordable: bool = Field(description="Whether the balance covers the price now.")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from grokimagine.domain import task_control
+from grokimagine.domain.catalog import TaskStatus
 from grokimagine.domain.task_views import task_view
 from grokimagine.domain.tasks import TaskRecord, find_task
 from grokimagine.domain.webhooks import deliveries_of_task
@@ -26,7 +27,6 @@ from grokimagine.http.schemas_tasks import (
 router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
 
 NOT_FOUND = {404: {"model": ErrorBody, "description": "TASK_NOT_FOUND"}}
-TaskStatus = Literal["pending", "processing", "completed", "failed", "canceled"]
 
 
 async def _task_response(request: Request, record: TaskRecord) -> Response:

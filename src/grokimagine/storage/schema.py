@@ -10,6 +10,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -61,6 +62,8 @@ accounts = Table(
     Column("allow_spicy", Boolean, nullable=False, default=False),
     Column("webhook_secret", String(100), nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
+    # Set by an operator: the account's keys are refused and it cannot spend.
+    Column("disabled_at", UTCDateTime, nullable=True),
 )
 
 api_keys = Table(
@@ -81,9 +84,11 @@ ledger = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("account_id", ForeignKey("accounts.id"), nullable=False, index=True),
     Column("delta", BigInteger, nullable=False),
-    Column("reason", String(20), nullable=False),  # grant | reserve | refund
+    # grant | deduct | monthly | reserve | refund
+    Column("reason", String(20), nullable=False),
     Column("task_id", String(64), nullable=True, index=True),
     Column("note", String(200), nullable=False, default=""),
+    Column("admin_key_id", String(40), nullable=True),  # the admin key behind a grant or deduction
     Column("created_at", UTCDateTime, nullable=False),
 )
 
@@ -113,7 +118,16 @@ tasks = Table(
     Column("route_head", String(40), nullable=True),
     Column("engine", String(40), nullable=True),  # the engine that ran it
     Column("engine_info", JSON, nullable=True),  # provider ids and costs
+    # The relay's jobs at its providers, written the moment a provider accepts one, so that a
+    # re-run resumes the job instead of paying for another. Operators see them; customers don't.
+    Column("provider_job_id", String(200), nullable=True),  # the latest job accepted
+    # [{"video", "engine", "job_id", "state", "cost_usd"}], one per provider job, in order
+    Column("provider_jobs", JSON, nullable=True),
+    Column("provider_cost_usd", Float, nullable=True),  # sum of the costs providers reported
     Column("consumed_credits", Integer, nullable=False),
+    # The price at submission (the table then in force); what a refund gives back is what the
+    # ledger says was charged.
+    Column("price_credits", Integer, nullable=True),
     Column("progress", Integer, nullable=False, default=0),
     Column("videos", JSON, nullable=False),  # storage keys of finished videos
     Column("error_code", String(40), nullable=True),
@@ -166,4 +180,43 @@ webhook_deliveries = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("finished_at", UTCDateTime, nullable=True),
     Index("ix_webhook_deliveries_status_next", "status", "next_attempt_at"),
+)
+
+# Operators' keys for /admin/v1: never accepted on /v1, as API keys are never accepted here.
+admin_keys = Table(
+    "admin_keys",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("name", String(200), nullable=False, default=""),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("token_prefix", String(20), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime, nullable=True),
+)
+
+# Every admin action, append-only: nothing in the code updates or deletes a row.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("actor", String(40), nullable=False),  # an admin key id, or "cli"
+    Column("action", String(40), nullable=False),  # e.g. account.disable, credits.grant
+    Column("target_type", String(20), nullable=False),  # account | key | task | admin_key
+    Column("target_id", String(64), nullable=False),
+    Column("before", JSON, nullable=True),
+    Column("after", JSON, nullable=True),
+    Column("note", String(200), nullable=False, default=""),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_audit_log_target", "target_type", "target_id"),
+    Index("ix_audit_log_created", "created_at"),
+)
+
+# One row per account and month whose plan grant was made: the primary key makes it once only.
+monthly_grants = Table(
+    "monthly_grants",
+    metadata,
+    Column("account_id", ForeignKey("accounts.id"), primary_key=True),
+    Column("period", String(7), primary_key=True),  # YYYY-MM (UTC)
+    Column("credits", BigInteger, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
 )

@@ -1,8 +1,11 @@
-"""The worker loop: claim a task, run its engine in a thread, keep the lease alive, finish it.
+"""The worker loop: claim tasks, run each engine in a thread, keep every lease alive, finish.
 
 One honest loop, in the manner of arq: no task is lost because the database holds the truth.
-A worker that dies leaves a lease that expires; another worker (or this one, restarted) claims
-the task again, up to ``max_attempts`` runs, after which the task fails and is refunded.
+A worker runs as many tasks at once as its engines declare (``engines/registry.py``: a relay
+engine its provider cap, preview the CPU cores, diffusers one), each under its own lease,
+heartbeat, progress and cancel flag. A worker that dies leaves leases that expire; another
+worker (or this one, restarted) claims the tasks again, up to ``max_attempts`` runs, after
+which a task fails and is refunded.
 """
 
 from __future__ import annotations
@@ -12,41 +15,33 @@ import contextlib
 import logging
 import socket
 import tempfile
-import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+import weakref
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from grokimagine.domain import fleet, task_queue
+from grokimagine.domain.plan_grants import grant_monthly_credits
+from grokimagine.domain.plans import plan_catalog
 from grokimagine.domain.task_queue import Lease
 from grokimagine.domain.tasks import TaskRecord
 from grokimagine.engines.base import (
     EngineError,
     GenerationCanceled,
-    GenerationRequest,
-    InputImage,
-    RenderControl,
     warm_up_engine,
 )
-from grokimagine.engines.routing import EngineRouter, RoutingError, run_with_fallback
+from grokimagine.engines.registry import engine_concurrency
+from grokimagine.engines.routing import EngineRouter, RoutingError
 from grokimagine.ops.metrics import TASK_DURATION, TASK_PICKUP, WORKER_HEARTBEATS
 from grokimagine.services import Services
+from grokimagine.worker.late_results import LATE_RESULT_CHECK_SECONDS, check_late_results
 from grokimagine.worker.notify import libpq_url, listen_for_tasks
+from grokimagine.worker.render import TaskRenderer, TaskRun
 
 log = logging.getLogger("grokimagine.worker")
 
 CHECK_IN_SECONDS = 10.0  # how often a worker records in the database that it is alive
-
-
-@dataclass
-class _Run:
-    """The shared state of one task's run between the engine thread and the heartbeat."""
-
-    progress: float = 0.0
-    cancel_event: threading.Event = field(default_factory=threading.Event)
-    lease_lost: bool = False
-    canceled_by_user: bool = False
 
 
 class Worker:
@@ -65,21 +60,38 @@ class Worker:
         name = self.settings.worker_name or socket.gethostname()
         self.worker_id = worker_id or f"{name}:{uuid.uuid4().hex[:8]}"
         self.engines = served_engines(self.settings.worker_engines, self.router)
+        self.slots = {name: engine_concurrency(self.settings, name) for name in self.engines}
+        self._renderer = TaskRenderer(services, self.router, self.engines)
         self._wakeup = asyncio.Event()
         self._stopping = asyncio.Event()
-        self._current: _Run | None = None
+        self._runs: dict[str, TaskRun] = {}  # task id -> its run, while it runs here
+        self._busy: dict[str, int] = dict.fromkeys(self.slots, 0)  # engine -> tasks running
+        self._running: set[asyncio.Task[None]] = set()
+        # Engines block a thread per task for the task's life (a relay job waits minutes), so
+        # they get a pool of their own rather than asyncio's default one; two threads more for
+        # the looks at late results, which must not wait for a task to end.
+        self._executor = ThreadPoolExecutor(
+            max_workers=sum(self.slots.values()) + 2, thread_name_prefix="engine"
+        )
+        weakref.finalize(self, self._executor.shutdown, wait=False)
         self._checked_in = 0.0
+        self._late_checked = time.monotonic()  # the first look comes a while after start
 
     def wake(self) -> None:
         """Tell an idle worker that a task is waiting (safe to call from the event loop)."""
         self._wakeup.set()
 
     def stop(self) -> None:
-        """Stop claiming; the task in hand is stopped at its next step and handed back."""
+        """Stop claiming; every task in hand is stopped at its next step and handed back."""
         self._stopping.set()
         self._wakeup.set()
-        if self._current is not None:
-            self._current.cancel_event.set()
+        for run in list(self._runs.values()):
+            run.cancel_event.set()
+
+    @property
+    def running(self) -> int:
+        """How many tasks this worker is running now."""
+        return len(self._runs)
 
     async def run(self) -> None:
         """Claim and run tasks until :meth:`stop`."""
@@ -88,25 +100,35 @@ class Worker:
         await fleet.register_worker(self.services.db, self.worker_id, engines)
         self._checked_in = time.monotonic()
         listener = self._start_listener()
-        log.info("worker %s started with engines %s", self.worker_id, ", ".join(engines))
+        slots = ", ".join(f"{name}={self.slots[name]}" for name in engines)
+        log.info(
+            "worker %s started with engines %s (tasks at once: %s)",
+            self.worker_id,
+            ", ".join(engines),
+            slots,
+        )
         try:
             while not self._stopping.is_set():
-                # Cleared before the claim, so that a wake-up during it is not lost.
+                # Cleared before the claims, so that a wake-up during them is not lost.
                 self._wakeup.clear()
                 try:
-                    ran = await self.run_once()
+                    await self.fill_slots()
                     await self._check_in()
                 except Exception:
                     log.exception("worker %s: unexpected error; retrying shortly", self.worker_id)
-                    ran = False
-                if not ran and not self._stopping.is_set():
+                if not self._stopping.is_set():
+                    # Woken by a new task, a finished one (a free slot), or the poll interval.
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wakeup.wait(), self.settings.poll_seconds)
         finally:
+            # stop() asked every running task to stop; each hands itself back.
+            if self._running:
+                await asyncio.gather(*self._running, return_exceptions=True)
             if listener is not None:
                 listener.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await listener
+            self._executor.shutdown(wait=False)
 
     def _start_listener(self) -> asyncio.Task[None] | None:
         """On PostgreSQL, listen for new tasks so that an idle worker starts at once."""
@@ -122,51 +144,115 @@ class Worker:
             self._checked_in = now
             WORKER_HEARTBEATS.inc()
             await fleet.touch_worker(self.services.db, self.worker_id)
+            await grant_monthly_credits(self.services.db, plan_catalog(self.services.settings))
 
     def _warm_up(self, names: list[str]) -> None:
         """Build every engine (loading weights, opening pools) before the first claim."""
         for name in names:
             warm_up_engine(self.router.engine(name))
 
-    async def run_once(self) -> bool:
-        """Claim one task and run it to the end; ``False`` if there was none."""
+    async def _sweep(self) -> None:
         # A cancel the client asked for wins over a failure for too many attempts.
         await task_queue.cancel_abandoned_tasks(self.services.db)
         await task_queue.fail_exhausted_tasks(
             self.services.db, max_attempts=self.settings.max_attempts
         )
+        now = time.monotonic()
+        if now - self._late_checked >= LATE_RESULT_CHECK_SECONDS:
+            self._late_checked = now
+            await self.check_late_results()
+
+    async def check_late_results(self) -> int:
+        """Record what became of provider jobs that timed out on our side (cost, state)."""
+        return await check_late_results(self.services.db, self.router, self.engines, self._executor)
+
+    def _slot_engine(self, record: TaskRecord) -> str:
+        """The engine whose slot a task takes: its route's head (no route: the default)."""
+        head = record.route[0] if record.route else self.router.table.default[0]
+        return head if head in self._busy else next(iter(sorted(self._busy)))
+
+    def _free_engines(self) -> set[str]:
+        return {name for name, busy in self._busy.items() if busy < self.slots[name]}
+
+    async def _claim(self, engines: set[str]) -> tuple[TaskRecord, Lease] | None:
+        default = self.router.table.default[0]
         claimed = await task_queue.claim_next_task(
             self.services.db,
             self.worker_id,
             lease_seconds=self.settings.lease_seconds,
             max_attempts=self.settings.max_attempts,
-            engines=self.engines,
+            engines=engines,
+            unrouted=default in engines or default not in self._busy,
         )
+        if claimed is not None:
+            record, lease = claimed
+            if lease.attempt == 1 and record.started_at is not None:
+                TASK_PICKUP.observe((record.started_at - record.created_at).total_seconds())
+            log.info("task %s: attempt %d on %s", record.id, lease.attempt, self.worker_id)
+        return claimed
+
+    async def fill_slots(self) -> int:
+        """Claim tasks while an engine of this worker has a free slot; start each; return how
+        many were started."""
+        await self._sweep()
+        started = 0
+        while not self._stopping.is_set():
+            free = self._free_engines()
+            if not free:
+                break
+            claimed = await self._claim(free)
+            if claimed is None:
+                break
+            record, lease = claimed
+            slot = self._slot_engine(record)
+            self._busy[slot] += 1
+            task = asyncio.create_task(self._run_task(record, lease))
+            self._running.add(task)
+            task.add_done_callback(lambda done, slot=slot: self._finished(done, slot))
+            started += 1
+        return started
+
+    def _finished(self, task: asyncio.Task[None], slot: str) -> None:
+        self._running.discard(task)
+        self._busy[slot] -= 1
+        self._wakeup.set()  # a slot is free: claim again at once
+        if not task.cancelled() and task.exception() is not None:
+            log.error("worker %s: a task run ended with %r", self.worker_id, task.exception())
+
+    async def run_once(self) -> bool:
+        """Claim one task and run it to the end; ``False`` if there was none."""
+        await self._sweep()
+        claimed = await self._claim(set(self.engines))
         if claimed is None:
             return False
-        record, lease = claimed
-        if lease.attempt == 1 and record.started_at is not None:
-            TASK_PICKUP.observe((record.started_at - record.created_at).total_seconds())
-        log.info("task %s: attempt %d on %s", record.id, lease.attempt, self.worker_id)
-        await self._run_task(record, lease)
+        await self._run_task(*claimed)
         return True
 
     async def _run_task(self, record: TaskRecord, lease: Lease) -> None:
-        run = _Run()
-        self._current = run
+        run = TaskRun()
+        self._runs[record.id] = run
+        if self._stopping.is_set():
+            run.cancel_event.set()  # claimed as the worker was told to stop: hand it back
         heartbeat = asyncio.create_task(self._heartbeat(lease, run))
         db = self.services.db
         started = time.monotonic()
         engine = record.route[0] if record.route else self.router.table.default[0]
         outcome = "lost"
+        loop = asyncio.get_running_loop()
         try:
             with tempfile.TemporaryDirectory(prefix="grokimagine-") as scratch:
-                files, engine, info = await asyncio.to_thread(
-                    self._render_all, record, Path(scratch), run
+                files, engine, info = await loop.run_in_executor(
+                    self._executor,
+                    self._renderer.render_all,
+                    record,
+                    lease,
+                    Path(scratch),
+                    run,
+                    loop,
                 )
                 if run.lease_lost:
                     return
-                keys = await asyncio.to_thread(self._store_videos, record.id, files)
+                keys = await asyncio.to_thread(self._renderer.store_videos, record.id, files)
             if await task_queue.complete_task(db, lease, keys, engine, info):
                 outcome = "completed"
             else:
@@ -197,67 +283,9 @@ class Worker:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
-            self._current = None
+            self._runs.pop(record.id, None)
 
-    def _render_all(
-        self, record: TaskRecord, scratch: Path, run: _Run
-    ) -> tuple[list[Path], str, dict[str, object]]:
-        images = [
-            InputImage(data=self.services.store.get_bytes(item["key"]), mime=item["mime"])
-            for item in record.input_images
-        ]
-        # Fallbacks go only through the engines this worker serves; the claim made sure of
-        # the first.
-        route = [name for name in record.route if name in self.engines] or list(
-            self.router.table.default
-        )
-        files: list[Path] = []
-        results = []
-        engine = route[0]
-        for index in range(record.video_count):
-            request = GenerationRequest(
-                prompt=record.prompt,
-                mode=record.mode,
-                ratio=record.ratio,
-                width=record.width,
-                height=record.height,
-                num_frames=record.num_frames,
-                fps=record.fps,
-                seed=record.seed + index,
-                images=images,
-                negative_prompt=record.negative_prompt,
-            )
-
-            def on_progress(fraction: float, index: int = index) -> None:
-                run.progress = (index + fraction) / record.video_count
-
-            control = RenderControl(on_progress=on_progress, cancel_event=run.cancel_event)
-            output = scratch / f"{index}.mp4"
-            engine, result = run_with_fallback(self.router, route, request, output, control)
-            results.append((engine, result))
-            files.append(output)
-        info: dict[str, object] = {
-            "videos": [
-                {
-                    "engine": engine,
-                    "provider_task_id": result.provider_task_id,
-                    "provider_cost_usd": result.provider_cost_usd,
-                    **result.details,
-                }
-                for engine, result in results
-            ]
-        }
-        return files, engine, info
-
-    def _store_videos(self, task_id: str, files: list[Path]) -> list[str]:
-        keys = []
-        for index, path in enumerate(files):
-            key = f"videos/{task_id}/{index}.mp4"
-            self.services.store.put_file(key, path)
-            keys.append(key)
-        return keys
-
-    async def _heartbeat(self, lease: Lease, run: _Run) -> None:
+    async def _heartbeat(self, lease: Lease, run: TaskRun) -> None:
         """Renew the lease a few times per lease period, record progress, watch for cancels."""
         interval = max(0.05, min(1.0, self.settings.lease_seconds / 4))
         while True:

@@ -9,6 +9,8 @@ at once with :data:`PROVIDER_UNAVAILABLE` without reaching the provider.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -30,12 +32,16 @@ from grokimagine.engines.relay.errors import (
     PROVIDER_RATE_LIMITED,
     PROVIDER_RESULT_EXPIRED,
     PROVIDER_UNAVAILABLE,
+    ProviderJobGone,
     ProviderRateLimited,
     ProviderUnavailable,
     raise_for_provider_status,
     relay_error,
 )
 from grokimagine.engines.relay.limits import ProviderSlot, provider_slot
+from grokimagine.net.guard import FetchRefused
+from grokimagine.net.guard_sync import guarded_sync_client
+from grokimagine.net.policy import Allowlist
 
 _CHUNK_BYTES = 1024 * 1024
 
@@ -76,11 +82,22 @@ class ProviderClient:
             timeout=httpx.Timeout(config.request_timeout, connect=config.connect_timeout),
             transport=transport,
         )
-        # Result URLs may live on another host (a CDN): that client never carries the API key.
-        self._plain = httpx.Client(
-            timeout=httpx.Timeout(config.download_timeout, connect=config.connect_timeout),
-            follow_redirects=True,
-            transport=transport,
+        # Result URLs may live on another host (a CDN), named by the provider's answer: that
+        # client never carries the API key, and goes through the SSRF guard, redirects included.
+        # The API base's host stays trusted as the operator configured it.
+        trusted = (*config.fetch_allowlist, httpx.URL(config.base_url).host)
+        self._plain = (
+            httpx.Client(
+                timeout=httpx.Timeout(config.download_timeout, connect=config.connect_timeout),
+                follow_redirects=True,
+                transport=transport,
+            )
+            if transport is not None
+            else guarded_sync_client(
+                Allowlist.parse(host for host in trusted if host),
+                timeout=httpx.Timeout(config.download_timeout, connect=config.connect_timeout),
+                max_connections=max(10, config.max_concurrency),
+            )
         )
 
     def close(self) -> None:
@@ -125,19 +142,45 @@ class ProviderClient:
         self, method: str, path: str, control: RenderControl, *, json: dict[str, Any] | None = None
     ) -> tuple[dict[str, Any], httpx.Headers]:
         """Send one API call and return its JSON object and headers, or raise an EngineError."""
+        body, headers = self._call(method, path, control, json=json)
+        if body is None:
+            raise relay_error(PROVIDER_BAD_RESPONSE, f"{self.config.name}: not a JSON object")
+        return body, headers
 
-        def attempt() -> tuple[dict[str, Any], httpx.Headers]:
+    def poll_json(self, path: str, control: RenderControl) -> dict[str, Any] | None:
+        """GET a job's state: its JSON object, or ``None`` while the job is still running.
+
+        A 202 whose body is empty or not a JSON object means "still running" (xAI answers so
+        at times); a 404 means the provider no longer knows the job (:class:`ProviderJobGone`).
+        """
+        body, _ = self._call("GET", path, control, pending_if_empty=True)
+        return body
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        control: RenderControl,
+        *,
+        json: dict[str, Any] | None = None,
+        pending_if_empty: bool = False,
+    ) -> tuple[dict[str, Any] | None, httpx.Headers]:
+        def attempt() -> tuple[dict[str, Any] | None, httpx.Headers]:
             control.check_canceled()
             try:
                 response = self._api.request(method, path, json=json)
             except httpx.TransportError as exc:
                 raise ProviderUnavailable(f"{self.config.name} unreachable: {exc!r}") from exc
+            if pending_if_empty and response.status_code == 404:
+                raise ProviderJobGone(f"{self.config.name} no longer knows the job (404)")
             raise_for_provider_status(self.config.name, response)
             try:
                 body = response.json()
             except ValueError:
                 body = None
             if not isinstance(body, dict):
+                if pending_if_empty and response.status_code == 202:
+                    return None, response.headers
                 raise relay_error(PROVIDER_BAD_RESPONSE, f"{self.config.name}: not a JSON object")
             return body, response.headers
 
@@ -151,15 +194,12 @@ class ProviderClient:
         ``authenticated`` sends the API key, for a provider's own content endpoint; other URLs
         are fetched without it. A 403, 404 or 410 means the result is gone.
         """
-        client = self._api if authenticated else self._plain
         partial = output.with_name(output.name + ".part")
 
         def attempt() -> int:
             control.check_canceled()
             try:
-                with client.stream(
-                    "GET", url, timeout=self.config.download_timeout, follow_redirects=True
-                ) as response:
+                with self._open_result(url, authenticated) as response:
                     if response.status_code in (403, 404, 410):
                         raise relay_error(
                             PROVIDER_RESULT_EXPIRED,
@@ -170,6 +210,19 @@ class ProviderClient:
                         response.read()
                     raise_for_provider_status(self.config.name, response)
                     return self._write_body(response, partial, control)
+            except FetchRefused as exc:
+                raise relay_error(
+                    PROVIDER_BAD_RESPONSE,
+                    f"{self.config.name} result URL refused by the SSRF guard: {exc.message}",
+                ) from exc
+            except httpx.TooManyRedirects as exc:
+                raise relay_error(
+                    PROVIDER_BAD_RESPONSE, f"{self.config.name} result URL redirects too often"
+                ) from exc
+            except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+                raise relay_error(
+                    PROVIDER_BAD_RESPONSE, f"{self.config.name} result URL is not usable: {exc}"
+                ) from exc
             except httpx.TransportError as exc:
                 raise ProviderUnavailable(f"{self.config.name} download failed: {exc!r}") from exc
 
@@ -185,6 +238,23 @@ class ProviderClient:
             raise
         os.replace(partial, output)
         return size
+
+    @contextmanager
+    def _open_result(self, url: str, authenticated: bool) -> Iterator[httpx.Response]:
+        """Open the result's response. An authenticated fetch stays on the API base: a redirect
+        away from it is followed by the guarded client, without the key."""
+        timeout = self.config.download_timeout
+        if not authenticated:
+            with self._plain.stream("GET", url, timeout=timeout) as response:
+                yield response
+            return
+        with self._api.stream("GET", url, timeout=timeout, follow_redirects=False) as response:
+            if not response.is_redirect:
+                yield response
+                return
+            target = str(response.url.join(response.headers["location"]))
+        with self._plain.stream("GET", target, timeout=timeout) as response:
+            yield response
 
     def _write_body(self, response: httpx.Response, partial: Path, control: RenderControl) -> int:
         size = 0

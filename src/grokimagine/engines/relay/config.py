@@ -28,6 +28,9 @@ class ProviderConfig:
     poll_interval: float = 2.0
     poll_max_interval: float = 15.0
     job_timeout: float = 900.0
+    # Private hosts or networks result downloads may reach (GROKIMAGINE_FETCH_ALLOWLIST); the
+    # API base's own host is always trusted, being the operator's choice.
+    fetch_allowlist: tuple[str, ...] = ()
 
     @classmethod
     def from_settings(
@@ -52,4 +55,5 @@ class ProviderConfig:
             poll_interval=settings.relay.poll_interval,
             poll_max_interval=settings.relay.poll_max_interval,
             job_timeout=settings.relay.timeout,
+            fetch_allowlist=tuple(settings.fetch_allowlist),
         )

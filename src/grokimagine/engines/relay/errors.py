@@ -46,9 +46,19 @@ _MODERATION_WORDS = re.compile(r"moderat|content[ _-]?polic|safety|unsafe|nsfw",
 _API_KEY_WORDS = re.compile(r"api[ _-]?key", re.IGNORECASE)
 
 
-def relay_error(code: str, message: str) -> EngineError:
+def relay_error(code: str, message: str, *, cost_usd: float | None = None) -> EngineError:
     """An :class:`EngineError` with the fallback flag that belongs to ``code``."""
-    return EngineError(message, code, fallback=FALLBACK_BY_CODE[code])
+    return EngineError(message, code, fallback=FALLBACK_BY_CODE[code], cost_usd=cost_usd)
+
+
+class ProviderJobGone(EngineError):
+    """The provider no longer has the job (expired, or unknown): nothing more will come of it.
+
+    A fresh run fails with PROVIDER_FAILED; a resumed run starts a new job instead.
+    """
+
+    def __init__(self, message: str):
+        super().__init__(message, PROVIDER_FAILED, fallback=FALLBACK_BY_CODE[PROVIDER_FAILED])
 
 
 class ProviderUnavailable(Exception):

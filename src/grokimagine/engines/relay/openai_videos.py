@@ -14,7 +14,13 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel
 
-from grokimagine.engines.base import Engine, GenerationRequest, GenerationResult, RenderControl
+from grokimagine.engines.base import (
+    Engine,
+    GenerationRequest,
+    GenerationResult,
+    ProviderJob,
+    RenderControl,
+)
 from grokimagine.engines.errors import EngineConfigError
 from grokimagine.engines.relay.client import ProviderClient, parse_answer
 from grokimagine.engines.relay.config import ProviderConfig
@@ -22,6 +28,7 @@ from grokimagine.engines.relay.errors import (
     CONTENT_REJECTED,
     PROVIDER_BAD_RESPONSE,
     PROVIDER_FAILED,
+    ProviderJobGone,
     is_moderation,
     relay_error,
 )
@@ -31,7 +38,7 @@ from grokimagine.engines.relay.media import (
     is_mp4,
     styled_prompt,
 )
-from grokimagine.engines.relay.poll import PollUpdate, wait_for_job
+from grokimagine.engines.relay.poll import PollUpdate, job_outcome, run_provider_job
 from grokimagine.settings import Settings
 
 
@@ -114,15 +121,19 @@ class OpenAIVideosEngine(Engine):
     def generate(
         self, request: GenerationRequest, output: Path, control: RenderControl
     ) -> GenerationResult:
-        """Create a video job, wait for it, and download its MP4 into ``output``."""
+        """Create a video job (or resume this task's), wait for it, download its MP4."""
         body, notes = build_body(request, self._settings)
-        with self._client.slot.reserve(control, self._config.queue_timeout):
+
+        def create() -> tuple[str, PollUpdate[Video]]:
             answer, _ = self._client.call_json("POST", "/videos", control, json=body)
             created = parse_answer(Video, answer, self.name)
-            first = self._interpret(created)
-            video = first.result or wait_for_job(
-                lambda: self._poll(created.id, control), control, self._config
+            return created.id, self._interpret(created)
+
+        with self._client.slot.reserve(control, self._config.queue_timeout):
+            video_id, final = run_provider_job(
+                create, lambda job: self._poll(job, control), control, self._config
             )
+            video = final.result or Video(id=video_id)
             path = f"/videos/{quote(video.id, safe='')}/content?variant=video"
             size = self._client.download(path, output, control, authenticated=True)
         if not is_mp4(output):
@@ -140,8 +151,14 @@ class OpenAIVideosEngine(Engine):
             },
         )
 
+    def job_outcome(self, job_id: str) -> ProviderJob:
+        """One look at a job we stopped waiting for (see ``relay.poll.job_outcome``)."""
+        return job_outcome(job_id, lambda job: self._poll(job, RenderControl()))
+
     def _poll(self, video_id: str, control: RenderControl) -> PollUpdate[Video]:
-        answer, _ = self._client.call_json("GET", f"/videos/{quote(video_id, safe='')}", control)
+        answer = self._client.poll_json(f"/videos/{quote(video_id, safe='')}", control)
+        if answer is None:  # 202 without a JSON body: still rendering
+            return PollUpdate()
         return self._interpret(parse_answer(Video, answer, self.name))
 
     def _interpret(self, video: Video) -> PollUpdate[Video]:
@@ -152,5 +169,8 @@ class OpenAIVideosEngine(Engine):
             message = f"video job failed: {error.code or 'unknown'}: {error.message or ''}".strip()
             code = CONTENT_REJECTED if is_moderation(error.code, error.message) else PROVIDER_FAILED
             raise relay_error(code, message)
+        if video.status == "expired":
+            raise ProviderJobGone("video job expired before it finished")
+        # "queued", "in_progress", and any status a compatible server may add: still running.
         progress = video.progress / 100 if video.progress is not None else None
         return PollUpdate(progress=progress)

@@ -11,13 +11,26 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from grokimagine.engines.base import EngineError, RenderControl
+from grokimagine.domain.catalog import (
+    JOB_DONE,
+    JOB_FAILED,
+    JOB_GONE,
+    JOB_LATE_DONE,
+    JOB_RUNNING,
+    JOB_TIMED_OUT,
+)
+from grokimagine.engines.base import (
+    EngineError,
+    ProviderJob,
+    RenderControl,
+)
 from grokimagine.engines.relay.client import cancellable_sleep
 from grokimagine.engines.relay.config import ProviderConfig
 from grokimagine.engines.relay.errors import (
     PROVIDER_RATE_LIMITED,
     PROVIDER_TIMEOUT,
     PROVIDER_UNAVAILABLE,
+    ProviderJobGone,
     relay_error,
 )
 
@@ -31,10 +44,75 @@ _KEEP_WAITING = frozenset({PROVIDER_RATE_LIMITED, PROVIDER_UNAVAILABLE})
 
 @dataclass(frozen=True)
 class PollUpdate(Generic[T]):
-    """One look at a provider job: ``result`` once it is done, and progress in [0, 1] if known."""
+    """One look at a provider job: ``result`` once it is done, progress in [0, 1] if known, and
+    the job's cost once the provider says."""
 
     result: T | None = None
     progress: float | None = None
+    cost_usd: float | None = None
+
+
+def run_provider_job(
+    create: Callable[[], tuple[str, PollUpdate[T]]],
+    poll: Callable[[str], PollUpdate[T]],
+    control: RenderControl,
+    config: ProviderConfig,
+) -> tuple[str, PollUpdate[T]]:
+    """Start a job (or resume the one an earlier run left running) and wait for its result.
+
+    The job's id is stored on the task (``control.record_job``) as soon as the provider accepts
+    it, before the first poll, so that a run after a crash resumes it instead of paying for a
+    new one. A resumed job the provider no longer has (expired, unknown) is replaced by a new
+    one; one that failed fails the task as it would have without the crash. Every outcome,
+    with its cost when the provider reports one, is recorded too.
+    """
+    resumed = control.resume_job_id
+    if resumed is not None:
+        try:
+            return resumed, _follow(resumed, poll, control, config)
+        except ProviderJobGone:
+            pass  # recorded as gone: start afresh
+    job_id, first = create()
+    control.record_job(ProviderJob(job_id, JOB_RUNNING))
+    if first.result is not None:
+        control.record_job(ProviderJob(job_id, JOB_DONE, first.cost_usd))
+        return job_id, first
+    return job_id, _follow(job_id, poll, control, config)
+
+
+def job_outcome(job_id: str, poll: Callable[[str], PollUpdate[T]]) -> ProviderJob:
+    """One look at a job we stopped waiting for: ``late_done`` with its cost once finished,
+    ``failed`` or ``gone``; still ``timed_out`` while it runs or the provider cannot say."""
+    try:
+        update = poll(job_id)
+    except ProviderJobGone:
+        return ProviderJob(job_id, JOB_GONE)
+    except EngineError as error:
+        if error.code in _KEEP_WAITING:
+            return ProviderJob(job_id, JOB_TIMED_OUT)
+        return ProviderJob(job_id, JOB_FAILED, error.cost_usd)
+    if update.result is not None:
+        return ProviderJob(job_id, JOB_LATE_DONE, update.cost_usd)
+    return ProviderJob(job_id, JOB_TIMED_OUT)
+
+
+def _follow(
+    job_id: str,
+    poll: Callable[[str], PollUpdate[T]],
+    control: RenderControl,
+    config: ProviderConfig,
+) -> PollUpdate[T]:
+    try:
+        update = wait_for_job(lambda: poll(job_id), control, config)
+    except ProviderJobGone:
+        control.record_job(ProviderJob(job_id, JOB_GONE))
+        raise
+    except EngineError as error:
+        state = JOB_TIMED_OUT if error.code == PROVIDER_TIMEOUT else JOB_FAILED
+        control.record_job(ProviderJob(job_id, state, error.cost_usd))
+        raise
+    control.record_job(ProviderJob(job_id, JOB_DONE, update.cost_usd))
+    return update
 
 
 def wait_for_job(
@@ -43,8 +121,8 @@ def wait_for_job(
     config: ProviderConfig,
     *,
     clock: Callable[[], float] = time.monotonic,
-) -> T:
-    """Call ``poll`` until it returns a result, sleeping longer each time; raise on timeout.
+) -> PollUpdate[T]:
+    """Call ``poll`` until it returns a result (the final update), sleeping longer each time.
 
     ``poll`` raises an EngineError for a failed job. A poll that fails for rate limits or an
     outage, even after its retries (or at once, the circuit being open), does not end the wait:
@@ -70,5 +148,5 @@ def wait_for_job(
             last_progress = update.progress
             control.report(GENERATION_SHARE * update.progress)
         if update.result is not None:
-            return update.result
+            return update
         interval = min(interval * BACKOFF_FACTOR, config.poll_max_interval)

@@ -15,7 +15,13 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel
 
-from grokimagine.engines.base import Engine, GenerationRequest, GenerationResult, RenderControl
+from grokimagine.engines.base import (
+    Engine,
+    GenerationRequest,
+    GenerationResult,
+    ProviderJob,
+    RenderControl,
+)
 from grokimagine.engines.errors import EngineConfigError
 from grokimagine.engines.relay.client import ProviderClient, parse_answer
 from grokimagine.engines.relay.config import ProviderConfig
@@ -23,6 +29,7 @@ from grokimagine.engines.relay.errors import (
     CONTENT_REJECTED,
     PROVIDER_BAD_RESPONSE,
     PROVIDER_FAILED,
+    ProviderJobGone,
     is_moderation,
     relay_error,
 )
@@ -32,7 +39,7 @@ from grokimagine.engines.relay.media import (
     is_mp4,
     styled_prompt,
 )
-from grokimagine.engines.relay.poll import PollUpdate, wait_for_job
+from grokimagine.engines.relay.poll import PollUpdate, job_outcome, run_provider_job
 from grokimagine.settings import Settings
 
 USD_TICKS = 10_000_000_000  # usage.cost_in_usd_ticks per US dollar
@@ -126,21 +133,26 @@ class XaiEngine(Engine):
     def generate(
         self, request: GenerationRequest, output: Path, control: RenderControl
     ) -> GenerationResult:
-        """Start an xAI job, wait for it, and download its video into ``output``."""
+        """Start an xAI job (or resume this task's), wait for it, download its video."""
         body, notes = build_body(request, self._settings)
-        with self._client.slot.reserve(control, self._config.queue_timeout):
+
+        def create() -> tuple[str, PollUpdate[XaiStatus]]:
             answer, _ = self._client.call_json("POST", "/videos/generations", control, json=body)
-            request_id = parse_answer(XaiCreated, answer, self.name).request_id
-            status = wait_for_job(lambda: self._poll(request_id, control), control, self._config)
+            return parse_answer(XaiCreated, answer, self.name).request_id, PollUpdate()
+
+        with self._client.slot.reserve(control, self._config.queue_timeout):
+            request_id, final = run_provider_job(
+                create, lambda job: self._poll(job, control), control, self._config
+            )
+        status = final.result or XaiStatus()
         video = status.video or XaiVideo()
         size = self._client.download(video.url or "", output, control, authenticated=False)
         if not is_mp4(output):
             raise relay_error(PROVIDER_BAD_RESPONSE, "xai result is not an MP4 file")
         control.report(1.0)
-        ticks = status.usage.cost_in_usd_ticks if status.usage else None
         return GenerationResult(
             provider_task_id=request_id,
-            provider_cost_usd=ticks / USD_TICKS if ticks is not None else None,
+            provider_cost_usd=final.cost_usd,
             details={
                 "provider": self.name,
                 "model": status.model or self._settings.xai.model,
@@ -150,22 +162,39 @@ class XaiEngine(Engine):
             },
         )
 
+    def job_outcome(self, job_id: str) -> ProviderJob:
+        """One look at a job we stopped waiting for (see ``relay.poll.job_outcome``)."""
+        return job_outcome(job_id, lambda job: self._poll(job, RenderControl()))
+
     def _poll(self, request_id: str, control: RenderControl) -> PollUpdate[XaiStatus]:
-        answer, _ = self._client.call_json("GET", f"/videos/{quote(request_id, safe='')}", control)
+        answer = self._client.poll_json(f"/videos/{quote(request_id, safe='')}", control)
+        if answer is None:  # 202 without a JSON body: still rendering
+            return PollUpdate()
         status = parse_answer(XaiStatus, answer, self.name)
+        cost = cost_usd(status)
         video = status.video
         if video is not None and video.respect_moderation is False:
-            raise relay_error(CONTENT_REJECTED, "xai refused the video (moderation)")
+            raise relay_error(CONTENT_REJECTED, "xai refused the video (moderation)", cost_usd=cost)
         if status.status == "done" or (status.status is None and video and video.url):
             if video is None or not video.url:
-                raise relay_error(PROVIDER_BAD_RESPONSE, "xai job done without a video URL")
-            return PollUpdate(result=status, progress=1.0)
+                raise relay_error(
+                    PROVIDER_BAD_RESPONSE, "xai job done without a video URL", cost_usd=cost
+                )
+            return PollUpdate(result=status, progress=1.0, cost_usd=cost)
         if status.status == "failed":
             error = status.error or XaiError()
             message = f"xai job failed: {error.code or 'unknown'}: {error.message or ''}".strip()
             code = CONTENT_REJECTED if is_moderation(error.code, error.message) else PROVIDER_FAILED
-            raise relay_error(code, message)
+            raise relay_error(code, message, cost_usd=cost)
         if status.status == "expired":
-            raise relay_error(PROVIDER_FAILED, "xai job expired before it finished")
+            raise ProviderJobGone("xai job expired before it finished")
+        # "pending", and any status xAI may add: still running until our deadline (as xAI's
+        # own SDK waits).
         progress = status.progress / 100 if status.progress is not None else None
         return PollUpdate(progress=progress)
+
+
+def cost_usd(status: XaiStatus) -> float | None:
+    """What xAI says the job cost, in US dollars (``usage.cost_in_usd_ticks``)."""
+    ticks = status.usage.cost_in_usd_ticks if status.usage else None
+    return ticks / USD_TICKS if ticks is not None else None

@@ -1,0 +1,178 @@
+"""One task's run on a worker: its videos rendered by the route's engines, provider jobs stored.
+
+Runs in an engine thread of the worker's pool. Every provider job is written on the task the
+moment the provider accepts it, and every provider video put in the file store the moment it
+is fetched, so that a re-run after a crash resumes instead of paying twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from grokimagine.domain import task_queue
+from grokimagine.domain.catalog import JOB_DONE
+from grokimagine.domain.task_queue import Lease
+from grokimagine.domain.tasks import TaskRecord
+from grokimagine.engines.base import (
+    GenerationCanceled,
+    GenerationRequest,
+    GenerationResult,
+    InputImage,
+    ProviderJob,
+    RenderControl,
+)
+from grokimagine.engines.routing import EngineRouter, run_with_fallback
+from grokimagine.services import Services
+
+JOB_RECORD_SECONDS = 60.0  # longest wait to store a provider job before giving the task up
+
+
+@dataclass
+class TaskRun:
+    """The shared state of one task's run between the engine thread and the heartbeat."""
+
+    progress: float = 0.0
+    cancel_event: threading.Event = field(default_factory=threading.Event)
+    lease_lost: bool = False
+    canceled_by_user: bool = False
+
+
+class TaskRenderer:
+    """Renders the videos of claimed tasks on the engines a worker serves."""
+
+    def __init__(self, services: Services, router: EngineRouter, engines: Collection[str]):
+        self.services = services
+        self.router = router
+        self.engines = engines
+
+    def job_recorder(
+        self,
+        lease: Lease,
+        video: int,
+        run: TaskRun,
+        loop: asyncio.AbstractEventLoop,
+        seen: set[tuple[str, str]],
+    ) -> Callable[[str, ProviderJob], None]:
+        """Store an engine's provider job on the task, from the engine's thread, and wait."""
+
+        def record_job(engine: str, job: ProviderJob, stored_key: str | None = None) -> None:
+            stored = asyncio.run_coroutine_threadsafe(
+                task_queue.record_provider_job(
+                    self.services.db,
+                    lease,
+                    video=video,
+                    engine=engine,
+                    job_id=job.job_id,
+                    state=job.state,
+                    cost_usd=job.cost_usd,
+                    stored_key=stored_key,
+                ),
+                loop,
+            ).result(timeout=JOB_RECORD_SECONDS)
+            if not stored:  # another worker holds the task now: stop here
+                run.lease_lost = True
+                run.cancel_event.set()
+                raise GenerationCanceled()
+            seen.add((engine, job.job_id))
+
+        return record_job
+
+    def render_all(
+        self,
+        record: TaskRecord,
+        lease: Lease,
+        scratch: Path,
+        run: TaskRun,
+        loop: asyncio.AbstractEventLoop,
+    ) -> tuple[list[Path | str], str, dict[str, object]]:
+        images = [
+            InputImage(data=self.services.store.get_bytes(item["key"]), mime=item["mime"])
+            for item in record.input_images
+        ]
+        # Fallbacks go only through the engines this worker serves; the claim made sure of
+        # the first.
+        route = [name for name in record.route if name in self.engines] or list(
+            self.router.table.default
+        )
+        files: list[Path | str] = []  # a path to store, or the key of a video stored already
+        results = []
+        engine = route[0]
+        for index in range(record.video_count):
+            kept = task_queue.stored_video(record, index)
+            if kept is not None:
+                # A provider's video an earlier run already paid for, fetched and stored (its
+                # URL may be spent): not asked for again.
+                engine = kept["engine"]
+                resumed = GenerationResult(kept["job_id"], kept.get("cost_usd"), {"stored": True})
+                results.append((engine, resumed))
+                files.append(kept["stored_key"])
+                continue
+            request = GenerationRequest(
+                prompt=record.prompt,
+                mode=record.mode,
+                ratio=record.ratio,
+                width=record.width,
+                height=record.height,
+                num_frames=record.num_frames,
+                fps=record.fps,
+                seed=record.seed + index,
+                images=images,
+                negative_prompt=record.negative_prompt,
+            )
+
+            def on_progress(fraction: float, index: int = index) -> None:
+                run.progress = (index + fraction) / record.video_count
+
+            seen: set[tuple[str, str]] = set()
+            recorder = self.job_recorder(lease, index, run, loop, seen)
+            control = RenderControl(
+                on_progress=on_progress,
+                cancel_event=run.cancel_event,
+                provider_jobs=task_queue.resumable_jobs(record, index),
+                on_provider_job=recorder,
+            )
+            output = scratch / f"{index}.mp4"
+            engine, result = run_with_fallback(self.router, route, request, output, control)
+            results.append((engine, result))
+            job_id = result.provider_task_id
+            if job_id is not None and (engine, job_id) in seen:
+                # Store a paid-for video at once, so that a crash before the task completes
+                # does not lose it (a provider's URL may serve it only once).
+                key = video_key(record.id, index)
+                self.services.store.put_file(key, output)
+                recorder(engine, ProviderJob(job_id, JOB_DONE, result.provider_cost_usd), key)
+                files.append(key)
+            else:
+                files.append(output)
+        info: dict[str, object] = {
+            "videos": [
+                {
+                    "engine": engine,
+                    "provider_task_id": result.provider_task_id,
+                    "provider_cost_usd": result.provider_cost_usd,
+                    **result.details,
+                }
+                for engine, result in results
+            ]
+        }
+        return files, engine, info
+
+    def store_videos(self, task_id: str, files: list[Path | str]) -> list[str]:
+        keys = []
+        for index, item in enumerate(files):
+            if isinstance(item, str):  # stored already
+                keys.append(item)
+                continue
+            key = video_key(task_id, index)
+            self.services.store.put_file(key, item)
+            keys.append(key)
+        return keys
+
+
+def video_key(task_id: str, index: int) -> str:
+    """Where a task's video ``index`` lives in the file store."""
+    return f"videos/{task_id}/{index}.mp4"
