@@ -30,23 +30,37 @@ EXAMPLE_IMAGE = (
 )
 
 
+# Fields where null means the default, and what else the validators take: the document says
+# so, or schema-driven clients (and schemathesis) would call what we accept invalid.
+NULL_MEANS_DEFAULT = ("mode", "ratio", "n", "duration", "resolution")
+
+
+def _document_request(schema: dict[str, Any]) -> None:
+    schema["examples"] = [
+        {
+            "mode": "fun",
+            "prompt": "a beautiful landscape with mountains",
+            # A data: URI, so that tools that send the examples (schemathesis) never reach
+            # outside the machine; https:// URLs work the same way.
+            "images": [EXAMPLE_IMAGE],
+            "ratio": "1:1",
+        }
+    ]
+    properties = schema["properties"]
+    for name in NULL_MEANS_DEFAULT:
+        field = properties[name]
+        kept = {key: field.pop(key) for key in ("default", "description", "title") if key in field}
+        properties[name] = {"anyOf": [field, {"type": "null"}], **kept}
+    images = properties["images"]
+    images["anyOf"].insert(1, {"type": "string"})
+
+
 class GenerateRequest(BaseModel):
     """Body of ``POST /v1/generate``. Unknown fields are ignored."""
 
     model_config = ConfigDict(
         extra="ignore",
-        json_schema_extra={
-            "examples": [
-                {
-                    "mode": "fun",
-                    "prompt": "a beautiful landscape with mountains",
-                    # A data: URI, so that tools that send the examples (schemathesis) never
-                    # reach outside the machine; https:// URLs work the same way.
-                    "images": [EXAMPLE_IMAGE],
-                    "ratio": "1:1",
-                }
-            ]
-        },
+        json_schema_extra=lambda schema, _model: _document_request(schema),
     )
 
     mode: Mode = Field("normal", description="Generation mode: fun, normal or spicy.")
@@ -95,7 +109,7 @@ class GenerateRequest(BaseModel):
         " is canceled (Standard Webhooks). Private addresses are refused unless allow-listed.",
     )
 
-    @field_validator("mode", "ratio", "n", "duration", "resolution", mode="before")
+    @field_validator(*NULL_MEANS_DEFAULT, mode="before")
     @classmethod
     def _null_means_default(cls, value: Any, info: Any) -> Any:
         if value is None:
