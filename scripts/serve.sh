@@ -5,5 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv
 .venv/bin/pip install --quiet --disable-pip-version-check --upgrade pip
-.venv/bin/pip install --quiet --disable-pip-version-check -e .
+# The client distribution first: the server depends on it and it is not on PyPI.
+.venv/bin/pip install --quiet --disable-pip-version-check ./sdk/python -e .
 exec .venv/bin/grokimagine serve "$@"

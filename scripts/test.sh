@@ -7,8 +7,10 @@ python3 -m venv .venv
 .venv/bin/pip install --quiet --disable-pip-version-check --upgrade pip
 # The CPU build of PyTorch first, pinned: any other version pulls gigabytes of CUDA packages.
 .venv/bin/pip install --quiet --disable-pip-version-check torch==2.13.0
-.venv/bin/pip install --quiet --disable-pip-version-check -e '.[test,gpu]'
+# The client distribution first (editable, so its tests run this tree): the server depends on it.
+.venv/bin/pip install --quiet --disable-pip-version-check -e ./sdk/python -e '.[test,gpu]'
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/lint-imports
-exec .venv/bin/pytest "$@"
+# One process per core: each gets its own PostgreSQL database and data folders.
+exec .venv/bin/pytest -n auto "$@"

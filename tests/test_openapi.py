@@ -10,7 +10,8 @@ async def test_the_docs_describe_generate_and_status(client: httpx.AsyncClient) 
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
     spec = (await client.get("/openapi.json")).json()
     generate = spec["paths"]["/v1/generate"]["post"]
-    body = generate["requestBody"]["content"]["application/json"]["schema"]
+    ref = generate["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    body = spec["components"]["schemas"][ref.rsplit("/", 1)[1]]
     assert set(body["properties"]) == {
         *("mode", "prompt", "images", "ratio"),  # the reference page's
         *("n", "duration", "resolution", "seed", "negative_prompt", "callback_url"),  # Part 3
@@ -22,6 +23,6 @@ async def test_the_docs_describe_generate_and_status(client: httpx.AsyncClient) 
     assert status["parameters"][0]["name"] == "task_id"
     schemas = spec["components"]["schemas"]
     assert {"consumed_credits", "created_at", "status", "task_id", "request", "response"} <= set(
-        schemas["StatusData"]["properties"]
+        schemas["Status"]["properties"]
     )
-    assert schemas["ErrorBody"]["required"] == ["code", "message", "error"]
+    assert schemas["Error"]["required"] == ["code", "message", "error"]

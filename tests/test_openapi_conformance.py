@@ -114,6 +114,7 @@ async def test_every_operation_answers_as_documented(
     check(await client.post(f"/v1/tasks/{task_id}/cancel", headers=auth))  # 409: finished
     check(await client.get(f"/v1/tasks/{task_id}/deliveries", headers=auth))
     check(await client.get("/v1/tasks/task_unknown/deliveries", headers=auth))
+    check(await client.get("/v1/tasks/task_unknown/events", headers=auth))
 
     second = (await client.post("/v1/generate", json=kite, headers=auth)).json()["data"]["task_id"]
     check(await client.post(f"/v1/tasks/{second}/cancel", headers=auth))

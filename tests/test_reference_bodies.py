@@ -15,6 +15,8 @@ STATUS_KEYS = {
     *("consumed_credits", "created_at", "status", "task_id", "request", "response"),
     # Added before Part 3, kept as they were.
     *("progress", "error", "started_at", "completed_at"),
+    # Issue 13: the contract's Part 3 status fields, additive as progress is.
+    *("queue_position", "expires_at"),
 }
 PART_3_HEADERS = {"preference-applied", "idempotent-replayed"}
 

@@ -116,3 +116,23 @@ async def test_a_failed_task_is_refunded_in_full(
     assert failed["response"] == []
     assert failed["error"] == {"code": "ENGINE_FAILED", "message": "the model ran out of memory"}
     assert await balance_of(services, customer.account_id) == 400
+
+
+async def test_status_tells_the_queue_position_while_pending_and_the_url_expiry_when_done(
+    client: httpx.AsyncClient, services: Services, customer: Customer
+) -> None:
+    first = await submit(client, customer)
+    second = await submit(client, customer)
+    assert (await status_of(client, customer, first))["queue_position"] == 0
+    waiting = await status_of(client, customer, second)
+    assert (waiting["queue_position"], waiting["expires_at"]) == (1, None)
+
+    assert await make_worker(services).run_once()
+    done = await status_of(client, customer, first)
+    assert done["queue_position"] is None
+    expires = int(parse_qs(urlparse(done["response"][0]).query)["expires"][0])
+    from datetime import datetime
+
+    stated = datetime.fromisoformat(done["expires_at"].replace("Z", "+00:00")).timestamp()
+    assert abs(stated - expires) <= 1
+    assert (await status_of(client, customer, second))["queue_position"] == 0

@@ -91,13 +91,13 @@ async def test_content_refusals_and_engine_failures_have_distinct_documented_cod
 
 PART_3_ROUTES = {
     ("/v1/tasks", "get"): "TaskList",
-    ("/v1/tasks/{task_id}", "get"): "TaskData",
-    ("/v1/tasks/{task_id}", "delete"): "TaskData",
-    ("/v1/tasks/{task_id}/cancel", "post"): "TaskData",
+    ("/v1/tasks/{task_id}", "get"): "Task",
+    ("/v1/tasks/{task_id}", "delete"): "Task",
+    ("/v1/tasks/{task_id}/cancel", "post"): "Task",
     ("/v1/tasks/{task_id}/deliveries", "get"): "DeliveryList",
-    ("/v1/account", "get"): "AccountData",
+    ("/v1/account", "get"): "Account",
     ("/v1/account/ledger", "get"): "LedgerPage",
-    ("/v1/pricing", "get"): "PricingData",
+    ("/v1/pricing", "get"): "Pricing",
 }
 
 
@@ -110,7 +110,7 @@ async def test_the_docs_describe_every_part_3_route_and_field(client: httpx.Asyn
         data = schemas[envelope.rsplit("/", 1)[1]]["properties"]["data"]["$ref"]
         assert data.endswith(f"/{model}"), (path, method)
         assert operation["description"] and operation["summary"]
-    task = schemas["TaskData"]["properties"]
+    task = schemas["Task"]["properties"]
     added = {"queue_position", "expires_at", "cancel_requested", "deleted_at", "live", "options"}
     assert added <= set(task)
     assert all(task[name].get("description") or name == "options" for name in added - {"live"})
@@ -119,7 +119,7 @@ async def test_the_docs_describe_every_part_3_route_and_field(client: httpx.Asyn
     assert {p["name"] for p in generate["parameters"]} == {"Idempotency-Key", "Prefer"}
     assert "409" in generate["responses"]
     assert set(schemas["DeliveryData"]["properties"]) >= {"attempt_log", "next_attempt_at"}
-    assert "webhook_secret" in schemas["AccountData"]["properties"]
+    assert "webhook_secret" in schemas["Account"]["properties"]
     hook = spec["webhooks"]["task-finished"]["post"]
     assert {p["name"] for p in hook["parameters"]} == {
         "webhook-id",

@@ -1,4 +1,6 @@
-"""The ``grokimagine`` command: serve the API, run a worker, manage accounts, keys and credits."""
+"""The ``grokimagine`` command: serve the API, run a worker, manage accounts, keys and credits;
+and, as a client of a running server, generate and follow videos (the commands of
+``grokimagine-client``, the SDK's command line, which it delegates to)."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from grokimagine.settings import Settings
 from grokimagine.storage.db import Database
 from grokimagine.storage.locks import exclusive
 from grokimagine.storage.migrate import upgrade_database
+from grokimagine_client import cli as client_cli
 
 T = TypeVar("T")
 
@@ -30,6 +33,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     parser = _parser()
     args = parser.parse_args(argv)
+    if hasattr(args, "client_command"):
+        # An API call over HTTP: no server settings, no database.
+        return client_cli.run(args)
     if not hasattr(args, "run"):
         parser.print_help()
         return 2
@@ -134,6 +140,8 @@ def _parser() -> argparse.ArgumentParser:
     admin_revoke = admin_commands.add_parser("revoke", help="revoke an admin key by its id")
     admin_revoke.add_argument("key_id")
     admin_revoke.set_defaults(run=_admin_keys_revoke)
+
+    client_cli.add_commands(commands)
     return parser
 
 

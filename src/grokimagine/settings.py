@@ -300,6 +300,22 @@ class WebhookSettings(SettingsGroup):
     concurrency: int = Field(8, ge=1, description="Deliveries sent at once per process.")
 
 
+class EventSettings(SettingsGroup):
+    """Task event streams (``GET /v1/tasks/{task_id}/events``)."""
+
+    flat_prefix = "events_"
+
+    heartbeat_seconds: float = Field(
+        15.0, gt=0, description="Quiet seconds before a task event stream sends a heartbeat."
+    )
+    poll_seconds: float = Field(
+        1.0,
+        gt=0,
+        description="Event streams re-check their tasks this often in case a change went unheard"
+        " (a SQLite worker in another process); announced changes arrive at once.",
+    )
+
+
 # Attribute of Settings -> its group.
 GROUPS: dict[str, type[SettingsGroup]] = {
     "limits": LimitSettings,
@@ -310,6 +326,7 @@ GROUPS: dict[str, type[SettingsGroup]] = {
     "diffusers": DiffusersSettings,
     "s3": S3Settings,
     "webhooks": WebhookSettings,
+    "events": EventSettings,
     "pricing": PricingSettings,
 }
 
@@ -414,6 +431,7 @@ class Settings(BaseSettings):
     diffusers: DiffusersSettings = Field(default_factory=DiffusersSettings)
     s3: S3Settings = Field(default_factory=S3Settings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    events: EventSettings = Field(default_factory=EventSettings)
     pricing: PricingSettings = Field(default_factory=PricingSettings)
 
     @model_validator(mode="before")

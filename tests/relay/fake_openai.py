@@ -58,6 +58,7 @@ class OpenAIScenario:
     retry_after: int = 0
     content_ttl: float = 10.0
     empty_202_polls: int = 0  # first polls answered 202 with an empty body
+    content_redirect: str | None = None  # the content endpoint answers 302 to this URL
 
 
 @dataclass
@@ -181,6 +182,10 @@ class FakeOpenAIVideos:
             )
             if job is None or job.downloaded or not fresh:
                 return _error(404, "Video content is not available.", "not_found")
+            if self.scenario.content_redirect:  # e.g. to a storage bucket
+                return Response(
+                    status_code=302, headers={"Location": self.scenario.content_redirect}
+                )
             job.downloaded = True
             return Response(self.mp4, media_type="video/mp4")
 

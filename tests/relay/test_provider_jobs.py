@@ -255,3 +255,27 @@ def test_the_allowlist_lets_a_private_result_host_through(
     with pytest.raises(EngineError):  # the listener closes at once: not a video
         engine.generate(make_request(), output, JobLog("xai").control)
     assert listener.accepted >= 1
+
+
+def test_an_openai_videos_content_redirect_to_a_private_address_is_refused(
+    fake_openai: FakeOpenAIVideos, openai_settings, output: Path, listener: ConnectionCounter
+) -> None:
+    # The content endpoint is on the trusted API base; where it redirects to is not.
+    fake_openai.reset(OpenAIScenario(content_redirect=listener.url))
+    with pytest.raises(EngineError) as raised:
+        OpenAIVideosEngine(openai_settings()).generate(
+            make_request(), output, JobLog("openai-videos").control
+        )
+    assert raised.value.code == PROVIDER_BAD_RESPONSE
+    assert listener.accepted == 0
+
+
+def test_an_openai_videos_content_redirect_to_an_allowed_host_is_followed(
+    fake_openai: FakeOpenAIVideos, openai_settings, output: Path, listener: ConnectionCounter
+) -> None:
+    # Allowed by the allow-list, the redirect is followed (by the client without the API key).
+    fake_openai.reset(OpenAIScenario(content_redirect=listener.url))
+    engine = OpenAIVideosEngine(openai_settings(fetch_allowlist=["127.0.0.2"]))
+    with pytest.raises(EngineError):  # the listener closes at once: not a video
+        engine.generate(make_request(), output, JobLog("openai-videos").control)
+    assert listener.accepted >= 1

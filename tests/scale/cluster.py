@@ -148,8 +148,10 @@ def cluster_env(work: Path, database_url: str, **settings: object) -> dict[str, 
     env.update(
         {
             # This checkout's source first (not whichever one the console script was installed
-            # from), and tests/ for the test engine plugin.
-            "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)]),
+            # from), its client package (the CLI imports it), and tests/ for the test plugin.
+            "PYTHONPATH": os.pathsep.join(
+                [str(REPO / "src"), str(REPO / "sdk" / "python" / "src"), str(REPO)]
+            ),
             "GROKIMAGINE_DATA_DIR": str(work / "data"),
             "GROKIMAGINE_DATABASE_URL": database_url,
             "GROKIMAGINE_REDIS_URL": REDIS_URL,

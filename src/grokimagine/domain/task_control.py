@@ -9,11 +9,12 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 
 from grokimagine.domain import task_queue
 from grokimagine.domain.clock import utcnow
 from grokimagine.domain.cursors import decode_task_cursor, encode_cursor
+from grokimagine.domain.task_signals import announce_change
 from grokimagine.domain.tasks import (
     FINISHED,
     PENDING,
@@ -67,15 +68,22 @@ async def list_tasks(
     return TaskPage(records, encode_cursor(last.created_at.isoformat(), last.id) if last else None)
 
 
+_own = tasks.alias("own")
+# Built once, with the task's id as the only parameter: status polls of pending tasks run it,
+# and on SQLite it takes the raw-driver path (``Database.lookup``).
+_TASKS_AHEAD = select(func.count().label("ahead")).where(
+    tasks.c.status == PENDING,
+    tasks.c.created_at
+    < select(_own.c.created_at).where(_own.c.id == bindparam("task_id")).scalar_subquery(),
+)
+
+
 async def queue_position(db: Database, record: TaskRecord) -> int | None:
     """How many pending tasks were created before this pending one (0: it is next)."""
     if record.status != PENDING:
         return None
-    count = select(func.count()).where(
-        tasks.c.status == PENDING, tasks.c.created_at < record.created_at
-    )
-    row = await db.fetch_one(count)
-    return int(row[0]) if row is not None else 0
+    row = await db.lookup(_TASKS_AHEAD, {"task_id": record.id})
+    return int(row["ahead"]) if row is not None else 0
 
 
 async def cancel(db: Database, account_id: str, task_id: str) -> TaskRecord:
@@ -107,6 +115,8 @@ async def _ask_worker_to_cancel(db: Database, task_id: str) -> bool:
             .where(tasks.c.id == task_id, tasks.c.status == PROCESSING)
             .values(cancel_requested=True)
         )
+        if result.rowcount == 1:
+            await announce_change(conn, db.dialect, task_id)
     return result.rowcount == 1
 
 
@@ -127,5 +137,6 @@ async def delete(db: Database, store: FileStore, account_id: str, task_id: str) 
             .where(tasks.c.id == task_id, tasks.c.deleted_at.is_(None))
             .values(deleted_at=utcnow(), videos=[], input_images=[])
         )
+        await announce_change(conn, db.dialect, task_id)
     await asyncio.to_thread(store.delete_task_files, task_id)
     return await find_task(db, account_id, task_id)

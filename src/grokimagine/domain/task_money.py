@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,3 +60,27 @@ async def task_money(db: Database, task_id: str, price: int | None) -> TaskMoney
         .order_by(ledger.c.id)
     )
     return money_from_rows(price, list(rows))
+
+
+async def money_of_tasks(db: Database, prices: Mapping[str, int | None]) -> dict[str, TaskMoney]:
+    """The money of each task of ``prices`` (task id -> stored price), one query per 500 tasks
+    (event streams read many tasks at once)."""
+    rows_of: dict[str, list[Any]] = {task_id: [] for task_id in prices}
+    wanted = list(prices)
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        rows = await db.fetch_all(
+            select(
+                ledger.c.task_id,
+                ledger.c.id,
+                ledger.c.delta,
+                ledger.c.reason,
+                ledger.c.note,
+                ledger.c.created_at,
+            )
+            .where(ledger.c.task_id.in_(chunk))
+            .order_by(ledger.c.id)
+        )
+        for row in rows:
+            rows_of[row.task_id].append(row)
+    return {task_id: money_from_rows(prices[task_id], rows) for task_id, rows in rows_of.items()}

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from grokimagine.domain.catalog import RESUMABLE_JOB_STATES
 from grokimagine.domain.clock import utcnow
 from grokimagine.domain.credits import refund_credits
-from grokimagine.domain.task_signals import notify_task_ready
+from grokimagine.domain.task_signals import announce_change, notify_task_ready
 from grokimagine.domain.tasks import (
     CANCELED,
     COMPLETED,
@@ -112,6 +112,8 @@ async def claim_next_task(
                 .returning(*tasks.c)
             )
         ).first()
+        if row is not None:
+            await announce_change(conn, db.dialect, row.id)
     if row is None:
         return None
     record = record_from_row(row)
@@ -130,7 +132,7 @@ def _held(lease: Lease) -> Any:
 async def renew_lease(
     db: Database, lease: Lease, *, lease_seconds: float, progress: int | None = None
 ) -> LeaseState:
-    """Extend the lease and record progress; tells whether it is still held."""
+    """Extend the lease and record progress (``None``: unchanged); tells whether it is held."""
     values: dict[str, Any] = {"lease_expires_at": utcnow() + timedelta(seconds=lease_seconds)}
     if progress is not None:
         values["progress"] = progress
@@ -143,6 +145,8 @@ async def renew_lease(
                 .returning(tasks.c.cancel_requested)
             )
         ).first()
+        if row is not None and progress is not None:
+            await announce_change(conn, db.dialect, lease.task_id)
     if row is None:
         return LeaseState(held=False, cancel_requested=False)
     return LeaseState(held=True, cancel_requested=bool(row.cancel_requested))
@@ -247,6 +251,7 @@ async def complete_task(
         finished = result.first()
         if finished is not None:
             await enqueue_delivery(conn, finished._mapping, COMPLETED)
+            await announce_change(conn, db.dialect, lease.task_id)
     return finished is not None
 
 
@@ -316,6 +321,7 @@ async def release_task(db: Database, lease: Lease) -> bool:
         ).first()
         if row is not None:
             await notify_task_ready(conn, db.dialect, row.route_head)
+            await announce_change(conn, db.dialect, lease.task_id)
     return row is not None
 
 
@@ -374,6 +380,7 @@ async def _finish_with_refund(
             return False
         await _refund_task(conn, row.id, row.account_id)
         await enqueue_delivery(conn, row._mapping, status)
+        await announce_change(conn, db.dialect, row.id)
     return True
 
 

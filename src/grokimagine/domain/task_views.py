@@ -13,14 +13,17 @@ from typing import Any
 from grokimagine.domain.catalog import resolution_of
 from grokimagine.domain.clock import iso_utc
 from grokimagine.domain.task_control import queue_position
-from grokimagine.domain.task_money import task_money
+from grokimagine.domain.task_money import TaskMoney, task_money
 from grokimagine.domain.tasks import COMPLETED, TaskRecord
 from grokimagine.storage.db import Database
 from grokimagine.storage.files import FileStore
 
 
-def status_view(record: TaskRecord, store: FileStore, url_ttl_seconds: int) -> dict[str, Any]:
-    """The ``data`` of ``GET /v1/status``: the reference page's fields, then our additions.
+def status_view(
+    record: TaskRecord, store: FileStore, url_ttl_seconds: int, position: int | None = None
+) -> dict[str, Any]:
+    """The ``data`` of ``GET /v1/status``: the reference page's fields, then our additions
+    (``position``: the pending task's place in the queue).
 
     Video URLs are signed afresh on every call, so a client never holds an expired one for long.
     """
@@ -45,22 +48,36 @@ def status_view(record: TaskRecord, store: FileStore, url_ttl_seconds: int) -> d
         "error": error,
         "started_at": iso_utc(record.started_at),
         "completed_at": iso_utc(record.completed_at),
+        "queue_position": position,
+        # The same clock reading the signer uses, so the time matches the URLs' own expiry.
+        "expires_at": _expiry(url_ttl_seconds) if urls else None,
     }
+
+
+def _expiry(url_ttl_seconds: int) -> str | None:
+    return iso_utc(datetime.fromtimestamp(int(time.time()) + url_ttl_seconds, UTC))
 
 
 async def task_view(
     record: TaskRecord, db: Database, store: FileStore, url_ttl_seconds: int
 ) -> dict[str, Any]:
-    """The task resource of the Part 3 routes: the status body and every added field.
+    """The task resource of the Part 3 routes: the status body and every added field."""
+    position = await queue_position(db, record)
+    money = await task_money(db, record.id, record.price_credits)
+    return render_task(record, position, money, store, url_ttl_seconds)
 
-    Only clients of those routes (or of ``Prefer: wait``) see it; ``/v1/status`` keeps its body.
-    """
-    view = status_view(record, store, url_ttl_seconds)
-    # The same clock reading the signer uses, so the time matches the URLs' own expiry.
-    expires = int(time.time()) + url_ttl_seconds
+
+def render_task(
+    record: TaskRecord,
+    position: int | None,
+    money: TaskMoney,
+    store: FileStore,
+    url_ttl_seconds: int,
+) -> dict[str, Any]:
+    """The task resource from a queue position and money already read (event streams read
+    them for many tasks at once)."""
+    view = status_view(record, store, url_ttl_seconds, position)
     view.update(
-        queue_position=await queue_position(db, record),
-        expires_at=iso_utc(datetime.fromtimestamp(expires, UTC)) if view["response"] else None,
         cancel_requested=record.cancel_requested,
         deleted_at=iso_utc(record.deleted_at),
         live=record.live,
@@ -71,6 +88,6 @@ async def task_view(
             "seed": record.seed,
             "negative_prompt": record.negative_prompt,
         },
-        money=(await task_money(db, record.id, record.price_credits)).describe(),
+        money=money.describe(),
     )
     return view

@@ -13,16 +13,22 @@ from grokimagine.domain.usage import account_details, ledger_page, usage_by_day
 from grokimagine.http.envelope import success
 from grokimagine.http.gate import rate_identity
 from grokimagine.http.routes import limiter_of, principal_of, services_of
-from grokimagine.http.schemas import ERROR_RESPONSES, Envelope
-from grokimagine.http.schemas_tasks import AccountData, CursorParam, LedgerPage, PricingData
+from grokimagine.http.schemas import ERROR_RESPONSES
+from grokimagine.http.schemas_tasks import (
+    AccountResponse,
+    CursorParam,
+    LedgerResponse,
+    PricingResponse,
+)
 
 router = APIRouter(prefix="/v1", tags=["account"])
 
 
 @router.get(
     "/account",
+    operation_id="getAccount",
     summary="The account",
-    response_model=Envelope[AccountData],
+    response_model=AccountResponse,
     responses=ERROR_RESPONSES,
 )
 async def account(request: Request) -> Response:
@@ -53,8 +59,9 @@ async def account(request: Request) -> Response:
 
 @router.get(
     "/account/ledger",
+    operation_id="listLedger",
     summary="The account's ledger",
-    response_model=Envelope[LedgerPage],
+    response_model=LedgerResponse,
     responses=ERROR_RESPONSES,
 )
 async def ledger(
@@ -73,8 +80,9 @@ async def ledger(
 
 @router.get(
     "/pricing",
+    operation_id="getPricing",
     summary="Prices and options",
-    response_model=Envelope[PricingData],
+    response_model=PricingResponse,
     responses=ERROR_RESPONSES,
 )
 async def pricing(request: Request) -> Response:

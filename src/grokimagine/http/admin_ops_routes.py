@@ -34,7 +34,7 @@ from grokimagine.http.admin_views import admin_task_detail_view, admin_task_view
 from grokimagine.http.envelope import success
 from grokimagine.http.errors import ApiError, invalid_request
 from grokimagine.http.params import TaskIdPath
-from grokimagine.http.schemas import Envelope, ErrorBody
+from grokimagine.http.schemas import Envelope, Error
 from grokimagine.http.schemas_tasks import CursorParam
 
 router = APIRouter(prefix="/admin/v1", tags=["admin"], responses=ADMIN_ERRORS)
@@ -107,7 +107,7 @@ async def get_task(request: Request, actor: AdminActor, task_id: TaskIdPath) -> 
     response_model=Envelope[Refund],
     responses={
         409: {
-            "model": ErrorBody,
+            "model": Error,
             "description": "TASK_NOT_REFUNDABLE: not completed, already refunded, or free",
         }
     },
@@ -132,7 +132,7 @@ async def refund_task(
     "/tasks/{task_id}/cancel",
     summary="Cancel a task",
     response_model=Envelope[AdminTask],
-    responses={409: {"model": ErrorBody, "description": "TASK_NOT_CANCELABLE: finished"}},
+    responses={409: {"model": Error, "description": "TASK_NOT_CANCELABLE: finished"}},
 )
 async def cancel_task(request: Request, actor: AdminActor, task_id: TaskIdPath) -> Response:
     """As its owner would: a pending task at once (refunded), a processing one at its engine's

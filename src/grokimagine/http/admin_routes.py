@@ -31,7 +31,7 @@ from grokimagine.http.admin_schemas import (
 from grokimagine.http.envelope import success
 from grokimagine.http.errors import ApiError, invalid_request
 from grokimagine.http.params import IdPath
-from grokimagine.http.schemas import Envelope, ErrorBody
+from grokimagine.http.schemas import Envelope, Error
 from grokimagine.http.schemas_tasks import CursorParam, LedgerPage
 from grokimagine.services import Services
 
@@ -226,7 +226,7 @@ async def revoke_key(
     return success({"keys": [key.describe() for key in keys]})
 
 
-_NOT_ENOUGH = {409: {"model": ErrorBody, "description": "BALANCE_TOO_LOW: it would go below 0"}}
+_NOT_ENOUGH = {409: {"model": Error, "description": "BALANCE_TOO_LOW: it would go below 0"}}
 
 
 @router.post(

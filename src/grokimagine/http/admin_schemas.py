@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from grokimagine.http.schemas import ErrorBody
+from grokimagine.http.schemas import Error
 from grokimagine.http.schemas_tasks import TaskMoneyData
 
 MAX_REASON = 200
@@ -246,7 +246,7 @@ class AdminPricing(BaseModel):
 
 
 ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorBody, "description": description}
+    status: {"model": Error, "description": description}
     for status, description in {
         400: "Invalid request",
         401: "Missing, unknown or revoked admin key (API keys are never accepted here)",

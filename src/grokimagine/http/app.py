@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 from typing import Protocol
 
@@ -19,14 +20,17 @@ from grokimagine.http import (
     files,
     ops,
     routes,
+    task_events,
     task_routes,
 )
 from grokimagine.http.auth import Authenticator
 from grokimagine.http.errors import install_error_handlers
 from grokimagine.http.gate import ApiGate
 from grokimagine.http.observe import RequestObserver
+from grokimagine.http.openapi import camel_case_operation_id, shape_for_generators
 from grokimagine.http.openapi_document import install_openapi
 from grokimagine.http.ratelimit import RateLimiter, storage_for
+from grokimagine.http.schemas import GenerateRequest
 from grokimagine.services import Services
 
 DESCRIPTION = """
@@ -86,6 +90,7 @@ def create_app(
                 _, late = await asyncio.wait(running, timeout=SHUTDOWN_GRACE_SECONDS)
                 for task in late:
                     task.cancel()
+            await app.state.task_watcher.close()
             await services.close()
 
     app = FastAPI(
@@ -94,17 +99,20 @@ def create_app(
         description=DESCRIPTION,
         lifespan=lifespan,
         openapi_tags=OPENAPI_TAGS,
+        generate_unique_id_function=camel_case_operation_id,
     )
     settings = services.settings
     check_business_settings(settings)  # a bad price table or plan stops the start, named
     app.state.services = services
     install_openapi(app)
+    app.state.task_watcher = task_events.build_task_watcher(services)
     app.state.limiter = limiter = RateLimiter(
         storage_for(settings.redis_url, settings.redis_prefix)
     )
     install_error_handlers(app)
     app.include_router(routes.router)
     app.include_router(task_routes.router)
+    app.include_router(task_events.router)
     app.webhooks.include_router(task_routes.webhooks)
     app.include_router(account_routes.router)
     app.include_router(files.router)
@@ -115,6 +123,8 @@ def create_app(
     app.state.authenticator = authenticator = Authenticator(
         services.db, settings.auth_cache_seconds
     )
+    # POST /v1/generate parses its own body; its schema is listed for generators all the same.
+    shape_for_generators(app, [GenerateRequest])
     app.add_middleware(
         ApiGate,
         authenticator=authenticator,
@@ -151,6 +161,11 @@ def create_app_from_env() -> FastAPI:
     connections.configure(settings.http.max_header_bytes, settings.http.header_timeout)
     services = build_services(settings)
     if not settings.in_process_worker:
-        return create_app(services)
-    # Webhook deliveries go out from wherever workers run (they create most of them).
-    return create_app(services, worker=Worker(services), webhooks=WebhookSender(services))
+        app = create_app(services)
+    else:
+        # Webhook deliveries go out from wherever workers run (they create most of them).
+        app = create_app(services, worker=Worker(services), webhooks=WebhookSender(services))
+    # Modules, routes, models and tables live as long as the process: kept out of the
+    # collector's full passes, which would walk them all while every open stream waits.
+    gc.freeze()
+    return app

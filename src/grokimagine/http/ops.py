@@ -17,13 +17,13 @@ router = APIRouter(tags=["operations"], include_in_schema=False)
 log = logging.getLogger("grokimagine.http")
 
 
-@router.get("/healthz")
+@router.get("/healthz", operation_id="getHealth")
 async def healthz() -> Response:
     """The process is up and answering."""
     return JSONResponse({"status": "ok"})
 
 
-@router.get("/readyz")
+@router.get("/readyz", operation_id="getReadiness")
 async def readyz(request: Request) -> Response:
     """Ready to serve: the database and (when configured) Redis answer in time; else 503."""
     services: Services = request.app.state.services
@@ -43,7 +43,7 @@ async def readyz(request: Request) -> Response:
     )
 
 
-@router.get("/metrics")
+@router.get("/metrics", operation_id="getMetrics")
 async def metrics(request: Request) -> Response:
     """Prometheus text exposition: this host's API processes, and the queue and workers."""
     services: Services = request.app.state.services

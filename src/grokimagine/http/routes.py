@@ -13,11 +13,13 @@ from starlette.responses import Response
 
 from grokimagine.domain.accounts import Principal
 from grokimagine.domain.submission import quote_generation, submit_generation
+from grokimagine.domain.task_control import queue_position
 from grokimagine.domain.task_views import status_view, task_view
 from grokimagine.domain.tasks import find_task, wait_until_finished
 from grokimagine.http.envelope import success
 from grokimagine.http.errors import describe_validation_errors, invalid_request
 from grokimagine.http.headers import idempotency_key_of, preferred_wait
+from grokimagine.http.openapi import request_body
 from grokimagine.http.params import ID_SCHEMA, parse_id
 from grokimagine.http.ratelimit import RateLimiter
 from grokimagine.http.schemas import (
@@ -25,12 +27,12 @@ from grokimagine.http.schemas import (
     ERROR_RESPONSES,
     GENERATE_HEADERS,
     Envelope,
-    ErrorBody,
-    GenerateData,
+    Error,
     GenerateRequest,
-    StatusData,
+    GenerateResult,
+    StatusResponse,
 )
-from grokimagine.http.schemas_tasks import QuoteData, TaskData
+from grokimagine.http.schemas_tasks import QuoteData, Task
 from grokimagine.services import Services
 
 
@@ -53,6 +55,10 @@ class DirectRoute(APIRoute):
 router = APIRouter(prefix="/v1", tags=["videos"], route_class=DirectRoute)
 
 
+class GenerateResponse(Envelope[GenerateResult | Task]):
+    """What ``POST /v1/generate`` answers: the task id, or the finished task (``Prefer: wait``)."""
+
+
 def principal_of(request: Request) -> Principal:
     """The caller, admitted by the gate."""
     return request.state.principal
@@ -70,8 +76,9 @@ def limiter_of(request: Request) -> RateLimiter:
 
 @router.post(
     "/generate",
+    operation_id="generate",
     summary="Generate a video",
-    response_model=Envelope[GenerateData | TaskData],
+    response_model=GenerateResponse,
     response_description=(
         "`data.task_id`; with `Prefer: wait=N`, the finished task instead when it finishes in"
         " time. A replay of an `Idempotency-Key` carries `Idempotent-Replayed: true`."
@@ -79,22 +86,19 @@ def limiter_of(request: Request) -> RateLimiter:
     responses={
         **ERROR_RESPONSES,
         **BUSY_RESPONSE,
-        402: {"model": ErrorBody, "description": "Not enough credits"},
-        403: {"model": ErrorBody, "description": "MODE_NOT_ALLOWED, or ACCOUNT_DISABLED"},
-        409: {"model": ErrorBody, "description": "IDEMPOTENCY_CONFLICT: key reused, other body"},
-        413: {"model": ErrorBody, "description": "Body or image over its limit"},
+        402: {"model": Error, "description": "Not enough credits"},
+        403: {"model": Error, "description": "MODE_NOT_ALLOWED, or ACCOUNT_DISABLED"},
+        409: {"model": Error, "description": "IDEMPOTENCY_CONFLICT: key reused, other body"},
+        413: {"model": Error, "description": "Body or image over its limit"},
         429: {
-            "model": ErrorBody,
+            "model": Error,
             "description": "RATE_LIMITED, or TOO_MANY_ACTIVE_TASKS: the plan's pending and"
             " running tasks are all in use (see Retry-After)",
         },
     },
     openapi_extra={
         "parameters": GENERATE_HEADERS,
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": GenerateRequest.model_json_schema()}},
-        },
+        "requestBody": request_body(GenerateRequest),
     },
 )
 async def generate(request: Request) -> Response:
@@ -136,18 +140,14 @@ async def _generate_body(request: Request) -> GenerateRequest:
 @router.post(
     "/quote",
     summary="Quote a generation",
+    operation_id="quote",
     response_model=Envelope[QuoteData],
     responses={
         **ERROR_RESPONSES,
-        403: {"model": ErrorBody, "description": "MODE_NOT_ALLOWED, or ACCOUNT_DISABLED"},
-        413: {"model": ErrorBody, "description": "Body or image over its limit"},
+        403: {"model": Error, "description": "MODE_NOT_ALLOWED, or ACCOUNT_DISABLED"},
+        413: {"model": Error, "description": "Body or image over its limit"},
     },
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": GenerateRequest.model_json_schema()}},
-        },
-    },
+    openapi_extra={"requestBody": request_body(GenerateRequest)},
 )
 async def quote(request: Request) -> Response:
     """The price of a generate body, checked exactly as `POST /v1/generate` checks it (options,
@@ -160,9 +160,10 @@ async def quote(request: Request) -> Response:
 
 @router.get(
     "/status",
+    operation_id="getStatus",
     summary="Get task status",
-    response_model=Envelope[StatusData],
-    responses={**ERROR_RESPONSES, 404: {"model": ErrorBody, "description": "Unknown task"}},
+    response_model=StatusResponse,
+    responses={**ERROR_RESPONSES, 404: {"model": Error, "description": "Unknown task"}},
     # Declared for the docs only: the handler reads the query itself, which spares the
     # hottest route FastAPI's parameter machinery.
     openapi_extra={
@@ -182,4 +183,7 @@ async def status(request: Request) -> Response:
     task_id = parse_id(request.query_params.get("task_id"))
     services = services_of(request)
     record = await find_task(services.db, principal_of(request).account_id, task_id)
-    return success(status_view(record, services.store, services.settings.url_ttl_seconds))
+    # Counted only while pending: a poll of a running or finished task costs no extra query.
+    position = await queue_position(services.db, record)
+    ttl = services.settings.url_ttl_seconds
+    return success(status_view(record, services.store, ttl, position))

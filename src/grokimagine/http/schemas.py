@@ -177,7 +177,7 @@ class Envelope(BaseModel, Generic[T]):
     data: T
 
 
-class ErrorBody(BaseModel):
+class Error(BaseModel):
     """The body of every error response."""
 
     code: int = Field(examples=[400])
@@ -185,7 +185,7 @@ class ErrorBody(BaseModel):
     error: str = Field(examples=["INVALID_REQUEST"])
 
 
-class GenerateData(BaseModel):
+class GenerateResult(BaseModel):
     """What ``POST /v1/generate`` returns."""
 
     task_id: str = Field(examples=["task_Vq3mX0e8R2kLw9ZtYp1AbC7d"])
@@ -201,16 +201,41 @@ class TaskError(BaseModel):
     message: str
 
 
-class StatusData(BaseModel):
+class TaskRequest(BaseModel):
+    """The request a task was made from, normalised: defaults filled in for mode and ratio,
+    data URIs replaced by their hash; options appear only when they were given."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {"mode": "fun", "prompt": "a beautiful landscape with mountains", "ratio": "1:1"}
+            ]
+        },
+    )
+
+    mode: str = Field(description="fun, normal or spicy.")
+    prompt: str
+    ratio: str = Field(description="2:3, 3:2 or 1:1.")
+    images: list[str] | None = Field(
+        None, description="URLs as given; data URIs as data:<mime>;sha256=<hex digest>."
+    )
+    n: int | None = None
+    duration: int | None = None
+    resolution: str | None = None
+    seed: int | None = None
+    negative_prompt: str | None = None
+    callback_url: str | None = None
+
+
+class Status(BaseModel):
     """What ``GET /v1/status`` returns: the reference page's fields, then our additions."""
 
     consumed_credits: int = Field(examples=[40])
     created_at: str = Field(examples=["2024-01-01T00:00:00Z"])
     status: TaskStatus
     task_id: str
-    request: dict[str, Any] = Field(
-        examples=[{"mode": "fun", "prompt": "a beautiful landscape with mountains", "ratio": "1:1"}]
-    )
+    request: TaskRequest
     response: list[str] = Field(
         description="Signed, expiring video URLs once completed; fresh on every call.",
         examples=[
@@ -221,10 +246,22 @@ class StatusData(BaseModel):
     error: TaskError | None = Field(None, description="Set when the task failed.")
     started_at: str | None = None
     completed_at: str | None = None
+    queue_position: int | None = Field(
+        None, description="While pending: how many tasks are ahead of this one (0: next)."
+    )
+    expires_at: str | None = Field(
+        None,
+        description="Once completed: when the URLs in `response` stop working; fetch the"
+        " status again for fresh ones.",
+    )
+
+
+class StatusResponse(Envelope[Status]):
+    """The answer of ``GET /v1/status``."""
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorBody, "description": description}
+    status: {"model": Error, "description": description}
     for status, description in {
         400: "Invalid request",
         401: "Missing, unknown or revoked token",
@@ -236,7 +273,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 # Routes that write: on SQLite, another process holding the write lock past the wait gives 503.
 BUSY_RESPONSE: dict[int | str, dict[str, Any]] = {
-    503: {"model": ErrorBody, "description": "SERVICE_BUSY: the database is locked; retry"}
+    503: {"model": Error, "description": "SERVICE_BUSY: the database is locked; retry"}
 }
 
 # Optional request headers of POST /v1/generate (Part 3), for the OpenAPI document.

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from grokimagine.http.params import CursorQuery
-from grokimagine.http.schemas import StatusData
+from grokimagine.http.schemas import Envelope, Status
 
 # The ``cursor`` query parameter of the paginated lists.
 CursorParam = CursorQuery
@@ -44,15 +44,9 @@ class TaskMoneyData(BaseModel):
     ledger: list[TaskLedgerRow]
 
 
-class TaskData(StatusData):
+class Task(Status):
     """The task resource: the status body and the fields only Part 3 clients see."""
 
-    queue_position: int | None = Field(
-        None, description="While pending: how many tasks are ahead of this one (0: next)."
-    )
-    expires_at: str | None = Field(
-        None, description="When the URLs in `response` stop working; fetch status again for new."
-    )
     cancel_requested: bool = Field(
         description="A cancel was asked while processing; the worker stops at the engine's next"
         " step, then the status is canceled and the credits are refunded."
@@ -66,7 +60,7 @@ class TaskData(StatusData):
 class TaskList(BaseModel):
     """One page of tasks, newest first."""
 
-    tasks: list[TaskData]
+    tasks: list[Task]
     next_cursor: str | None = Field(
         description="Pass as `cursor` for the next page; null on the last page."
     )
@@ -110,7 +104,7 @@ class WebhookPayload(BaseModel):
 
     type: Literal["task.completed", "task.failed", "task.canceled"]
     timestamp: str
-    data: TaskData
+    data: Task
 
 
 class RateLimitWindow(BaseModel):
@@ -136,7 +130,7 @@ class KeyInfo(BaseModel):
     kind: Literal["live", "test"]
 
 
-class AccountData(BaseModel):
+class Account(BaseModel):
     """What ``GET /v1/account`` returns."""
 
     account_id: str
@@ -188,7 +182,7 @@ class ModeOptions(BaseModel):
     max_images: int = Field(description="Most input images a task of this mode may carry.")
 
 
-class PricingData(BaseModel):
+class Pricing(BaseModel):
     """Prices and options, before anything is charged."""
 
     credits_per_video: int = Field(examples=[40])
@@ -212,3 +206,30 @@ class QuoteData(BaseModel):
     charged: bool = Field(description="False for gi_test_ keys, which are never charged.")
     balance: int
     affordable: bool = Field(description="Whether the balance covers the price now.")
+
+
+# Named envelopes: generated clients name their classes after these ("TaskResponse").
+
+
+class TaskResponse(Envelope[Task]):
+    """An answer carrying one task."""
+
+
+class TaskListResponse(Envelope[TaskList]):
+    """An answer carrying a page of tasks."""
+
+
+class DeliveryListResponse(Envelope[DeliveryList]):
+    """An answer carrying a task's webhook deliveries."""
+
+
+class AccountResponse(Envelope[Account]):
+    """The answer of ``GET /v1/account``."""
+
+
+class LedgerResponse(Envelope[LedgerPage]):
+    """An answer carrying a page of the ledger."""
+
+
+class PricingResponse(Envelope[Pricing]):
+    """The answer of ``GET /v1/pricing``."""

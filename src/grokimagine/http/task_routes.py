@@ -15,18 +15,18 @@ from grokimagine.domain.webhooks import deliveries_of_task
 from grokimagine.http.envelope import success
 from grokimagine.http.params import TaskIdPath
 from grokimagine.http.routes import principal_of, services_of
-from grokimagine.http.schemas import BUSY_RESPONSE, ERROR_RESPONSES, Envelope, ErrorBody
+from grokimagine.http.schemas import BUSY_RESPONSE, ERROR_RESPONSES, Error
 from grokimagine.http.schemas_tasks import (
     CursorParam,
-    DeliveryList,
-    TaskData,
-    TaskList,
+    DeliveryListResponse,
+    TaskListResponse,
+    TaskResponse,
     WebhookPayload,
 )
 
 router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
 
-NOT_FOUND = {404: {"model": ErrorBody, "description": "TASK_NOT_FOUND"}}
+NOT_FOUND = {404: {"model": Error, "description": "TASK_NOT_FOUND"}}
 
 
 async def _task_response(request: Request, record: TaskRecord) -> Response:
@@ -37,8 +37,9 @@ async def _task_response(request: Request, record: TaskRecord) -> Response:
 
 @router.get(
     "",
+    operation_id="listTasks",
     summary="List tasks",
-    response_model=Envelope[TaskList],
+    response_model=TaskListResponse,
     responses=ERROR_RESPONSES,
 )
 async def list_tasks(
@@ -59,8 +60,9 @@ async def list_tasks(
 
 @router.get(
     "/{task_id}",
+    operation_id="getTask",
     summary="Get a task",
-    response_model=Envelope[TaskData],
+    response_model=TaskResponse,
     responses={**ERROR_RESPONSES, **NOT_FOUND},
 )
 async def read_task(request: Request, task_id: TaskIdPath) -> Response:
@@ -73,13 +75,14 @@ async def read_task(request: Request, task_id: TaskIdPath) -> Response:
 
 @router.post(
     "/{task_id}/cancel",
+    operation_id="cancelTask",
     summary="Cancel a task",
-    response_model=Envelope[TaskData],
+    response_model=TaskResponse,
     responses={
         **ERROR_RESPONSES,
         **NOT_FOUND,
         **BUSY_RESPONSE,
-        409: {"model": ErrorBody, "description": "TASK_NOT_CANCELABLE: already finished"},
+        409: {"model": Error, "description": "TASK_NOT_CANCELABLE: already finished"},
     },
 )
 async def cancel_task(request: Request, task_id: TaskIdPath) -> Response:
@@ -93,8 +96,9 @@ async def cancel_task(request: Request, task_id: TaskIdPath) -> Response:
 
 @router.delete(
     "/{task_id}",
+    operation_id="deleteTask",
     summary="Delete a task's files",
-    response_model=Envelope[TaskData],
+    response_model=TaskResponse,
     responses={**ERROR_RESPONSES, **NOT_FOUND, **BUSY_RESPONSE},
 )
 async def delete_task(request: Request, task_id: TaskIdPath) -> Response:
@@ -110,8 +114,9 @@ async def delete_task(request: Request, task_id: TaskIdPath) -> Response:
 
 @router.get(
     "/{task_id}/deliveries",
+    operation_id="listTaskDeliveries",
     summary="Webhook deliveries of a task",
-    response_model=Envelope[DeliveryList],
+    response_model=DeliveryListResponse,
     responses={**ERROR_RESPONSES, **NOT_FOUND},
 )
 async def deliveries(request: Request, task_id: TaskIdPath) -> Response:

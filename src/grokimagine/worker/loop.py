@@ -288,15 +288,19 @@ class Worker:
     async def _heartbeat(self, lease: Lease, run: TaskRun) -> None:
         """Renew the lease a few times per lease period, record progress, watch for cancels."""
         interval = max(0.05, min(1.0, self.settings.lease_seconds / 4))
+        reported = 0
         while True:
             await asyncio.sleep(interval)
+            progress = min(99, int(run.progress * 100))
             try:
                 state = await task_queue.renew_lease(
                     self.services.db,
                     lease,
                     lease_seconds=self.settings.lease_seconds,
-                    progress=min(99, int(run.progress * 100)),
+                    # Only a change is written (and announced to event streams).
+                    progress=progress if progress != reported else None,
                 )
+                reported = progress
             except Exception:
                 log.exception("task %s: heartbeat failed", lease.task_id)
                 continue

@@ -6,24 +6,12 @@ notification delays a task by at most one polling interval.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Callable
 
-import psycopg
-from sqlalchemy.engine import URL
-
 from grokimagine.domain.task_signals import TASKS_CHANNEL
+from grokimagine.storage.listen import libpq_url, listen
 
-log = logging.getLogger("grokimagine.worker")
-
-# A quiet connection is checked this often, so a half-open one is noticed and replaced.
-CHECK_SECONDS = 30.0
-
-
-def libpq_url(url: URL) -> str:
-    """The plain ``postgresql://`` URL psycopg connects to, from the SQLAlchemy one."""
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+__all__ = ["libpq_url", "listen_for_tasks"]
 
 
 async def listen_for_tasks(
@@ -34,15 +22,10 @@ async def listen_for_tasks(
     Reconnects after any error; after each (re)connection ``on_task`` is called once, for the
     tasks announced while nobody listened.
     """
-    while True:
-        try:
-            async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-                await conn.execute(f"LISTEN {TASKS_CHANNEL}")
-                on_task()
-                while True:
-                    async for _ in conn.notifies(timeout=CHECK_SECONDS):
-                        on_task()
-                    await conn.execute("SELECT 1")
-        except psycopg.Error as exc:
-            log.warning("task notifications interrupted (%s); reconnecting", exc)
-            await asyncio.sleep(retry_seconds)
+    await listen(
+        url,
+        TASKS_CHANNEL,
+        lambda _payload: on_task(),
+        on_connect=on_task,
+        retry_seconds=retry_seconds,
+    )
