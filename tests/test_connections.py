@@ -4,6 +4,7 @@ connection cap and keep-alive timeout, in our error body; no signed URL in the a
 from __future__ import annotations
 
 import json
+import os
 import socket
 import time
 from pathlib import Path
@@ -52,7 +53,9 @@ def test_serve_bounds_headers_slow_clients_connections_and_idle_keepalive(tmp_pa
         http_keepalive_seconds=1,
         log_format="text",
     ) as cluster:
-        cluster.env["PYTHONPATH"] = f"{REPO / 'src'}:{REPO}"
+        cluster.env["PYTHONPATH"] = os.pathsep.join(
+            [str(REPO / "src"), str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]
+        )
         api = cluster.api("api", "--access-log")
         ready(api)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import os
 import sqlite3
 import subprocess
 import sys
@@ -94,7 +95,9 @@ def test_a_served_process_answers_healthz_within_a_second_while_another_holds_th
     db_path = tmp_path / "data" / "grokimagine.db"
     with make_cluster(tmp_path, f"sqlite:///{db_path}") as cluster:
         # The worktree's own source first (the cluster's default path is the repository root).
-        cluster.env["PYTHONPATH"] = f"{REPO / 'src'}:{REPO}"
+        cluster.env["PYTHONPATH"] = os.pathsep.join(
+            [str(REPO / "src"), str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]
+        )
         created = subprocess.run(
             [str(GROKIMAGINE), "keys", "create", "--credits", "400"],
             env={**cluster.env, "GROKIMAGINE_DATABASE_URL": f"sqlite:///{db_path}"},
