@@ -71,7 +71,22 @@ event with a final status (completed, failed, canceled). A client that reconnect
     responses={
         200: {
             "description": STREAM_DESCRIPTION,
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            # One server-sent event (as stream readers and schemathesis parse them): the task
+            # body as JSON in `data`; heartbeats are comments, not events.
+            "content": {
+                "text/event-stream": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["data"],
+                        "properties": {
+                            "id": {"type": "string"},
+                            "event": {"type": "string"},
+                            "data": {"type": "string", "contentMediaType": "application/json"},
+                            "retry": {"type": "integer"},
+                        },
+                    }
+                }
+            },
         },
         **ERROR_RESPONSES,
         404: {"model": Error, "description": "TASK_NOT_FOUND"},
