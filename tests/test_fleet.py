@@ -11,7 +11,7 @@ import pytest
 from pydantic import SecretStr
 
 from grokimagine.cli import _ensure_demo_account
-from grokimagine.domain import accounts, task_queue
+from grokimagine.domain import accounts, task_queue, users
 from grokimagine.domain.accounts import Principal
 from grokimagine.domain.tasks import NewTask, submit_task
 from grokimagine.engines.registry import EngineConfigError, build_engine, check_engine
@@ -122,11 +122,14 @@ async def test_several_first_starts_at_once_make_one_demo_account(
     settings: Settings, services: Services
 ) -> None:
     assert await accounts.count_accounts(services.db) == 0
-    tokens = await asyncio.gather(*[_ensure_demo_account(settings) for _ in range(4)])
-    made = [token for token in tokens if token is not None]
-    assert len(made) == 1 and made[0].startswith("gi_live_")
+    demos = await asyncio.gather(*[_ensure_demo_account(settings) for _ in range(4)])
+    made = [demo for demo in demos if demo is not None]
+    assert len(made) == 1 and made[0].token.startswith("gi_live_")
     listed = await accounts.list_accounts(services.db)
     assert [(account.name, account.balance) for account in listed] == [("demo", 4000)]
+    # One console sign-in too, an operator in the demo account, with the printed password.
+    user = await users.verify_credentials(services.db, made[0].email, made[0].password)
+    assert user is not None and user.account_id == listed[0].id and user.is_admin
     assert await _ensure_demo_account(settings) is None  # and never again
 
 

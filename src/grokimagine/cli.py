@@ -7,14 +7,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import getpass
 import os
+import secrets
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from grokimagine.domain import account_admin, accounts, admin_keys
+from grokimagine.domain import account_admin, accounts, admin_keys, users
 from grokimagine.domain.audit import CLI
 from grokimagine.domain.business_settings import check_business_settings
 from grokimagine.domain.credits import BalanceTooLowError
@@ -44,7 +47,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         check_business_settings(settings)
         return int(args.run(settings, args) or 0)
-    except (accounts.AccountNotFoundError, UnknownPlanError, ValueError) as exc:
+    except accounts.AccountNotFoundError as exc:
+        print(f"error: no account {exc}", file=sys.stderr)
+        return 1
+    except (UnknownPlanError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except BalanceTooLowError as exc:
@@ -108,6 +114,19 @@ def _parser() -> argparse.ArgumentParser:
     deduct.add_argument("amount", type=int)
     deduct.add_argument("--reason", required=True)
     deduct.set_defaults(run=_credits_deduct)
+
+    user = commands.add_parser("users", help="create console users (people who sign in)")
+    user_commands = user.add_subparsers(title="users commands", required=True)
+    user_create = user_commands.add_parser(
+        "create",
+        help="create a user; the password is prompted for, or read from stdin when piped",
+    )
+    user_create.add_argument("--email", required=True)
+    user_create.add_argument("--admin", action="store_true", help="an operator (admin pages)")
+    user_create.add_argument(
+        "--account", help="the user's account; unset: a new account on the free plan"
+    )
+    user_create.set_defaults(run=_users_create)
 
     account = commands.add_parser("accounts", help="list and change accounts")
     account_commands = account.add_subparsers(title="accounts commands", required=True)
@@ -183,7 +202,10 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     )
     if demo:
         print("Demo account created (free plan, spicy allowed). Its key, shown only once:")
-        print(demo, flush=True)
+        print(demo.token)
+        print(f"Console: {base_url}/console  sign in with (shown only once):")
+        print(f"  email:    {demo.email}")
+        print(f"  password: {demo.password}", flush=True)
     else:
         print("For a new key: grokimagine keys create --account ACCOUNT_ID (accounts list)")
     with contextlib.ExitStack() as cleanup:
@@ -195,7 +217,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
                 folder = cleanup.enter_context(tempfile.TemporaryDirectory(prefix="gi-metrics-"))
                 os.environ[MULTIPROC_ENV] = folder
         uvicorn.run(
-            "grokimagine.http.app:create_app_from_env",
+            "grokimagine.console.app:create_app_from_env",
             factory=True,
             workers=args.workers,
             host=args.host,
@@ -211,8 +233,21 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _ensure_demo_account(settings: Settings) -> str | None:
-    """On the first start of an empty database, create a demo account and return its token.
+@dataclass(frozen=True)
+class DemoSignIn:
+    """What the first start prints: the demo account's API key and its console sign-in."""
+
+    token: str
+    email: str
+    password: str
+
+
+DEMO_EMAIL = "demo@example.com"
+
+
+async def _ensure_demo_account(settings: Settings) -> DemoSignIn | None:
+    """On the first start of an empty database, create a demo account with a key and a console
+    user (an operator, so the person who installed it sees the admin pages too).
 
     Under a lock: several ``serve`` commands starting at once make one demo account.
     """
@@ -228,7 +263,12 @@ async def _ensure_demo_account(settings: Settings) -> str | None:
                 allow_spicy=True,
                 name="demo",
             )
-            return (await accounts.create_key(db, account.id)).token
+            token = (await accounts.create_key(db, account.id, name="demo")).token
+            password = secrets.token_urlsafe(12)
+            await users.create_user(
+                db, email=DEMO_EMAIL, password=password, account_id=account.id, admin=True
+            )
+            return DemoSignIn(token=token, email=DEMO_EMAIL, password=password)
     finally:
         await db.dispose()
 
@@ -325,6 +365,29 @@ def _credits_add(settings: Settings, args: argparse.Namespace) -> int:
         settings, lambda db: account_admin.grant(db, CLI, args.account_id, args.amount, args.reason)
     )
     print(f"{args.account_id} balance: {balance}")
+    return 0
+
+
+def _read_password() -> str:
+    """The new user's password: typed twice at a terminal, or the first line of stdin."""
+    if sys.stdin.isatty():
+        first = getpass.getpass("Password: ")
+        if getpass.getpass("Password again: ") != first:
+            raise ValueError("the two passwords differ")
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def _users_create(settings: Settings, args: argparse.Namespace) -> int:
+    password = _read_password()
+    user = _run_db(
+        settings,
+        lambda db: users.create_user(
+            db, email=args.email, password=password, account_id=args.account, admin=args.admin
+        ),
+    )
+    role = "operator" if user.is_admin else "user"
+    print(f"{role} {user.email} ({user.id}) in account {user.account_id}")
     return 0
 
 

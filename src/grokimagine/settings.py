@@ -300,6 +300,28 @@ class WebhookSettings(SettingsGroup):
     concurrency: int = Field(8, ge=1, description="Deliveries sent at once per process.")
 
 
+class ConsoleSettings(SettingsGroup):
+    """The web console (``/console``, ``/admin``): sign-up policy, sessions, sign-in limits."""
+
+    flat_prefix = "console_"
+
+    signup: Literal["closed", "open"] = Field(
+        "closed",
+        description="closed: the operator creates users (grokimagine users create); open: "
+        "anyone may sign up for a new free-plan account.",
+    )
+    starter_credits: int = Field(
+        0, ge=0, description="Credits granted to an account made by an open sign-up."
+    )
+    session_hours: float = Field(24.0 * 7, gt=0, description="How long a console sign-in lasts.")
+    signin_limit: int = Field(
+        10, ge=1, description="Sign-in (and sign-up) attempts per minute per client address."
+    )
+    signin_email_limit: int = Field(
+        5, ge=1, description="Sign-in attempts per minute per email address."
+    )
+
+
 class EventSettings(SettingsGroup):
     """Task event streams (``GET /v1/tasks/{task_id}/events``)."""
 
@@ -326,6 +348,7 @@ GROUPS: dict[str, type[SettingsGroup]] = {
     "diffusers": DiffusersSettings,
     "s3": S3Settings,
     "webhooks": WebhookSettings,
+    "console": ConsoleSettings,
     "events": EventSettings,
     "pricing": PricingSettings,
 }
@@ -431,6 +454,7 @@ class Settings(BaseSettings):
     diffusers: DiffusersSettings = Field(default_factory=DiffusersSettings)
     s3: S3Settings = Field(default_factory=S3Settings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     events: EventSettings = Field(default_factory=EventSettings)
     pricing: PricingSettings = Field(default_factory=PricingSettings)
 

@@ -12,7 +12,7 @@ from grokimagine.domain import credits, ids
 from grokimagine.domain.audit import Actor, record_action
 from grokimagine.domain.clock import iso_utc, utcnow
 from grokimagine.domain.plans import PLANS, PlanCatalog
-from grokimagine.storage.db import Database
+from grokimagine.storage.db import Database, DbConnection
 from grokimagine.storage.schema import accounts, api_keys
 
 
@@ -64,6 +64,7 @@ class ApiKey:
     kind: str
     created_at: datetime
     revoked_at: datetime | None
+    name: str = ""
 
     def describe(self) -> dict[str, Any]:
         """The key as JSON: never its token."""
@@ -85,6 +86,9 @@ class NewKey:
     token: str
 
 
+MAX_KEY_NAME = 100
+
+
 class AccountNotFoundError(LookupError):
     """No account has that id."""
 
@@ -101,6 +105,31 @@ async def create_account(
 ) -> Account:
     """Create an account on ``plan`` (one of ``plans``, the defaults if not given) with an
     opening grant of credits; with an ``actor``, the creation is in the audit log."""
+    async with db.write() as conn:
+        account_id = await open_account(
+            conn,
+            plan=plan,
+            credits_granted=credits_granted,
+            allow_spicy=allow_spicy,
+            name=name,
+            plans=plans,
+            actor=actor,
+        )
+    return await get_account(db, account_id)
+
+
+async def open_account(
+    conn: DbConnection,
+    *,
+    plan: str,
+    credits_granted: int = 0,
+    allow_spicy: bool = False,
+    name: str = "",
+    plans: PlanCatalog | None = None,
+    actor: Actor | None = None,
+) -> str:
+    """Insert an account (its opening grant, its audit entry) inside the caller's transaction,
+    so that what is made with it (a console user at sign-up) commits with it; its id."""
     catalog = plans or PlanCatalog(PLANS)
     if plan not in catalog:
         raise ValueError(f"unknown plan {plan!r}; plans: {', '.join(catalog.names())}")
@@ -114,30 +143,29 @@ async def create_account(
         allow_spicy=allow_spicy,
         created_at=utcnow(),
     )
-    async with db.write() as conn:
-        await conn.execute(
-            insert(accounts).values(
-                id=account.id,
-                name=name,
-                plan=plan,
-                balance=0,
-                allow_spicy=allow_spicy,
-                webhook_secret=ids.new_webhook_secret(),
-                created_at=account.created_at,
-            )
+    await conn.execute(
+        insert(accounts).values(
+            id=account.id,
+            name=name,
+            plan=plan,
+            balance=0,
+            allow_spicy=allow_spicy,
+            webhook_secret=ids.new_webhook_secret(),
+            created_at=account.created_at,
         )
-        if credits_granted:
-            await credits.grant_credits(
-                conn,
-                account.id,
-                credits_granted,
-                note="opening grant",
-                admin_key_id=actor.admin_key_id if actor else None,
-            )
-        if actor is not None:
-            after = {**account.describe(), "balance": credits_granted}
-            await record_action(conn, actor, "account.create", "account", account.id, after=after)
-    return await get_account(db, account.id)
+    )
+    if credits_granted:
+        await credits.grant_credits(
+            conn,
+            account.id,
+            credits_granted,
+            note="opening grant",
+            admin_key_id=actor.admin_key_id if actor else None,
+        )
+    if actor is not None:
+        after = {**account.describe(), "balance": credits_granted}
+        await record_action(conn, actor, "account.create", "account", account.id, after=after)
+    return account.id
 
 
 async def get_account(db: Database, account_id: str) -> Account:
@@ -163,10 +191,15 @@ async def count_accounts(db: Database) -> int:
 
 
 async def create_key(
-    db: Database, account_id: str, *, live: bool = True, actor: Actor | None = None
+    db: Database,
+    account_id: str,
+    *,
+    live: bool = True,
+    name: str = "",
+    actor: Actor | None = None,
 ) -> NewKey:
-    """Add a key to an account and return its token, which is not kept; audited with an
-    ``actor``."""
+    """Add a key (optionally named) to an account and return its token, which is not kept;
+    audited with an ``actor``."""
     token = ids.new_token(live=live)
     key = ApiKey(
         id=ids.new_key_id(),
@@ -175,6 +208,7 @@ async def create_key(
         kind="live" if live else "test",
         created_at=utcnow(),
         revoked_at=None,
+        name=name.strip()[:MAX_KEY_NAME],
     )
     async with db.write() as conn:
         found = await conn.execute(select(accounts.c.id).where(accounts.c.id == account_id))
@@ -187,6 +221,7 @@ async def create_key(
                 token_hash=ids.hash_token(token),
                 token_prefix=key.token_prefix,
                 kind=key.kind,
+                name=key.name,
                 created_at=key.created_at,
             )
         )
@@ -241,6 +276,7 @@ async def list_keys(db: Database, account_id: str | None = None) -> list[ApiKey]
             kind=r.kind,
             created_at=r.created_at,
             revoked_at=r.revoked_at,
+            name=r.name,
         )
         for r in rows
     ]

@@ -45,12 +45,20 @@ class TaskPage:
 
 
 async def list_tasks(
-    db: Database, account_id: str, *, limit: int, cursor: str | None, status: str | None
+    db: Database,
+    account_id: str,
+    *,
+    limit: int,
+    cursor: str | None,
+    status: str | None,
+    mode: str | None = None,
 ) -> TaskPage:
-    """An account's tasks that are not deleted, newest first, optionally of one status."""
+    """An account's tasks that are not deleted, newest first, optionally of one status and mode."""
     query = select(tasks).where(tasks.c.account_id == account_id, tasks.c.deleted_at.is_(None))
     if status is not None:
         query = query.where(tasks.c.status == status)
+    if mode is not None:
+        query = query.where(tasks.c.mode == mode)
     if cursor is not None:
         created, task_id = decode_task_cursor(cursor)
         query = query.where(
@@ -135,7 +143,7 @@ async def delete(db: Database, store: FileStore, account_id: str, task_id: str) 
         await conn.execute(
             update(tasks)
             .where(tasks.c.id == task_id, tasks.c.deleted_at.is_(None))
-            .values(deleted_at=utcnow(), videos=[], input_images=[])
+            .values(deleted_at=utcnow(), videos=[], posters=[], input_images=[])
         )
         await announce_change(conn, db.dialect, task_id)
     await asyncio.to_thread(store.delete_task_files, task_id)

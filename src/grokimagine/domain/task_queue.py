@@ -229,9 +229,15 @@ def stored_video(record: TaskRecord, video: int) -> dict[str, Any] | None:
 
 
 async def complete_task(
-    db: Database, lease: Lease, videos: list[str], engine: str, info: dict
+    db: Database,
+    lease: Lease,
+    videos: list[str],
+    engine: str,
+    info: dict,
+    posters: list[str] | None = None,
 ) -> bool:
-    """Mark the task completed with its videos; ``False`` if the lease was lost meanwhile."""
+    """Mark the task completed with its videos (and their poster frames); ``False`` if the
+    lease was lost meanwhile."""
     async with db.write() as conn:
         result = await conn.execute(
             update(tasks)
@@ -239,6 +245,7 @@ async def complete_task(
             .values(
                 status=COMPLETED,
                 videos=videos,
+                posters=posters or [],
                 progress=100,
                 engine=engine,
                 engine_info=info,

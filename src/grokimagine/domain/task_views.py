@@ -78,6 +78,7 @@ def render_task(
     them for many tasks at once)."""
     view = status_view(record, store, url_ttl_seconds, position)
     view.update(
+        thumbnail_url=thumbnail_url(record, store, url_ttl_seconds),
         cancel_requested=record.cancel_requested,
         deleted_at=iso_utc(record.deleted_at),
         live=record.live,
@@ -91,3 +92,10 @@ def render_task(
         money=money.describe(),
     )
     return view
+
+
+def thumbnail_url(record: TaskRecord, store: FileStore, url_ttl_seconds: int) -> str | None:
+    """A signed URL of the poster frame of the task's first video, once there is one."""
+    if record.status != COMPLETED or not record.posters:
+        return None
+    return store.video_url(record.posters[0], url_ttl_seconds)

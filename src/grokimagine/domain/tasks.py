@@ -128,6 +128,7 @@ class TaskRecord:
     cancel_requested: bool = False
     callback_url: str | None = None
     deleted_at: datetime | None = None
+    posters: list[str] = field(default_factory=list)  # poster frame (JPEG) of each video
     price_credits: int | None = None
     engine: str | None = None  # the engine that ran it
     key_id: str | None = None  # the key that submitted it
@@ -366,6 +367,7 @@ def _record(values: Any) -> TaskRecord:
         cancel_requested=bool(values.get("cancel_requested")),
         callback_url=values.get("callback_url"),
         deleted_at=values.get("deleted_at"),
+        posters=values.get("posters") or [],
         price_credits=values.get("price_credits"),
         engine=values.get("engine"),
         key_id=values.get("key_id"),

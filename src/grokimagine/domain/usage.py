@@ -6,10 +6,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from grokimagine.domain.clock import iso_utc, utcnow
 from grokimagine.domain.cursors import decode_ledger_cursor, encode_cursor
+from grokimagine.domain.ids import new_webhook_secret
 from grokimagine.storage.db import Database
 from grokimagine.storage.schema import accounts, ledger, tasks
 
@@ -56,15 +57,7 @@ async def ledger_page(
         query = query.where(ledger.c.id < after_id)
     rows = await db.fetch_all(query.order_by(ledger.c.id.desc()).limit(limit + 1))
     entries = [
-        {
-            "id": row.id,
-            "delta": row.delta,
-            "reason": row.reason,
-            "task_id": row.task_id,
-            "note": row.note,
-            "created_at": iso_utc(row.created_at),
-            **({"admin_key_id": row.admin_key_id} if for_operator else {}),
-        }
+        {**_entry(row), **({"admin_key_id": row.admin_key_id} if for_operator else {})}
         for row in rows[:limit]
     ]
     more = len(rows) > limit
@@ -81,6 +74,35 @@ async def account_details(db: Database, account_id: str) -> dict[str, Any]:
     if row is None:
         raise LookupError(account_id)
     return dict(row._mapping)
+
+
+def _entry(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "delta": row.delta,
+        "reason": row.reason,
+        "task_id": row.task_id,
+        "note": row.note,
+        "created_at": iso_utc(row.created_at),
+    }
+
+
+async def ledger_entries(db: Database, account_id: str) -> list[dict[str, Any]]:
+    """Every ledger row of the account, oldest first (for an export)."""
+    rows = await db.fetch_all(
+        select(ledger).where(ledger.c.account_id == account_id).order_by(ledger.c.id)
+    )
+    return [_entry(row) for row in rows]
+
+
+async def rotate_webhook_secret(db: Database, account_id: str) -> str:
+    """Replace the account's webhook signing secret; the new one signs from now on."""
+    secret = new_webhook_secret()
+    async with db.write() as conn:
+        await conn.execute(
+            update(accounts).where(accounts.c.id == account_id).values(webhook_secret=secret)
+        )
+    return secret
 
 
 async def account_balance(db: Database, account_id: str) -> int:

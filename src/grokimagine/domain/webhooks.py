@@ -205,3 +205,30 @@ async def deliveries_of_task(db: Database, task_id: str) -> list[dict[str, Any]]
         }
         for row in rows
     ]
+
+
+async def deliveries_of_account(
+    db: Database, account_id: str, *, limit: int = 50
+) -> list[dict[str, Any]]:
+    """The account's latest webhook deliveries, newest first."""
+    rows = await db.fetch_all(
+        select(webhook_deliveries)
+        .where(webhook_deliveries.c.account_id == account_id)
+        .order_by(webhook_deliveries.c.created_at.desc(), webhook_deliveries.c.id.desc())
+        .limit(limit)
+    )
+    return [
+        {
+            "id": row.id,
+            "task_id": row.task_id,
+            "event": row.event,
+            "url": row.url,
+            "status": row.status,
+            "attempts": row.attempts,
+            "last_status_code": row.last_status_code,
+            "last_error": row.last_error,
+            "created_at": iso_utc(row.created_at),
+            "next_attempt_at": iso_utc(row.next_attempt_at),
+        }
+        for row in rows
+    ]

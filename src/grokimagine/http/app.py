@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
 from fastapi import FastAPI
@@ -143,11 +143,12 @@ def create_app(
     return app
 
 
-def create_app_from_env() -> FastAPI:
+def create_app_from_env(build: Callable[..., FastAPI] = create_app) -> FastAPI:
     """The app of one ``serve`` process, from ``GROKIMAGINE_*`` variables (uvicorn's factory).
 
     Each of ``serve --workers N``'s processes calls this; nothing is shared between them but
-    the database, Redis and the file store.
+    the database, Redis and the file store. ``build`` makes the app from the services (the
+    console's adds its pages to the API's).
     """
     from grokimagine.http import connections
     from grokimagine.ops.logs import configure_logging
@@ -161,10 +162,10 @@ def create_app_from_env() -> FastAPI:
     connections.configure(settings.http.max_header_bytes, settings.http.header_timeout)
     services = build_services(settings)
     if not settings.in_process_worker:
-        app = create_app(services)
+        app = build(services)
     else:
         # Webhook deliveries go out from wherever workers run (they create most of them).
-        app = create_app(services, worker=Worker(services), webhooks=WebhookSender(services))
+        app = build(services, worker=Worker(services), webhooks=WebhookSender(services))
     # Modules, routes, models and tables live as long as the process: kept out of the
     # collector's full passes, which would walk them all while every open stream waits.
     gc.freeze()

@@ -32,7 +32,7 @@ class _RangedFileResponse(FileResponse):
 
 @router.api_route("/files/{key:path}", methods=["GET", "HEAD"], include_in_schema=False)
 async def serve_file(request: Request, key: str) -> Response:
-    """A video, if the URL's signature is valid and unexpired."""
+    """A video (or its poster frame), if the URL's signature is valid and unexpired."""
     store = request.app.state.services.store
     if (
         not isinstance(store, LocalFileStore)
@@ -58,7 +58,8 @@ async def serve_file(request: Request, key: str) -> Response:
     range_header = (
         None if byte_range is None else f"bytes={byte_range.start}-{byte_range.end}".encode()
     )
-    return _RangedFileResponse(path, media_type="video/mp4", range_header=range_header)
+    media_type = "image/jpeg" if key.endswith(".jpg") else "video/mp4"
+    return _RangedFileResponse(path, media_type=media_type, range_header=range_header)
 
 
 async def _count_failure(request: Request) -> None:

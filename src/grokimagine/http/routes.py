@@ -106,7 +106,7 @@ async def generate(request: Request) -> Response:
     40 credits per 6 s 480p video); `POST /v1/quote` tells the price beforehand."""
     services = services_of(request)
     principal = principal_of(request)
-    body = await _generate_body(request)
+    body = await generate_body(request)
     order = body.to_order(idempotency_key_of(request))
     wait = preferred_wait(request, services.settings.limits.prefer_wait_max_seconds)
     submission = await submit_generation(services, principal, order)
@@ -122,9 +122,13 @@ async def generate(request: Request) -> Response:
     return success(view, headers)
 
 
-async def _generate_body(request: Request) -> GenerateRequest:
-    # Parsed here rather than by FastAPI so that any Content-Type is read as JSON (curl -d
-    # without a header) and every failure names its field in our error format.
+async def generate_body(request: Request) -> GenerateRequest:
+    """The generate body of a request, validated; errors in the API's format (the console's
+    playground posts the same body).
+
+    Parsed here rather than by FastAPI so that any Content-Type is read as JSON (curl -d
+    without a header) and every failure names its field in our error format.
+    """
     try:
         payload = orjson.loads(await request.body())
     except orjson.JSONDecodeError:
@@ -153,7 +157,7 @@ async def quote(request: Request) -> Response:
     """The price of a generate body, checked exactly as `POST /v1/generate` checks it (options,
     images, callback URL, mode); nothing is created or charged. `affordable` says whether the
     balance covers it now."""
-    body = await _generate_body(request)
+    body = await generate_body(request)
     estimate = await quote_generation(services_of(request), principal_of(request), body.to_order())
     return success(estimate.describe())
 

@@ -47,6 +47,11 @@ class TaskMoneyData(BaseModel):
 class Task(Status):
     """The task resource: the status body and the fields only Part 3 clients see."""
 
+    thumbnail_url: str | None = Field(
+        None,
+        description="Once completed: a signed URL of a JPEG poster frame of the first video "
+        "(expires with the video URLs).",
+    )
     cancel_requested: bool = Field(
         description="A cancel was asked while processing; the worker stops at the engine's next"
         " step, then the status is canceled and the credits are refunded."

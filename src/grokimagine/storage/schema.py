@@ -74,6 +74,7 @@ api_keys = Table(
     Column("token_hash", String(64), nullable=False, unique=True),
     Column("token_prefix", String(20), nullable=False),  # shown in listings, e.g. "gi_live_AbC"
     Column("kind", String(10), nullable=False),  # "live" | "test"
+    Column("name", String(100), nullable=False, default=""),  # given in the console
     Column("created_at", UTCDateTime, nullable=False),
     Column("revoked_at", UTCDateTime, nullable=True),
 )
@@ -130,6 +131,7 @@ tasks = Table(
     Column("price_credits", Integer, nullable=True),
     Column("progress", Integer, nullable=False, default=0),
     Column("videos", JSON, nullable=False),  # storage keys of finished videos
+    Column("posters", JSON, nullable=True),  # storage keys of their poster frames (JPEG)
     Column("error_code", String(40), nullable=True),
     Column("error_message", Text, nullable=True),
     Column("idempotency_key", String(200), nullable=True),
@@ -180,6 +182,31 @@ webhook_deliveries = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("finished_at", UTCDateTime, nullable=True),
     Index("ix_webhook_deliveries_status_next", "status", "next_attempt_at"),
+)
+
+# People who sign in to the console: each belongs to one account; role "admin" makes an operator.
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("email", String(254), nullable=False, unique=True),  # stored lower-cased
+    Column("password_hash", String(200), nullable=False),  # argon2id, PHC string
+    Column("account_id", ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("role", String(20), nullable=False),  # customer | admin
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("password_changed_at", UTCDateTime, nullable=False),
+)
+
+# Console sessions, server-side: the cookie holds a random token; only its SHA-256 is stored.
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),  # sha256 hex of the cookie's token
+    Column("user_id", ForeignKey("users.id"), nullable=False, index=True),
+    Column("csrf_token", String(64), nullable=False),
+    Column("address", String(64), nullable=False, default=""),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
 )
 
 # Operators' keys for /admin/v1: never accepted on /v1, as API keys are never accepted here.

@@ -252,8 +252,10 @@ class Worker:
                 )
                 if run.lease_lost:
                     return
-                keys = await asyncio.to_thread(self._renderer.store_videos, record.id, files)
-            if await task_queue.complete_task(db, lease, keys, engine, info):
+                keys, posters = await asyncio.to_thread(
+                    self._renderer.store_videos, record.id, files
+                )
+            if await task_queue.complete_task(db, lease, keys, engine, info, posters):
                 outcome = "completed"
             else:
                 log.warning("task %s: lease lost before completion; result dropped", record.id)

@@ -8,10 +8,14 @@ is fetched, so that a re-run after a crash resumes instead of paying twice.
 from __future__ import annotations
 
 import asyncio
+import io
+import logging
 import threading
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import av
 
 from grokimagine.domain import task_queue
 from grokimagine.domain.catalog import JOB_DONE
@@ -27,6 +31,9 @@ from grokimagine.engines.base import (
 )
 from grokimagine.engines.routing import EngineRouter, run_with_fallback
 from grokimagine.services import Services
+from grokimagine.worker.posters import poster_jpeg, poster_key
+
+log = logging.getLogger("grokimagine.worker")
 
 JOB_RECORD_SECONDS = 60.0  # longest wait to store a provider job before giving the task up
 
@@ -161,16 +168,30 @@ class TaskRenderer:
         }
         return files, engine, info
 
-    def store_videos(self, task_id: str, files: list[Path | str]) -> list[str]:
-        keys = []
+    def store_videos(self, task_id: str, files: list[Path | str]) -> tuple[list[str], list[str]]:
+        """Store the videos not stored yet, and a poster frame (JPEG) of each; both key lists."""
+        keys: list[str] = []
+        posters: list[str] = []
         for index, item in enumerate(files):
             if isinstance(item, str):  # stored already
-                keys.append(item)
-                continue
-            key = video_key(task_id, index)
-            self.services.store.put_file(key, item)
+                key = item
+                source: Path | io.BytesIO = io.BytesIO(self.services.store.get_bytes(key))
+            else:
+                key = video_key(task_id, index)
+                source = item
+            try:
+                still = poster_jpeg(source)
+            except (ValueError, av.error.FFmpegError):
+                # A video whose frames we cannot decode is still the customer's video.
+                log.warning("task %s: no poster frame for video %d", task_id, index)
+                still = None
+            if not isinstance(item, str):
+                self.services.store.put_file(key, item)
             keys.append(key)
-        return keys
+            if still is not None:
+                posters.append(poster_key(key))
+                self.services.store.put_bytes(posters[-1], still)
+        return keys, posters
 
 
 def video_key(task_id: str, index: int) -> str:

@@ -1,0 +1,399 @@
+"""The operator's pages under ``/admin`` (admin role only), over the admin domain functions that
+the admin API (``/admin/v1``) uses too. Every change is recorded in the audit log under the
+signed-in operator's user id."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import Response
+
+from grokimagine.console.charts import daily_chart
+from grokimagine.console.pages import STATUSES
+from grokimagine.console.web import PageError, admin_user, form_user, render, see_other, services_of
+from grokimagine.domain import account_admin, accounts, task_admin, users
+from grokimagine.domain.audit import audit_page
+from grokimagine.domain.clock import utcnow
+from grokimagine.domain.credits import BalanceTooLowError
+from grokimagine.domain.cursors import InvalidCursorError
+from grokimagine.domain.plans import UnknownPlanError, plan_catalog
+from grokimagine.domain.pricing import price_table
+from grokimagine.domain.reports import ReportRangeError, usage_and_margin, workers_and_engines
+from grokimagine.domain.task_control import TaskNotCancelableError
+from grokimagine.domain.usage import ledger_page
+
+router = APIRouter(prefix="/admin", include_in_schema=False)
+
+PAGE = 50
+USAGE_DAYS = 30
+
+
+def _text(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _bad_cursor() -> PageError:
+    return PageError(400, "That page link is not valid. Start from the first page.")
+
+
+@router.get("")
+async def accounts_page(request: Request) -> Response:
+    """Accounts, newest first: search by id or name, filter by plan and state."""
+    user = await admin_user(request)
+    services = services_of(request)
+    query = request.query_params
+    state = query.get("state", "")
+    plan = query.get("plan") or None
+    try:
+        page = await account_admin.search_accounts(
+            services.db,
+            limit=PAGE,
+            cursor=query.get("cursor") or None,
+            query=query.get("q") or None,
+            plan=plan if plan in plan_catalog(services.settings) else None,
+            disabled={"disabled": True, "active": False}.get(state),
+        )
+    except InvalidCursorError:
+        raise _bad_cursor() from None
+    return render(
+        request,
+        "admin/accounts.html",
+        user,
+        section="admin-accounts",
+        accounts=page.accounts,
+        next_cursor=page.next_cursor,
+        q=query.get("q", ""),
+        plan=plan or "",
+        state=state,
+        plans=plan_catalog(services.settings).names(),
+    )
+
+
+@router.get("/accounts/{account_id}")
+async def account_page(request: Request, account_id: str) -> Response:
+    """One account: its state, credits, users, keys, tasks, ledger and audit trail."""
+    user = await admin_user(request)
+    services = services_of(request)
+    try:
+        account = await accounts.get_account(services.db, account_id)
+    except accounts.AccountNotFoundError:
+        raise PageError(404, "There is no such account.") from None
+    recent = await task_admin.list_all_tasks(services.db, limit=10, account_id=account_id)
+    audit = (await audit_page(services.db, limit=20, target_id=account_id)).entries
+    return render(
+        request,
+        "admin/account.html",
+        user,
+        section="admin-accounts",
+        account=account,
+        people=await users.users_of_account(services.db, account_id),
+        keys=await accounts.list_keys(services.db, account_id),
+        tasks=recent.records,
+        ledger=(await ledger_page(services.db, account_id, limit=20, cursor=None)).entries,
+        audit=audit,
+        people_by_id=await users.emails_of(services.db, (entry["actor"] for entry in audit)),
+        plans=plan_catalog(services.settings).names(),
+        notice=request.query_params.get("notice", ""),
+        error=request.query_params.get("error", ""),
+    )
+
+
+def _with_message(path: str, notice: str, error: str) -> Response:
+    # The message comes back as text in the query and is shown escaped, like any input.
+    query = urlencode(
+        {key: value for key, value in (("notice", notice), ("error", error)) if value}
+    )
+    return see_other(path + (f"?{query}" if query else ""))
+
+
+def _back(account_id: str, *, notice: str = "", error: str = "") -> Response:
+    return _with_message(f"/admin/accounts/{account_id}", notice, error)
+
+
+def _task_back(task_id: str, *, notice: str = "", error: str = "") -> Response:
+    return _with_message(f"/admin/tasks/{task_id}", notice, error)
+
+
+@router.post("/accounts/{account_id}/plan")
+async def change_plan(request: Request, account_id: str) -> Response:
+    """Move the account to another plan."""
+    form = await request.form()
+    user = await form_user(request, form, admin=True)
+    services = services_of(request)
+    try:
+        await account_admin.change_plan(
+            services.db,
+            user.actor(),
+            account_id,
+            _text(form, "plan"),
+            plan_catalog(services.settings),
+        )
+    except UnknownPlanError as exc:
+        return _back(account_id, error=str(exc))
+    except accounts.AccountNotFoundError:
+        raise PageError(404, "There is no such account.") from None
+    return _back(account_id, notice="Plan changed.")
+
+
+@router.post("/accounts/{account_id}/spicy")
+async def set_spicy(request: Request, account_id: str) -> Response:
+    """Allow or forbid spicy mode."""
+    form = await request.form()
+    user = await form_user(request, form, admin=True)
+    allowed = _text(form, "allow") == "yes"
+    try:
+        await account_admin.set_spicy(services_of(request).db, user.actor(), account_id, allowed)
+    except accounts.AccountNotFoundError:
+        raise PageError(404, "There is no such account.") from None
+    return _back(account_id, notice="Spicy allowed." if allowed else "Spicy forbidden.")
+
+
+@router.post("/accounts/{account_id}/state")
+async def set_state(request: Request, account_id: str) -> Response:
+    """Disable (keys refused, nothing spent) or enable the account."""
+    form = await request.form()
+    user = await form_user(request, form, admin=True)
+    db = services_of(request).db
+    disable = _text(form, "state") == "disabled"
+    try:
+        if disable:
+            await account_admin.disable_account(db, user.actor(), account_id)
+        else:
+            await account_admin.enable_account(db, user.actor(), account_id)
+    except accounts.AccountNotFoundError:
+        raise PageError(404, "There is no such account.") from None
+    return _back(account_id, notice="Account disabled." if disable else "Account enabled.")
+
+
+@router.post("/accounts/{account_id}/credits")
+async def move_credits(request: Request, account_id: str) -> Response:
+    """Grant or deduct credits, with a reason (a ledger row and an audit entry)."""
+    form = await request.form()
+    user = await form_user(request, form, admin=True)
+    db = services_of(request).db
+    amount_text = _text(form, "amount")
+    if not amount_text.isdigit():
+        return _back(account_id, error="The amount must be a whole number of credits.")
+    amount = int(amount_text)
+    deducting = _text(form, "direction") == "deduct"
+    move = account_admin.deduct if deducting else account_admin.grant
+    try:
+        balance = await move(db, user.actor(), account_id, amount, _text(form, "reason"))
+    except BalanceTooLowError:
+        return _back(account_id, error="The balance is too low for that deduction.")
+    except ValueError as exc:
+        return _back(account_id, error=str(exc))
+    except accounts.AccountNotFoundError:
+        raise PageError(404, "There is no such account.") from None
+    verb = "Deducted" if deducting else "Granted"
+    return _back(account_id, notice=f"{verb} {amount:,} credits. Balance: {balance:,}.")
+
+
+@router.get("/tasks")
+async def tasks_page(request: Request) -> Response:
+    """Tasks of every account, newest first, filtered by account, status and engine."""
+    user = await admin_user(request)
+    services = services_of(request)
+    query = request.query_params
+    status = query.get("status") if query.get("status") in STATUSES else None
+    try:
+        page = await task_admin.list_all_tasks(
+            services.db,
+            limit=PAGE,
+            cursor=query.get("cursor") or None,
+            account_id=query.get("account") or None,
+            status=status,
+            engine=query.get("engine") or None,
+        )
+    except InvalidCursorError:
+        raise _bad_cursor() from None
+    return render(
+        request,
+        "admin/tasks.html",
+        user,
+        section="admin-tasks",
+        records=page.records,
+        next_cursor=page.next_cursor,
+        account=query.get("account", ""),
+        status=status or "",
+        engine=query.get("engine", ""),
+        statuses=STATUSES,
+        stale_before=utcnow() - timedelta(minutes=10),
+    )
+
+
+@router.get("/tasks/{task_id}")
+async def task_page(request: Request, task_id: str) -> Response:
+    """One task of any account: engine, attempts, provider ids and cost, its money."""
+    user = await admin_user(request)
+    try:
+        detail = await task_admin.task_detail(services_of(request).db, task_id)
+    except task_admin.TaskNotFoundError:
+        raise PageError(404, "There is no such task.") from None
+    return render(
+        request,
+        "admin/task.html",
+        user,
+        section="admin-tasks",
+        detail=detail,
+        record=detail.record,
+        notice=request.query_params.get("notice", ""),
+        error=request.query_params.get("error", ""),
+    )
+
+
+@router.post("/tasks/{task_id}/refund")
+async def refund(request: Request, task_id: str) -> Response:
+    """Refund a completed task exactly what it was charged, once."""
+    form = await request.form()
+    user = await form_user(request, form, admin=True)
+    try:
+        amount = await task_admin.refund_task(
+            services_of(request).db, user.actor(), task_id, _text(form, "reason")
+        )
+    except task_admin.TaskNotFoundError:
+        raise PageError(404, "There is no such task.") from None
+    except task_admin.TaskNotRefundableError as exc:
+        return _task_back(task_id, error=f"Not refundable: {exc}")
+    return _task_back(task_id, notice=f"Refunded {amount} credits.")
+
+
+@router.post("/tasks/{task_id}/cancel")
+async def cancel(request: Request, task_id: str) -> Response:
+    """Cancel a task of any account (refunded)."""
+    form = await request.form()
+    user = await form_user(request, form, admin=True)
+    try:
+        await task_admin.cancel_task(services_of(request).db, user.actor(), task_id)
+    except task_admin.TaskNotFoundError:
+        raise PageError(404, "There is no such task.") from None
+    except TaskNotCancelableError as exc:
+        return _task_back(task_id, error=f"Not cancelable: it is {exc.status}")
+    return _task_back(task_id, notice="Canceled.")
+
+
+def _day(text: str | None, default: date) -> date:
+    try:
+        return date.fromisoformat(text) if text else default
+    except ValueError:
+        raise PageError(400, "Dates are YYYY-MM-DD.") from None
+
+
+@router.get("/usage")
+async def usage_page(request: Request) -> Response:
+    """Tasks, credits, revenue, provider cost and margin per day and per engine."""
+    user = await admin_user(request)
+    services = services_of(request)
+    today = utcnow().date()
+    until = _day(request.query_params.get("until"), today)
+    since = _day(request.query_params.get("since"), until - timedelta(days=USAGE_DAYS - 1))
+    try:
+        lines = await usage_and_margin(
+            services.db,
+            since=since,
+            until=until,
+            usd_per_credit=services.settings.pricing.usd_per_credit,
+        )
+    except ReportRangeError as exc:
+        raise PageError(400, f"That range cannot be shown: {exc}.") from None
+    per_day: dict[str, list[float]] = {}
+    per_engine: dict[str, dict[str, Any]] = {}
+    for line in lines:
+        day = per_day.setdefault(line["date"], [0, 0])
+        day[0] += line["credits_net"]
+        day[1] += line["tasks"]
+        engine = per_engine.setdefault(
+            line["engine"],
+            {
+                "engine": line["engine"],
+                "tasks": 0,
+                "credits_net": 0,
+                "revenue_usd": 0.0,
+                "provider_cost_usd": 0.0,
+                "margin_usd": 0.0,
+            },
+        )
+        for key in ("tasks", "credits_net", "revenue_usd", "margin_usd"):
+            engine[key] += line[key]
+        engine["provider_cost_usd"] += line["provider_cost_usd"] or 0.0
+    chart = daily_chart(
+        {day: (values[0], values[1]) for day, values in per_day.items()},
+        days=(until - since).days + 1,
+        today=until,
+        bar_name="credits",
+        line_name="tasks",
+    )
+    return render(
+        request,
+        "admin/usage.html",
+        user,
+        section="admin-usage",
+        lines=list(reversed(lines)),
+        engines=sorted(per_engine.values(), key=lambda item: -item["credits_net"]),
+        chart=chart,
+        since=since.isoformat(),
+        until=until.isoformat(),
+        usd_per_credit=services.settings.pricing.usd_per_credit,
+    )
+
+
+@router.get("/fleet")
+async def fleet_page(request: Request) -> Response:
+    """Workers seen in the last hour, alive or not, and the engines they serve."""
+    user = await admin_user(request)
+    fleet = await workers_and_engines(services_of(request).db)
+    return render(request, "admin/fleet.html", user, section="admin-fleet", fleet=fleet)
+
+
+@router.get("/audit")
+async def audit(request: Request) -> Response:
+    """Every admin action, newest first, filtered by actor, action or target."""
+    user = await admin_user(request)
+    query = request.query_params
+    try:
+        page = await audit_page(
+            services_of(request).db,
+            limit=PAGE,
+            cursor=query.get("cursor") or None,
+            target_id=query.get("target") or None,
+            actor=query.get("actor") or None,
+            action=query.get("action") or None,
+        )
+    except InvalidCursorError:
+        raise _bad_cursor() from None
+    return render(
+        request,
+        "admin/audit.html",
+        user,
+        section="admin-audit",
+        entries=page.entries,
+        people_by_id=await users.emails_of(
+            services_of(request).db, (entry["actor"] for entry in page.entries)
+        ),
+        next_cursor=page.next_cursor,
+        target=query.get("target", ""),
+        actor=query.get("actor", ""),
+        action=query.get("action", ""),
+    )
+
+
+@router.get("/plans")
+async def plans_page(request: Request) -> Response:
+    """The plans and the price table in force (set at start-up; see the README)."""
+    user = await admin_user(request)
+    services = services_of(request)
+    return render(
+        request,
+        "admin/plans.html",
+        user,
+        section="admin-plans",
+        plans=list(plan_catalog(services.settings)),
+        table=price_table(services.settings).describe(),
+        usd_per_credit=services.settings.pricing.usd_per_credit,
+    )

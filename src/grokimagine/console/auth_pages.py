@@ -1,0 +1,211 @@
+"""Signing in and out, signing up (when open), changing the password."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from grokimagine.console.web import (
+    SESSION_COOKIE,
+    check_anonymous_form,
+    current_user,
+    form_user,
+    render,
+    render_anonymous,
+    safe_next,
+    see_other,
+    services_of,
+)
+from grokimagine.domain import sessions, users
+from grokimagine.domain.sessions import session_user
+from grokimagine.http.routes import limiter_of
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+
+
+def _address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+async def _over_limit(request: Request, *, email: str | None) -> bool:
+    """Count a sign-in attempt against its address and its email; whether either is used up."""
+    settings = services_of(request).settings
+    limiter = limiter_of(request)
+    by_address = await limiter.hit(
+        settings.console.signin_limit, "console-sign-in", "address", _address(request)
+    )
+    if not by_address.allowed:
+        return True
+    if email:
+        by_email = await limiter.hit(
+            settings.console.signin_email_limit, "console-sign-in", "email", email.strip().lower()
+        )
+        return not by_email.allowed
+    return False
+
+
+def _set_session_cookie(request: Request, response: Response, token: str) -> None:
+    settings = services_of(request).settings
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=int(settings.console.session_hours * 3600),
+        path="/",
+        httponly=True,
+        samesite="lax",
+        # Behind HTTPS (uvicorn reads X-Forwarded-Proto from trusted proxies) the cookie never
+        # travels in clear; on plain http://127.0.0.1 it must, or no one could sign in.
+        secure=request.url.scheme == "https",
+    )
+
+
+def _sign_in_page(request: Request, *, error: str = "", email: str = "", status: int = 200):
+    return render_anonymous(
+        request,
+        "sign_in.html",
+        status_code=status,
+        error=error,
+        email=email,
+        next=safe_next(request.query_params.get("next")),
+        signup_open=services_of(request).settings.console.signup == "open",
+    )
+
+
+@router.get("/sign-in")
+async def sign_in_form(request: Request) -> Response:
+    """The sign-in form (or the console, for someone already signed in)."""
+    if await session_user(services_of(request).db, request.cookies.get(SESSION_COOKIE)):
+        return see_other(safe_next(request.query_params.get("next")))
+    return _sign_in_page(request)
+
+
+@router.post("/sign-in")
+async def sign_in(request: Request) -> Response:
+    """Check the email and password; on success, start a session and go on."""
+    form = await request.form()
+    check_anonymous_form(request, form)
+    email, password = _text(form.get("email")), _text(form.get("password"))
+    if await _over_limit(request, email=email):
+        return _sign_in_page(
+            request,
+            error="Too many sign-in attempts. Wait a minute and try again.",
+            email=email,
+            status=429,
+        )
+    services = services_of(request)
+    user = await users.verify_credentials(services.db, email, password)
+    if user is None:
+        return _sign_in_page(
+            request, error="The email or password is not correct.", email=email, status=401
+        )
+    new = await sessions.start_session(
+        services.db,
+        user.id,
+        address=_address(request),
+        lifetime=timedelta(hours=services.settings.console.session_hours),
+    )
+    response = see_other(safe_next(_text(form.get("next"))))
+    _set_session_cookie(request, response, new.token)
+    return response
+
+
+@router.post("/sign-out")
+async def sign_out(request: Request) -> Response:
+    """End this session and forget the cookie."""
+    form = await request.form()
+    user = await form_user(request, form)
+    await sessions.end_session(services_of(request).db, user.session_id)
+    response = see_other("/console/sign-in")
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.get("/sign-up")
+async def sign_up_form(request: Request) -> Response:
+    """The sign-up form, when the operator opened sign-ups."""
+    if services_of(request).settings.console.signup != "open":
+        return render(request, "closed.html", None, status_code=404)
+    return render_anonymous(request, "sign_up.html", error="", email="")
+
+
+@router.post("/sign-up")
+async def sign_up(request: Request) -> Response:
+    """Create an account on the free plan with the starter grant, and its first user."""
+    services = services_of(request)
+    settings = services.settings
+    if settings.console.signup != "open":
+        return render(request, "closed.html", None, status_code=404)
+    form = await request.form()
+    check_anonymous_form(request, form)
+    email, password = _text(form.get("email")), _text(form.get("password"))
+    if await _over_limit(request, email=None):
+        return render_anonymous(
+            request,
+            "sign_up.html",
+            status_code=429,
+            error="Too many attempts from this address. Wait a minute and try again.",
+            email=email,
+        )
+    try:
+        user = await users.create_user(
+            services.db,
+            email=email,
+            password=password,
+            starter_credits=settings.console.starter_credits,
+        )
+    except users.UserError as exc:
+        return render_anonymous(
+            request, "sign_up.html", status_code=400, error=str(exc), email=email
+        )
+    new = await sessions.start_session(
+        services.db,
+        user.id,
+        address=_address(request),
+        lifetime=timedelta(hours=settings.console.session_hours),
+    )
+    response = see_other("/console")
+    _set_session_cookie(request, response, new.token)
+    return response
+
+
+@router.get("/password")
+async def password_form(request: Request) -> Response:
+    """The change-password form."""
+    user = await current_user(request)
+    return render(request, "password.html", user, section="password", error="", done=False)
+
+
+@router.post("/password")
+async def change_password(request: Request) -> Response:
+    """Set a new password; every other session of this user ends."""
+    form = await request.form()
+    user = await form_user(request, form)
+    new, again = _text(form.get("new_password")), _text(form.get("new_password_again"))
+    error = "" if new == again else "The two new passwords are not the same."
+    if not error:
+        try:
+            await users.change_password(
+                services_of(request).db,
+                user.user_id,
+                current=_text(form.get("current_password")),
+                new=new,
+                keep_session=user.session_id,
+            )
+        except users.UserError as exc:
+            error = str(exc)
+    return render(
+        request,
+        "password.html",
+        user,
+        status_code=400 if error else 200,
+        section="password",
+        error=error,
+        done=not error,
+    )

@@ -1,0 +1,323 @@
+"""The customer's pages: overview, history, a task, API keys, billing, webhooks."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+from typing import Any
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from grokimagine.console.charts import daily_chart
+from grokimagine.console.web import (
+    PageError,
+    current_user,
+    form_user,
+    render,
+    see_other,
+    services_of,
+)
+from grokimagine.domain import accounts, task_control
+from grokimagine.domain.catalog import MODES
+from grokimagine.domain.clock import utcnow
+from grokimagine.domain.cursors import InvalidCursorError
+from grokimagine.domain.sessions import SessionUser
+from grokimagine.domain.task_money import task_money
+from grokimagine.domain.task_views import task_view, thumbnail_url
+from grokimagine.domain.tasks import FINISHED, TaskRecord, get_task
+from grokimagine.domain.usage import (
+    USAGE_DAYS,
+    account_details,
+    ledger_entries,
+    ledger_page,
+    rotate_webhook_secret,
+    usage_by_day,
+)
+from grokimagine.domain.webhooks import deliveries_of_account, deliveries_of_task
+from grokimagine.services import Services
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+
+STATUSES = ("pending", "processing", "completed", "failed", "canceled")
+HISTORY_PAGE = 24
+
+
+def card(record: TaskRecord, services: Services) -> dict[str, Any]:
+    """What a task's card in a list shows."""
+    return {
+        "id": record.id,
+        "prompt": record.prompt,
+        "mode": record.mode,
+        "status": record.status,
+        "progress": record.progress,
+        "ratio": record.ratio,
+        "created_at": record.created_at,
+        "credits": record.consumed_credits,
+        "thumbnail_url": thumbnail_url(record, services.store, services.settings.url_ttl_seconds),
+    }
+
+
+async def _own_task(request: Request, user: SessionUser, task_id: str) -> TaskRecord:
+    # Another account's task id is answered exactly like an unknown one.
+    record = await get_task(services_of(request).db, user.account_id, task_id)
+    if record is None:
+        raise PageError(404, "There is no such task in your account.")
+    return record
+
+
+@router.get("")
+async def overview(request: Request) -> Response:
+    """Balance, the last 30 days in a chart, recent tasks."""
+    user = await current_user(request)
+    services = services_of(request)
+    details = await account_details(services.db, user.account_id)
+    usage = await usage_by_day(services.db, user.account_id)
+    chart = daily_chart(
+        {row["date"]: (row["tasks"], row["credits"]) for row in usage},
+        days=USAGE_DAYS,
+        today=utcnow().date(),
+        bar_name="tasks",
+        line_name="credits",
+    )
+    recent = await task_control.list_tasks(
+        services.db, user.account_id, limit=6, cursor=None, status=None
+    )
+    return render(
+        request,
+        "overview.html",
+        user,
+        section="overview",
+        details=details,
+        chart=chart,
+        recent=[card(record, services) for record in recent.records],
+    )
+
+
+@router.get("/history")
+async def history(request: Request) -> Response:
+    """The account's tasks as a grid, newest first, filtered by status and mode."""
+    user = await current_user(request)
+    services = services_of(request)
+    query = request.query_params
+    status = query.get("status") if query.get("status") in STATUSES else None
+    mode = query.get("mode") if query.get("mode") in MODES else None
+    try:
+        page = await task_control.list_tasks(
+            services.db,
+            user.account_id,
+            limit=HISTORY_PAGE,
+            cursor=query.get("cursor") or None,
+            status=status,
+            mode=mode,
+        )
+    except InvalidCursorError:
+        raise PageError(400, "That page link is not valid. Start from the first page.") from None
+    return render(
+        request,
+        "history.html",
+        user,
+        section="history",
+        cards=[card(record, services) for record in page.records],
+        next_cursor=page.next_cursor,
+        paged=bool(query.get("cursor")),
+        status=status or "",
+        mode=mode or "",
+        statuses=STATUSES,
+        modes=MODES,
+    )
+
+
+def _timeline(record: TaskRecord) -> list[tuple[str, Any]]:
+    steps: list[tuple[str, Any]] = [("Submitted", record.created_at)]
+    if record.started_at:
+        steps.append(("Started", record.started_at))
+    if record.status in FINISHED and record.completed_at:
+        steps.append((record.status.capitalize(), record.completed_at))
+    elif record.status in FINISHED:
+        steps.append((record.status.capitalize(), None))
+    if record.deleted_at:
+        steps.append(("Deleted", record.deleted_at))
+    return steps
+
+
+@router.get("/tasks/{task_id}")
+async def task_page(request: Request, task_id: str) -> Response:
+    """One task: the player, the request, its timeline, error, ledger rows and webhooks."""
+    user = await current_user(request)
+    services = services_of(request)
+    record = await _own_task(request, user, task_id)
+    return render(
+        request,
+        "task.html",
+        user,
+        section="history",
+        task=await task_view(
+            record, services.db, services.store, services.settings.url_ttl_seconds
+        ),
+        record=record,
+        timeline=_timeline(record),
+        money=await task_money(services.db, record.id, record.price_credits),
+        deliveries=await deliveries_of_task(services.db, record.id),
+    )
+
+
+@router.get("/tasks/{task_id}/download/{index}")
+async def download(request: Request, task_id: str, index: int) -> Response:
+    """The task's video ``index`` as an attachment."""
+    user = await current_user(request)
+    record = await _own_task(request, user, task_id)
+    if not 0 <= index < len(record.videos):
+        raise PageError(404, "This task has no such video.")
+    store = services_of(request).store
+    data = await asyncio.to_thread(store.get_bytes, record.videos[index])
+    return Response(
+        data,
+        media_type="video/mp4",
+        headers={"Content-Disposition": f'attachment; filename="{record.id}-{index}.mp4"'},
+    )
+
+
+@router.post("/tasks/{task_id}/delete")
+async def delete_task(request: Request, task_id: str) -> Response:
+    """Delete the task's files (cancelling it first if it is still running)."""
+    form = await request.form()
+    user = await form_user(request, form)
+    services = services_of(request)
+    record = await task_control.delete(services.db, services.store, user.account_id, task_id)
+    if record is None:
+        raise PageError(404, "There is no such task in your account.")
+    return see_other(f"/console/tasks/{task_id}")
+
+
+@router.post("/tasks/{task_id}/cancel")
+async def cancel_task(request: Request, task_id: str) -> Response:
+    """Cancel a task that has not finished (refunded)."""
+    form = await request.form()
+    user = await form_user(request, form)
+    try:
+        record = await task_control.cancel(services_of(request).db, user.account_id, task_id)
+    except task_control.TaskNotCancelableError:
+        return see_other(f"/console/tasks/{task_id}")
+    if record is None:
+        raise PageError(404, "There is no such task in your account.")
+    return see_other(f"/console/tasks/{task_id}")
+
+
+async def _keys_page(request: Request, user: SessionUser, **extra: Any) -> Response:
+    keys = await accounts.list_keys(services_of(request).db, user.account_id)
+    keys.sort(key=lambda key: (key.revoked_at is not None, key.created_at), reverse=False)
+    return render(request, "keys.html", user, section="keys", keys=keys, **extra)
+
+
+@router.get("/keys")
+async def keys_page(request: Request) -> Response:
+    """The account's API keys (never their tokens) and the form to make one."""
+    user = await current_user(request)
+    return await _keys_page(request, user, new_key=None, error="")
+
+
+@router.post("/keys")
+async def create_key(request: Request) -> Response:
+    """Create a named key and show its token this once (the page is never cached)."""
+    form = await request.form()
+    user = await form_user(request, form)
+    name = form.get("name")
+    name = name.strip() if isinstance(name, str) else ""
+    if not name:
+        return await _keys_page(request, user, new_key=None, error="Give the key a name.")
+    live = form.get("kind") != "test"
+    new_key = await accounts.create_key(
+        services_of(request).db, user.account_id, live=live, name=name
+    )
+    return await _keys_page(request, user, new_key=new_key, error="")
+
+
+@router.post("/keys/{key_id}/revoke")
+async def revoke_key(request: Request, key_id: str) -> Response:
+    """Revoke one of the account's keys (another account's key id does nothing)."""
+    form = await request.form()
+    user = await form_user(request, form)
+    await accounts.revoke_key(services_of(request).db, key_id, account_id=user.account_id)
+    return see_other("/console/keys")
+
+
+@router.get("/billing")
+async def billing(request: Request) -> Response:
+    """The balance and the ledger, page by page."""
+    user = await current_user(request)
+    services = services_of(request)
+    cursor = request.query_params.get("cursor") or None
+    try:
+        page = await ledger_page(services.db, user.account_id, limit=50, cursor=cursor)
+    except InvalidCursorError:
+        raise PageError(400, "That page link is not valid. Start from the first page.") from None
+    details = await account_details(services.db, user.account_id)
+    return render(
+        request,
+        "billing.html",
+        user,
+        section="billing",
+        details=details,
+        entries=page.entries,
+        next_cursor=page.next_cursor,
+        paged=cursor is not None,
+    )
+
+
+@router.get("/billing.csv")
+async def billing_csv(request: Request) -> Response:
+    """Every ledger row as CSV."""
+    user = await current_user(request)
+    entries = await ledger_entries(services_of(request).db, user.account_id)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["id", "created_at", "delta", "reason", "task_id", "note"])
+    for entry in entries:
+        note = entry["note"]
+        # A cell starting with = + - @ would run as a formula in a spreadsheet.
+        if note[:1] in ("=", "+", "-", "@"):
+            note = "'" + note
+        writer.writerow(
+            [
+                entry["id"],
+                entry["created_at"],
+                entry["delta"],
+                entry["reason"],
+                entry["task_id"] or "",
+                note,
+            ]
+        )
+    return Response(
+        out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="ledger.csv"'},
+    )
+
+
+@router.get("/webhooks")
+async def webhooks(request: Request) -> Response:
+    """The signing secret (hidden until revealed) and the latest deliveries."""
+    user = await current_user(request)
+    services = services_of(request)
+    details = await account_details(services.db, user.account_id)
+    return render(
+        request,
+        "webhooks.html",
+        user,
+        section="webhooks",
+        secret=details["webhook_secret"],
+        deliveries=await deliveries_of_account(services.db, user.account_id),
+        rotated=request.query_params.get("rotated") == "1",
+    )
+
+
+@router.post("/webhooks/rotate")
+async def rotate_secret(request: Request) -> Response:
+    """Replace the signing secret."""
+    form = await request.form()
+    user = await form_user(request, form)
+    await rotate_webhook_secret(services_of(request).db, user.account_id)
+    return see_other("/console/webhooks?rotated=1")

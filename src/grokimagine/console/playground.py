@@ -1,0 +1,143 @@
+"""The playground page and the same-origin JSON the page's script calls (session cookie + CSRF).
+
+Generate takes exactly the body of ``POST /v1/generate`` (images as data URIs read in the
+browser) and goes through the same validation and submission as the API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from fastapi import APIRouter
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.requests import Request
+from starlette.responses import Response
+
+from grokimagine.console.web import current_user, fetch_user, render, services_of
+from grokimagine.domain.submission import price_list, quote_generation, submit_generation
+from grokimagine.domain.task_views import task_view
+from grokimagine.domain.tasks import FINISHED, get_task
+from grokimagine.domain.usage import account_details
+from grokimagine.http.envelope import success
+from grokimagine.http.errors import ApiError
+from grokimagine.http.routes import generate_body
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+
+EVENT_POLL_SECONDS = 0.4
+EVENT_STREAM_SECONDS = 15 * 60  # the browser reconnects by itself after this
+
+
+def _prefill(request_echo: dict[str, Any] | None) -> dict[str, Any]:
+    """The form's starting values: a past task's request ("generate again") or the defaults."""
+    echo = request_echo or {}
+    return {
+        "prompt": echo.get("prompt", ""),
+        "mode": echo.get("mode", "normal"),
+        "ratio": echo.get("ratio", "1:1"),
+        "n": echo.get("n", 1),
+        "duration": echo.get("duration", 6),
+        "resolution": echo.get("resolution", "480p"),
+        "seed": echo.get("seed", ""),
+        "negative_prompt": echo.get("negative_prompt", ""),
+    }
+
+
+@router.get("/playground")
+async def playground(request: Request) -> Response:
+    """Prompt, mode, ratio, images and options; the price before Generate; live progress."""
+    user = await current_user(request)
+    services = services_of(request)
+    echo = None
+    again = request.query_params.get("from")
+    if again:
+        record = await get_task(services.db, user.account_id, again)
+        echo = record.request if record is not None else None
+    details = await account_details(services.db, user.account_id)
+    return render(
+        request,
+        "playground.html",
+        user,
+        section="playground",
+        pricing=price_list(services, user.principal()),
+        prefill=_prefill(echo),
+        balance=details["balance"],
+        api_base=str(request.base_url).rstrip("/"),
+    )
+
+
+@router.post("/api/quote")
+async def quote(request: Request) -> Response:
+    """The price of a generate body for this account, checked as generate would check it."""
+    user = await fetch_user(request)
+    order = (await generate_body(request)).to_order(None)
+    estimate = await quote_generation(services_of(request), user.principal(), order)
+    return success(estimate.describe())
+
+
+@router.post("/api/generate")
+async def generate(request: Request) -> Response:
+    """Submit a generate body for this account through the API's own submission function.
+
+    Refusals (credits, mode, a disabled account, options) come back in the API's error format.
+    """
+    user = await fetch_user(request)
+    order = (await generate_body(request)).to_order(None)
+    submission = await submit_generation(services_of(request), user.principal(), order)
+    return success({"task_id": submission.task_id})
+
+
+async def _live_view(request: Request, account_id: str, task_id: str) -> dict[str, Any] | None:
+    services = services_of(request)
+    record = await get_task(services.db, account_id, task_id)
+    if record is None:
+        return None
+    view = await task_view(record, services.db, services.store, services.settings.url_ttl_seconds)
+    return {
+        "task_id": record.id,
+        "status": view["status"],
+        "progress": view["progress"],
+        "queue_position": view["queue_position"],
+        "response": view["response"],
+        "thumbnail_url": view["thumbnail_url"],
+        "error": view["error"],
+        "cancel_requested": view["cancel_requested"],
+    }
+
+
+@router.get("/api/tasks/{task_id}")
+async def task_state(request: Request, task_id: str) -> Response:
+    """The task's live state (status, queue position, progress, URLs) as JSON."""
+    user = await current_user(request)
+    view = await _live_view(request, user.account_id, task_id)
+    if view is None:
+        raise ApiError(404, "Task not found", "TASK_NOT_FOUND")
+    return success(view)
+
+
+@router.get("/api/tasks/{task_id}/events")
+async def task_events(request: Request, task_id: str) -> Response:
+    """The task's live state as server-sent events (``task``), one per change, until it ends."""
+    user = await current_user(request)
+    first = await _live_view(request, user.account_id, task_id)
+    if first is None:
+        raise ApiError(404, "Task not found", "TASK_NOT_FOUND")
+    loop = asyncio.get_running_loop()
+
+    async def events() -> AsyncIterator[ServerSentEvent]:
+        view: dict[str, Any] | None = first
+        last: dict[str, Any] | None = None
+        deadline = loop.time() + EVENT_STREAM_SECONDS
+        while view is not None and loop.time() < deadline:
+            if view != last:
+                yield ServerSentEvent(data=orjson.dumps(view).decode(), event="task")
+                last = view
+            if view["status"] in FINISHED:
+                return
+            await asyncio.sleep(EVENT_POLL_SECONDS)
+            view = await _live_view(request, user.account_id, task_id)
+
+    return EventSourceResponse(events(), ping=15)

@@ -1,0 +1,173 @@
+"""What every console page shares: templates, the signed-in user, CSRF checks, errors."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import secrets
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import jinja2
+from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from grokimagine.domain.sessions import SessionUser, csrf_matches, session_user
+from grokimagine.services import Services
+
+SESSION_COOKIE = "gi_session"
+FORM_COOKIE = "gi_form"  # the CSRF token of the forms shown before sign-in
+_EXPIRED_FORM = (
+    "This form has expired or did not come from this site. Reload the page and try again."
+)
+CSRF_HEADER = "x-csrf-token"
+HERE = Path(__file__).parent
+
+
+def _pretty_json(value: Any) -> str:
+    # Readable in a <pre>: real characters rather than tojson's \u003c escapes (autoescape
+    # still turns < into &lt; in the page).
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False)
+
+
+# Autoescape on everything: a prompt holding <script> is shown as text on every page.
+templates = Jinja2Templates(
+    env=jinja2.Environment(
+        loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True, trim_blocks=True
+    )
+)
+templates.env.filters["pretty_json"] = _pretty_json
+
+
+# ISO timestamps from the domain's views, as people read them.
+def _when(value: object) -> Markup:
+    if not isinstance(value, str) or not value:
+        return Markup("—")
+    shown = value.replace("T", " ").replace("Z", " UTC")
+    return Markup('<time datetime="{}">{}</time>').format(value, shown)
+
+
+templates.env.filters["when"] = _when
+
+
+class SignInRequired(Exception):
+    """No valid session: pages redirect to the sign-in page, JSON endpoints answer 401."""
+
+
+class PageError(Exception):
+    """A page that cannot be shown: 403 (forbidden, CSRF), 404 (not found, or not yours)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def services_of(request: Request) -> Services:
+    """The process's shared services."""
+    return request.app.state.services
+
+
+async def current_user(request: Request) -> SessionUser:
+    """The signed-in user of the request's session cookie; :class:`SignInRequired` if none."""
+    user = await session_user(services_of(request).db, request.cookies.get(SESSION_COOKIE))
+    if user is None:
+        raise SignInRequired()
+    return user
+
+
+async def admin_user(request: Request) -> SessionUser:
+    """The signed-in operator; a customer gets 404, so admin pages do not even show they exist."""
+    user = await current_user(request)
+    if not user.is_admin:
+        raise PageError(404, "This page does not exist.")
+    return user
+
+
+async def form_user(request: Request, form: FormData, *, admin: bool = False) -> SessionUser:
+    """The user of a POSTed form, after checking its CSRF token (403 if missing or wrong)."""
+    user = await (admin_user(request) if admin else current_user(request))
+    token = form.get("csrf_token")
+    if not csrf_matches(user, token if isinstance(token, str) else None):
+        raise PageError(403, _EXPIRED_FORM)
+    return user
+
+
+async def fetch_user(request: Request) -> SessionUser:
+    """The user of a same-origin ``fetch`` that changes something: CSRF token in a header."""
+    user = await current_user(request)
+    if not csrf_matches(user, request.headers.get(CSRF_HEADER)):
+        raise PageError(403, "Missing or wrong CSRF token.")
+    return user
+
+
+def render(
+    request: Request,
+    template: str,
+    user: SessionUser | None,
+    *,
+    status_code: int = 200,
+    **context: Any,
+) -> HTMLResponse:
+    """A page from ``template`` with the user, their CSRF token and the current section."""
+    context.setdefault("csrf_token", user.csrf_token if user else "")
+    return templates.TemplateResponse(
+        request, template, {"user": user, **context}, status_code=status_code
+    )
+
+
+def render_anonymous(
+    request: Request, template: str, *, status_code: int = 200, **context: Any
+) -> HTMLResponse:
+    """A page for someone not signed in (sign-in, sign-up) whose form still carries a CSRF token:
+    the same random value in the form and in a strict cookie (double submit), so that another
+    site cannot sign a browser in to an account of its choosing."""
+    token = request.cookies.get(FORM_COOKIE) or secrets.token_urlsafe(32)
+    response = render(request, template, None, status_code=status_code, csrf_token=token, **context)
+    response.set_cookie(
+        FORM_COOKIE,
+        token,
+        max_age=3600,
+        path="/console",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+def check_anonymous_form(request: Request, form: FormData) -> None:
+    """Refuse (403) a sign-in or sign-up form whose token is not its cookie's."""
+    cookie = request.cookies.get(FORM_COOKIE)
+    token = form.get("csrf_token")
+    if not cookie or not isinstance(token, str) or not hmac.compare_digest(cookie, token):
+        raise PageError(403, _EXPIRED_FORM)
+
+
+def see_other(url: str) -> RedirectResponse:
+    """Redirect after a POST (303), so a reload does not post again."""
+    return RedirectResponse(url, status_code=303)
+
+
+def sign_in_redirect(request: Request) -> Response:
+    """To the sign-in page, coming back here afterwards."""
+    target = request.url.path
+    if request.url.query:
+        target += "?" + request.url.query
+    return RedirectResponse(f"/console/sign-in?next={quote(target, safe='')}", status_code=303)
+
+
+def safe_next(target: str | None) -> str:
+    """Where to go after sign-in: a local console or admin path only (no open redirect)."""
+    if (
+        target
+        and target.startswith(("/console", "/admin"))
+        and not target.startswith(("//", "/\\"))
+        and "\\" not in target
+    ):
+        return target
+    return "/console"
