@@ -66,11 +66,15 @@ async def test_guessing_from_one_address_is_cut_off(services: Services) -> None:
             bad = {"Authorization": f"Bearer gi_live_guess{attempt:030d}"}
             codes.append((await http.get("/v1/status?task_id=t", headers=bad)).status_code)
         assert codes == [401] * 5 + [429] * 2
-        # A right guess from that address now learns nothing: it is refused too.
-        blocked = await http.get("/v1/status?task_id=t", headers=real.headers)
+        blocked = await http.get(
+            "/v1/status?task_id=t", headers={"Authorization": "Bearer gi_live_" + "x" * 40}
+        )
         assert blocked.status_code == 429
         assert blocked.json()["error"] == "RATE_LIMITED"
         assert int(blocked.headers["retry-after"]) >= 1
+        # A valid key behind the same address (a shared NAT) is never refused by this limit.
+        fine = await http.get("/v1/status?task_id=t", headers=real.headers)
+        assert fine.status_code == 404
     async with httpx.AsyncClient(transport=other, base_url="http://t") as http:
         fine = await http.get("/v1/status?task_id=t", headers=real.headers)
         assert fine.status_code == 404

@@ -74,3 +74,12 @@ def test_the_console_script_is_installed(data_env: Path) -> None:
         check=True,
     )
     assert result.stdout.strip().splitlines()[-1].startswith("gi_live_")
+
+
+def test_serve_with_several_processes_on_sqlite_is_refused_clearly(
+    data_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["serve", "--workers", "2", "--port", "1"]) == 1
+    error = capsys.readouterr().err
+    assert "--workers above 1 needs PostgreSQL" in error
+    assert not (data_env / "grokimagine.db").exists()  # refused before anything was made

@@ -173,11 +173,19 @@ def _migrate(settings: Settings) -> int:
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
+    from grokimagine.http.connections import PROTOCOL_PATH
     from grokimagine.ops.metrics import MULTIPROC_ENV, prepare_multiprocess_dir
     from grokimagine.services import build_file_store
 
     if args.workers < 1:
         raise ValueError("--workers must be at least 1")
+    if args.workers > 1 and settings.resolved_database_url.startswith("sqlite"):
+        # Processes would queue on one file lock (each write waiting on the others): several
+        # API processes need PostgreSQL.
+        raise ValueError(
+            "--workers above 1 needs PostgreSQL (GROKIMAGINE_DATABASE_URL=postgresql://...);"
+            " on SQLite run one process"
+        )
     upgrade_database(settings.resolved_database_url)
     base_url = f"http://{args.host}:{args.port}"
     demo = asyncio.run(_ensure_demo_account(settings))
@@ -218,6 +226,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             log_config=None,  # our handlers, set up in each process (JSON lines)
             access_log=args.access_log,
             proxy_headers=True,
+            http=PROTOCOL_PATH,
+            limit_concurrency=settings.http.max_connections,
+            timeout_keep_alive=settings.http.keepalive_seconds,
         )
     return 0
 

@@ -38,7 +38,9 @@ class Services:
 
 def build_services(settings: Settings, *, public_url: str | None = None) -> Services:
     """Build the services for ``settings``; ``public_url`` is the fallback base of video URLs."""
-    db = Database(settings.resolved_database_url)
+    db = Database(
+        settings.resolved_database_url, write_wait_seconds=settings.sqlite_write_wait_seconds
+    )
     return Services(
         settings=settings,
         db=db,

@@ -90,6 +90,13 @@ class LimitSettings(SettingsGroup):
         30.0, gt=0, description="Longest source video of an extend or edit, in seconds."
     )
     video_fetch_timeout: float = Field(30.0, gt=0, description="Seconds to fetch a source video.")
+    prefer_wait_max_seconds: int = Field(
+        60, ge=0, le=60, description="Longest Prefer: wait=N honoured on generate (at most 60)."
+    )
+    signature_failure_limit: int = Field(
+        60, ge=1, description="Invalid signed file URLs per client address per minute."
+    )
+
     plans: dict[str, PlanFields] = Field(
         default_factory=dict,
         description="Plans over the three defaults (JSON), e.g. "
@@ -104,6 +111,25 @@ class LimitSettings(SettingsGroup):
             if not _PLAN_NAME.fullmatch(name):
                 raise ValueError(f"{name!r}: a plan name is 1-20 letters, digits, - or _")
         return plans
+
+
+class HttpServerSettings(SettingsGroup):
+    """Connections of ``serve``: uvicorn's, with our header guards (http/connections.py)."""
+
+    flat_prefix = "http_"
+
+    max_header_bytes: int = Field(
+        64 * 1024, ge=4096, description="Largest request head (line and headers); over: 431."
+    )
+    header_timeout: float = Field(
+        10.0, gt=0, description="Seconds a request's headers may take to arrive; over: 408."
+    )
+    max_connections: int = Field(
+        2048, ge=1, description="Open connections (or requests) per process; over: 503."
+    )
+    keepalive_seconds: float = Field(
+        5.0, gt=0, description="An idle keep-alive connection is closed after this long."
+    )
 
 
 class PricingSettings(SettingsGroup):
@@ -330,6 +356,7 @@ class EventSettings(SettingsGroup):
 # Attribute of Settings -> its group.
 GROUPS: dict[str, type[SettingsGroup]] = {
     "limits": LimitSettings,
+    "http": HttpServerSettings,
     "relay": RelaySettings,
     "xai": XaiSettings,
     "openai_videos": OpenAIVideosSettings,
@@ -369,6 +396,12 @@ class Settings(BaseSettings):
         2.0, ge=0, description="How long a token lookup is cached; revocation takes this long."
     )
     demo_credits: int = Field(4000, ge=0, description="Credits of the demo account.")
+    sqlite_write_wait_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="On SQLite, how long a write waits for another process's write lock"
+        " (without blocking the server) before the request gets 503 SERVICE_BUSY.",
+    )
 
     # Worker
     lease_seconds: float = Field(60.0, gt=0, description="How long a claim lasts without renewal.")
@@ -429,6 +462,7 @@ class Settings(BaseSettings):
 
     # Groups: each reads its own GROKIMAGINE_* variables (see GROUPS).
     limits: LimitSettings = Field(default_factory=LimitSettings)
+    http: HttpServerSettings = Field(default_factory=HttpServerSettings)
     relay: RelaySettings = Field(default_factory=RelaySettings)
     xai: XaiSettings = Field(default_factory=XaiSettings)
     openai_videos: OpenAIVideosSettings = Field(default_factory=OpenAIVideosSettings)

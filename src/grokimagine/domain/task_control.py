@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy import and_, bindparam, func, or_, select, update
 
 from grokimagine.domain import task_queue
 from grokimagine.domain.clock import utcnow
-from grokimagine.domain.cursors import InvalidCursorError, decode_cursor, encode_cursor
+from grokimagine.domain.cursors import decode_task_cursor, encode_cursor
 from grokimagine.domain.task_signals import announce_change
 from grokimagine.domain.tasks import (
     FINISHED,
@@ -45,17 +44,6 @@ class TaskPage:
     next_cursor: str | None
 
 
-def _resume_after(cursor: str) -> tuple[datetime, str]:
-    created, task_id = decode_cursor(cursor, str, str)
-    try:
-        moment = datetime.fromisoformat(created)
-    except ValueError as exc:
-        raise InvalidCursorError(cursor) from exc
-    if moment.tzinfo is None:
-        raise InvalidCursorError(cursor)
-    return moment, task_id
-
-
 async def list_tasks(
     db: Database,
     account_id: str,
@@ -72,7 +60,7 @@ async def list_tasks(
     if mode is not None:
         query = query.where(tasks.c.mode == mode)
     if cursor is not None:
-        created, task_id = _resume_after(cursor)
+        created, task_id = decode_task_cursor(cursor)
         query = query.where(
             or_(
                 tasks.c.created_at < created,

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 
 from grokimagine.domain.clock import iso_utc, utcnow
-from grokimagine.domain.cursors import decode_cursor, encode_cursor
+from grokimagine.domain.cursors import decode_ledger_cursor, encode_cursor
 from grokimagine.domain.ids import new_webhook_secret
 from grokimagine.storage.db import Database
 from grokimagine.storage.schema import accounts, ledger, tasks
@@ -53,7 +53,7 @@ async def ledger_page(
     each grant or deduction."""
     query = select(ledger).where(ledger.c.account_id == account_id)
     if cursor is not None:
-        (after_id,) = decode_cursor(cursor, int)
+        after_id = decode_ledger_cursor(cursor)
         query = query.where(ledger.c.id < after_id)
     rows = await db.fetch_all(query.order_by(ledger.c.id.desc()).limit(limit + 1))
     entries = [

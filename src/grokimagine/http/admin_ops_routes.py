@@ -33,6 +33,7 @@ from grokimagine.http.admin_schemas import (
 from grokimagine.http.admin_views import admin_task_detail_view, admin_task_view
 from grokimagine.http.envelope import success
 from grokimagine.http.errors import ApiError, invalid_request
+from grokimagine.http.params import TaskIdPath
 from grokimagine.http.schemas import Envelope, Error
 from grokimagine.http.schemas_tasks import CursorParam
 
@@ -90,7 +91,7 @@ async def list_tasks(
 
 
 @router.get("/tasks/{task_id}", summary="One task", response_model=Envelope[AdminTask])
-async def get_task(request: Request, actor: AdminActor, task_id: str) -> Response:
+async def get_task(request: Request, actor: AdminActor, task_id: TaskIdPath) -> Response:
     """A task with its engine, attempts, provider job ids and cost, price, charges, refunds
     and ledger rows."""
     try:
@@ -112,7 +113,7 @@ async def get_task(request: Request, actor: AdminActor, task_id: str) -> Respons
     },
 )
 async def refund_task(
-    request: Request, actor: AdminActor, task_id: str, body: RefundBody | None = None
+    request: Request, actor: AdminActor, task_id: TaskIdPath, body: RefundBody | None = None
 ) -> Response:
     """Give back exactly what a completed task was charged, once; a second refund is 409.
     Failed and canceled tasks were refunded when they ended; cancel an unfinished one."""
@@ -133,7 +134,7 @@ async def refund_task(
     response_model=Envelope[AdminTask],
     responses={409: {"model": Error, "description": "TASK_NOT_CANCELABLE: finished"}},
 )
-async def cancel_task(request: Request, actor: AdminActor, task_id: str) -> Response:
+async def cancel_task(request: Request, actor: AdminActor, task_id: TaskIdPath) -> Response:
     """As its owner would: a pending task at once (refunded), a processing one at its engine's
     next step."""
     db = services_of(request).db

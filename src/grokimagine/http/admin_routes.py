@@ -30,6 +30,7 @@ from grokimagine.http.admin_schemas import (
 )
 from grokimagine.http.envelope import success
 from grokimagine.http.errors import ApiError, invalid_request
+from grokimagine.http.params import IdPath
 from grokimagine.http.schemas import Envelope, Error
 from grokimagine.http.schemas_tasks import CursorParam, LedgerPage
 from grokimagine.services import Services
@@ -103,7 +104,7 @@ async def create_account(request: Request, actor: AdminActor, body: AccountCreat
 @router.get(
     "/accounts/{account_id}", summary="Get an account", response_model=Envelope[AdminAccount]
 )
-async def get_account(request: Request, actor: AdminActor, account_id: str) -> Response:
+async def get_account(request: Request, actor: AdminActor, account_id: IdPath) -> Response:
     """One account."""
     try:
         account = await accounts.get_account(services_of(request).db, account_id)
@@ -118,7 +119,7 @@ async def get_account(request: Request, actor: AdminActor, account_id: str) -> R
     response_model=Envelope[AdminAccount],
 )
 async def change_account(
-    request: Request, actor: AdminActor, account_id: str, body: AccountChange
+    request: Request, actor: AdminActor, account_id: IdPath, body: AccountChange
 ) -> Response:
     """Each field given is changed and audited; a new plan applies to the next request."""
     services = services_of(request)
@@ -146,7 +147,7 @@ async def change_account(
     summary="Disable an account",
     response_model=Envelope[AdminAccount],
 )
-async def disable_account(request: Request, actor: AdminActor, account_id: str) -> Response:
+async def disable_account(request: Request, actor: AdminActor, account_id: IdPath) -> Response:
     """Its keys answer 403 ACCOUNT_DISABLED and it cannot spend; tasks already queued run on.
     Disabling twice is harmless."""
     services = services_of(request)
@@ -163,7 +164,7 @@ async def disable_account(request: Request, actor: AdminActor, account_id: str) 
     summary="Enable an account",
     response_model=Envelope[AdminAccount],
 )
-async def enable_account(request: Request, actor: AdminActor, account_id: str) -> Response:
+async def enable_account(request: Request, actor: AdminActor, account_id: IdPath) -> Response:
     """Its keys work again."""
     services = services_of(request)
     try:
@@ -177,7 +178,7 @@ async def enable_account(request: Request, actor: AdminActor, account_id: str) -
 @router.get(
     "/accounts/{account_id}/keys", summary="Keys of an account", response_model=Envelope[KeyList]
 )
-async def list_keys(request: Request, actor: AdminActor, account_id: str) -> Response:
+async def list_keys(request: Request, actor: AdminActor, account_id: IdPath) -> Response:
     """Every key of the account, revoked ones too; never the tokens."""
     db = services_of(request).db
     try:
@@ -194,7 +195,7 @@ async def list_keys(request: Request, actor: AdminActor, account_id: str) -> Res
     response_model=Envelope[NewApiKey],
 )
 async def create_key(
-    request: Request, actor: AdminActor, account_id: str, body: KeyCreate | None = None
+    request: Request, actor: AdminActor, account_id: IdPath, body: KeyCreate | None = None
 ) -> Response:
     """A new API key; its token is in this response only."""
     kind = body.kind if body else "live"
@@ -212,7 +213,9 @@ async def create_key(
     summary="Revoke a key",
     response_model=Envelope[KeyList],
 )
-async def revoke_key(request: Request, actor: AdminActor, account_id: str, key_id: str) -> Response:
+async def revoke_key(
+    request: Request, actor: AdminActor, account_id: IdPath, key_id: IdPath
+) -> Response:
     """Revoke a key of the account; the account's keys after it."""
     services = services_of(request)
     revoked = await accounts.revoke_key(services.db, key_id, actor=actor, account_id=account_id)
@@ -232,7 +235,7 @@ _NOT_ENOUGH = {409: {"model": Error, "description": "BALANCE_TOO_LOW: it would g
     response_model=Envelope[Balance],
 )
 async def grant_credits(
-    request: Request, actor: AdminActor, account_id: str, body: CreditChange
+    request: Request, actor: AdminActor, account_id: IdPath, body: CreditChange
 ) -> Response:
     """Add credits; the ledger row carries the reason and this admin key's id."""
     try:
@@ -253,7 +256,7 @@ async def grant_credits(
     responses=_NOT_ENOUGH,
 )
 async def deduct_credits(
-    request: Request, actor: AdminActor, account_id: str, body: CreditChange
+    request: Request, actor: AdminActor, account_id: IdPath, body: CreditChange
 ) -> Response:
     """Take credits, never below zero (409 BALANCE_TOO_LOW)."""
     try:
@@ -281,7 +284,7 @@ async def deduct_credits(
 async def account_ledger(
     request: Request,
     actor: AdminActor,
-    account_id: str,
+    account_id: IdPath,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: CursorParam = None,
 ) -> Response:

@@ -29,6 +29,7 @@ from grokimagine.http.errors import install_error_handlers
 from grokimagine.http.gate import ApiGate
 from grokimagine.http.observe import RequestObserver
 from grokimagine.http.openapi import camel_case_operation_id, shape_for_generators
+from grokimagine.http.openapi_document import install_openapi
 from grokimagine.http.ratelimit import RateLimiter, storage_for
 from grokimagine.http.schemas import GenerateRequest
 from grokimagine.http.schemas_video import EditRequest, ExtendRequest
@@ -105,6 +106,7 @@ def create_app(
     settings = services.settings
     check_business_settings(settings)  # a bad price table or plan stops the start, named
     app.state.services = services
+    install_openapi(app)
     app.state.task_watcher = task_events.build_task_watcher(services)
     app.state.limiter = limiter = RateLimiter(
         storage_for(settings.redis_url, settings.redis_prefix)
@@ -151,6 +153,7 @@ def create_app_from_env(build: Callable[..., FastAPI] = create_app) -> FastAPI:
     the database, Redis and the file store. ``build`` makes the app from the services (the
     console's adds its pages to the API's).
     """
+    from grokimagine.http import connections
     from grokimagine.ops.logs import configure_logging
     from grokimagine.services import build_services
     from grokimagine.settings import Settings
@@ -159,6 +162,7 @@ def create_app_from_env(build: Callable[..., FastAPI] = create_app) -> FastAPI:
 
     settings = Settings()
     configure_logging(settings.log_format)
+    connections.configure(settings.http.max_header_bytes, settings.http.header_timeout)
     services = build_services(settings)
     if not settings.in_process_worker:
         app = build(services)

@@ -32,6 +32,7 @@ from grokimagine.domain.tasks import (
 from grokimagine.domain.video_operations import OperationNotSupportedError
 from grokimagine.domain.video_sources import VideoRejected
 from grokimagine.http.envelope import error_response
+from grokimagine.storage.db import DatabaseBusyError
 
 log = logging.getLogger("grokimagine.http")
 
@@ -46,6 +47,7 @@ _DEFAULT_CODES = {
     413: "PAYLOAD_TOO_LARGE",
     429: "RATE_LIMITED",
     500: "INTERNAL_ERROR",
+    503: "SERVICE_BUSY",
 }
 
 
@@ -216,6 +218,15 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _validation(_: Request, exc: ValidationError) -> Response:
         detail = describe_validation_errors(list(exc.errors()))
         return error_response(400, "INVALID_REQUEST", f"Invalid request: {detail}")
+
+    @app.exception_handler(DatabaseBusyError)
+    async def _busy(_: Request, exc: DatabaseBusyError) -> Response:
+        return error_response(
+            503,
+            "SERVICE_BUSY",
+            "Service busy: the database is locked by another process; retry shortly",
+            {"Retry-After": "1"},
+        )
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> Response:

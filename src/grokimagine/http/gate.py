@@ -72,17 +72,17 @@ class ApiGate:
         client = scope.get("client")
         address = client[0] if client else "unknown"
 
-        # An address that has failed too often is refused before its token is even looked at:
-        # otherwise a guesser would still learn, from a 200, that a guess was right.
-        blocked = await self.limiter.peek(self.auth_failure_limit, "auth-failures", address)
-        if not blocked.allowed:
-            await _send_error(send, 429, "RATE_LIMITED", _TOO_MANY_FAILURES, blocked.headers())
-            return
-
         token = bearer_token(headers.get("authorization"))
         principal = await self.authenticator.principal_for(token) if token else None
         if principal is None:
+            # Failures are counted per address, and past the limit an unknown token gets 429
+            # instead of 401. A valid key is never refused here: behind a shared NAT, one
+            # client's bad tokens must not lock out the others (tokens carry 256 random bits,
+            # so a guess that succeeds is not what this limit is for; it bounds the load).
             window = await self.limiter.hit(self.auth_failure_limit, "auth-failures", address)
+            if not window.allowed:
+                await _send_error(send, 429, "RATE_LIMITED", _TOO_MANY_FAILURES, window.headers())
+                return
             message = (
                 "Unauthorized: a valid Bearer token is required"
                 if token is None

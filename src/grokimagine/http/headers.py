@@ -8,8 +8,8 @@ from starlette.requests import Request
 
 from grokimagine.domain.idempotency import MAX_KEY_LENGTH
 from grokimagine.http.errors import invalid_request
+from grokimagine.http.params import MAX_WAIT_SECONDS, parse_prefer_wait
 
-MAX_WAIT_SECONDS = 60
 _KEY_CHARS = re.compile(r"^[\x21-\x7e]+$")
 
 
@@ -25,11 +25,6 @@ def idempotency_key_of(request: Request) -> str | None:
     return key
 
 
-def preferred_wait(request: Request) -> int | None:
-    """Seconds from ``Prefer: wait=N`` (RFC 7240), at most 60; ``None`` without one."""
-    for preference in request.headers.get("prefer", "").split(","):
-        name, _, value = preference.split(";")[0].strip().partition("=")
-        value = value.strip().strip('"')
-        if name.strip().lower() == "wait" and value.isdigit():
-            return min(int(value), MAX_WAIT_SECONDS)
-    return None
+def preferred_wait(request: Request, longest: int = MAX_WAIT_SECONDS) -> int | None:
+    """Seconds from ``Prefer: wait=N`` (RFC 7240), at most ``longest``; ``None`` without one."""
+    return parse_prefer_wait(request.headers.get("prefer"), longest)

@@ -20,8 +20,10 @@ from grokimagine.http.envelope import success
 from grokimagine.http.errors import describe_validation_errors, invalid_request
 from grokimagine.http.headers import idempotency_key_of, preferred_wait
 from grokimagine.http.openapi import request_body
+from grokimagine.http.params import ID_SCHEMA, parse_id
 from grokimagine.http.ratelimit import RateLimiter
 from grokimagine.http.schemas import (
+    BUSY_RESPONSE,
     ERROR_RESPONSES,
     GENERATE_HEADERS,
     Envelope,
@@ -84,10 +86,11 @@ def limiter_of(request: Request) -> RateLimiter:
     ),
     responses={
         **ERROR_RESPONSES,
-        402: {"description": "Not enough credits"},
-        403: {"description": "MODE_NOT_ALLOWED, or ACCOUNT_DISABLED"},
+        **BUSY_RESPONSE,
+        402: {"model": Error, "description": "Not enough credits"},
+        403: {"model": Error, "description": "MODE_NOT_ALLOWED, or ACCOUNT_DISABLED"},
         409: {"model": Error, "description": "IDEMPOTENCY_CONFLICT: key reused, other body"},
-        413: {"description": "Body or image over its limit"},
+        413: {"model": Error, "description": "Body or image over its limit"},
         429: {
             "model": Error,
             "description": "RATE_LIMITED, or TOO_MANY_ACTIVE_TASKS: the plan's pending and"
@@ -104,7 +107,7 @@ async def generate(request: Request) -> Response:
     40 credits per 6 s 480p video); `POST /v1/quote` tells the price beforehand."""
     body = await generate_body(request)
     order = body.to_order(idempotency_key_of(request))
-    wait = preferred_wait(request)
+    wait = preferred_wait(request, services_of(request).settings.limits.prefer_wait_max_seconds)
     submission = await submit_generation(services_of(request), principal_of(request), order)
     return await submitted(request, submission, wait)
 
@@ -159,8 +162,8 @@ def parse_body(model: type[M], payload: dict[str, Any]) -> M:
     response_model=Envelope[QuoteData],
     responses={
         **ERROR_RESPONSES,
-        403: {"description": "MODE_NOT_ALLOWED, or ACCOUNT_DISABLED"},
-        413: {"description": "Body or image over its limit"},
+        403: {"model": Error, "description": "MODE_NOT_ALLOWED, or ACCOUNT_DISABLED"},
+        413: {"model": Error, "description": "Body or image over its limit"},
     },
     openapi_extra={"requestBody": request_body(GenerateRequest)},
 )
@@ -178,7 +181,7 @@ async def quote(request: Request) -> Response:
     operation_id="getStatus",
     summary="Get task status",
     response_model=StatusResponse,
-    responses={**ERROR_RESPONSES, 404: {"description": "Unknown task"}},
+    responses={**ERROR_RESPONSES, 404: {"model": Error, "description": "Unknown task"}},
     # Declared for the docs only: the handler reads the query itself, which spares the
     # hottest route FastAPI's parameter machinery.
     openapi_extra={
@@ -187,7 +190,7 @@ async def quote(request: Request) -> Response:
                 "name": "task_id",
                 "in": "query",
                 "required": True,
-                "schema": {"type": "string"},
+                "schema": ID_SCHEMA,
                 "description": "The id returned by generate.",
             }
         ]
@@ -195,9 +198,7 @@ async def quote(request: Request) -> Response:
 )
 async def status(request: Request) -> Response:
     """The task's state, its original request and, once completed, its video URLs."""
-    task_id = request.query_params.get("task_id")
-    if not task_id:
-        raise invalid_request("The task_id parameter is required")
+    task_id = parse_id(request.query_params.get("task_id"))
     services = services_of(request)
     record = await find_task(services.db, principal_of(request).account_id, task_id)
     # Counted only while pending: a poll of a running or finished task costs no extra query.

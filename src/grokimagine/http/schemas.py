@@ -17,11 +17,42 @@ from grokimagine.domain.catalog import (
     TaskStatus,
 )
 from grokimagine.domain.submission import GenerationOrder
+from grokimagine.http.params import storable_text
 
 MAX_PROMPT_CHARS = 4000
 MAX_SEED = 2**31 - 1
 
 T = TypeVar("T")
+# A 1x1 PNG.
+EXAMPLE_IMAGE = (
+    "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQ"
+    "DwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+)
+
+
+# Fields where null means the default, and what else the validators take: the document says
+# so, or schema-driven clients (and schemathesis) would call what we accept invalid.
+NULL_MEANS_DEFAULT = ("mode", "ratio", "n", "duration", "resolution")
+
+
+def _document_request(schema: dict[str, Any]) -> None:
+    schema["examples"] = [
+        {
+            "mode": "fun",
+            "prompt": "a beautiful landscape with mountains",
+            # A data: URI, so that tools that send the examples (schemathesis) never reach
+            # outside the machine; https:// URLs work the same way.
+            "images": [EXAMPLE_IMAGE],
+            "ratio": "1:1",
+        }
+    ]
+    properties = schema["properties"]
+    for name in NULL_MEANS_DEFAULT:
+        field = properties[name]
+        kept = {key: field.pop(key) for key in ("default", "description", "title") if key in field}
+        properties[name] = {"anyOf": [field, {"type": "null"}], **kept}
+    images = properties["images"]
+    images["anyOf"].insert(1, {"type": "string"})
 
 
 class GenerateRequest(BaseModel):
@@ -29,16 +60,7 @@ class GenerateRequest(BaseModel):
 
     model_config = ConfigDict(
         extra="ignore",
-        json_schema_extra={
-            "examples": [
-                {
-                    "mode": "fun",
-                    "prompt": "a beautiful landscape with mountains",
-                    "images": ["https://example.com/image.png"],
-                    "ratio": "1:1",
-                }
-            ]
-        },
+        json_schema_extra=lambda schema, _model: _document_request(schema),
     )
 
     mode: Mode = Field("normal", description="Generation mode: fun, normal or spicy.")
@@ -87,7 +109,7 @@ class GenerateRequest(BaseModel):
         " is canceled (Standard Webhooks). Private addresses are refused unless allow-listed.",
     )
 
-    @field_validator("mode", "ratio", "n", "duration", "resolution", mode="before")
+    @field_validator(*NULL_MEANS_DEFAULT, mode="before")
     @classmethod
     def _null_means_default(cls, value: Any, info: Any) -> Any:
         if value is None:
@@ -130,6 +152,14 @@ class GenerateRequest(BaseModel):
     @classmethod
     def _single_image_as_list(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
+
+    @field_validator("prompt", "negative_prompt", "callback_url", "images")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        texts = value if isinstance(value, list) else [value]
+        if not all(text is None or storable_text(text) for text in texts):
+            raise ValueError("must not hold NUL characters or unpaired surrogates")
+        return value
 
     @field_validator("images")
     @classmethod
@@ -235,9 +265,15 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     for status, description in {
         400: "Invalid request",
         401: "Missing, unknown or revoked token",
+        403: "ACCOUNT_DISABLED: the account is disabled",
         429: "Over the plan's rate limit",
         500: "Internal error",
     }.items()
+}
+
+# Routes that write: on SQLite, another process holding the write lock past the wait gives 503.
+BUSY_RESPONSE: dict[int | str, dict[str, Any]] = {
+    503: {"model": Error, "description": "SERVICE_BUSY: the database is locked; retry"}
 }
 
 # Optional request headers of POST /v1/generate (Part 3), for the OpenAPI document.

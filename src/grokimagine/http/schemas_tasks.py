@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
-from fastapi import Query
 from pydantic import BaseModel, Field
 
+from grokimagine.http.params import CursorQuery
 from grokimagine.http.schemas import Envelope, Status
 
 # The ``cursor`` query parameter of the paginated lists.
-CursorParam = Annotated[str | None, Query(description="next_cursor of the previous page.")]
+CursorParam = CursorQuery
 
 
 class TaskOptions(BaseModel):

@@ -14,6 +14,7 @@ from grokimagine.domain.task_events import TaskSnapshot, TaskWatcher, read_snaps
 from grokimagine.domain.task_signals import TASK_CHANGES_CHANNEL
 from grokimagine.domain.task_views import render_task
 from grokimagine.http.errors import ApiError
+from grokimagine.http.params import TaskIdPath
 from grokimagine.http.routes import principal_of, services_of
 from grokimagine.http.schemas import ERROR_RESPONSES, Error
 from grokimagine.services import Services
@@ -70,7 +71,22 @@ event with a final status (completed, failed, canceled). A client that reconnect
     responses={
         200: {
             "description": STREAM_DESCRIPTION,
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            # One server-sent event (as stream readers and schemathesis parse them): the task
+            # body as JSON in `data`; heartbeats are comments, not events.
+            "content": {
+                "text/event-stream": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["data"],
+                        "properties": {
+                            "id": {"type": "string"},
+                            "event": {"type": "string"},
+                            "data": {"type": "string", "contentMediaType": "application/json"},
+                            "retry": {"type": "integer"},
+                        },
+                    }
+                }
+            },
         },
         **ERROR_RESPONSES,
         404: {"model": Error, "description": "TASK_NOT_FOUND"},
@@ -78,7 +94,7 @@ event with a final status (completed, failed, canceled). A client that reconnect
 )
 async def stream_task_events(
     request: Request,
-    task_id: str,
+    task_id: TaskIdPath,
     last_event_id: Annotated[
         str | None,
         Header(alias="Last-Event-ID", description="Resume after the state with this id."),

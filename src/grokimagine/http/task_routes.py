@@ -13,8 +13,9 @@ from grokimagine.domain.task_views import task_view
 from grokimagine.domain.tasks import TaskRecord, find_task
 from grokimagine.domain.webhooks import deliveries_of_task
 from grokimagine.http.envelope import success
+from grokimagine.http.params import TaskIdPath
 from grokimagine.http.routes import principal_of, services_of
-from grokimagine.http.schemas import ERROR_RESPONSES, Error
+from grokimagine.http.schemas import BUSY_RESPONSE, ERROR_RESPONSES, Error
 from grokimagine.http.schemas_tasks import (
     CursorParam,
     DeliveryListResponse,
@@ -64,7 +65,7 @@ async def list_tasks(
     response_model=TaskResponse,
     responses={**ERROR_RESPONSES, **NOT_FOUND},
 )
-async def read_task(request: Request, task_id: str) -> Response:
+async def read_task(request: Request, task_id: TaskIdPath) -> Response:
     """The task with every Part 3 field: queue position, URL expiry, options, cancel and delete
     state. ``/v1/status`` keeps the reference page's body."""
     services = services_of(request)
@@ -80,10 +81,11 @@ async def read_task(request: Request, task_id: str) -> Response:
     responses={
         **ERROR_RESPONSES,
         **NOT_FOUND,
+        **BUSY_RESPONSE,
         409: {"model": Error, "description": "TASK_NOT_CANCELABLE: already finished"},
     },
 )
-async def cancel_task(request: Request, task_id: str) -> Response:
+async def cancel_task(request: Request, task_id: TaskIdPath) -> Response:
     """Cancel a task. A pending task is canceled and refunded at once. A processing task gets
     ``cancel_requested: true`` and stays processing until its engine stops at the next step;
     it is then canceled and refunded (webhook ``task.canceled``)."""
@@ -97,9 +99,9 @@ async def cancel_task(request: Request, task_id: str) -> Response:
     operation_id="deleteTask",
     summary="Delete a task's files",
     response_model=TaskResponse,
-    responses={**ERROR_RESPONSES, **NOT_FOUND},
+    responses={**ERROR_RESPONSES, **NOT_FOUND, **BUSY_RESPONSE},
 )
-async def delete_task(request: Request, task_id: str) -> Response:
+async def delete_task(request: Request, task_id: TaskIdPath) -> Response:
     """Remove the task's input images and videos from storage; an unfinished task is canceled
     (and refunded) first. The task leaves ``GET /v1/tasks``; ``/v1/status`` still answers, with
     an empty ``response``; the ledger keeps its rows. Deleting again is harmless."""
@@ -117,7 +119,7 @@ async def delete_task(request: Request, task_id: str) -> Response:
     response_model=DeliveryListResponse,
     responses={**ERROR_RESPONSES, **NOT_FOUND},
 )
-async def deliveries(request: Request, task_id: str) -> Response:
+async def deliveries(request: Request, task_id: TaskIdPath) -> Response:
     """Every webhook message of the task with its attempts: status codes, errors, next retry."""
     services = services_of(request)
     await find_task(services.db, principal_of(request).account_id, task_id)

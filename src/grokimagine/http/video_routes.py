@@ -50,7 +50,7 @@ async def extend(request: Request) -> Response:
     """Continue a video (a task's, or one given by URL) by `duration` seconds."""
     body = parse_body(ExtendRequest, await json_object(request))
     order = body.to_order(idempotency_key_of(request))
-    wait = preferred_wait(request)
+    wait = preferred_wait(request, services_of(request).settings.limits.prefer_wait_max_seconds)
     submission = await submit_video_operation(services_of(request), principal_of(request), order)
     return await submitted(request, submission, wait)
 
@@ -69,6 +69,6 @@ async def edit(request: Request) -> Response:
     """Change a video (a task's, or one given by URL) as the prompt says."""
     body = parse_body(EditRequest, await json_object(request))
     order = body.to_order(idempotency_key_of(request))
-    wait = preferred_wait(request)
+    wait = preferred_wait(request, services_of(request).settings.limits.prefer_wait_max_seconds)
     submission = await submit_video_operation(services_of(request), principal_of(request), order)
     return await submitted(request, submission, wait)

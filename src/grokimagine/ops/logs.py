@@ -8,6 +8,7 @@ formatter does (bench/RESULTS.md, "Scale-out").
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 from typing import Any
@@ -39,6 +40,24 @@ class JsonLineFormatter(logging.Formatter):
         return orjson.dumps(line, default=str).decode()
 
 
+_SIGNATURE = re.compile(r"(signature=)[^&\s\"]*", re.IGNORECASE)
+
+
+class SignedUrlFilter(logging.Filter):
+    """Blanks the signature of signed file URLs in uvicorn's access log: a logged URL would
+    otherwise let anyone who reads the log fetch the video until it expires."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(
+            isinstance(arg, str) and "signature=" in arg.lower() for arg in record.args
+        ):
+            record.args = tuple(
+                _SIGNATURE.sub(r"\1[redacted]", arg) if isinstance(arg, str) else arg
+                for arg in record.args
+            )
+        return True
+
+
 def configure_logging(log_format: str, level: int = logging.INFO) -> None:
     """Send every log record to stderr as JSON (``json``) or text (``text``)."""
     handler = logging.StreamHandler(sys.stderr)
@@ -48,6 +67,9 @@ def configure_logging(log_format: str, level: int = logging.INFO) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(existing, SignedUrlFilter) for existing in access.filters):
+        access.addFilter(SignedUrlFilter())
     # Fields we never print, which every record would otherwise pay for: the caller's file and
     # line (a walk up the stack, deep under ASGI middleware), thread and process names. With
     # one log line per request these are most of the logging's cost (the logging HOWTO's

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+import sqlite3
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -19,6 +20,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import PoolProxiedConnection
 
@@ -40,6 +42,23 @@ def ensure_sqlite_dir(url: URL) -> None:
     """Create the folder of a SQLite database file."""
     if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+
+
+# How long one SQLite statement may wait for a lock while it holds the event loop. Only another
+# process's write makes a statement wait at all; a writer then waits in asyncio instead.
+SQLITE_BUSY_TIMEOUT_MS = 20
+SQLITE_WRITE_WAIT_SECONDS = 10.0
+_FIRST_BACKOFF = 0.002
+_LONGEST_BACKOFF = 0.1
+
+
+class DatabaseBusyError(Exception):
+    """Another process held SQLite's write lock for longer than a write may wait."""
+
+
+def _is_busy(exc: OperationalError) -> bool:
+    code = getattr(exc.orig, "sqlite_errorcode", None)
+    return code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or "locked" in str(exc.orig)
 
 
 class DbConnection(Protocol):
@@ -76,10 +95,20 @@ class Database:
     second. Writers take an asyncio lock (a second writer waits without blocking the loop) and
     ``BEGIN IMMEDIATE``, so transactions queue instead of failing to upgrade their locks; only
     another process's write (the CLI granting credits) can make a writer wait on the file lock.
+    That wait never holds the loop: statements give up on a lock after a few milliseconds, and
+    ``BEGIN IMMEDIATE`` is retried with backoff in asyncio for up to ``write_wait_seconds``,
+    then :class:`DatabaseBusyError`.
     """
 
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        write_wait_seconds: float = SQLITE_WRITE_WAIT_SECONDS,
+    ) -> None:
         self.url = driver_url(url)
+        self.write_wait_seconds = write_wait_seconds
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         ensure_sqlite_dir(self.url)
         self._write_lock = asyncio.Lock()
@@ -167,21 +196,28 @@ class Database:
             async with self.postgres_engine.begin() as conn:
                 yield conn
             return
-        async with self._write_lock:
-            with self._sqlite_transaction() as conn:
-                yield _InlineConnection(conn)
-
-    @contextlib.contextmanager
-    def _sqlite_transaction(self) -> Iterator[Connection]:
-        assert self._sqlite is not None
-        with self._sqlite.connect() as conn:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        deadline = asyncio.get_running_loop().time() + self.write_wait_seconds
+        if self._write_lock.locked():
+            # Only a queued writer pays for a timer.
             try:
-                yield conn
-            except BaseException:
-                conn.exec_driver_sql("ROLLBACK")
-                raise
-            conn.exec_driver_sql("COMMIT")
+                async with asyncio.timeout_at(deadline):
+                    await self._write_lock.acquire()
+            except TimeoutError:
+                raise DatabaseBusyError() from None
+        else:
+            await self._write_lock.acquire()
+        try:
+            assert self._sqlite is not None
+            with self._sqlite.connect() as conn:
+                await _begin_immediate(conn, deadline)
+                try:
+                    yield _InlineConnection(conn)
+                except BaseException:
+                    conn.exec_driver_sql("ROLLBACK")
+                    raise
+                conn.exec_driver_sql("COMMIT")
+        finally:
+            self._write_lock.release()
 
     async def dispose(self) -> None:
         """Close every pooled connection."""
@@ -197,6 +233,25 @@ class Database:
             self._sqlite.dispose()
 
 
+async def _begin_immediate(conn: Connection, deadline: float) -> None:
+    """Take SQLite's write lock, waiting in asyncio (not on the loop) while another process
+    holds it; :class:`DatabaseBusyError` once ``deadline`` (loop time) passes."""
+    loop = asyncio.get_running_loop()
+    delay = _FIRST_BACKOFF
+    while True:
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            return
+        except OperationalError as exc:
+            left = deadline - loop.time()
+            if not _is_busy(exc):
+                raise
+            if left <= 0:
+                raise DatabaseBusyError() from exc
+            await asyncio.sleep(min(delay, left))
+            delay = min(delay * 2, _LONGEST_BACKOFF)
+
+
 def _install_sqlite_hooks(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -207,6 +262,6 @@ def _install_sqlite_hooks(engine: Engine) -> None:
         # NORMAL in WAL mode survives a crash of the process; only power loss can drop the
         # last commits. That trade is what makes hundreds of submissions a second possible.
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()

@@ -30,13 +30,14 @@ class UrlSigner:
         expires = int(now if now is not None else time.time()) + ttl_seconds
         return f"expires={expires}&signature={self.signature(key, expires)}"
 
-    def verify(self, key: str, expires: str | None, signature: str | None) -> bool:
-        """Whether the signature is valid for ``key`` and the expiry has not passed."""
-        if not expires or not signature or not expires.isdigit():
+    def verify(self, key: str, expires: int, signature: str) -> bool:
+        """Whether the signature is valid for ``key`` and the expiry has not passed.
+
+        ``expires`` and ``signature`` come parsed (http/params.py): an int, and ASCII text.
+        """
+        if expires < time.time() or not signature.isascii():
             return False
-        if int(expires) < time.time():
-            return False
-        return hmac.compare_digest(self.signature(key, int(expires)), signature)
+        return hmac.compare_digest(self.signature(key, expires), signature)
 
 
 def load_or_create_secret(path: Path) -> bytes:
