@@ -147,12 +147,25 @@ def _timeline(record: TaskRecord) -> list[tuple[str, Any]]:
 async def task_page(request: Request, task_id: str) -> Response:
     """One task: the player, the request, its timeline, error, ledger rows and webhooks."""
     user = await current_user(request)
-    services = services_of(request)
     record = await _own_task(request, user, task_id)
+    return await render_task_page(request, user, record)
+
+
+async def render_task_page(
+    request: Request,
+    user: SessionUser,
+    record: TaskRecord,
+    *,
+    status_code: int = 200,
+    **extra: Any,
+) -> Response:
+    """The task page of ``record`` (also re-shown with a refused extend or edit form)."""
+    services = services_of(request)
     return render(
         request,
         "task.html",
         user,
+        status_code=status_code,
         section="history",
         task=await task_view(
             record, services.db, services.store, services.settings.url_ttl_seconds
@@ -161,6 +174,7 @@ async def task_page(request: Request, task_id: str) -> Response:
         timeline=_timeline(record),
         money=await task_money(services.db, record.id, record.price_credits),
         deliveries=await deliveries_of_task(services.db, record.id),
+        **extra,
     )
 
 
