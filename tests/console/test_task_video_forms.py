@@ -184,4 +184,3 @@ async def test_a_refusal_is_shown_on_the_task_page_as_text(services: Services, b
     assert blank.status_code == 400 and "The prompt parameter is not valid" in blank.text
     assert await task_count(services, who) == tasks
     assert await balance(services, who) == EXTEND_4S - 1
-
