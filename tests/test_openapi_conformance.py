@@ -116,6 +116,13 @@ async def test_every_operation_answers_as_documented(
     check(await client.get("/v1/tasks/task_unknown/deliveries", headers=auth))
     check(await client.get("/v1/tasks/task_unknown/events", headers=auth))
 
+    more = {"prompt": "then the wind drops", "task_id": task_id}
+    extended = check(await client.post("/v1/extend", json={**more, "duration": 2}, headers=auth))
+    assert extended.status_code == 200
+    check(await client.post("/v1/extend", json={**more, "task_id": "task_unknown"}, headers=auth))
+    assert check(await client.post("/v1/edit", json=more, headers=auth)).status_code == 200
+    check(await client.post("/v1/edit", json={"prompt": "no source"}, headers=auth))
+
     second = (await client.post("/v1/generate", json=kite, headers=auth)).json()["data"]["task_id"]
     check(await client.post(f"/v1/tasks/{second}/cancel", headers=auth))
     check(await client.post("/v1/tasks/task_unknown/cancel", headers=auth))
