@@ -178,6 +178,22 @@ _HTTPCORE_TO_HTTPX: tuple[tuple[type[Exception], type[httpx.TransportError]], ..
 )
 
 
+def core_request_of(request: httpx.Request) -> httpcore.Request:
+    """The httpcore request for an httpx one (both guarded transports hand it to their pool)."""
+    return httpcore.Request(
+        method=request.method,
+        url=httpcore.URL(
+            scheme=request.url.raw_scheme,
+            host=request.url.raw_host,
+            port=request.url.port,
+            target=request.url.raw_path,
+        ),
+        headers=request.headers.raw,
+        content=request.stream,
+        extensions=request.extensions,
+    )
+
+
 @contextlib.contextmanager
 def _as_httpx_errors() -> Iterator[None]:
     """Present httpcore's exceptions as httpx's, as httpx's own transport does."""
@@ -231,18 +247,7 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         )
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        core_request = httpcore.Request(
-            method=request.method,
-            url=httpcore.URL(
-                scheme=request.url.raw_scheme,
-                host=request.url.raw_host,
-                port=request.url.port,
-                target=request.url.raw_path,
-            ),
-            headers=request.headers.raw,
-            content=request.stream,
-            extensions=request.extensions,
-        )
+        core_request = core_request_of(request)
         with _as_httpx_errors():
             core_response = await self._pool.handle_async_request(core_request)
         return httpx.Response(

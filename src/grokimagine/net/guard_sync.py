@@ -21,6 +21,7 @@ from grokimagine.net.guard import (
     _as_httpx_errors,
     _default_ssl_context,
     _refuse_unless_permitted,
+    core_request_of,
 )
 from grokimagine.net.policy import Allowlist, IPAddress
 
@@ -120,18 +121,7 @@ class GuardedSyncTransport(httpx.BaseTransport):
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         if request.url.scheme not in ("http", "https"):
             raise FetchRefused("only http and https URLs are allowed")
-        core_request = httpcore.Request(
-            method=request.method,
-            url=httpcore.URL(
-                scheme=request.url.raw_scheme,
-                host=request.url.raw_host,
-                port=request.url.port,
-                target=request.url.raw_path,
-            ),
-            headers=request.headers.raw,
-            content=request.stream,
-            extensions=request.extensions,
-        )
+        core_request = core_request_of(request)
         with _as_httpx_errors():
             core_response = self._pool.handle_request(core_request)
         return httpx.Response(
