@@ -27,7 +27,7 @@ import httpx
 from sqlalchemy import insert
 
 from grokimagine.console.app import create_app
-from grokimagine.domain import accounts, users
+from grokimagine.domain.accounts import accounts, users
 from grokimagine.services import build_services
 from grokimagine.settings import Settings
 from grokimagine.storage.migrate import upgrade_database

@@ -18,7 +18,7 @@ import time
 import httpx
 
 import grokimagine
-from grokimagine.domain import accounts
+from grokimagine.domain.accounts import accounts
 from grokimagine.http.app import create_app
 from grokimagine.services import build_services
 from grokimagine.settings import Settings

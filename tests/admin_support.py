@@ -9,10 +9,10 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from grokimagine.domain import accounts as accounts_domain
-from grokimagine.domain.admin_keys import create_admin_key
-from grokimagine.domain.audit import CLI
-from grokimagine.domain.plans import plan_catalog
+from grokimagine.domain.accounts import accounts as accounts_domain
+from grokimagine.domain.accounts.admin_keys import create_admin_key
+from grokimagine.domain.accounts.audit import CLI
+from grokimagine.domain.billing.plans import plan_catalog
 from grokimagine.http.app import create_app
 from grokimagine.services import Services, build_services
 from grokimagine.settings import Settings

@@ -17,7 +17,7 @@ import psycopg
 import pytest
 from sqlalchemy import delete
 
-from grokimagine.domain import accounts
+from grokimagine.domain.accounts import accounts
 from grokimagine.engines.base import Engine
 from grokimagine.engines.routing import EngineRouter
 from grokimagine.http.app import create_app

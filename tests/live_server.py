@@ -15,8 +15,8 @@ import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import delete
 
-from grokimagine.domain import accounts
-from grokimagine.domain.task_events import TaskWatcher
+from grokimagine.domain.accounts import accounts
+from grokimagine.domain.tasks.events import TaskWatcher
 from grokimagine.http.app import create_app
 from grokimagine.services import Services, build_services
 from grokimagine.settings import Settings

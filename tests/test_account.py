@@ -8,9 +8,9 @@ from datetime import timedelta
 import httpx
 from pydantic import SecretStr
 
-from grokimagine.domain import accounts
+from grokimagine.domain.accounts import accounts
+from grokimagine.domain.billing.credits import grant_credits
 from grokimagine.domain.clock import utcnow
-from grokimagine.domain.credits import grant_credits
 from grokimagine.http.app import create_app
 from grokimagine.services import Services, build_services
 from grokimagine.settings import Settings

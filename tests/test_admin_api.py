@@ -8,11 +8,12 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from sqlalchemy import select, update
 
-from grokimagine.domain import accounts, fleet
-from grokimagine.domain.accounts import Principal
-from grokimagine.domain.admin_keys import revoke_admin_key
-from grokimagine.domain.audit import CLI
-from grokimagine.domain.tasks import AccountDisabledError, NewTask, submit_task
+from grokimagine.domain.accounts import accounts
+from grokimagine.domain.accounts.accounts import Principal
+from grokimagine.domain.accounts.admin_keys import revoke_admin_key
+from grokimagine.domain.accounts.audit import CLI
+from grokimagine.domain.operator import fleet
+from grokimagine.domain.tasks.records import AccountDisabledError, NewTask, submit_task
 from grokimagine.services import Services
 from grokimagine.settings import Settings
 from grokimagine.storage.schema import audit_log, ledger, tasks
@@ -201,7 +202,7 @@ async def test_a_disabled_account_cannot_spend_even_through_a_stale_cached_key(
 ) -> None:
     """Another process may hold the key in its cache for a moment; the submission itself
     re-reads the account under its lock."""
-    from grokimagine.domain.account_admin import disable_account
+    from grokimagine.domain.operator.accounts import disable_account
 
     await disable_account(services.db, CLI, customer.account_id)
     stale = Principal(customer.account_id, customer.key_id, "free", False, True)
@@ -536,7 +537,7 @@ async def test_plans_pricing_and_the_openapi_document(
 async def test_the_cli_account_key_and_credit_commands_are_audited_as_cli(
     services: Services,
 ) -> None:
-    from grokimagine.domain import account_admin
+    from grokimagine.domain.operator import accounts as account_admin
 
     account = await accounts.create_account(services.db, plan="free", credits_granted=5, actor=CLI)
     await accounts.create_key(services.db, account.id, actor=CLI)

@@ -7,9 +7,9 @@ import asyncio
 
 import httpx
 
-from grokimagine.domain import account_admin
-from grokimagine.domain.audit import Actor
-from grokimagine.domain.credits import BalanceTooLowError
+from grokimagine.domain.accounts.audit import Actor
+from grokimagine.domain.billing.credits import BalanceTooLowError
+from grokimagine.domain.operator import accounts as account_admin
 from grokimagine.services import Services
 from tests.admin_support import admin_headers, audit_actions, balance, data, ledger_total
 from tests.conftest import Customer, make_customer, make_worker

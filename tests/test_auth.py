@@ -6,7 +6,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from grokimagine.domain import accounts
+from grokimagine.domain.accounts import accounts
 from grokimagine.http.app import create_app
 from grokimagine.services import Services
 from grokimagine.storage.schema import api_keys

@@ -7,7 +7,7 @@ import logging
 import httpx
 import pytest
 
-from grokimagine.domain import tasks as task_domain
+from grokimagine.domain.tasks import records as task_domain
 from tests.conftest import Customer
 
 RATE_HEADERS = {"x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"}
@@ -54,7 +54,7 @@ async def test_an_unexpected_failure_is_a_500_without_internals(
     async def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("password=hunter2 at /srv/secret/path.py line 12")
 
-    monkeypatch.setattr("grokimagine.http.routes.find_task", broken)
+    monkeypatch.setattr("grokimagine.http.v1.generate.find_task", broken)
     response = await client.get(
         "/v1/status", params={"task_id": "task_x"}, headers=customer.headers
     )
@@ -88,7 +88,7 @@ async def test_tokens_never_reach_the_logs(
     async def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("grokimagine.http.routes.find_task", broken)
+    monkeypatch.setattr("grokimagine.http.v1.generate.find_task", broken)
     await client.get("/v1/status", params={"task_id": task_id}, headers=customer.headers)
     logged = "\n".join(
         record.getMessage() + str(record.exc_info or "") for record in caplog.records

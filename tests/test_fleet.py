@@ -11,9 +11,10 @@ import pytest
 from pydantic import SecretStr
 
 from grokimagine.cli import _ensure_demo_account
-from grokimagine.domain import accounts, task_queue, users
-from grokimagine.domain.accounts import Principal
-from grokimagine.domain.tasks import NewTask, submit_task
+from grokimagine.domain.accounts import accounts, users
+from grokimagine.domain.accounts.accounts import Principal
+from grokimagine.domain.tasks import queue as task_queue
+from grokimagine.domain.tasks.records import NewTask, submit_task
 from grokimagine.engines.registry import EngineConfigError, build_engine, check_engine
 from grokimagine.engines.routing import EngineRouter, RoutingError
 from grokimagine.http.app import create_app
@@ -175,7 +176,7 @@ async def test_creating_and_handing_back_a_task_notifies_listeners(
 async def test_a_rolled_back_submission_notifies_nobody(
     postgres_services: Services, customer: Customer
 ) -> None:
-    from grokimagine.domain.credits import InsufficientCreditsError
+    from grokimagine.domain.billing.credits import InsufficientCreditsError
 
     services = postgres_services
     woken = asyncio.Event()

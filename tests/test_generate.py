@@ -9,7 +9,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from grokimagine.domain.credits import ledger_sum
+from grokimagine.domain.billing.credits import ledger_sum
 from grokimagine.services import Services
 from grokimagine.storage.schema import accounts, tasks
 from tests.conftest import Customer, make_customer

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
-from grokimagine.domain import submission
+from grokimagine.domain.submission import generate as submission
 from grokimagine.services import Services
 from grokimagine.storage.schema import ledger, tasks
 from tests.conftest import Customer, make_customer
@@ -141,7 +141,7 @@ async def test_a_key_older_than_a_day_makes_a_new_task(
 async def test_a_live_key_and_a_test_key_do_not_share_a_request(
     client: httpx.AsyncClient, services: Services, customer: Customer
 ) -> None:
-    from grokimagine.domain.accounts import create_key
+    from grokimagine.domain.accounts.accounts import create_key
 
     test_token = (await create_key(services.db, customer.account_id, live=False)).token
     await client.post("/v1/generate", json=SEED_BODY, headers=keyed(customer, "k"))
@@ -174,7 +174,7 @@ async def test_a_refused_request_does_not_use_up_its_key(
     refused = await client.post("/v1/generate", json=SEED_BODY, headers=keyed(poor, "retry-me"))
     assert refused.status_code == 402
     async with services.db.write() as conn:
-        from grokimagine.domain.credits import grant_credits
+        from grokimagine.domain.billing.credits import grant_credits
 
         await grant_credits(conn, poor.account_id, 40)
     accepted = await client.post("/v1/generate", json=SEED_BODY, headers=keyed(poor, "retry-me"))

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import pytest
 from PIL import Image
 
-from grokimagine.domain.images import (
+from grokimagine.domain.media.images import (
     ImageRejected,
     InvalidImage,
     LoadedImage,

@@ -11,7 +11,7 @@ import pytest
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
-from grokimagine.domain import fleet
+from grokimagine.domain.operator import fleet
 from grokimagine.http.app import create_app
 from grokimagine.ops.logs import configure_logging
 from grokimagine.services import Services, build_services
@@ -116,7 +116,7 @@ async def test_metrics_count_requests_credits_tasks_and_workers(
 async def test_refunds_are_counted(
     client: httpx.AsyncClient, services: Services, customer: Customer
 ) -> None:
-    from grokimagine.domain import task_queue
+    from grokimagine.domain.tasks import queue as task_queue
 
     before = metric(
         (await client.get("/metrics")).text, "grokimagine_credits_total", kind="refunded"

@@ -31,7 +31,7 @@ from grokimagine.http.params import (
     parse_signature,
     storable_text,
 )
-from grokimagine.http.schemas import GenerateRequest
+from grokimagine.http.v1.schemas import GenerateRequest
 
 # Text as it may arrive: any code point (surrogates included, as Starlette's decoding can give).
 any_text = st.text(st.characters(codec=None, exclude_categories=()), max_size=200)

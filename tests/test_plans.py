@@ -9,14 +9,14 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
-from grokimagine.domain.business_settings import check_business_settings
-from grokimagine.domain.plan_grants import grant_monthly_credits
-from grokimagine.domain.plans import (
+from grokimagine.domain.billing.plan_grants import grant_monthly_credits
+from grokimagine.domain.billing.plans import (
     PLANS,
     PlanTableError,
     UnknownPlanError,
     plan_catalog,
 )
+from grokimagine.domain.operator.business_settings import check_business_settings
 from grokimagine.engines.routing import EngineRouter
 from grokimagine.services import Services
 from grokimagine.settings import Settings

@@ -12,8 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from grokimagine.cli import main
-from grokimagine.domain.business_settings import check_business_settings
-from grokimagine.domain.pricing import (
+from grokimagine.domain.billing.price_table import (
     DEFAULT_TABLE,
     NoPriceError,
     PriceQuery,
@@ -23,6 +22,7 @@ from grokimagine.domain.pricing import (
     price_of,
     price_table,
 )
+from grokimagine.domain.operator.business_settings import check_business_settings
 from grokimagine.settings import Settings
 
 CUSTOM = {

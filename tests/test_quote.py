@@ -8,7 +8,7 @@ import json
 import httpx
 from sqlalchemy import func, select
 
-from grokimagine.domain import accounts
+from grokimagine.domain.accounts import accounts
 from grokimagine.services import Services
 from grokimagine.settings import Settings
 from grokimagine.storage.schema import tasks

@@ -7,7 +7,7 @@ import time
 import httpx
 import pytest
 
-from grokimagine.domain import accounts
+from grokimagine.domain.accounts import accounts
 from grokimagine.http.app import create_app
 from grokimagine.services import Services, build_services
 from grokimagine.settings import Settings
@@ -98,7 +98,7 @@ async def test_an_operator_can_change_a_plans_limit(settings: Settings) -> None:
 
 
 def test_unknown_plans_in_the_limits_are_refused() -> None:
-    from grokimagine.domain.plans import plan_limits
+    from grokimagine.domain.billing.plans import plan_limits
 
     with pytest.raises(ValueError, match="platinum"):
         plan_limits({"platinum": 10})

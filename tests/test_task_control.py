@@ -7,7 +7,7 @@ import asyncio
 import httpx
 import pytest
 
-from grokimagine.domain import task_queue
+from grokimagine.domain.tasks import queue as task_queue
 from grokimagine.services import Services
 from tests.conftest import BASE_URL, Customer, make_customer, make_worker
 from tests.test_generate import balance_of

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from grokimagine.domain import task_control
+from grokimagine.domain.tasks import control as task_control
 from grokimagine.settings import EventSettings, Settings
 from tests.live_server import LiveServer, live_server
 from tests.sse import Event, read_events
@@ -109,7 +109,7 @@ def test_streams_need_a_key_and_see_only_their_own_tasks(server: LiveServer) -> 
 
 
 async def _other_customer_token(services) -> str:  # type: ignore[no-untyped-def]
-    from grokimagine.domain import accounts
+    from grokimagine.domain.accounts import accounts
 
     account = await accounts.create_account(services.db, plan="free", credits_granted=40)
     return (await accounts.create_key(services.db, account.id)).token
@@ -178,7 +178,7 @@ async def test_the_watchers_timer_catches_unannounced_changes_and_reads_little_o
 
     from sqlalchemy import update
 
-    from grokimagine.domain.task_events import TaskWatcher, read_snapshots
+    from grokimagine.domain.tasks.events import TaskWatcher, read_snapshots
     from grokimagine.storage.schema import tasks
     from tests.test_status import submit
 

@@ -10,10 +10,10 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 import pytest
 
-from grokimagine.domain.catalog import TASK_ERROR_CODES
 from grokimagine.engines.base import EngineError, GenerationRequest, GenerationResult, RenderControl
 from grokimagine.engines.relay.errors import CONTENT_REJECTED, relay_error
 from grokimagine.services import Services
+from grokimagine.vocabulary import TASK_ERROR_CODES
 from tests.conftest import Customer, make_worker
 from tests.test_status import status_of, submit
 from tests.test_task_control import task_of

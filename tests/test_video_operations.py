@@ -16,7 +16,7 @@ import httpx
 import numpy as np
 import pytest
 
-from grokimagine.domain.video_sources import inspect_video
+from grokimagine.domain.media.video_sources import inspect_video
 from grokimagine.engines.base import Engine
 from grokimagine.engines.encoding import encode_mp4
 from grokimagine.http.app import create_app
@@ -165,7 +165,7 @@ async def test_a_pending_extend_is_canceled_and_refunded(
 async def test_a_test_key_extends_for_free(
     client: httpx.AsyncClient, services: Services, tmp_path: Path
 ) -> None:
-    from grokimagine.domain import accounts
+    from grokimagine.domain.accounts import accounts
 
     customer = await make_customer(services)
     key = await accounts.create_key(services.db, customer.account_id, live=False)
@@ -269,7 +269,7 @@ async def test_the_operators_table_prices_extension_seconds_and_edited_clips(
     ],
 )
 def test_bad_extend_or_edit_prices_are_named(table: str, message: str) -> None:
-    from grokimagine.domain.pricing import PriceTableError, load_price_table
+    from grokimagine.domain.billing.price_table import PriceTableError, load_price_table
 
     default = '"default": {"480p": {"per_second": 6}, "720p": {"per_second": 9}}, '
     with pytest.raises(PriceTableError, match=message.replace(".", r"\.")):

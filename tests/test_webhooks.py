@@ -15,7 +15,7 @@ from standardwebhooks.webhooks import WebhookVerificationError
 from grokimagine.http.app import create_app
 from grokimagine.services import Services, build_services
 from grokimagine.settings import Settings
-from grokimagine.worker.webhooks import WebhookSender
+from grokimagine.worker.webhook_sender import WebhookSender
 from tests.conftest import BASE_URL, Customer, make_customer, make_worker
 from tests.test_generate import balance_of
 from tests.test_status import FailingEngine, submit

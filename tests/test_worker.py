@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 from sqlalchemy import select, update
 
-from grokimagine.domain import task_queue
-from grokimagine.domain.credits import ledger_sum
+from grokimagine.domain.billing.credits import ledger_sum
+from grokimagine.domain.tasks import queue as task_queue
 from grokimagine.engines.base import GenerationRequest, GenerationResult, RenderControl
 from grokimagine.engines.encoding import encode_mp4
 from grokimagine.services import Services, build_services

@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from grokimagine.domain import account_admin, accounts, admin_keys, users
-from grokimagine.domain.audit import CLI
-from grokimagine.domain.business_settings import check_business_settings
-from grokimagine.domain.credits import BalanceTooLowError
-from grokimagine.domain.plans import UnknownPlanError, plan_catalog
+from grokimagine.domain.accounts import accounts, admin_keys, users
+from grokimagine.domain.accounts.audit import CLI
+from grokimagine.domain.billing.credits import BalanceTooLowError
+from grokimagine.domain.billing.plans import UnknownPlanError, plan_catalog
+from grokimagine.domain.operator import accounts as account_admin
+from grokimagine.domain.operator.business_settings import check_business_settings
 from grokimagine.ops.logs import configure_logging
 from grokimagine.settings import Settings
 from grokimagine.storage.db import Database
@@ -278,7 +279,7 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
 
     from grokimagine.services import build_services
     from grokimagine.worker.loop import Worker
-    from grokimagine.worker.webhooks import WebhookSender
+    from grokimagine.worker.webhook_sender import WebhookSender
 
     upgrade_database(settings.resolved_database_url)
     if settings.metrics_port is not None:

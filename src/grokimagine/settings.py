@@ -60,7 +60,8 @@ _PLAN_NAME = re.compile(r"[A-Za-z0-9_-]{1,20}")
 
 
 class PlanFields(BaseModel):
-    """An operator's plan (or the fields of a default plan it changes); see domain/plans.py."""
+    """An operator's plan (or the fields of a default plan it changes); see
+    domain/billing/plans.py."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 

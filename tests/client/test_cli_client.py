@@ -207,9 +207,9 @@ def test_ctrl_c_asks_to_cancel_or_leave_the_task_and_prints_its_id(
     task_id = screen.split("Cancel task ", 1)[1].split(" ", 1)[0]
     assert task_id.startswith("task_")
     state = idle_server.call(
-        lambda services: __import__("grokimagine.domain.tasks", fromlist=["get_task"]).get_task(
-            services.db, idle_server.account_id, task_id
-        )
+        lambda services: __import__(
+            "grokimagine.domain.tasks.records", fromlist=["get_task"]
+        ).get_task(services.db, idle_server.account_id, task_id)
     )
     if answer == "y":
         assert f"canceled {task_id}" in screen and state.status == "canceled"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from grokimagine.domain.video_sources import inspect_video
+from grokimagine.domain.media.video_sources import inspect_video
 from grokimagine_client import AsyncGrokImagine, GrokImagine
 from grokimagine_client.errors import APIError
 from tests.client.test_cli_client import CLIENT, SERVER_COMMAND, _env

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from grokimagine.worker.webhooks import sign
+from grokimagine.worker.webhook_sender import sign
 from grokimagine_client import (
     ContentRejectedError,
     GrokImagine,

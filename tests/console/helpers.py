@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from grokimagine.domain import accounts, users
+from grokimagine.domain.accounts import accounts, users
 from grokimagine.services import Services
 
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)">')

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 
-from grokimagine.domain import accounts, fleet
-from grokimagine.domain.audit import audit_page
-from grokimagine.domain.usage import ledger_page
+from grokimagine.domain.accounts import accounts
+from grokimagine.domain.accounts.audit import audit_page
+from grokimagine.domain.billing.usage import ledger_page
+from grokimagine.domain.operator import fleet
 from grokimagine.services import Services
 from tests.conftest import make_worker
 from tests.console.helpers import make_user, sign_in

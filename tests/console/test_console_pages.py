@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from grokimagine.domain import accounts
+from grokimagine.domain.accounts import accounts
 from grokimagine.services import Services
 from tests.conftest import make_worker
 from tests.console.helpers import csrf_of, make_user, sign_in

@@ -3,8 +3,9 @@ table, need the CSRF token, refuse another account's task and show refusals as t
 
 from __future__ import annotations
 
-from grokimagine.domain import accounts, task_control
-from grokimagine.domain.tasks import get_task
+from grokimagine.domain.accounts import accounts
+from grokimagine.domain.tasks import control as task_control
+from grokimagine.domain.tasks.records import get_task
 from grokimagine.services import Services
 from tests.conftest import make_worker
 from tests.console.helpers import ConsoleUser, make_user, sign_in

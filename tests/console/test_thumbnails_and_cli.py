@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from grokimagine.cli import main
-from grokimagine.domain import users
+from grokimagine.domain.accounts import users
 from grokimagine.engines.base import Engine, GenerationResult
 from grokimagine.services import Services
 from grokimagine.settings import Settings

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from grokimagine.domain import accounts, sessions, users
+from grokimagine.domain.accounts import accounts, sessions, users
 from grokimagine.services import Services
 from grokimagine.storage.schema import sessions as sessions_table
 from grokimagine.storage.schema import users as users_table

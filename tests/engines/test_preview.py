@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFont
 
-from grokimagine.domain.catalog import DEFAULT_SIZES, MODES
 from grokimagine.engines.base import (
     EngineError,
     GenerationCanceled,
@@ -25,6 +24,7 @@ from grokimagine.engines.preview import (
     caption_text,
     fit_text,
 )
+from grokimagine.vocabulary import DEFAULT_SIZES, MODES
 
 from .mp4_checks import decode, image_bytes, solid_png, top_level_boxes
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from grokimagine.domain.catalog import TASK_ERROR_CODES
 from grokimagine.engines.base import EngineError
 from grokimagine.engines.relay import errors as relay_errors
+from grokimagine.vocabulary import TASK_ERROR_CODES
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "grokimagine"
 SCANNED = [
@@ -167,7 +167,7 @@ def test_every_code_has_a_sentence() -> None:
 
 
 def test_the_openapi_document_lists_the_codes() -> None:
-    from grokimagine.http.schemas import TaskError
+    from grokimagine.http.v1.schemas import TaskError
 
     description = TaskError.model_json_schema()["properties"]["code"]["description"]
     for code in TASK_ERROR_CODES:

@@ -7,8 +7,8 @@ import asyncio
 import httpx
 from sqlalchemy import select
 
-from grokimagine.domain.task_queue import resumable_jobs
-from grokimagine.domain.tasks import TaskRecord
+from grokimagine.domain.tasks.queue import resumable_jobs
+from grokimagine.domain.tasks.records import TaskRecord
 from grokimagine.engines.relay.xai import XaiEngine
 from grokimagine.services import Services
 from grokimagine.storage.schema import ledger, tasks

@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 from sqlalchemy import func, select
 
-from grokimagine.domain import accounts
-from grokimagine.domain.plans import plan_catalog
+from grokimagine.domain.accounts import accounts
+from grokimagine.domain.billing.plans import plan_catalog
 from grokimagine.settings import Settings
 from grokimagine.storage.db import Database
 from grokimagine.storage.schema import accounts as accounts_table

@@ -12,7 +12,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
-from grokimagine.domain import accounts
+from grokimagine.domain.accounts import accounts
 from grokimagine.storage.db import Database
 from grokimagine.storage.schema import accounts as accounts_table
 from grokimagine.storage.schema import ledger, tasks

@@ -16,16 +16,22 @@ from starlette.responses import Response
 from grokimagine.console.charts import daily_chart
 from grokimagine.console.pages import STATUSES
 from grokimagine.console.web import PageError, admin_user, form_user, render, see_other, services_of
-from grokimagine.domain import account_admin, accounts, task_admin, users
-from grokimagine.domain.audit import audit_page
+from grokimagine.domain.accounts import accounts, users
+from grokimagine.domain.accounts.audit import audit_page
+from grokimagine.domain.billing.credits import BalanceTooLowError
+from grokimagine.domain.billing.plans import UnknownPlanError, plan_catalog
+from grokimagine.domain.billing.price_table import price_table
+from grokimagine.domain.billing.usage import ledger_page
 from grokimagine.domain.clock import utcnow
-from grokimagine.domain.credits import BalanceTooLowError
 from grokimagine.domain.cursors import InvalidCursorError
-from grokimagine.domain.plans import UnknownPlanError, plan_catalog
-from grokimagine.domain.pricing import price_table
-from grokimagine.domain.reports import ReportRangeError, usage_and_margin, workers_and_engines
-from grokimagine.domain.task_control import TaskNotCancelableError
-from grokimagine.domain.usage import ledger_page
+from grokimagine.domain.operator import accounts as account_admin
+from grokimagine.domain.operator import tasks as task_admin
+from grokimagine.domain.operator.reports import (
+    ReportRangeError,
+    usage_and_margin,
+    workers_and_engines,
+)
+from grokimagine.domain.tasks.control import TaskNotCancelableError
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 

@@ -19,9 +19,9 @@ from grokimagine.console.web import (
     see_other,
     services_of,
 )
-from grokimagine.domain import sessions, users
-from grokimagine.domain.sessions import session_user
-from grokimagine.http.routes import limiter_of
+from grokimagine.domain.accounts import sessions, users
+from grokimagine.domain.accounts.sessions import session_user
+from grokimagine.http.v1.generate import limiter_of
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 

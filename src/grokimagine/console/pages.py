@@ -20,15 +20,10 @@ from grokimagine.console.web import (
     see_other,
     services_of,
 )
-from grokimagine.domain import accounts, task_control
-from grokimagine.domain.catalog import MODES
-from grokimagine.domain.clock import utcnow
-from grokimagine.domain.cursors import InvalidCursorError
-from grokimagine.domain.sessions import SessionUser
-from grokimagine.domain.task_money import task_money
-from grokimagine.domain.task_views import task_view, thumbnail_url
-from grokimagine.domain.tasks import FINISHED, TaskRecord, get_task
-from grokimagine.domain.usage import (
+from grokimagine.domain.accounts import accounts
+from grokimagine.domain.accounts.sessions import SessionUser
+from grokimagine.domain.billing.task_money import task_money
+from grokimagine.domain.billing.usage import (
     USAGE_DAYS,
     account_details,
     ledger_entries,
@@ -36,8 +31,14 @@ from grokimagine.domain.usage import (
     rotate_webhook_secret,
     usage_by_day,
 )
-from grokimagine.domain.webhooks import deliveries_of_account, deliveries_of_task
+from grokimagine.domain.clock import utcnow
+from grokimagine.domain.cursors import InvalidCursorError
+from grokimagine.domain.tasks import control as task_control
+from grokimagine.domain.tasks.records import FINISHED, TaskRecord, get_task
+from grokimagine.domain.tasks.views import task_view, thumbnail_url
+from grokimagine.domain.tasks.webhook_deliveries import deliveries_of_account, deliveries_of_task
 from grokimagine.services import Services
+from grokimagine.vocabulary import MODES
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 

@@ -17,13 +17,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from grokimagine.console.web import current_user, fetch_user, render, services_of
-from grokimagine.domain.submission import price_list, quote_generation, submit_generation
-from grokimagine.domain.task_views import task_view
-from grokimagine.domain.tasks import FINISHED, get_task
-from grokimagine.domain.usage import account_details
+from grokimagine.domain.billing.usage import account_details
+from grokimagine.domain.submission.generate import price_list, quote_generation, submit_generation
+from grokimagine.domain.tasks.records import FINISHED, get_task
+from grokimagine.domain.tasks.views import task_view
 from grokimagine.http.envelope import success
 from grokimagine.http.errors import ApiError
-from grokimagine.http.routes import generate_body
+from grokimagine.http.v1.generate import generate_body
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 

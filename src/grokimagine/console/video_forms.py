@@ -15,11 +15,11 @@ from starlette.responses import Response
 
 from grokimagine.console.pages import render_task_page
 from grokimagine.console.web import PageError, form_user, see_other, services_of
-from grokimagine.domain.sessions import SessionUser
-from grokimagine.domain.tasks import TaskNotFoundError, get_task
-from grokimagine.domain.video_operations import VideoOrder, submit_video_operation
+from grokimagine.domain.accounts.sessions import SessionUser
+from grokimagine.domain.submission.video_operations import VideoOrder, submit_video_operation
+from grokimagine.domain.tasks.records import TaskNotFoundError, get_task
 from grokimagine.http.errors import DOMAIN_ERRORS, describe_validation_errors, refusal_for
-from grokimagine.http.schemas_video import EditRequest, ExtendRequest
+from grokimagine.http.v1.video_schemas import EditRequest, ExtendRequest
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 

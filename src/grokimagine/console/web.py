@@ -16,7 +16,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from grokimagine.domain.sessions import SessionUser, csrf_matches, session_user
+from grokimagine.domain.accounts.sessions import SessionUser, csrf_matches, session_user
 from grokimagine.services import Services
 
 SESSION_COOKIE = "gi_session"

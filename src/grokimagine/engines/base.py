@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
-from grokimagine.domain.catalog import JOB_RUNNING
+from grokimagine.vocabulary import JOB_RUNNING
 
 
 @dataclass(frozen=True)

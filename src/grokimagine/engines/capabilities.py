@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TypeVar
 
-from grokimagine.domain.catalog import DEFAULT_RESOLUTION, DEFAULT_SECONDS
+from grokimagine.vocabulary import DEFAULT_RESOLUTION, DEFAULT_SECONDS
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,11 @@ import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
-from grokimagine.domain.catalog import RESOLUTIONS
 from grokimagine.engines.base import Engine
 from grokimagine.engines.capabilities import BASELINE, Capabilities
 from grokimagine.engines.errors import EngineConfigError, UnknownEngineError
 from grokimagine.settings import Settings
+from grokimagine.vocabulary import RESOLUTIONS
 
 __all__ = [
     "EngineConfigError",

@@ -19,7 +19,6 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grokimagine.domain.catalog import MODES, PLAN_NAMES
 from grokimagine.engines.base import (
     Engine,
     EngineError,
@@ -30,6 +29,7 @@ from grokimagine.engines.base import (
 )
 from grokimagine.engines.registry import build_engine, check_engine, engine_capabilities
 from grokimagine.settings import Settings
+from grokimagine.vocabulary import MODES, PLAN_NAMES
 
 log = logging.getLogger(__name__)
 

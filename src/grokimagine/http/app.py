@@ -11,28 +11,25 @@ from typing import Protocol
 from fastapi import FastAPI
 
 from grokimagine import __version__
-from grokimagine.domain.business_settings import check_business_settings
-from grokimagine.domain.plans import plan_catalog
-from grokimagine.http import (
-    account_routes,
-    admin_ops_routes,
-    admin_routes,
-    files,
-    ops,
-    routes,
-    task_events,
-    task_routes,
-    video_routes,
-)
+from grokimagine.domain.billing.plans import plan_catalog
+from grokimagine.domain.operator.business_settings import check_business_settings
+from grokimagine.http.admin import accounts as admin_routes
+from grokimagine.http.admin import operations as admin_ops_routes
+from grokimagine.http.admin import ops
 from grokimagine.http.auth import Authenticator
 from grokimagine.http.errors import install_error_handlers
 from grokimagine.http.gate import ApiGate
 from grokimagine.http.observe import RequestObserver
-from grokimagine.http.openapi import camel_case_operation_id, shape_for_generators
-from grokimagine.http.openapi_document import install_openapi
+from grokimagine.http.openapi.document import install_openapi
+from grokimagine.http.openapi.shaping import camel_case_operation_id, shape_for_generators
 from grokimagine.http.ratelimit import RateLimiter, storage_for
-from grokimagine.http.schemas import GenerateRequest
-from grokimagine.http.schemas_video import EditRequest, ExtendRequest
+from grokimagine.http.v1 import account as account_routes
+from grokimagine.http.v1 import files, task_events
+from grokimagine.http.v1 import generate as routes
+from grokimagine.http.v1 import tasks as task_routes
+from grokimagine.http.v1 import video_operations as video_routes
+from grokimagine.http.v1.schemas import GenerateRequest
+from grokimagine.http.v1.video_schemas import EditRequest, ExtendRequest
 from grokimagine.services import Services
 
 DESCRIPTION = """
@@ -158,7 +155,7 @@ def create_app_from_env(build: Callable[..., FastAPI] = create_app) -> FastAPI:
     from grokimagine.services import build_services
     from grokimagine.settings import Settings
     from grokimagine.worker.loop import Worker
-    from grokimagine.worker.webhooks import WebhookSender
+    from grokimagine.worker.webhook_sender import WebhookSender
 
     settings = Settings()
     configure_logging(settings.log_format)

@@ -6,7 +6,7 @@ import time
 
 from cachetools import TTLCache
 
-from grokimagine.domain.accounts import Principal, authenticate
+from grokimagine.domain.accounts.accounts import Principal, authenticate
 from grokimagine.storage.db import Database
 
 

@@ -14,23 +14,23 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.routing import Match
 
-from grokimagine.domain.accounts import AccountNotFoundError
-from grokimagine.domain.credits import BalanceTooLowError, InsufficientCreditsError
+from grokimagine.domain.accounts.accounts import AccountNotFoundError
+from grokimagine.domain.billing.credits import BalanceTooLowError, InsufficientCreditsError
+from grokimagine.domain.billing.plans import UnknownPlanError
 from grokimagine.domain.cursors import InvalidCursorError
 from grokimagine.domain.errors import InvalidRequestError
-from grokimagine.domain.idempotency import IdempotencyConflictError
-from grokimagine.domain.images import ImageRejected, ImageTooLargeError
-from grokimagine.domain.plans import UnknownPlanError
-from grokimagine.domain.task_admin import TaskNotRefundableError
-from grokimagine.domain.task_control import TaskNotCancelableError
-from grokimagine.domain.tasks import (
+from grokimagine.domain.media.images import ImageRejected, ImageTooLargeError
+from grokimagine.domain.media.video_sources import VideoRejected
+from grokimagine.domain.operator.tasks import TaskNotRefundableError
+from grokimagine.domain.submission.video_operations import OperationNotSupportedError
+from grokimagine.domain.tasks.control import TaskNotCancelableError
+from grokimagine.domain.tasks.idempotency import IdempotencyConflictError
+from grokimagine.domain.tasks.records import (
     AccountDisabledError,
     ModeNotAllowedError,
     TaskNotFoundError,
     TooManyActiveTasksError,
 )
-from grokimagine.domain.video_operations import OperationNotSupportedError
-from grokimagine.domain.video_sources import VideoRejected
 from grokimagine.http.envelope import error_response
 from grokimagine.storage.db import DatabaseBusyError
 

@@ -14,8 +14,8 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from grokimagine.domain.accounts import Principal
-from grokimagine.domain.plans import DEFAULT_PLAN
+from grokimagine.domain.accounts.accounts import Principal
+from grokimagine.domain.billing.plans import DEFAULT_PLAN
 from grokimagine.http.auth import Authenticator, bearer_token
 from grokimagine.http.envelope import error_body
 from grokimagine.http.ratelimit import RateLimiter, Window

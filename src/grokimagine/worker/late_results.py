@@ -1,7 +1,7 @@
 """Looks again at provider jobs that timed out on our side, to record their final state and cost.
 
-See :mod:`grokimagine.domain.late_jobs`: the customer was refunded when the task timed out; this
-only tells the operator what the provider did with the job, and what it billed.
+See :mod:`grokimagine.domain.tasks.late_jobs`: the customer was refunded when the task timed
+out; this only tells the operator what the provider did with the job, and what it billed.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import logging
 from collections.abc import Collection
 from concurrent.futures import Executor
 
-from grokimagine.domain import late_jobs
+from grokimagine.domain.tasks import late_jobs
 from grokimagine.engines.routing import EngineRouter
 from grokimagine.storage.db import Database
 

@@ -21,11 +21,12 @@ import weakref
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from grokimagine.domain import fleet, task_queue
-from grokimagine.domain.plan_grants import grant_monthly_credits
-from grokimagine.domain.plans import plan_catalog
-from grokimagine.domain.task_queue import Lease
-from grokimagine.domain.tasks import TaskRecord
+from grokimagine.domain.billing.plan_grants import grant_monthly_credits
+from grokimagine.domain.billing.plans import plan_catalog
+from grokimagine.domain.operator import fleet
+from grokimagine.domain.tasks import queue as task_queue
+from grokimagine.domain.tasks.queue import Lease
+from grokimagine.domain.tasks.records import TaskRecord
 from grokimagine.engines.base import (
     EngineError,
     GenerationCanceled,

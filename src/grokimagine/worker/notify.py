@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from grokimagine.domain.task_signals import TASKS_CHANNEL
+from grokimagine.domain.tasks.signals import TASKS_CHANNEL
 from grokimagine.storage.listen import libpq_url, listen
 
 __all__ = ["libpq_url", "listen_for_tasks"]

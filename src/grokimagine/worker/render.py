@@ -17,10 +17,9 @@ from pathlib import Path
 
 import av
 
-from grokimagine.domain import task_queue
-from grokimagine.domain.catalog import JOB_DONE
-from grokimagine.domain.task_queue import Lease
-from grokimagine.domain.tasks import TaskRecord
+from grokimagine.domain.tasks import queue as task_queue
+from grokimagine.domain.tasks.queue import Lease
+from grokimagine.domain.tasks.records import TaskRecord
 from grokimagine.engines.base import (
     GenerationCanceled,
     GenerationRequest,
@@ -32,6 +31,7 @@ from grokimagine.engines.base import (
 )
 from grokimagine.engines.routing import EngineRouter, run_with_fallback
 from grokimagine.services import Services
+from grokimagine.vocabulary import JOB_DONE
 from grokimagine.worker.posters import poster_jpeg, poster_key
 
 log = logging.getLogger("grokimagine.worker")

@@ -21,7 +21,6 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from grokimagine.domain.catalog import DEFAULT_FPS, DEFAULT_SECONDS, DEFAULT_SIZES
 from grokimagine.engines.base import (
     Engine,
     EngineError,
@@ -54,6 +53,7 @@ from grokimagine.engines.diffusers.profiles import Presets, PresetsError, load_p
 from grokimagine.engines.diffusers.video_ops import VideoOperations
 from grokimagine.engines.encoding import encode_mp4
 from grokimagine.settings import Settings
+from grokimagine.vocabulary import DEFAULT_FPS, DEFAULT_SECONDS, DEFAULT_SIZES
 
 log = logging.getLogger(__name__)
 

@@ -11,14 +11,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from grokimagine.domain.catalog import (
-    JOB_DONE,
-    JOB_FAILED,
-    JOB_GONE,
-    JOB_LATE_DONE,
-    JOB_RUNNING,
-    JOB_TIMED_OUT,
-)
 from grokimagine.engines.base import (
     EngineError,
     ProviderJob,
@@ -32,6 +24,14 @@ from grokimagine.engines.relay.errors import (
     PROVIDER_UNAVAILABLE,
     ProviderJobGone,
     relay_error,
+)
+from grokimagine.vocabulary import (
+    JOB_DONE,
+    JOB_FAILED,
+    JOB_GONE,
+    JOB_LATE_DONE,
+    JOB_RUNNING,
+    JOB_TIMED_OUT,
 )
 
 GENERATION_SHARE = 0.9

@@ -1,0 +1,1 @@
+"""Inputs of a task: images and source videos, fetched or decoded, then validated."""

@@ -1,0 +1,1 @@
+"""What operators do across accounts: accounts, tasks, reports, the fleet, business settings."""

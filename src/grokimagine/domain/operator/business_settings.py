@@ -1,0 +1,14 @@
+"""The operator's business settings, checked before anything serves: the price table and plans."""
+
+from __future__ import annotations
+
+from grokimagine.domain.billing.plans import plan_catalog
+from grokimagine.domain.billing.price_table import price_table
+from grokimagine.settings import Settings
+
+
+def check_business_settings(settings: Settings) -> None:
+    """Build the price table and the plan catalog once; a bad entry raises ``ValueError`` with
+    the variable's name and the entry at fault (``serve``, ``worker`` and the app call this)."""
+    price_table(settings)
+    plan_catalog(settings)

@@ -1,0 +1,403 @@
+"""Tasks as the worker sees them: claimed under a lease, then finished exactly once.
+
+Every transition is a compare-and-set: an UPDATE whose WHERE clause names the state it expects
+(status, lease owner, attempt). Only the transaction whose UPDATE matched may refund, so a task is
+never refunded or completed twice, whatever the races between workers, sweeps and cancels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from grokimagine.domain.billing.credits import refund_credits
+from grokimagine.domain.clock import utcnow
+from grokimagine.domain.tasks.records import (
+    CANCELED,
+    COMPLETED,
+    FAILED,
+    PENDING,
+    PROCESSING,
+    TaskRecord,
+    record_from_row,
+)
+from grokimagine.domain.tasks.signals import announce_change, notify_task_ready
+from grokimagine.domain.tasks.webhook_deliveries import enqueue_delivery
+from grokimagine.storage.db import Database
+from grokimagine.storage.schema import ledger, tasks
+from grokimagine.vocabulary import RESUMABLE_JOB_STATES
+
+# What a final state change returns: enough to refund the task and announce it by webhook.
+_FINISHED_COLUMNS = (tasks.c.id, tasks.c.account_id, tasks.c.callback_url)
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A worker's claim on a task: valid while owner and attempt still match the row."""
+
+    task_id: str
+    owner: str
+    attempt: int
+
+
+@dataclass(frozen=True)
+class LeaseState:
+    """What a heartbeat learns: whether the lease still holds and whether cancel was asked."""
+
+    held: bool
+    cancel_requested: bool
+
+
+def _claimable(
+    now: Any, max_attempts: int, engines: Collection[str] | None = None, unrouted: bool = True
+) -> Any:
+    expired = and_(tasks.c.status == PROCESSING, tasks.c.lease_expires_at < now)
+    condition = and_(
+        or_(tasks.c.status == PENDING, expired),
+        tasks.c.attempts < max_attempts,
+        tasks.c.cancel_requested.is_(False),
+        tasks.c.deleted_at.is_(None),
+    )
+    if engines is None:
+        return condition
+    # A task with no route runs on any worker's default engine.
+    served = tasks.c.route_head.in_(sorted(engines))
+    if unrouted:
+        served = or_(served, tasks.c.route_head.is_(None))
+    return and_(condition, served)
+
+
+async def claim_next_task(
+    db: Database,
+    owner: str,
+    *,
+    lease_seconds: float,
+    max_attempts: int,
+    engines: Collection[str] | None = None,
+    unrouted: bool = True,
+) -> tuple[TaskRecord, Lease] | None:
+    """Claim the oldest runnable task (pending, or processing with an expired lease).
+
+    With ``engines``, only a task whose route starts with one of them (or, with ``unrouted``,
+    has no route).
+    """
+    now = utcnow()
+    candidate = (
+        select(tasks.c.id)
+        .where(_claimable(now, max_attempts, engines, unrouted))
+        .order_by(tasks.c.created_at)
+        .limit(1)
+        # Workers on PostgreSQL skip each other's rows instead of queueing on them.
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    async with db.write() as conn:
+        row = (
+            await conn.execute(
+                update(tasks)
+                .where(tasks.c.id == candidate, _claimable(now, max_attempts, engines, unrouted))
+                .values(
+                    status=PROCESSING,
+                    lease_owner=owner,
+                    lease_expires_at=now + timedelta(seconds=lease_seconds),
+                    attempts=tasks.c.attempts + 1,
+                    started_at=now,
+                    progress=0,
+                )
+                .returning(*tasks.c)
+            )
+        ).first()
+        if row is not None:
+            await announce_change(conn, db.dialect, row.id)
+    if row is None:
+        return None
+    record = record_from_row(row)
+    return record, Lease(task_id=record.id, owner=owner, attempt=record.attempts)
+
+
+def _held(lease: Lease) -> Any:
+    return and_(
+        tasks.c.id == lease.task_id,
+        tasks.c.status == PROCESSING,
+        tasks.c.lease_owner == lease.owner,
+        tasks.c.attempts == lease.attempt,
+    )
+
+
+async def renew_lease(
+    db: Database, lease: Lease, *, lease_seconds: float, progress: int | None = None
+) -> LeaseState:
+    """Extend the lease and record progress (``None``: unchanged); tells whether it is held."""
+    values: dict[str, Any] = {"lease_expires_at": utcnow() + timedelta(seconds=lease_seconds)}
+    if progress is not None:
+        values["progress"] = progress
+    async with db.write() as conn:
+        row = (
+            await conn.execute(
+                update(tasks)
+                .where(_held(lease))
+                .values(**values)
+                .returning(tasks.c.cancel_requested)
+            )
+        ).first()
+        if row is not None and progress is not None:
+            await announce_change(conn, db.dialect, lease.task_id)
+    if row is None:
+        return LeaseState(held=False, cancel_requested=False)
+    return LeaseState(held=True, cancel_requested=bool(row.cancel_requested))
+
+
+async def record_provider_job(
+    db: Database,
+    lease: Lease,
+    *,
+    video: int,
+    engine: str,
+    job_id: str,
+    state: str,
+    cost_usd: float | None = None,
+    stored_key: str | None = None,
+) -> bool:
+    """Store a provider job's id, state and cost on the task; ``False`` if the lease was lost.
+
+    Called the moment a provider accepts a job (before its first poll) and at each outcome, so
+    that a re-run finds the job and resumes it; ``stored_key`` says its video is in the file
+    store already. ``provider_cost_usd`` sums the known costs.
+    """
+    async with db.write() as conn:
+        row = (
+            await conn.execute(select(tasks.c.provider_jobs).where(_held(lease)).with_for_update())
+        ).first()
+        if row is None:
+            return False
+        jobs = [dict(job) for job in row.provider_jobs or []]
+        entry = next(
+            (
+                job
+                for job in jobs
+                if (job["video"], job["engine"], job["job_id"]) == (video, engine, job_id)
+            ),
+            None,
+        )
+        if entry is None:
+            entry = {"video": video, "engine": engine, "job_id": job_id, "cost_usd": None}
+            jobs.append(entry)
+        entry["state"] = state
+        if cost_usd is not None:
+            entry["cost_usd"] = cost_usd
+        if stored_key is not None:
+            entry["stored_key"] = stored_key
+        costs = [job["cost_usd"] for job in jobs if job.get("cost_usd") is not None]
+        result = await conn.execute(
+            update(tasks)
+            .where(_held(lease))
+            .values(
+                provider_jobs=jobs,
+                provider_job_id=job_id,
+                provider_cost_usd=sum(costs) if costs else None,
+            )
+        )
+    return result.rowcount == 1
+
+
+def resumable_jobs(record: TaskRecord, video: int) -> dict[str, str]:
+    """Engine name -> provider job an earlier run of ``record`` left for video ``video``."""
+    found: dict[str, str] = {}
+    for job in record.provider_jobs:
+        if job.get("video") == video and job.get("state") in RESUMABLE_JOB_STATES:
+            found[job["engine"]] = job["job_id"]  # the latest per engine wins
+        elif job.get("video") == video:
+            found.pop(job["engine"], None)
+    return found
+
+
+def stored_video(record: TaskRecord, video: int) -> dict[str, Any] | None:
+    """The provider job whose video ``video`` an earlier run of ``record`` already stored."""
+    return next(
+        (
+            job
+            for job in record.provider_jobs
+            if job.get("video") == video and job.get("stored_key")
+        ),
+        None,
+    )
+
+
+async def complete_task(
+    db: Database,
+    lease: Lease,
+    videos: list[str],
+    engine: str,
+    info: dict,
+    posters: list[str] | None = None,
+) -> bool:
+    """Mark the task completed with its videos (and their poster frames); ``False`` if the
+    lease was lost meanwhile."""
+    async with db.write() as conn:
+        result = await conn.execute(
+            update(tasks)
+            .where(_held(lease))
+            .values(
+                status=COMPLETED,
+                videos=videos,
+                posters=posters or [],
+                progress=100,
+                engine=engine,
+                engine_info=info,
+                completed_at=utcnow(),
+                lease_owner=None,
+                lease_expires_at=None,
+            )
+            .returning(*_FINISHED_COLUMNS)
+        )
+        finished = result.first()
+        if finished is not None:
+            await enqueue_delivery(conn, finished._mapping, COMPLETED)
+            await announce_change(conn, db.dialect, lease.task_id)
+    return finished is not None
+
+
+async def fail_task(db: Database, lease: Lease, code: str, message: str) -> bool:
+    """Mark the task failed and refund it; ``False`` if the lease was lost meanwhile."""
+    return await _finish_with_refund(db, _held(lease), FAILED, code, message)
+
+
+async def cancel_running_task(db: Database, lease: Lease) -> bool:
+    """Mark a task whose engine stopped on a cancel as canceled, and refund it."""
+    return await _finish_with_refund(db, _held(lease), CANCELED, "CANCELED", "canceled on request")
+
+
+async def cancel_task(db: Database, task_id: str, *, statuses: tuple[str, ...]) -> bool:
+    """Cancel and refund ``task_id`` at once if its status is one of ``statuses``."""
+    condition = and_(tasks.c.id == task_id, tasks.c.status.in_(statuses))
+    return await _finish_with_refund(db, condition, CANCELED, "CANCELED", "canceled on request")
+
+
+async def cancel_abandoned_tasks(db: Database) -> list[str]:
+    """Cancel and refund tasks whose cancel was asked but that no live worker holds.
+
+    A worker that died (or was stopped) after a cancel request leaves its task pending or with an
+    expired lease, and claims skip such tasks; this sweep finishes them.
+    """
+    now = utcnow()
+    abandoned = and_(
+        tasks.c.cancel_requested.is_(True),
+        or_(
+            tasks.c.status == PENDING,
+            and_(tasks.c.status == PROCESSING, tasks.c.lease_expires_at < now),
+        ),
+    )
+    ids = [row.id for row in await db.fetch_all(select(tasks.c.id).where(abandoned))]
+    message = "canceled on request"
+    return [
+        task_id
+        for task_id in ids
+        if await _finish_with_refund(
+            db, and_(tasks.c.id == task_id, abandoned), CANCELED, "CANCELED", message
+        )
+    ]
+
+
+async def is_deleted(db: Database, task_id: str) -> bool:
+    """Whether the task was deleted by its owner."""
+    row = await db.fetch_one(select(tasks.c.deleted_at).where(tasks.c.id == task_id))
+    return row is not None and row.deleted_at is not None
+
+
+async def release_task(db: Database, lease: Lease) -> bool:
+    """Hand a task back to the queue without counting the attempt (worker shutting down)."""
+    async with db.write() as conn:
+        row = (
+            await conn.execute(
+                update(tasks)
+                .where(_held(lease))
+                .values(
+                    status=PENDING,
+                    attempts=tasks.c.attempts - 1,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    progress=0,
+                )
+                .returning(tasks.c.route_head)
+            )
+        ).first()
+        if row is not None:
+            await notify_task_ready(conn, db.dialect, row.route_head)
+            await announce_change(conn, db.dialect, lease.task_id)
+    return row is not None
+
+
+async def fail_exhausted_tasks(db: Database, *, max_attempts: int) -> list[str]:
+    """Fail and refund tasks whose last allowed run died (lease expired, no attempts left)."""
+    now = utcnow()
+    async with db.read() as conn:
+        ids = (
+            (
+                await conn.execute(
+                    select(tasks.c.id).where(
+                        tasks.c.status == PROCESSING,
+                        tasks.c.lease_expires_at < now,
+                        tasks.c.attempts >= max_attempts,
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
+    failed = []
+    for task_id in ids:
+        condition = and_(
+            tasks.c.id == task_id,
+            tasks.c.status == PROCESSING,
+            tasks.c.lease_expires_at < now,
+            tasks.c.attempts >= max_attempts,
+        )
+        message = f"the task's worker stopped {max_attempts} times; credits refunded"
+        if await _finish_with_refund(db, condition, FAILED, "ATTEMPTS_EXHAUSTED", message):
+            failed.append(task_id)
+    return failed
+
+
+async def _finish_with_refund(
+    db: Database, condition: Any, status: str, code: str, message: str
+) -> bool:
+    async with db.write() as conn:
+        row = (
+            await conn.execute(
+                update(tasks)
+                .where(condition)
+                .values(
+                    status=status,
+                    error_code=code,
+                    error_message=message,
+                    consumed_credits=0,
+                    completed_at=utcnow(),
+                    lease_owner=None,
+                    lease_expires_at=None,
+                )
+                .returning(*_FINISHED_COLUMNS)
+            )
+        ).first()
+        if row is None:
+            return False
+        await _refund_task(conn, row.id, row.account_id)
+        await enqueue_delivery(conn, row._mapping, status)
+        await announce_change(conn, db.dialect, row.id)
+    return True
+
+
+async def _refund_task(conn: AsyncConnection, task_id: str, account_id: str) -> None:
+    reserved = (
+        await conn.execute(
+            select(func.coalesce(func.sum(ledger.c.delta), 0)).where(ledger.c.task_id == task_id)
+        )
+    ).scalar_one()
+    # The task's own ledger rows say what it still holds: negative while reserved, zero once
+    # refunded (and always zero on a test key).
+    if reserved < 0:
+        await refund_credits(conn, account_id, -int(reserved), task_id)

@@ -1,0 +1,1 @@
+"""The public API under ``/v1``: routes and their schemas."""
