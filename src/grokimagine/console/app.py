@@ -9,7 +9,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 
-from grokimagine.console import admin_pages, auth_pages, pages, playground, video_forms
+from grokimagine.console import (
+    admin_pages,
+    auth_pages,
+    link_pages,
+    pages,
+    playground,
+    video_forms,
+)
 from grokimagine.console.security import ADMIN_API_PREFIX, CONSOLE_PREFIXES, ConsoleHeaders
 from grokimagine.console.web import HERE, PageError, SignInRequired, render, sign_in_redirect
 from grokimagine.http import app as api
@@ -45,6 +52,7 @@ def create_app_from_env() -> FastAPI:
 def install_console(app: FastAPI, settings: Settings) -> None:
     """Serve the console under ``/console`` and the operator pages under ``/admin``."""
     app.include_router(auth_pages.router)
+    app.include_router(link_pages.router)
     app.include_router(pages.router)
     app.include_router(playground.router)
     app.include_router(video_forms.router)

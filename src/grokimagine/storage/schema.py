@@ -199,6 +199,8 @@ users = Table(
     Column("role", String(20), nullable=False),  # customer | admin
     Column("created_at", UTCDateTime, nullable=False),
     Column("password_changed_at", UTCDateTime, nullable=False),
+    # Set by an operator: the user cannot sign in and their sessions are gone.
+    Column("disabled_at", UTCDateTime, nullable=True),
 )
 
 # Console sessions, server-side: the cookie holds a random token; only its SHA-256 is stored.
@@ -250,4 +252,18 @@ monthly_grants = Table(
     Column("period", String(7), primary_key=True),  # YYYY-MM (UTC)
     Column("credits", BigInteger, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+)
+
+# Single-use links sent by email (invite, password_reset, email_verify): only the SHA-256 of the
+# link's token is stored; spending one is a conditional UPDATE, so two clicks spend it once.
+link_tokens = Table(
+    "link_tokens",
+    metadata,
+    Column("id", String(64), primary_key=True),  # sha256 hex of the token in the link
+    Column("purpose", String(20), nullable=False),
+    Column("user_id", ForeignKey("users.id"), nullable=False, index=True),
+    Column("created_by", String(40), nullable=False, default=""),  # who asked: an actor id
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("spent_at", UTCDateTime, nullable=True),  # used, or superseded by a newer link
 )

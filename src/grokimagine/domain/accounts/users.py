@@ -162,7 +162,7 @@ async def verify_credentials(db: Database, email: str, password: str) -> User | 
     if row is None:
         await _verify(_DUMMY_HASH, password)
         return None
-    if not await _verify(row.password_hash, password):
+    if not await _verify(row.password_hash, password) or row.disabled_at is not None:
         return None
     if _hasher.check_needs_rehash(row.password_hash):
         new_hash = await hash_password(password)
