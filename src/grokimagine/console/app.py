@@ -10,7 +10,9 @@ from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 
 from grokimagine.console import (
+    admin_key_pages,
     admin_pages,
+    admin_people,
     auth_pages,
     link_pages,
     pages,
@@ -56,6 +58,9 @@ def install_console(app: FastAPI, settings: Settings) -> None:
     app.include_router(pages.router)
     app.include_router(playground.router)
     app.include_router(video_forms.router)
+    # Before admin_pages: /admin/accounts/new must not be read as an account id.
+    app.include_router(admin_people.router)
+    app.include_router(admin_key_pages.router)
     app.include_router(admin_pages.router)
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")
 

@@ -52,6 +52,26 @@ def _wording(purpose: str, url: str, expires_at: datetime, inviter: str) -> tupl
     )
 
 
+async def email_link(
+    smtp: SmtpSettings,
+    *,
+    to: str,
+    purpose: str,
+    token: str,
+    expires_at: datetime,
+    base_url: str,
+    inviter: str = "",
+) -> SentLink:
+    """Email a link issued by :func:`~grokimagine.domain.accounts.tokens.issue_link_token`.
+
+    Raises :class:`~grokimagine.net.mailer.EmailError` when a configured server refuses it.
+    """
+    url = set_password_url(base_url, token)
+    subject, text = _wording(purpose, url, expires_at, inviter)
+    sent = await send_email(smtp, to=to, subject=subject, text=text)
+    return SentLink(email=sent, url=url, expires_at=expires_at)
+
+
 async def send_password_link(
     db: Database,
     smtp: SmtpSettings,
@@ -73,7 +93,12 @@ async def send_password_link(
         link = await issue_link_token(
             conn, user_id=user_id, purpose=purpose, created_by=created_by, lifetime=lifetime
         )
-    url = set_password_url(base_url, link.token)
-    subject, text = _wording(purpose, url, link.expires_at, inviter)
-    sent = await send_email(smtp, to=email, subject=subject, text=text)
-    return SentLink(email=sent, url=url, expires_at=link.expires_at)
+    return await email_link(
+        smtp,
+        to=email,
+        purpose=purpose,
+        token=link.token,
+        expires_at=link.expires_at,
+        base_url=base_url,
+        inviter=inviter,
+    )
