@@ -321,10 +321,11 @@ class ConsoleSettings(SettingsGroup):
 
     flat_prefix = "console_"
 
-    signup: Literal["closed", "open"] = Field(
+    signup: Literal["closed", "open", "invitation"] = Field(
         "closed",
         description="closed: the operator creates users (grokimagine users create); open: "
-        "anyone may sign up for a new free-plan account.",
+        "anyone may sign up for a new free-plan account; invitation: only people an operator "
+        "invites. Seeds the business settings on the first start; /admin/settings after.",
     )
     starter_credits: int = Field(
         0, ge=0, description="Credits granted to an account made by an open sign-up."

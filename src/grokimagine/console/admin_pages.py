@@ -446,7 +446,7 @@ async def audit(request: Request) -> Response:
 
 @router.get("/plans")
 async def plans_page(request: Request) -> Response:
-    """The plans and the price table in force (set at start-up; see the README)."""
+    """The plans and the price table in force (edited in /admin/settings)."""
     user = await admin_user(request)
     services = services_of(request)
     return render(

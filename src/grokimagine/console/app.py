@@ -13,6 +13,7 @@ from grokimagine.console import (
     admin_key_pages,
     admin_pages,
     admin_people,
+    admin_settings,
     auth_pages,
     link_pages,
     pages,
@@ -61,6 +62,7 @@ def install_console(app: FastAPI, settings: Settings) -> None:
     # Before admin_pages: /admin/accounts/new must not be read as an account id.
     app.include_router(admin_people.router)
     app.include_router(admin_key_pages.router)
+    app.include_router(admin_settings.router)
     app.include_router(admin_pages.router)
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")
 

@@ -267,3 +267,16 @@ link_tokens = Table(
     Column("expires_at", UTCDateTime, nullable=False),
     Column("spent_at", UTCDateTime, nullable=True),  # used, or superseded by a newer link
 )
+
+# The operator's business settings (plans, prices, sign-ups, starter credits, allow-list,
+# retention), one row per version, never updated: the newest row is in force. The environment
+# only seeds version 1 on the first start.
+business_settings = Table(
+    "business_settings",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("settings", JSON, nullable=False),
+    Column("actor", String(40), nullable=False),  # a user id, an admin key id, "env" or "cli"
+    Column("note", String(200), nullable=False, default=""),
+    Column("created_at", UTCDateTime, nullable=False),
+)

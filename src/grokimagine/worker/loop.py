@@ -24,6 +24,7 @@ from pathlib import Path
 from grokimagine.domain.billing.plan_grants import grant_monthly_credits
 from grokimagine.domain.billing.plans import plan_catalog
 from grokimagine.domain.operator import fleet
+from grokimagine.domain.operator.business_settings import refresh_business_settings
 from grokimagine.domain.tasks import queue as task_queue
 from grokimagine.domain.tasks.queue import Lease
 from grokimagine.domain.tasks.records import TaskRecord
@@ -145,6 +146,7 @@ class Worker:
             self._checked_in = now
             WORKER_HEARTBEATS.inc()
             await fleet.touch_worker(self.services.db, self.worker_id)
+            await refresh_business_settings(self.services)  # plans, retention
             await grant_monthly_credits(self.services.db, plan_catalog(self.services.settings))
 
     def _warm_up(self, names: list[str]) -> None:

@@ -1,4 +1,4 @@
-"""Operators without a shell: single-use email links, disabled users
+"""Operators without a shell: single-use email links, disabled users, business settings
 
 Revision ID: 0010
 Revises: 0008
@@ -40,9 +40,19 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("link_tokens") as batch_op:
         batch_op.create_index(batch_op.f("ix_link_tokens_user_id"), ["user_id"], unique=False)
+    op.create_table(
+        "business_settings",
+        sa.Column("version", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("settings", sa.JSON(), nullable=False),
+        sa.Column("actor", sa.String(length=40), nullable=False),
+        sa.Column("note", sa.String(length=200), nullable=False, server_default=""),
+        _timestamp("created_at", False),
+        sa.PrimaryKeyConstraint("version", name=op.f("pk_business_settings")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("business_settings")
     with op.batch_alter_table("link_tokens") as batch_op:
         batch_op.drop_index(batch_op.f("ix_link_tokens_user_id"))
     op.drop_table("link_tokens")
