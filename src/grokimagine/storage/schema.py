@@ -149,6 +149,9 @@ tasks = Table(
     # ({"key", "mime", "sha256", "seconds", "width", "height", "frames"}).
     Column("operation", String(20), nullable=False, default="generate", server_default="generate"),
     Column("input_video", JSON, nullable=True),
+    # Set when the retention purge deleted the task's files (videos, posters, sources); the row,
+    # its money and its audit stay.
+    Column("files_expired_at", UTCDateTime, nullable=True),
     Index("ix_tasks_account_created", "account_id", "created_at"),
     Index("ix_tasks_status_created", "status", "created_at"),
     Index("ix_tasks_status_route_head_created", "status", "route_head", "created_at"),
@@ -279,4 +282,14 @@ business_settings = Table(
     Column("actor", String(40), nullable=False),  # a user id, an admin key id, "env" or "cli"
     Column("note", String(200), nullable=False, default=""),
     Column("created_at", UTCDateTime, nullable=False),
+)
+
+# Leases of jobs that one process at a time runs (the retention purge): a claim is an UPDATE of
+# an expired lease, so every process may try and one wins.
+job_leases = Table(
+    "job_leases",
+    metadata,
+    Column("name", String(40), primary_key=True),
+    Column("owner", String(100), nullable=True),
+    Column("expires_at", UTCDateTime, nullable=True),
 )

@@ -1,4 +1,4 @@
-"""Operators without a shell: single-use email links, disabled users, business settings
+"""Operators without a shell: email links, disabled users, business settings, retention
 
 Revision ID: 0010
 Revises: 0008
@@ -49,9 +49,21 @@ def upgrade() -> None:
         _timestamp("created_at", False),
         sa.PrimaryKeyConstraint("version", name=op.f("pk_business_settings")),
     )
+    op.create_table(
+        "job_leases",
+        sa.Column("name", sa.String(length=40), nullable=False),
+        sa.Column("owner", sa.String(length=100), nullable=True),
+        _timestamp("expires_at", True),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_job_leases")),
+    )
+    with op.batch_alter_table("tasks") as batch_op:
+        batch_op.add_column(_timestamp("files_expired_at", True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("tasks") as batch_op:
+        batch_op.drop_column("files_expired_at")
+    op.drop_table("job_leases")
     op.drop_table("business_settings")
     with op.batch_alter_table("link_tokens") as batch_op:
         batch_op.drop_index(batch_op.f("ix_link_tokens_user_id"))
