@@ -19,6 +19,10 @@ ADMIN_PAGES = (
     "/admin/fleet",
     "/admin/audit",
     "/admin/plans",
+    "/admin/settings",
+    "/admin/storage",
+    "/admin/admin-keys",
+    "/admin/accounts/new",
 )
 
 

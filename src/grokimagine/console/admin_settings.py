@@ -18,6 +18,7 @@ from grokimagine.domain.accounts import users
 from grokimagine.domain.accounts.sessions import SessionUser
 from grokimagine.domain.operator import business_settings
 from grokimagine.domain.operator.business_settings import BusinessSettingsError, BusinessValues
+from grokimagine.domain.tasks.retention import storage_by_account
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
@@ -146,3 +147,22 @@ async def save_settings(request: Request) -> Response:
             request, user, status_code=400, error=str(exc), shown=shown, based_on=order.based_on
         )
     return see_other(f"/admin/settings?notice=Saved+as+version+{version.version}.")
+
+
+@router.get("/storage")
+async def storage_page(request: Request) -> Response:
+    """Bytes stored per account and what the next retention purge will free."""
+    user = await admin_user(request)
+    services = services_of(request)
+    await business_settings.refresh_business_settings(services)
+    lines = await storage_by_account(services.db, services.store, services.retention_days)
+    return render(
+        request,
+        "admin/storage.html",
+        user,
+        section="admin-storage",
+        lines=lines,
+        total=sum(line.bytes for line in lines),
+        next_purge=sum(line.next_purge_bytes for line in lines),
+        retention=services.retention_days,
+    )

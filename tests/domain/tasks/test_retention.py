@@ -241,3 +241,21 @@ async def test_a_purge_killed_midway_and_run_again_deletes_nothing_twice_and_mis
         assert record.files_expired_at is not None
         assert not any(first._exists(key) for key in keys[task_id])
     assert await retention.due_for_purge(stored.db, stored.retention_days) == []
+
+
+async def test_storage_per_account_and_what_the_next_purge_frees(stored: Services) -> None:
+    transport = httpx.ASGITransport(app=create_app(stored), client=("203.0.113.9", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
+        customer, (old, _) = await _tasks(stored, client, 2)
+    await _retain(stored, {"default": 1})
+    await _age(stored, [old], days=2)
+    [line] = await retention.storage_by_account(stored.db, stored.store, stored.retention_days)
+    assert line.account_id == customer.account_id and line.tasks == 2
+    assert 0 < line.next_purge_bytes < line.bytes
+    await retention.purge_expired_files(stored.db, stored.store, stored.retention_days, owner="t")
+    [after] = await retention.storage_by_account(stored.db, stored.store, stored.retention_days)
+    assert (after.tasks, after.bytes, after.next_purge_bytes) == (
+        1,
+        line.bytes - line.next_purge_bytes,
+        0,
+    )

@@ -154,6 +154,43 @@ async def purge_expired_files(
     return PurgeReport(ran=True, expired=expired)
 
 
+@dataclass(frozen=True)
+class AccountStorage:
+    """What one account keeps in the file store, and what the next purge will free of it."""
+
+    account_id: str
+    tasks: int
+    bytes: int
+    next_purge_bytes: int
+
+
+async def storage_by_account(
+    db: Database, store: FileStore, retention_days: dict[str, int]
+) -> list[AccountStorage]:
+    """Bytes stored per account (largest first) and what the next purge frees. Walks the whole
+    store (a listing per page view): an operator's page, not a hot path."""
+    sizes = await asyncio.to_thread(store.task_sizes)
+    owners: dict[str, str] = {}
+    wanted = sorted(sizes)
+    for start in range(0, len(wanted), 500):
+        rows = await db.fetch_all(
+            select(tasks.c.id, tasks.c.account_id).where(tasks.c.id.in_(wanted[start : start + 500]))
+        )
+        owners.update({row.id: row.account_id for row in rows})
+    due = {task_id for task_id, _ in await due_for_purge(db, retention_days, limit=100_000)}
+    totals: dict[str, list[int]] = {}
+    for task_id, size in sizes.items():
+        account_id = owners.get(task_id)
+        if account_id is None:
+            continue
+        line = totals.setdefault(account_id, [0, 0, 0])
+        line[0] += 1
+        line[1] += size
+        line[2] += size if task_id in due else 0
+    found = [AccountStorage(account, *values) for account, values in totals.items()]
+    return sorted(found, key=lambda item: -item.bytes)
+
+
 async def files_expired(db: Database, task_id: str) -> bool:
     """Whether a task's files were purged by retention (for the download route's answer)."""
     row = await db.fetch_one(select(tasks.c.files_expired_at).where(tasks.c.id == task_id))
