@@ -173,8 +173,9 @@ async def storage_by_account(
     owners: dict[str, str] = {}
     wanted = sorted(sizes)
     for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
         rows = await db.fetch_all(
-            select(tasks.c.id, tasks.c.account_id).where(tasks.c.id.in_(wanted[start : start + 500]))
+            select(tasks.c.id, tasks.c.account_id).where(tasks.c.id.in_(chunk))
         )
         owners.update({row.id: row.account_id for row in rows})
     due = {task_id for task_id, _ in await due_for_purge(db, retention_days, limit=100_000)}
