@@ -150,6 +150,17 @@ async def submit_generation(
     if original is not None:
         return Submission(original, replayed=True)
     priced = await price_order(services, principal, order, idempotency)
+    return await pay_and_create(services, principal, priced, idempotency)
+
+
+async def pay_and_create(
+    services: SubmissionServices,
+    principal: Principal,
+    priced: PricedOrder,
+    idempotency: IdempotencyKey | None,
+) -> Submission:
+    """Create ``priced``'s task and charge its quote in one transaction (generate, extend and
+    edit alike); a concurrent request that took the idempotency key first gets its task."""
     try:
         record = await submit_task(
             services.db,

@@ -39,15 +39,15 @@ from grokimagine.domain.submission.generate import (
     idempotency_of,
     mode_allowed,
     original_task,
+    pay_and_create,
 )
-from grokimagine.domain.tasks.idempotency import IdempotencyKey, IdempotencyKeyTakenError
+from grokimagine.domain.tasks.idempotency import IdempotencyKey
 from grokimagine.domain.tasks.records import (
     COMPLETED,
     ModeNotAllowedError,
     NewTask,
     TaskNotFoundError,
     find_task,
-    submit_task,
 )
 from grokimagine.engines.capabilities import Capabilities
 from grokimagine.engines.registry import route_capabilities
@@ -121,22 +121,7 @@ async def submit_video_operation(
     if original is not None:
         return Submission(original, replayed=True)
     priced = await price_video_order(services, principal, order, idempotency)
-    try:
-        record = await submit_task(
-            services.db,
-            services.store,
-            principal,
-            priced.new_task,
-            price=priced.quote.price,
-            plan=priced.plan,
-        )
-    except IdempotencyKeyTakenError:
-        original = await original_task(services, principal, idempotency)
-        if original is None:
-            raise
-        return Submission(original, replayed=True)
-    services.task_created()
-    return Submission(record.id, replayed=False)
+    return await pay_and_create(services, principal, priced, idempotency)
 
 
 async def quote_video_operation(
