@@ -15,17 +15,20 @@ from starlette.responses import Response
 from starlette.routing import Match
 
 from grokimagine.domain.accounts.accounts import AccountNotFoundError
-from grokimagine.domain.billing.credit_packs import PackNotFoundError
 from grokimagine.domain.billing.credits import BalanceTooLowError, InsufficientCreditsError
-from grokimagine.domain.billing.payments import PaymentProviderError, PaymentsNotConfiguredError
 from grokimagine.domain.billing.plans import UnknownPlanError
-from grokimagine.domain.billing.redemption_codes import CodeNotRedeemableError
-from grokimagine.domain.billing.stripe_events import PaymentNotYetKnownError, WebhookSignatureError
 from grokimagine.domain.cursors import InvalidCursorError
 from grokimagine.domain.errors import InvalidRequestError
 from grokimagine.domain.media.images import ImageRejected, ImageTooLargeError
 from grokimagine.domain.media.video_sources import VideoRejected
 from grokimagine.domain.operator.tasks import TaskNotRefundableError
+from grokimagine.domain.purchases.checkout import PaymentProviderError, PaymentsNotConfiguredError
+from grokimagine.domain.purchases.credit_packs import PackNotFoundError
+from grokimagine.domain.purchases.redemption_codes import CodeNotRedeemableError
+from grokimagine.domain.purchases.stripe_events import (
+    PaymentNotYetKnownError,
+    WebhookSignatureError,
+)
 from grokimagine.domain.submission.video_operations import OperationNotSupportedError
 from grokimagine.domain.tasks.control import TaskNotCancelableError
 from grokimagine.domain.tasks.idempotency import IdempotencyConflictError

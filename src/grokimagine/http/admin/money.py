@@ -9,9 +9,9 @@ from fastapi import APIRouter, Query, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from grokimagine.domain.billing import credit_packs, redemption_codes
-from grokimagine.domain.billing.payments import recent_payments
 from grokimagine.domain.clock import iso_utc
+from grokimagine.domain.purchases import credit_packs, redemption_codes
+from grokimagine.domain.purchases.checkout import recent_payments
 from grokimagine.http.admin.auth import AdminActor
 from grokimagine.http.admin.schemas import ADMIN_ERRORS
 from grokimagine.http.envelope import success

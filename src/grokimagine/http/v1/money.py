@@ -10,8 +10,8 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from grokimagine.domain.billing.redemption_codes import redeem_code
-from grokimagine.domain.billing.stripe_events import receive_event
+from grokimagine.domain.purchases.redemption_codes import redeem_code
+from grokimagine.domain.purchases.stripe_events import receive_event
 from grokimagine.http.envelope import error_response, success
 from grokimagine.http.v1.generate import principal_of, services_of
 from grokimagine.http.v1.schemas import ERROR_RESPONSES, Envelope, Error

@@ -15,8 +15,8 @@ from typing import Any
 import stripe
 from sqlalchemy import insert, select, update
 
-from grokimagine.domain.billing.credit_packs import format_money, get_pack
 from grokimagine.domain.clock import iso_utc, utcnow
+from grokimagine.domain.purchases.credit_packs import format_money, get_pack
 from grokimagine.settings import Settings, StripeSettings
 from grokimagine.storage.db import Database
 from grokimagine.storage.schema import accounts, payments

@@ -23,10 +23,10 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from grokimagine.domain.accounts.audit import Actor, record_action
-from grokimagine.domain.billing.credit_packs import format_money
 from grokimagine.domain.billing.credits import grant_credits, take_back_credits
-from grokimagine.domain.billing.payments import PaymentsNotConfiguredError, stripe_client
 from grokimagine.domain.clock import utcnow
+from grokimagine.domain.purchases.checkout import PaymentsNotConfiguredError, stripe_client
+from grokimagine.domain.purchases.credit_packs import format_money
 from grokimagine.settings import Settings
 from grokimagine.storage.db import Database, DbConnection
 from grokimagine.storage.schema import payments, stripe_events
