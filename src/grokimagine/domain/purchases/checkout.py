@@ -7,8 +7,9 @@ written before Stripe is called and named in the session's metadata; the webhook
 
 from __future__ import annotations
 
-import functools
+import contextlib
 import secrets
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,22 +40,26 @@ class Checkout:
     url: str
 
 
-@functools.lru_cache(maxsize=4)
-def _client(secret_key: str, api_base: str | None) -> stripe.StripeClient:
-    addresses: dict[str, str] = {"api": api_base} if api_base else {}
-    return stripe.StripeClient(
-        secret_key,
-        base_addresses=addresses,  # type: ignore[arg-type]
-        http_client=stripe.HTTPXClient(timeout=30),
-        max_network_retries=2,
-    )
+@contextlib.asynccontextmanager
+async def stripe_session(config: StripeSettings) -> AsyncIterator[stripe.StripeClient]:
+    """A Stripe client of these settings on httpx (for the async calls), closed afterwards.
 
-
-def stripe_client(config: StripeSettings) -> stripe.StripeClient:
-    """The Stripe client of these settings (one per key and address, reused)."""
+    Made per use: its connection pool belongs to the event loop it first ran on, and payments
+    are rare enough that a fresh connection costs nothing that matters.
+    """
     if not config.enabled or config.secret_key is None:
         raise PaymentsNotConfiguredError()
-    return _client(config.secret_key.get_secret_value(), config.api_base)
+    addresses: dict[str, str] = {"api": config.api_base} if config.api_base else {}
+    http_client = stripe.HTTPXClient(timeout=30)
+    try:
+        yield stripe.StripeClient(
+            config.secret_key.get_secret_value(),
+            base_addresses=addresses,  # type: ignore[arg-type]
+            http_client=http_client,
+            max_network_retries=2,
+        )
+    finally:
+        await http_client.close_async()
 
 
 async def start_checkout(
@@ -71,7 +76,8 @@ async def start_checkout(
     Raises :class:`PaymentsNotConfiguredError`, ``PackNotFoundError`` or
     :class:`PaymentProviderError`.
     """
-    client = stripe_client(settings.stripe)
+    if not settings.stripe.enabled:
+        raise PaymentsNotConfiguredError()
     pack = await get_pack(db, pack_id, on_sale_only=True)
     found = await db.fetch_one(select(accounts.c.disabled_at).where(accounts.c.id == account_id))
     if found is None or found.disabled_at is not None:
@@ -96,28 +102,29 @@ async def start_checkout(
         )
     metadata = {"payment_id": payment_id, "account_id": account_id, "credits": str(pack.credits)}
     try:
-        session = await client.v1.checkout.sessions.create_async(
-            {
-                "mode": "payment",
-                "line_items": [
-                    {
-                        "price_data": {
-                            "currency": pack.currency,
-                            "unit_amount": pack.price_minor,
-                            "product_data": {"name": f"{pack.name} ({pack.credits:,} credits)"},
-                        },
-                        "quantity": 1,
-                    }
-                ],
-                "client_reference_id": account_id,
-                "metadata": metadata,
-                "payment_intent_data": {"metadata": metadata},
-                "success_url": success_url,
-                "cancel_url": cancel_url,
-            },
-            # Stripe's own idempotency: a retried call opens the same session.
-            {"idempotency_key": payment_id},
-        )
+        async with stripe_session(settings.stripe) as client:
+            session = await client.v1.checkout.sessions.create_async(
+                {
+                    "mode": "payment",
+                    "line_items": [
+                        {
+                            "price_data": {
+                                "currency": pack.currency,
+                                "unit_amount": pack.price_minor,
+                                "product_data": {"name": f"{pack.name} ({pack.credits:,} credits)"},
+                            },
+                            "quantity": 1,
+                        }
+                    ],
+                    "client_reference_id": account_id,
+                    "metadata": metadata,
+                    "payment_intent_data": {"metadata": metadata},
+                    "success_url": success_url,
+                    "cancel_url": cancel_url,
+                },
+                # Stripe's own idempotency: a retried call opens the same session.
+                {"idempotency_key": payment_id},
+            )
     except stripe.StripeError as exc:
         raise PaymentProviderError(exc.user_message or "the payment provider refused") from exc
     async with db.write() as conn:

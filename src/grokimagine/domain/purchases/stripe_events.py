@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from grokimagine.domain.accounts.audit import Actor, record_action
 from grokimagine.domain.billing.credits import grant_credits, take_back_credits
 from grokimagine.domain.clock import utcnow
-from grokimagine.domain.purchases.checkout import PaymentsNotConfiguredError, stripe_client
+from grokimagine.domain.purchases.checkout import PaymentsNotConfiguredError, stripe_session
 from grokimagine.domain.purchases.credit_packs import format_money
 from grokimagine.settings import Settings
 from grokimagine.storage.db import Database, DbConnection
@@ -272,13 +272,14 @@ async def _charge_of(settings: Settings, intent_id: Any) -> dict[str, str | None
     if not isinstance(intent_id, str) or not intent_id:
         return {}
     try:
-        intent = await stripe_client(settings.stripe).v1.payment_intents.retrieve_async(
-            intent_id, {"expand": ["latest_charge"]}
-        )
+        async with stripe_session(settings.stripe) as client:
+            intent = await client.v1.payment_intents.retrieve_async(
+                intent_id, {"expand": ["latest_charge"]}
+            )
     except stripe.StripeError:
         log.warning("could not read payment intent %s for its receipt", intent_id)
         return {}
-    charge = intent.get("latest_charge")
+    charge = intent.to_dict().get("latest_charge")
     if isinstance(charge, str):
         return {"charge_id": charge, "receipt_url": None}
     if not charge:
@@ -298,9 +299,10 @@ async def _check_known(db: Database, settings: Settings, charge: dict[str, Any])
     if known is not None:
         return
     try:
-        intent = await stripe_client(settings.stripe).v1.payment_intents.retrieve_async(intent_id)
+        async with stripe_session(settings.stripe) as client:
+            intent = await client.v1.payment_intents.retrieve_async(intent_id)
     except stripe.StripeError as exc:
         raise PaymentNotYetKnownError(f"cannot read {intent_id} now") from exc
-    payment_id = (intent.get("metadata") or {}).get("payment_id")
+    payment_id = (intent.to_dict().get("metadata") or {}).get("payment_id")
     if payment_id and await db.fetch_one(select(payments.c.id).where(payments.c.id == payment_id)):
         raise PaymentNotYetKnownError(f"{payment_id} is not paid yet")
