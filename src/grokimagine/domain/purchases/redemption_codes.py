@@ -29,6 +29,7 @@ CODE_PREFIX = "GI"
 MAX_BATCH = 1000
 MAX_USES = 1_000_000
 MAX_CODE_CREDITS = 10**8
+_ALREADY = "this account has already redeemed this code"
 
 
 class CodeNotRedeemableError(Exception):
@@ -149,6 +150,13 @@ async def redeem_code(db: Database, account_id: str, code: str) -> Redeemed:
         raise CodeNotRedeemableError("this code was revoked")
     if row.expires_at is not None and row.expires_at <= now:
         raise CodeNotRedeemableError("this code has expired")
+    mine = await db.fetch_one(
+        select(redemptions.c.code_id).where(
+            redemptions.c.code_id == row.id, redemptions.c.account_id == account_id
+        )
+    )
+    if mine is not None:
+        raise CodeNotRedeemableError(_ALREADY)
     disabled = await db.fetch_one(select(accounts.c.disabled_at).where(accounts.c.id == account_id))
     if disabled is None or disabled.disabled_at is not None:
         raise CodeNotRedeemableError("this account is disabled")
@@ -176,7 +184,7 @@ async def redeem_code(db: Database, account_id: str, code: str) -> Redeemed:
                 reason="redeem",
             )
     except IntegrityError:
-        raise CodeNotRedeemableError("this account has already redeemed this code") from None
+        raise CodeNotRedeemableError(_ALREADY) from None
     return Redeemed(int(row.credits), balance)
 
 
