@@ -52,7 +52,8 @@ async def checkout(request: Request) -> Response:
     form = await request.form()
     user = await form_user(request, form)
     services = services_of(request)
-    base = str(request.base_url).rstrip("/")
+    # Behind a proxy the request's own address may be an internal one: the public URL wins.
+    base = (services.settings.public_url or str(request.base_url)).rstrip("/")
     pack_id = form.get("pack_id")
     try:
         session = await start_checkout(

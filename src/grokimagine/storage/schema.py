@@ -281,7 +281,7 @@ payments = Table(
     Column("credits", BigInteger, nullable=False),
     Column("amount_minor", BigInteger, nullable=False),
     Column("currency", String(3), nullable=False),
-    # pending | paid | expired; refunds and disputes are the two columns below
+    # pending | paid | expired | failed (Stripe refused the session); refunds and disputes below
     Column("status", String(20), nullable=False),
     Column("credits_granted", BigInteger, nullable=False, default=0),
     Column("credits_taken_back", BigInteger, nullable=False, default=0),

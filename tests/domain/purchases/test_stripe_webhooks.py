@@ -22,6 +22,7 @@ from grokimagine.domain.accounts.audit import CLI, audit_page
 from grokimagine.domain.billing.credits import ledger_sum
 from grokimagine.domain.billing.usage import account_balance, ledger_entries
 from grokimagine.domain.purchases.checkout import (
+    PaymentProviderError,
     PaymentsNotConfiguredError,
     start_checkout,
     stripe_session,
@@ -277,3 +278,29 @@ async def test_the_checkout_session_is_made_by_the_stripe_library(services, fake
     with pytest.raises(PaymentsNotConfiguredError):
         async with stripe_session(unconfigured.stripe):
             pass
+
+
+async def test_a_session_stripe_refuses_leaves_a_failed_payment_and_no_credits(
+    services, fake_stripe
+):
+    customer = await make_customer(services, credits=0)
+    pack = await create_pack(
+        services.db, CLI, name="Starter", credits=1000, price_minor=1000, currency="usd"
+    )
+    wrong_key = services.settings.replace(stripe_secret_key="rk_not_a_secret_key")
+
+    with pytest.raises(PaymentProviderError):
+        await start_checkout(
+            services.db,
+            wrong_key,
+            customer.account_id,
+            pack.id,
+            success_url="http://testserver/ok",
+            cancel_url="http://testserver/no",
+        )
+
+    rows = await services.db.fetch_all(
+        select(payments.c.status).where(payments.c.account_id == customer.account_id)
+    )
+    assert [row.status for row in rows] == ["failed"]
+    assert await account_balance(services.db, customer.account_id) == 0

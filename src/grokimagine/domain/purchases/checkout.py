@@ -126,6 +126,10 @@ async def start_checkout(
                 {"idempotency_key": payment_id},
             )
     except stripe.StripeError as exc:
+        async with db.write() as conn:
+            await conn.execute(
+                update(payments).where(payments.c.id == payment_id).values(status="failed")
+            )
         raise PaymentProviderError(exc.user_message or "the payment provider refused") from exc
     async with db.write() as conn:
         await conn.execute(
