@@ -6,7 +6,7 @@ import re
 
 from grokimagine.domain.billing.usage import account_balance
 from grokimagine.services import Services
-from tests.console.helpers import make_user, sign_in
+from tests.helpers.console import make_user, sign_in
 
 MINTED = re.compile(r'<textarea id="minted-codes"[^>]*>([^<]+)</textarea>')
 

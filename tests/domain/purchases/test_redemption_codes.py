@@ -20,7 +20,7 @@ from grokimagine.domain.purchases.redemption_codes import (
     redeem_code,
 )
 from grokimagine.storage.schema import redemption_codes
-from tests.conftest import make_customer
+from tests.helpers.customers import make_customer
 
 
 async def _sums_match(services, account_id: str) -> None:

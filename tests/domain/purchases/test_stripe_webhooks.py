@@ -31,7 +31,7 @@ from grokimagine.domain.purchases.credit_packs import create_pack
 from grokimagine.services import Services
 from grokimagine.settings import Settings
 from grokimagine.storage.schema import payments
-from tests.conftest import Customer, make_customer
+from tests.helpers.customers import Customer, make_customer
 from tests.helpers.localstripe_server import run_localstripe
 from tests.helpers.stripe_checkout_fake import FakeStripe, SentEvent, run_fake_stripe, sign
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from grokimagine.domain.accounts.admin_keys import create_admin_key
 from grokimagine.domain.accounts.audit import CLI, audit_page
-from tests.conftest import make_customer
+from tests.helpers.customers import make_customer
 
 
 async def test_packs_and_codes_are_made_and_audited(services, client):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from grokimagine.domain.accounts.audit import CLI
 from grokimagine.domain.purchases.redemption_codes import mint_codes
-from tests.conftest import make_customer
+from tests.helpers.customers import make_customer
 
 
 async def test_a_code_is_redeemed_once_through_the_api(services, client):
