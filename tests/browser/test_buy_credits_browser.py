@@ -25,8 +25,7 @@ from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import create_engine, select
 
 from grokimagine.storage.schema import stripe_events
-from tests.helpers.localstripe_server import free_port
-from tests.helpers.localstripe_server import run_localstripe
+from tests.helpers.localstripe_server import free_port, run_localstripe
 from tests.helpers.stripe_checkout_fake import FakeStripe, run_fake_stripe, sign
 
 WEBHOOK_SECRET = "whsec_browser_" + "s" * 24
