@@ -208,7 +208,7 @@ async def _charge_refunded(conn: DbConnection, charge: dict[str, Any]) -> Outcom
         .where(payments.c.id == payment.id)
         .values(
             amount_refunded_minor=refunded,
-            receipt_url=charge.get("receipt_url") or payment.receipt_url,
+            receipt_url=_link(charge.get("receipt_url")) or payment.receipt_url,
             charge_id=charge.get("id") or payment.charge_id,
         )
     )
@@ -284,7 +284,14 @@ async def _charge_of(settings: Settings, intent_id: Any) -> dict[str, str | None
         return {"charge_id": charge, "receipt_url": None}
     if not charge:
         return {}
-    return {"charge_id": charge.get("id"), "receipt_url": charge.get("receipt_url")}
+    return {"charge_id": charge.get("id"), "receipt_url": _link(charge.get("receipt_url"))}
+
+
+def _link(url: Any) -> str | None:
+    """A receipt link fit for an ``href``: http(s) only, of a sane length."""
+    if isinstance(url, str) and url.startswith(("https://", "http://")) and len(url) < 2000:
+        return url
+    return None
 
 
 async def _check_known(db: Database, settings: Settings, charge: dict[str, Any]) -> None:
