@@ -3,6 +3,11 @@
 Every transition is a compare-and-set: an UPDATE whose WHERE clause names the state it expects
 (status, lease owner, attempt). Only the transaction whose UPDATE matched may refund, so a task is
 never refunded or completed twice, whatever the races between workers, sweeps and cancels.
+
+Claims are fair across accounts: among the runnable tasks, the next one belongs to the account
+served longest ago (an account never served first), oldest task first within it. So one
+account's burst of a hundred tasks takes turns with a quiet account's single task instead of
+starving it (round-robin over the accounts with pending work).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import aliased
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from grokimagine.domain.billing.credits import refund_credits
@@ -72,6 +78,20 @@ def _claimable(
     return and_(condition, served)
 
 
+def _last_served(now: Any) -> Any:
+    """When the candidate's account last had a task claimed (NULL: never): the fair-share key.
+
+    Reads ``started_at`` of the account's tasks on ``ix_tasks_account_started``. ``now`` caps it
+    so a clock step backwards cannot send an account to the back for good.
+    """
+    earlier = aliased(tasks)
+    return (
+        select(func.max(earlier.c.started_at))
+        .where(earlier.c.account_id == tasks.c.account_id, earlier.c.started_at <= now)
+        .scalar_subquery()
+    )
+
+
 async def claim_next_task(
     db: Database,
     owner: str,
@@ -81,7 +101,8 @@ async def claim_next_task(
     engines: Collection[str] | None = None,
     unrouted: bool = True,
 ) -> tuple[TaskRecord, Lease] | None:
-    """Claim the oldest runnable task (pending, or processing with an expired lease).
+    """Claim a runnable task (pending, or processing with an expired lease), fairly: the oldest
+    task of the account served longest ago.
 
     With ``engines``, only a task whose route starts with one of them (or, with ``unrouted``,
     has no route).
@@ -90,7 +111,7 @@ async def claim_next_task(
     candidate = (
         select(tasks.c.id)
         .where(_claimable(now, max_attempts, engines, unrouted))
-        .order_by(tasks.c.created_at)
+        .order_by(_last_served(now).asc().nulls_first(), tasks.c.created_at, tasks.c.id)
         .limit(1)
         # Workers on PostgreSQL skip each other's rows instead of queueing on them.
         .with_for_update(skip_locked=True)
