@@ -12,6 +12,7 @@ from grokimagine.settings import Settings
 
 XAI_KEY = "xai-test-key-0123456789"
 OPENAI_KEY = "sk-test-key-0123456789"
+VLLM_KEY = "vllm-test-key-0123456789"
 
 
 def fast_settings(**overrides: Any) -> Settings:

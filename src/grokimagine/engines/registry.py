@@ -160,6 +160,52 @@ def _openai_videos_capabilities(settings: Settings) -> Capabilities:
     return Capabilities(durations, RESOLUTIONS, seed=extras, negative_prompt=extras, max_images=1)
 
 
+# -- GPU fleets: SGLang Diffusion and vLLM-Omni servers (docs/gpu-fleet.md) -----------------
+
+
+def _build_sglang(settings: Settings) -> Engine:
+    from grokimagine.engines.relay.fleet_engine import SglangEngine
+
+    return SglangEngine(settings)
+
+
+def _build_vllm_omni(settings: Settings) -> Engine:
+    from grokimagine.engines.relay.fleet_engine import VllmOmniEngine
+
+    return VllmOmniEngine(settings)
+
+
+def _fleet_check(engine: str) -> Callable[[Settings], None]:
+    def check(settings: Settings) -> None:
+        from grokimagine.engines.relay.fleet_engine import check_fleet_settings
+
+        check_fleet_settings(settings, engine)
+
+    return check
+
+
+def _fleet_capabilities(group_name: str) -> Callable[[Settings], Capabilities]:
+    def capabilities(settings: Settings) -> Capabilities:
+        group = getattr(settings, group_name)
+        durations = tuple(sorted(set(group.durations))) or PREVIEW_DURATIONS
+        # Both servers take seed and negative_prompt, and one input image when the served
+        # model is an image-to-video one.
+        images = 1 if group.image_to_video else 0
+        return Capabilities(
+            durations, RESOLUTIONS, seed=True, negative_prompt=True, max_images=images
+        )
+
+    return capabilities
+
+
+def _fleet_concurrency(group_name: str) -> Callable[[Settings], int]:
+    def concurrency(settings: Settings) -> int:
+        # Every job slot of every node: the pool hands each task to a node with a free one.
+        return max(1, sum(node.concurrency for node in getattr(settings, group_name).nodes))
+
+    return concurrency
+
+
 # -- diffusers (open-weight models on a GPU) -------------------------------------------------
 
 
@@ -215,6 +261,20 @@ SPECS: dict[str, EngineSpec] = {
             _check_openai_videos,
             _openai_videos_capabilities,
             _relay_concurrency,
+        ),
+        EngineSpec(
+            "sglang",
+            _build_sglang,
+            _fleet_check("sglang"),
+            _fleet_capabilities("sglang"),
+            _fleet_concurrency("sglang"),
+        ),
+        EngineSpec(
+            "vllm-omni",
+            _build_vllm_omni,
+            _fleet_check("vllm-omni"),
+            _fleet_capabilities("vllm_omni"),
+            _fleet_concurrency("vllm_omni"),
         ),
         # One pipeline on one GPU renders one video at a time; run a worker per GPU.
         EngineSpec("diffusers", _build_diffusers, _check_diffusers, _diffusers_capabilities),

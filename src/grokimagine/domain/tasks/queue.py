@@ -18,8 +18,8 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.orm import aliased
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.orm import aliased
 
 from grokimagine.domain.billing.credits import refund_credits
 from grokimagine.domain.clock import utcnow
