@@ -44,6 +44,11 @@ class LoopbackServer:
         self._thread.join(timeout=10)
         self._socket.close()
 
+    def kill(self) -> None:
+        """Stop at once, dropping connections in flight (a host that dies mid-request)."""
+        self._server.force_exit = True
+        self.__exit__(None, None, None)
+
 
 def closed_port_url() -> str:
     """An http:// URL on loopback where nothing listens (connections are refused)."""

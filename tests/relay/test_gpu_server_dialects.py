@@ -25,7 +25,7 @@ from grokimagine.settings import Settings
 
 from .fake_sglang import FakeSglang, SglangScenario
 from .fake_vllm_omni import VLLM_MODEL, FakeVllmOmni, VllmScenario
-from .helpers import VLLM_KEY, ProgressLog, fast_settings, make_request, probe_mp4
+from .helpers import VLLM_KEY, ProgressLog, fast_settings, make_request, probe_mp4, wait_for
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x02" * 32
 
@@ -259,7 +259,7 @@ def test_vllm_cancel_aborts_the_job_on_the_node(
 
     thread = threading.Thread(target=run)
     thread.start()
-    assert engine.pool.wait_until(lambda: bool(vllm.jobs) and "poll" in vllm.calls, 10)
+    assert wait_for(lambda: bool(vllm.jobs) and "poll" in vllm.calls)
     control.cancel_event.set()
     thread.join(timeout=10)
     assert type(failure[0]).__name__ == "GenerationCanceled"
