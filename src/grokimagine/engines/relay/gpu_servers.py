@@ -114,8 +114,9 @@ def interpret(video: NodeVideo) -> PollUpdate[NodeVideo]:
     if video.status == "failed":
         error = video.error or NodeVideoError()
         message = f"video job failed: {error.message or error.code or 'no message'}"
-        code = CONTENT_REJECTED if is_moderation(str(error.code or ""), error.message) else None
-        raise relay_error(code or PROVIDER_FAILED, message)
+        refused = is_moderation(str(error.code or ""), error.message)
+        code = CONTENT_REJECTED if refused else PROVIDER_FAILED
+        raise relay_error(code, message)
     if video.status in {"deleted", "expired"}:
         raise ProviderJobGone(f"video job {video.status} on the node")
     # "queued" and "in_progress"; SGLang may go from queued straight to completed.
