@@ -12,6 +12,9 @@ import contextlib
 import socket
 import struct
 import threading
+from typing import Any
+
+from .loopback import LoopbackServer
 
 
 class TcpProxy:
@@ -95,3 +98,32 @@ class TcpProxy:
         for thread in self._threads:
             thread.join(timeout=5)
         self._threads = [thread for thread in self._threads if thread.is_alive()]
+
+
+class RestartableNode:
+    """A fake node behind a TCP proxy: killed like a dead host, started again on its port."""
+
+    def __init__(self, fake: Any):
+        self.fake = fake
+        self.server = LoopbackServer(fake.app)
+        self.server.__enter__()
+        self.proxy = TcpProxy(int(self.server.base_url.rsplit(":", 1)[1]))
+        self.proxy.start()
+
+    def start(self) -> None:
+        self.proxy.start()
+
+    def stop(self) -> None:
+        self.proxy.kill()
+
+    def close(self) -> None:
+        self.proxy.kill()
+        self.server.kill()
+
+    @property
+    def url(self) -> str:
+        return self.proxy.url
+
+    @property
+    def name(self) -> str:
+        return self.proxy.name

@@ -21,39 +21,9 @@ from grokimagine.engines.relay.fleet_engine import SglangEngine, VllmOmniEngine
 from .fake_sglang import FakeSglang, SglangScenario
 from .fake_vllm_omni import FakeVllmOmni, VllmScenario
 from .helpers import fast_settings, make_request, probe_mp4, wait_for
-from .loopback import LoopbackServer
-from .tcp_proxy import TcpProxy
+from .tcp_proxy import RestartableNode
 
 WAIT = 20.0  # generous: these waits end on events, never on a short clock
-
-
-class RestartableNode:
-    """A fake node behind a TCP proxy: killed like a dead host, started again on its port."""
-
-    def __init__(self, fake: Any):
-        self.fake = fake
-        self.server = LoopbackServer(fake.app)
-        self.server.__enter__()
-        self.proxy = TcpProxy(int(self.server.base_url.rsplit(":", 1)[1]))
-        self.proxy.start()
-
-    def start(self) -> None:
-        self.proxy.start()
-
-    def stop(self) -> None:
-        self.proxy.kill()
-
-    def close(self) -> None:
-        self.proxy.kill()
-        self.server.kill()
-
-    @property
-    def url(self) -> str:
-        return self.proxy.url
-
-    @property
-    def name(self) -> str:
-        return self.proxy.name
 
 
 @pytest.fixture
