@@ -18,7 +18,7 @@ from grokimagine.engines.base import (
 from grokimagine.engines.relay.errors import PROVIDER_UNAVAILABLE
 from grokimagine.engines.relay.fleet_engine import SglangEngine, VllmOmniEngine
 
-from .fake_sglang import FakeSglang, SglangScenario
+from .fake_sglang import SGLANG_MODEL, FakeSglang, SglangScenario
 from .fake_vllm_omni import FakeVllmOmni, VllmScenario
 from .helpers import fast_settings, make_request, probe_mp4, wait_for
 from .tcp_proxy import RestartableNode
@@ -112,6 +112,7 @@ def test_a_node_down_gets_no_jobs_and_comes_back(
     down.start()
     engine.pool.start_probing()
     assert engine.pool.wait_until(lambda: engine.pool.by_name(down.name).healthy, WAIT)
+    assert engine.pool.by_name(down.name).models == [SGLANG_MODEL]  # from its GET /v1/models
     runs = [_in_thread(engine, tmp_path / f"again{n}.mp4", _control()[0]) for n in range(2)]
     for thread, _ in runs:
         thread.join(timeout=WAIT)
