@@ -1,9 +1,9 @@
 """A GPU fleet behind one grokimagine: its overhead against calling the nodes directly (issue 23).
 
-Nodes: ``--nodes`` fake SGLang Diffusion servers (``tests/relay/fake_sglang.py``) on loopback,
-each rendering any job in exactly ``--render-seconds`` with ``--slots`` jobs at once, or real
-servers named with ``--node-url`` (SGLang Diffusion; ``--kind vllm-omni`` for vLLM-Omni). Two
-cases, alternating, ``--runs`` times each, ``--tasks`` jobs submitted at once:
+Nodes: ``--nodes`` fake SGLang Diffusion servers (``tests/engines/relay/fake_sglang.py``) on
+loopback, each rendering any job in exactly ``--render-seconds`` with ``--slots`` jobs at once,
+or real servers named with ``--node-url`` (SGLang Diffusion; ``--kind vllm-omni`` for
+vLLM-Omni). Two cases, alternating, ``--runs`` times each, ``--tasks`` jobs submitted at once:
 
 - direct: a client creates every job on the nodes itself (round-robin), polls each job on the
   schedule our relay uses (``--poll`` seconds, growing 1.5x to ``--poll-max``) and downloads
@@ -42,8 +42,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from tests.relay.fake_sglang import FakeSglang, SglangScenario  # noqa: E402
-from tests.relay.loopback import LoopbackServer  # noqa: E402
+from tests.engines.relay.fake_sglang import FakeSglang, SglangScenario  # noqa: E402
+from tests.engines.relay.loopback import LoopbackServer  # noqa: E402
 from worker_concurrency import sample_mp4, serve  # noqa: E402
 
 PROMPT = "a lighthouse in a storm, waves crashing"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from grokimagine.domain.operator import fleet
 from grokimagine.services import Services
-from tests.console.helpers import make_user, sign_in
+from tests.helpers.console import make_user, sign_in
 
 
 def _node(name: str, *, healthy: bool = True) -> dict:

@@ -13,8 +13,8 @@ from grokimagine.domain.operator import fleet
 from grokimagine.engines.base import Engine, GenerationRequest, GenerationResult, RenderControl
 from grokimagine.services import Services
 from grokimagine.storage.schema import workers
-from tests.admin_support import admin_headers, data
-from tests.conftest import make_worker
+from tests.helpers.admin import admin_headers, data
+from tests.helpers.customers import make_worker
 
 
 def _node(name: str, *, healthy: bool = True, in_flight: int = 0, **extra: Any) -> dict:
