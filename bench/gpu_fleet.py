@@ -206,8 +206,11 @@ def main() -> None:
             p90 = values[int(0.9 * (len(values) - 1))]
             share = (median - direct) / args.render_seconds
             overhead = "-" if case == "direct" else f"{median - direct:+.2f} s = {share:+.1%}"
+            added = median - args.render_seconds
+            span = spans[case][run]
             print(
-                f"| {case} | {run + 1} | {median:.2f} | {p90:.2f} | {values[-1]:.2f} | {overhead} |"
+                f"| {case} | {run + 1} | {median:.2f} | {p90:.2f} | {values[-1]:.2f} "
+                f"| {added:+.2f} | {overhead} | {span:.1f} | {60 * len(values) / span:.0f} |"
             )
 
 
