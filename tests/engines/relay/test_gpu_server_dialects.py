@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from grokimagine.engines.base import EngineError, InputImage, ProviderJob, RenderControl
@@ -154,6 +155,24 @@ def test_sglang_job_that_never_finishes_times_out(
         sglang_engine(relay_timeout=0.3).generate(make_request(), output, control)
     assert raised.value.code == PROVIDER_TIMEOUT
     assert jobs[-1].state == "timed_out"
+
+
+def test_a_job_left_by_a_crashed_worker_is_resumed_on_its_node_not_rendered_again(
+    sglang: FakeSglang, sglang_server: tuple[FakeSglang, str], sglang_engine: Any, output: Path
+) -> None:
+    _, base_url = sglang_server
+    sglang.reset(SglangScenario(render_seconds=0.3))
+    created = httpx.post(f"{base_url}/v1/videos", json={"prompt": "left running"}).json()
+    ref = f"{created['id']}@{base_url.removeprefix('http://')}"
+    control, jobs = _recording_control("sglang")
+    control.provider_jobs = {"sglang": ref}
+
+    result = sglang_engine().generate(make_request(), output, control)
+
+    assert result.provider_task_id == ref
+    assert sglang.calls.count("create") == 1  # only the crashed run's
+    assert [job.state for job in jobs] == ["done"]
+    assert probe_mp4(output)[1] == 12
 
 
 def test_todays_openai_relay_fails_against_sglang_on_the_variant(
