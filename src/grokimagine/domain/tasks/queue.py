@@ -78,16 +78,29 @@ def _claimable(
     return and_(condition, served)
 
 
-def _last_served(now: Any) -> Any:
-    """When the candidate's account last had a task claimed (NULL: never): the fair-share key.
+def _fair_account(now: Any, claimable: Any) -> Any:
+    """The account whose turn it is: of those with a claimable task, the one whose last claim
+    is oldest (never served: first), ties to the oldest waiting task.
 
-    Reads ``started_at`` of the account's tasks on ``ix_tasks_account_started``. ``now`` caps it
-    so a clock step backwards cannot send an account to the back for good.
+    Grouping first costs one ``ix_tasks_account_started`` lookup per waiting account, not one
+    per waiting task. ``now`` caps the times, so a clock step back cannot bury an account.
     """
+    waiting = (
+        select(tasks.c.account_id, func.min(tasks.c.created_at).label("oldest"))
+        .where(claimable)
+        .group_by(tasks.c.account_id)
+        .subquery()
+    )
     earlier = aliased(tasks)
-    return (
+    last_served = (
         select(func.max(earlier.c.started_at))
-        .where(earlier.c.account_id == tasks.c.account_id, earlier.c.started_at <= now)
+        .where(earlier.c.account_id == waiting.c.account_id, earlier.c.started_at <= now)
+        .scalar_subquery()
+    )
+    return (
+        select(waiting.c.account_id)
+        .order_by(last_served.asc().nulls_first(), waiting.c.oldest, waiting.c.account_id)
+        .limit(1)
         .scalar_subquery()
     )
 
@@ -108,33 +121,34 @@ async def claim_next_task(
     has no route).
     """
     now = utcnow()
-    candidate = (
-        select(tasks.c.id)
-        .where(_claimable(now, max_attempts, engines, unrouted))
-        .order_by(_last_served(now).asc().nulls_first(), tasks.c.created_at, tasks.c.id)
-        .limit(1)
-        # Workers on PostgreSQL skip each other's rows instead of queueing on them.
-        .with_for_update(skip_locked=True)
-        .scalar_subquery()
-    )
+    claimable = _claimable(now, max_attempts, engines, unrouted)
+    oldest = select(tasks.c.id).where(claimable).order_by(tasks.c.created_at, tasks.c.id)
+    # The oldest task of the account whose turn it is; if other workers hold every one of
+    # its tasks (PostgreSQL skips locked rows), the oldest task of anyone.
+    candidates = (oldest.where(tasks.c.account_id == _fair_account(now, claimable)), oldest)
+    row = None
     async with db.write() as conn:
-        row = (
-            await conn.execute(
-                update(tasks)
-                .where(tasks.c.id == candidate, _claimable(now, max_attempts, engines, unrouted))
-                .values(
-                    status=PROCESSING,
-                    lease_owner=owner,
-                    lease_expires_at=now + timedelta(seconds=lease_seconds),
-                    attempts=tasks.c.attempts + 1,
-                    started_at=now,
-                    progress=0,
+        for candidate in candidates:
+            # Workers on PostgreSQL skip each other's rows instead of queueing on them.
+            locked = candidate.limit(1).with_for_update(skip_locked=True).scalar_subquery()
+            row = (
+                await conn.execute(
+                    update(tasks)
+                    .where(tasks.c.id == locked, claimable)
+                    .values(
+                        status=PROCESSING,
+                        lease_owner=owner,
+                        lease_expires_at=now + timedelta(seconds=lease_seconds),
+                        attempts=tasks.c.attempts + 1,
+                        started_at=now,
+                        progress=0,
+                    )
+                    .returning(*tasks.c)
                 )
-                .returning(*tasks.c)
-            )
-        ).first()
-        if row is not None:
-            await announce_change(conn, db.dialect, row.id)
+            ).first()
+            if row is not None:
+                await announce_change(conn, db.dialect, row.id)
+                break
     if row is None:
         return None
     record = record_from_row(row)
