@@ -1,7 +1,7 @@
 """The fair-share claim's index (tasks by account and start) and workers.nodes (the fleet view)
 
 Revision ID: 0013
-Revises: 0008
+Revises: 0012
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013"
-down_revision = "0008"  # chained after main's head at merge time
+down_revision = "0012"  # main's head when merged; the lead re-chains at merge
 branch_labels = None
 depends_on = None
 
