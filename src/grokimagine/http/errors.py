@@ -31,6 +31,7 @@ from grokimagine.domain.tasks.records import (
     TaskNotFoundError,
     TooManyActiveTasksError,
 )
+from grokimagine.domain.tasks.videos import VideoAssetMissingError
 from grokimagine.http.envelope import error_response
 from grokimagine.storage.db import DatabaseBusyError
 
@@ -154,6 +155,9 @@ DOMAIN_ERRORS: dict[type[Exception], Refusal] = {
         409, "TASK_NOT_REFUNDABLE", lambda exc: f"Task not refundable: {exc.why}"
     ),
     TaskNotFoundError: Refusal(404, "TASK_NOT_FOUND", lambda _: "Task not found"),
+    VideoAssetMissingError: Refusal(
+        404, "ASSET_NOT_FOUND", lambda exc: f"Not found: {exc.message}"
+    ),
     TaskNotCancelableError: Refusal(
         409,
         "TASK_NOT_CANCELABLE",
