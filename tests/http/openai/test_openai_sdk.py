@@ -38,7 +38,12 @@ def test_create_poll_download_list_delete(
         prompt="a red kite over a beach", size="854x480", seconds="2", poll_interval_ms=100
     )
     assert video.status == "completed", video.error
-    assert (video.object, video.size, video.seconds, video.progress) == ("video", "854x480", "2", 100)
+    assert (video.object, video.size, video.seconds, video.progress) == (
+        "video",
+        "854x480",
+        "2",
+        100,
+    )
     assert video.model == "grokimagine-video"
     assert video.completed_at is not None and video.completed_at >= video.created_at
 
@@ -177,8 +182,9 @@ def test_other_accounts_and_bad_keys(server: LiveServer, client: openai.OpenAI) 
                 call()
             assert caught.value.code == "video_not_found"
         assert [item.id for item in other.videos.list()] == []
-    with sdk(server, "gi_live_not-a-key") as stranger_key, pytest.raises(
-        openai.AuthenticationError
-    ) as caught:
+    with (
+        sdk(server, "gi_live_not-a-key") as stranger_key,
+        pytest.raises(openai.AuthenticationError) as caught,
+    ):
         stranger_key.videos.list()
     assert caught.value.code == "invalid_api_key"

@@ -28,6 +28,8 @@ _CODES = {
     "TASK_NOT_FOUND": "video_not_found",
 }
 _PARAM = re.compile(r"\bThe ([A-Za-z_]+)((?:\[[A-Za-z0-9_]+\])*) parameter\b")
+# Image and video refusals name the field first: "Invalid request: images[0]: ...".
+_FIELD = re.compile(r"^[A-Za-z ]+: ([a-z_]+)(\[[0-9]+\])?: ")
 
 
 def error_type(status: int) -> str:
@@ -50,6 +52,12 @@ def openai_error_body(status: int, code: str, message: str) -> bytes:
         name = PARAM_NAMES.get(match.group(1), match.group(1))
         param = name + match.group(2)
         message = message[: match.start(1)] + param + message[match.end(2) :]
+    elif (field := _FIELD.match(message)) is not None:
+        param = PARAM_NAMES.get(field.group(1), field.group(1))
+        # One image at most here: its index says nothing.
+        message = (
+            message[: field.start(1)] + param + message[field.end(2 if field.group(2) else 1) :]
+        )
     error = {
         "message": message,
         "type": error_type(status),
