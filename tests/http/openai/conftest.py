@@ -49,6 +49,6 @@ def sdk(running: LiveServer, token: str | None = None) -> openai.OpenAI:
 
 
 @pytest.fixture
-def client(server: LiveServer) -> Iterator[openai.OpenAI]:
+def openai_client(server: LiveServer) -> Iterator[openai.OpenAI]:
     with sdk(server) as made:
         yield made

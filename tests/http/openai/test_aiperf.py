@@ -42,33 +42,15 @@ def test_aiperf_video_profile_has_no_errors(database_url: str, tmp_path: Path) -
     # A plan limit that AIPerf's polling never meets: this test is about the shape, not limits.
     plans = {"pro": {"requests_per_minute": 1_000_000}}
     with live_server(openai_settings(database_url, tmp_path, plans=plans)) as server:
+        command = [
+            *(aiperf, "profile", "--model", "grokimagine-video", "--url", server.url),
+            *("--endpoint-type", "video_generation", "--api-key", server.token),
+            *("--tokenizer", tokenizer, "--request-count", "4", "--concurrency", "2"),
+            *("--extra-inputs", "size:854x480", "--extra-inputs", "seconds:1"),
+            *("--artifact-dir", tmp_path / "artifacts", "--ui-type", "none"),
+        ]
         done = subprocess.run(
-            [
-                aiperf,
-                "profile",
-                "--model",
-                "grokimagine-video",
-                "--url",
-                server.url,
-                "--endpoint-type",
-                "video_generation",
-                "--api-key",
-                server.token,
-                "--tokenizer",
-                tokenizer,
-                "--request-count",
-                "4",
-                "--concurrency",
-                "2",
-                "--extra-inputs",
-                "size:854x480",
-                "--extra-inputs",
-                "seconds:1",
-                "--artifact-dir",
-                tmp_path / "artifacts",
-                "--ui-type",
-                "none",
-            ],  # fmt: skip
+            command,
             env={**os.environ, "AIPERF_HTTP_VIDEO_POLL_INTERVAL": "0.1"},
             capture_output=True,
             text=True,

@@ -32,9 +32,9 @@ def balance(server: LiveServer) -> int:
 
 
 def test_create_poll_download_list_delete(
-    server: LiveServer, client: openai.OpenAI, tmp_path: Path
+    server: LiveServer, openai_client: openai.OpenAI, tmp_path: Path
 ) -> None:
-    video = client.videos.create_and_poll(
+    video = openai_client.videos.create_and_poll(
         prompt="a red kite over a beach", size="854x480", seconds="2", poll_interval_ms=100
     )
     assert video.status == "completed", video.error
@@ -48,84 +48,86 @@ def test_create_poll_download_list_delete(
     assert video.completed_at is not None and video.completed_at >= video.created_at
 
     target = tmp_path / "kite.mp4"
-    client.videos.download_content(video.id).write_to_file(target)
+    openai_client.videos.download_content(video.id).write_to_file(target)
     width, height, seconds = probe(target)
     assert (width, height) == (854, 480)
     assert seconds == pytest.approx(2.0, abs=0.1)
-    poster = client.videos.download_content(video.id, variant="thumbnail").content
+    poster = openai_client.videos.download_content(video.id, variant="thumbnail").content
     assert poster[:3] == b"\xff\xd8\xff"  # a JPEG
 
-    portrait = client.videos.create_and_poll(
+    portrait = openai_client.videos.create_and_poll(
         prompt="a lighthouse", size="480x854", seconds="1", poll_interval_ms=100
     )
-    wide = client.videos.create_and_poll(
+    wide = openai_client.videos.create_and_poll(
         prompt="a harbour", model="preview-fast", size="1280x720", seconds="1", poll_interval_ms=100
     )
     assert (portrait.size, wide.size, wide.model) == ("480x854", "1280x720", "preview-fast")
 
-    first = client.videos.list(limit=2)
+    first = openai_client.videos.list(limit=2)
     assert [item.id for item in first.data] == [wide.id, portrait.id]
     assert first.has_more is True
-    every = [item.id for item in client.videos.list(limit=1)]  # the SDK follows `after`
+    every = [item.id for item in openai_client.videos.list(limit=1)]  # the SDK follows `after`
     assert every == [wide.id, portrait.id, video.id]
-    oldest_first = [item.id for item in client.videos.list(limit=2, order="asc")]
+    oldest_first = [item.id for item in openai_client.videos.list(limit=2, order="asc")]
     assert oldest_first == [video.id, portrait.id, wide.id]
 
-    deleted = client.videos.delete(portrait.id)
+    deleted = openai_client.videos.delete(portrait.id)
     assert (deleted.id, deleted.deleted, deleted.object) == (portrait.id, True, "video.deleted")
     with pytest.raises(openai.NotFoundError):
-        client.videos.retrieve(portrait.id)
+        openai_client.videos.retrieve(portrait.id)
     with pytest.raises(openai.NotFoundError):
-        client.videos.delete(portrait.id)
-    assert [item.id for item in client.videos.list()] == [wide.id, video.id]
+        openai_client.videos.delete(portrait.id)
+    assert [item.id for item in openai_client.videos.list()] == [wide.id, video.id]
 
 
-def test_remix_edit_extend(server: LiveServer, client: openai.OpenAI, tmp_path: Path) -> None:
-    source = client.videos.create_and_poll(
+def test_remix_edit_extend(
+    server: LiveServer, openai_client: openai.OpenAI, tmp_path: Path
+) -> None:
+    source = openai_client.videos.create_and_poll(
         prompt="a paper boat", size="480x480", seconds="2", poll_interval_ms=100
     )
     assert source.status == "completed"
 
-    remix = client.videos.remix(source.id, prompt="the same boat, at night")
+    remix = openai_client.videos.remix(source.id, prompt="the same boat, at night")
     assert remix.remixed_from_video_id == source.id
-    remix = client.videos.poll(remix.id, poll_interval_ms=100)
+    remix = openai_client.videos.poll(remix.id, poll_interval_ms=100)
     assert (remix.status, remix.size) == ("completed", "480x480")
 
     # openai 3.51 refuses a {"id"} reference client-side (it expects a file there): the
     # reference rides in extra_body, which the SDK sends as the form field video[id].
     by_id = {"video": openai.omit, "extra_body": {"video": {"id": source.id}}}
-    edit = client.videos.edit(prompt="make it snow", **by_id)
-    edit = client.videos.poll(edit.id, poll_interval_ms=100)
+    edit = openai_client.videos.edit(prompt="make it snow", **by_id)
+    edit = openai_client.videos.poll(edit.id, poll_interval_ms=100)
     assert edit.status == "completed" and edit.remixed_from_video_id == source.id
 
-    extension = client.videos.extend(prompt="it sails away", seconds="2", **by_id)
-    extension = client.videos.poll(extension.id, poll_interval_ms=100)
+    extension = openai_client.videos.extend(prompt="it sails away", seconds="2", **by_id)
+    extension = openai_client.videos.poll(extension.id, poll_interval_ms=100)
     assert extension.status == "completed", extension.error
     target = tmp_path / "extended.mp4"
-    client.videos.download_content(extension.id).write_to_file(target)
+    openai_client.videos.download_content(extension.id).write_to_file(target)
     assert probe(target)[2] == pytest.approx(4.0, abs=0.15)  # the source, then 2 s more
 
     # An uploaded file works as the source too.
     uploaded = tmp_path / "source.mp4"
-    client.videos.download_content(source.id).write_to_file(uploaded)
-    by_upload = client.videos.extend(prompt="more", seconds="1", video=uploaded)
-    by_upload = client.videos.poll(by_upload.id, poll_interval_ms=100)
+    openai_client.videos.download_content(source.id).write_to_file(uploaded)
+    by_upload = openai_client.videos.extend(prompt="more", seconds="1", video=uploaded)
+    by_upload = openai_client.videos.poll(by_upload.id, poll_interval_ms=100)
     assert by_upload.status == "completed", by_upload.error
 
 
 def test_input_reference_upload_and_models(
-    server: LiveServer, client: openai.OpenAI, tmp_path: Path
+    server: LiveServer, openai_client: openai.OpenAI, tmp_path: Path
 ) -> None:
     image = tmp_path / "still.png"
     from PIL import Image
 
     Image.new("RGB", (64, 64), (200, 40, 40)).save(image)
-    video = client.videos.create_and_poll(
+    video = openai_client.videos.create_and_poll(
         prompt="bring it to life", input_reference=image, seconds="1", poll_interval_ms=100
     )
     assert video.status == "completed", video.error
 
-    models = {model.id: model for model in client.models.list()}
+    models = {model.id: model for model in openai_client.models.list()}
     assert set(models) == {"grokimagine-video", "preview-fast"}
     described = models["grokimagine-video"].model_dump()
     assert {"1280x720", "720x1280", "480x480", "720x1080"} <= set(described["sizes"])
@@ -133,15 +135,17 @@ def test_input_reference_upload_and_models(
     assert described["modes"] == ["fun", "normal"]  # spicy is not allowed to this account
 
 
-def test_cross_surface_same_task_same_money(server: LiveServer, client: openai.OpenAI) -> None:
+def test_cross_surface_same_task_same_money(
+    server: LiveServer, openai_client: openai.OpenAI
+) -> None:
     auth = {"Authorization": f"Bearer {server.token}"}
     before = balance(server)
     made = httpx.post(f"{server.url}/v1/generate", headers=auth, json={"prompt": "a fox"})
     task_id = made.json()["data"]["task_id"]
-    seen = client.videos.poll(task_id, poll_interval_ms=100)  # a GrokImagine task is a video
+    seen = openai_client.videos.poll(task_id, poll_interval_ms=100)  # a GrokImagine task is a video
     assert (seen.status, seen.size, seen.seconds) == ("completed", "480x480", "6")
 
-    video = client.videos.create(prompt="a fox", size="480x480", seconds="6")
+    video = openai_client.videos.create(prompt="a fox", size="480x480", seconds="6")
     status = httpx.get(f"{server.url}/v1/status", headers=auth, params={"task_id": video.id})
     assert status.json()["data"]["consumed_credits"] == 40  # as /v1/generate's reference
     listed = httpx.get(f"{server.url}/v1/tasks", headers=auth).json()["data"]["tasks"]
@@ -150,12 +154,12 @@ def test_cross_surface_same_task_same_money(server: LiveServer, client: openai.O
 
     # The same Idempotency-Key and body: the same video, charged once.
     key = {"Idempotency-Key": "openai-once"}
-    one = client.videos.create(prompt="once", seconds="1", extra_headers=key)
-    again = client.videos.create(prompt="once", seconds="1", extra_headers=key)
+    one = openai_client.videos.create(prompt="once", seconds="1", extra_headers=key)
+    again = openai_client.videos.create(prompt="once", seconds="1", extra_headers=key)
     assert again.id == one.id
     with pytest.raises(openai.ConflictError):
-        client.videos.create(prompt="twice", seconds="1", extra_headers=key)
-    client.videos.poll(one.id, poll_interval_ms=100)
+        openai_client.videos.create(prompt="twice", seconds="1", extra_headers=key)
+    openai_client.videos.poll(one.id, poll_interval_ms=100)
     quote = httpx.post(
         f"{server.url}/v1/quote", headers=auth, json={"prompt": "once", "duration": 1}
     ).json()["data"]["price"]
@@ -163,8 +167,8 @@ def test_cross_surface_same_task_same_money(server: LiveServer, client: openai.O
     assert balance(server) == before - 80 - quote
 
 
-def test_other_accounts_and_bad_keys(server: LiveServer, client: openai.OpenAI) -> None:
-    video = client.videos.create(prompt="mine", seconds="1")
+def test_other_accounts_and_bad_keys(server: LiveServer, openai_client: openai.OpenAI) -> None:
+    video = openai_client.videos.create(prompt="mine", seconds="1")
     from grokimagine.domain.accounts import accounts
 
     async def stranger(services):  # type: ignore[no-untyped-def]
