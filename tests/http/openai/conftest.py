@@ -4,6 +4,8 @@ PostgreSQL, and the official ``openai`` SDK pointed at it with one of its keys."
 from __future__ import annotations
 
 import secrets
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +14,8 @@ import pytest
 
 from grokimagine.settings import Settings
 from tests.live_server import LiveServer, live_server
+
+NODE_DIR = Path(__file__).parent / "node"
 
 
 def openai_settings(database_url: str, tmp_path: Path, **overrides: object) -> Settings:
@@ -52,3 +56,23 @@ def sdk(running: LiveServer, token: str | None = None) -> openai.OpenAI:
 def openai_client(server: LiveServer) -> Iterator[openai.OpenAI]:
     with sdk(server) as made:
         yield made
+
+
+@pytest.fixture(scope="module")
+def node_sdk() -> Path:
+    """node/ with its pinned openai package installed (once; npm's cache makes reruns quick)."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.skip("Node.js and npm are not installed on this machine")
+    if not (NODE_DIR / "node_modules" / "openai" / "package.json").exists():
+        done = subprocess.run(
+            ["npm", "install", "--no-audit", "--no-fund", "--no-package-lock"],
+            cwd=NODE_DIR,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        if done.returncode != 0:
+            pytest.skip(
+                f"npm could not install openai (registry unreachable?): {done.stderr[-500:]}"
+            )
+    return NODE_DIR

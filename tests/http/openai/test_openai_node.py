@@ -5,36 +5,12 @@ extends and deletes videos on a real server, and gets its own error classes for 
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
 import av
-import pytest
 
 from tests.live_server import LiveServer
-
-NODE_DIR = Path(__file__).parent / "node"
-
-
-@pytest.fixture(scope="module")
-def node_sdk() -> Path:
-    """node/ with its pinned openai package installed (once; npm's cache makes reruns quick)."""
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        pytest.skip("Node.js and npm are not installed on this machine")
-    if not (NODE_DIR / "node_modules" / "openai" / "package.json").exists():
-        done = subprocess.run(
-            ["npm", "install", "--no-audit", "--no-fund", "--no-package-lock"],
-            cwd=NODE_DIR,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        if done.returncode != 0:
-            pytest.skip(
-                f"npm could not install openai (registry unreachable?): {done.stderr[-500:]}"
-            )
-    return NODE_DIR
 
 
 def test_node_sdk_drives_the_videos_api(node_sdk: Path, server: LiveServer, tmp_path: Path) -> None:

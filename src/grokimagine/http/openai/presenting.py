@@ -23,6 +23,15 @@ def _unix(moment: datetime | None) -> int | None:
     return int(moment.timestamp()) if moment is not None else None
 
 
+def _seconds(record: TaskRecord) -> str:
+    """The clip's length; an extension's is the stitched total (the source, then the rest)."""
+    seconds = record.num_frames / max(record.fps, 1)
+    source = record.input_video or {}
+    if record.operation == "extend" and isinstance(source.get("seconds"), int | float):
+        seconds += source["seconds"]
+    return str(max(1, round(seconds)))
+
+
 def video_object(services: Services, record: TaskRecord) -> dict[str, Any]:
     """The task as ``openai.types.Video`` reads it."""
     error = None
@@ -47,7 +56,7 @@ def video_object(services: Services, record: TaskRecord) -> dict[str, Any]:
         "model": model_of_task(services, record.request),
         "progress": 100 if record.status == "completed" else record.progress,
         "prompt": record.prompt,
-        "seconds": str(max(1, round(record.num_frames / max(record.fps, 1)))),
+        "seconds": _seconds(record),
         "size": f"{record.width}x{record.height}",
         "status": STATUSES.get(record.status, "failed"),
         "error": error,
