@@ -218,3 +218,12 @@ def test_json_bodies_and_other_envelopes(idle_server: LiveServer) -> None:
         f"{idle_server.url}/v1/generate", headers=auth, json={"prompt": "x", "ratio": "16:9"}
     )
     assert wide.status_code == 400  # /v1/generate keeps the reference page's three ratios
+
+
+def test_a_model_naming_an_unknown_engine_stops_the_start(tmp_path: Path) -> None:
+    from grokimagine.domain.operator.business_settings import check_business_settings
+    from grokimagine.settings import Settings
+
+    settings = Settings(data_dir=tmp_path, openai_api_models={"typo": ["previwe"]})
+    with pytest.raises(ValueError, match="GROKIMAGINE_OPENAI_API_MODELS: model 'typo'"):
+        check_business_settings(settings)
