@@ -3,7 +3,6 @@ PostgreSQL, and the official ``openai`` SDK pointed at it with one of its keys."
 
 from __future__ import annotations
 
-import secrets
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -12,23 +11,10 @@ from pathlib import Path
 import openai
 import pytest
 
-from grokimagine.settings import Settings
-from tests.live_server import LiveServer, live_server
+from tests.helpers.live_server import LiveServer, live_server
+from tests.helpers.openai_sdk import openai_settings, sdk
 
 NODE_DIR = Path(__file__).parent / "node"
-
-
-def openai_settings(database_url: str, tmp_path: Path, **overrides: object) -> Settings:
-    """The embedded default on ``database_url``, with a named model besides the default."""
-    return Settings(
-        data_dir=tmp_path / "data",
-        database_url=database_url,
-        auth_cache_seconds=0,
-        poll_seconds=0.05,
-        redis_prefix=f"gi-test-{secrets.token_hex(4)}",
-        openai_api_models={"preview-fast": ["preview"]},
-        **overrides,
-    )
 
 
 @pytest.fixture
@@ -43,13 +29,6 @@ def idle_server(database_url: str, tmp_path: Path) -> Iterator[LiveServer]:
     """A running server without a worker: videos stay queued."""
     with live_server(openai_settings(database_url, tmp_path), worker=False) as running:
         yield running
-
-
-def sdk(running: LiveServer, token: str | None = None) -> openai.OpenAI:
-    """The official client on the server's /v1, without retries (errors surface at once)."""
-    return openai.OpenAI(
-        base_url=f"{running.url}/v1", api_key=token or running.token, max_retries=0, timeout=60
-    )
 
 
 @pytest.fixture

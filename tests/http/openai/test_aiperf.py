@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.http.openai.conftest import openai_settings
-from tests.live_server import live_server
+from tests.helpers.live_server import live_server
+from tests.helpers.openai_sdk import openai_settings
 
 BENCH = Path(__file__).parents[3] / "bench"
 

@@ -11,7 +11,7 @@ import httpx
 import jsonschema
 
 from grokimagine.services import Services
-from tests.conftest import Customer, make_worker
+from tests.helpers.customers import Customer, make_worker
 
 SURFACE = ("/v1/videos", "/v1/models")
 

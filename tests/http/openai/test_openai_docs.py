@@ -10,7 +10,7 @@ from pathlib import Path
 
 import av
 
-from tests.live_server import LiveServer
+from tests.helpers.live_server import LiveServer
 
 PAGE = Path(__file__).parents[3] / "docs" / "openai-sdk.md"
 

@@ -16,8 +16,8 @@ from PIL import Image
 
 from grokimagine.domain.accounts import accounts
 from grokimagine.services import Services
-from tests.http.openai.conftest import openai_settings, sdk
-from tests.live_server import LiveServer, live_server
+from tests.helpers.live_server import LiveServer, live_server
+from tests.helpers.openai_sdk import openai_settings, sdk
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # OpenAI's Sora notice
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import av
 
-from tests.live_server import LiveServer
+from tests.helpers.live_server import LiveServer
 
 
 def test_node_sdk_drives_the_videos_api(node_sdk: Path, server: LiveServer, tmp_path: Path) -> None:

@@ -10,8 +10,8 @@ import httpx
 import openai
 import pytest
 
-from tests.http.openai.conftest import sdk
-from tests.live_server import LiveServer
+from tests.helpers.live_server import LiveServer
+from tests.helpers.openai_sdk import sdk
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # OpenAI's Sora notice
 

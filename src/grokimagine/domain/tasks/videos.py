@@ -17,7 +17,6 @@ from grokimagine.domain.tasks.records import (
     TaskNotFoundError,
     TaskRecord,
     find_task,
-    get_task,
     record_from_row,
 )
 from grokimagine.storage.db import Database
@@ -54,7 +53,7 @@ class VideoAsset:
 
 async def find_video(db: Database, account_id: str, video_id: str) -> TaskRecord:
     """The account's task ``video_id`` unless deleted; :class:`TaskNotFoundError` otherwise."""
-    record = await find_task(db, account_id, video_id)
+    record = await find_task(db, video_id, account_id=account_id)
     if record.deleted_at is not None:
         raise TaskNotFoundError(video_id)
     return record
@@ -69,9 +68,7 @@ async def list_videos(
     """
     query = select(tasks).where(tasks.c.account_id == account_id, tasks.c.deleted_at.is_(None))
     if after is not None:
-        anchor = await get_task(db, account_id, after)
-        if anchor is None:
-            raise TaskNotFoundError(after)
+        anchor = await find_task(db, after, account_id=account_id)
         if ascending:
             query = query.where(
                 or_(
