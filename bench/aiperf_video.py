@@ -11,7 +11,7 @@ Against a running server instead (a GPU engine: GROKIMAGINE_ENGINE=diffusers), g
 a live key and the model and size it serves:
 
     python bench/aiperf_video.py --aiperf .../aiperf --url http://gpu-host:8000 \\
-        --key gi_live_... --model grokimagine-video --size 832x480 --seconds 5 --requests 8
+        --key gi_live_... --model grokimagine-video --size 720x480 --seconds 5 --requests 8
 
 AIPerf is not in the test extra (its pins clash with ours): install it in a venv of its own,
 ``python -m venv aiperf-venv && aiperf-venv/bin/pip install aiperf==0.13.0``.
