@@ -22,6 +22,7 @@ from grokimagine.domain.errors import InvalidRequestError
 from grokimagine.domain.media.images import ImageRejected, ImageTooLargeError
 from grokimagine.domain.media.video_sources import VideoRejected
 from grokimagine.domain.operator.tasks import TaskNotRefundableError
+from grokimagine.domain.submission.models import ModelNotFoundError
 from grokimagine.domain.submission.video_operations import OperationNotSupportedError
 from grokimagine.domain.tasks.control import TaskNotCancelableError
 from grokimagine.domain.tasks.idempotency import IdempotencyConflictError
@@ -155,6 +156,9 @@ DOMAIN_ERRORS: dict[type[Exception], Refusal] = {
         409, "TASK_NOT_REFUNDABLE", lambda exc: f"Task not refundable: {exc.why}"
     ),
     TaskNotFoundError: Refusal(404, "TASK_NOT_FOUND", lambda _: "Task not found"),
+    ModelNotFoundError: Refusal(
+        404, "MODEL_NOT_FOUND", lambda exc: f"Model not found: {exc.model}"
+    ),
     VideoAssetMissingError: Refusal(
         404, "ASSET_NOT_FOUND", lambda exc: f"Not found: {exc.message}"
     ),

@@ -54,6 +54,8 @@ async def test_every_openai_operation_answers_as_documented(
 
     check(await client.get("/v1/models", headers=auth))
     check(await client.get("/v1/models"))
+    check(await client.get("/v1/models/grokimagine-video", headers=auth))
+    check(await client.get("/v1/models/sora-2", headers=auth))
     made = check(await client.post("/v1/videos", json={"prompt": "a kite"}, headers=auth))
     video_id = made.json()["id"]
     check(await client.post("/v1/videos", json={"prompt": "x", "size": "1x1"}, headers=auth))

@@ -3,6 +3,7 @@ create_and_poll, download, list pages, delete, remix, edit, extend; on SQLite an
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import av
@@ -133,6 +134,10 @@ def test_input_reference_upload_and_models(
     assert {"1280x720", "720x1280", "480x480", "720x1080"} <= set(described["sizes"])
     assert "6" in described["seconds"] and described["price_per_clip"]["credits"]["480x480"] == 40
     assert described["modes"] == ["fun", "normal"]  # spicy is not allowed to this account
+    assert openai_client.models.retrieve("preview-fast").id == "preview-fast"
+    with pytest.raises(openai.NotFoundError) as caught:
+        openai_client.models.retrieve("sora-2")
+    assert caught.value.code == "model_not_found"
 
 
 def test_cross_surface_same_task_same_money(
@@ -151,6 +156,15 @@ def test_cross_surface_same_task_same_money(
     listed = httpx.get(f"{server.url}/v1/tasks", headers=auth).json()["data"]["tasks"]
     assert [task["task_id"] for task in listed] == [video.id, task_id]
     assert balance(server) == before - 80
+    # Its event stream is the one every task has: it ends with the completed state.
+    events = f"{server.url}/v1/tasks/{video.id}/events"
+    with httpx.stream("GET", events, headers=auth, timeout=60) as stream:
+        states = [
+            json.loads(line.removeprefix("data:"))["status"]
+            for line in stream.iter_lines()
+            if line.startswith("data:")
+        ]
+    assert states[-1] == "completed"
 
     # The same Idempotency-Key and body: the same video, charged once.
     key = {"Idempotency-Key": "openai-once"}

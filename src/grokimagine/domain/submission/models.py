@@ -30,6 +30,14 @@ from grokimagine.engines.registry import route_capabilities
 from grokimagine.vocabulary import DEFAULT_SECONDS, MODES, SIZES
 
 
+class ModelNotFoundError(LookupError):
+    """No model of this id is offered to the caller."""
+
+    def __init__(self, model: str) -> None:
+        super().__init__(model)
+        self.model = model
+
+
 @dataclass(frozen=True)
 class VideoModel:
     """A model a caller may ask for: its id, its route (None: the caller's own) and what the
@@ -133,6 +141,16 @@ def describe_models(services: SubmissionServices, principal: Principal) -> list[
             }
         )
     return described
+
+
+def describe_model(
+    services: SubmissionServices, principal: Principal, model: str
+) -> dict[str, Any]:
+    """One model as ``GET /v1/models/{model}`` shows it; :class:`ModelNotFoundError` if none."""
+    for described in describe_models(services, principal):
+        if described["id"] == model:
+            return described
+    raise ModelNotFoundError(model)
 
 
 async def submit_video(

@@ -11,7 +11,12 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from grokimagine.domain.submission.generate import Submission
-from grokimagine.domain.submission.models import VideoRequest, describe_models, submit_video
+from grokimagine.domain.submission.models import (
+    VideoRequest,
+    describe_model,
+    describe_models,
+    submit_video,
+)
 from grokimagine.domain.submission.video_operations import submit_video_operation
 from grokimagine.domain.tasks import videos
 from grokimagine.http.errors import invalid_request
@@ -294,3 +299,26 @@ async def list_models(request: Request) -> Response:
     seconds and operations its engines declare and the price of a clip."""
     models = describe_models(services_of(request), principal_of(request))
     return _json({"object": "list", "data": models})
+
+
+@router.get(
+    "/models/{model}",
+    operation_id="retrieveModel",
+    summary="Retrieve a model (OpenAI shape)",
+    response_model=schemas.Model,
+    responses=_ERRORS,
+    openapi_extra={
+        "parameters": [
+            {
+                "name": "model",
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string", "minLength": 1, "maxLength": 64},
+            }
+        ]
+    },
+)
+async def retrieve_model(request: Request) -> Response:
+    """One model of `GET /v1/models`; 404 `model_not_found` for any other id."""
+    model = request.path_params["model"]
+    return _json(describe_model(services_of(request), principal_of(request), model))
