@@ -120,7 +120,13 @@ def test_oversized_uploads_are_413(idle_server: LiveServer) -> None:
         error = refused(
             lambda: client.videos.create(prompt="x", input_reference=large), openai.APIStatusError
         )
-        assert error.status_code == 413
+        assert error.status_code == 413 and error.param == "input_reference"
+        video = ("big.mp4", b"\x00" * (33 * 1024 * 1024), "video/mp4")  # over 32 MiB
+        error = refused(
+            lambda: client.videos.extend(prompt="x", seconds="1", video=video),
+            openai.APIStatusError,
+        )
+        assert (error.status_code, error.param) == (413, "video")
     assert balance(idle_server) == before
 
 

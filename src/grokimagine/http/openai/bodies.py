@@ -16,7 +16,7 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 
-from grokimagine.http.errors import invalid_request
+from grokimagine.http.errors import ApiError, invalid_request
 from grokimagine.http.v1.generate import json_object
 
 _BRACKETED = re.compile(r"^([A-Za-z_]+)\[([A-Za-z_]+)\]$")
@@ -24,11 +24,15 @@ _FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 _MEDIA_TYPE = re.compile(r"^[a-z]+/[a-z0-9.+-]+$")
 
 
-async def body_fields(request: Request, file_fields: dict[str, str]) -> dict[str, Any]:
+async def body_fields(
+    request: Request, file_fields: dict[str, str], max_file_bytes: int = 0
+) -> dict[str, Any]:
     """The body as a dict: form fields (nested by their brackets) or a JSON object.
 
     ``file_fields`` maps each field that may be a file upload to the nested key its data URI
-    goes under (``{"input_reference": "image_url"}``) or ``""`` for the field itself.
+    goes under (``{"input_reference": "image_url"}``) or ``""`` for the field itself. A file
+    over ``max_file_bytes`` is a 413 before it is read into memory (the domain checks the
+    limit again on the data URI, as for any).
     """
     content_type = request.headers.get("content-type", "")
     if not content_type.startswith(_FORM_TYPES):
@@ -43,6 +47,12 @@ async def body_fields(request: Request, file_fields: dict[str, str]) -> dict[str
             if isinstance(value, UploadFile):
                 if name not in file_fields:
                     raise invalid_request(f"The {name} parameter is not valid: no file expected")
+                if value.size is not None and value.size > max_file_bytes:
+                    raise ApiError(
+                        413,
+                        f"Payload too large: The {name} parameter is over {max_file_bytes} bytes",
+                        "PAYLOAD_TOO_LARGE",
+                    )
                 uri = await _data_uri(value)
                 inner = file_fields[name]
                 fields[name] = {inner: uri} if inner else uri

@@ -90,7 +90,8 @@ async def create_video(request: Request) -> Response:
     """Queue a video from a prompt (and an optional image), priced, charged and limited like
     `POST /v1/generate`. `model`, `size` and `seconds` take the values `GET /v1/models` lists;
     `mode` (fun, normal, spicy) is an extra field."""
-    fields = await body_fields(request, {"input_reference": "image_url"})
+    limits = services_of(request).settings.limits
+    fields = await body_fields(request, {"input_reference": "image_url"}, limits.max_image_bytes)
     body = parse_body(schemas.CreateVideoBody, fields)
     reference = body.input_reference
     if reference is not None and reference.image_url is None:
@@ -265,7 +266,9 @@ async def remix_video(request: Request) -> Response:
 )
 async def edit_video(request: Request) -> Response:
     """Change a video (an upload, a URL, or `{id}` of a completed one) as the prompt says."""
-    body = parse_body(schemas.EditBody, await body_fields(request, {"video": ""}))
+    limits = services_of(request).settings.limits
+    fields = await body_fields(request, {"video": ""}, limits.max_video_bytes)
+    body = parse_body(schemas.EditBody, fields)
     order = body.to_order(idempotency_key_of(request))
     submission = await submit_video_operation(services_of(request), principal_of(request), order)
     return await _answer(request, submission)
@@ -281,7 +284,9 @@ async def edit_video(request: Request) -> Response:
 )
 async def extend_video(request: Request) -> Response:
     """Continue a video (an upload, a URL, or `{id}` of a completed one) by `seconds`."""
-    body = parse_body(schemas.ExtendBody, await body_fields(request, {"video": ""}))
+    limits = services_of(request).settings.limits
+    fields = await body_fields(request, {"video": ""}, limits.max_video_bytes)
+    body = parse_body(schemas.ExtendBody, fields)
     order = body.to_order(idempotency_key_of(request))
     submission = await submit_video_operation(services_of(request), principal_of(request), order)
     return await _answer(request, submission)
