@@ -4,6 +4,7 @@ into its own exception classes; nothing is charged. Other routes keep the GrokIm
 from __future__ import annotations
 
 import base64
+import functools
 import io
 from collections.abc import Callable
 from pathlib import Path
@@ -19,11 +20,14 @@ from grokimagine.services import Services
 from tests.helpers.live_server import LiveServer, live_server
 from tests.helpers.openai_sdk import openai_settings, sdk
 
+# Generous: the machine running the tests may be busy; nothing here waits on a deadline.
+http_get = functools.partial(httpx.get, timeout=60)
+http_post = functools.partial(httpx.post, timeout=60)
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # OpenAI's Sora notice
 
 
 def balance(server: LiveServer, token: str | None = None) -> int:
-    answer = httpx.get(
+    answer = http_get(
         f"{server.url}/v1/account", headers={"Authorization": f"Bearer {token or server.token}"}
     )
     return int(answer.json()["data"]["balance"])
@@ -152,7 +156,7 @@ def test_payment_permission_and_auth_errors(idle_server: LiveServer) -> None:
     assert balance(idle_server, token) == 5
     with sdk(idle_server, "gi_live_unknown") as client:
         refused(lambda: client.videos.create(prompt="x"), openai.AuthenticationError)
-    anonymous = httpx.get(f"{idle_server.url}/v1/models")
+    anonymous = http_get(f"{idle_server.url}/v1/models")
     assert anonymous.status_code == 401
     assert anonymous.json()["error"]["type"] == "authentication_error"
 
@@ -186,7 +190,7 @@ def test_rate_limits_and_server_errors(
 def test_json_bodies_and_other_envelopes(idle_server: LiveServer) -> None:
     auth = {"Authorization": f"Bearer {idle_server.token}"}
     image = "data:image/png;base64," + base64.b64encode(png_bytes()).decode()
-    made = httpx.post(
+    made = http_post(
         f"{idle_server.url}/v1/videos",
         headers=auth,
         json={
@@ -205,22 +209,20 @@ def test_json_bodies_and_other_envelopes(idle_server: LiveServer) -> None:
         "2",
         "queued",
     )
-    status = httpx.get(
-        f"{idle_server.url}/v1/status", headers=auth, params={"task_id": video["id"]}
-    )
+    status = http_get(f"{idle_server.url}/v1/status", headers=auth, params={"task_id": video["id"]})
     assert status.json()["data"]["request"]["mode"] == "fun"
 
     # The GrokImagine shape keeps its own error body; the OpenAI shape gets OpenAI's.
-    ours = httpx.get(f"{idle_server.url}/v1/tasks/task_unknown", headers=auth)
+    ours = http_get(f"{idle_server.url}/v1/tasks/task_unknown", headers=auth)
     assert ours.json() == {"code": 404, "message": "Task not found", "error": "TASK_NOT_FOUND"}
-    theirs = httpx.get(f"{idle_server.url}/v1/videos/task_unknown", headers=auth)
+    theirs = http_get(f"{idle_server.url}/v1/videos/task_unknown", headers=auth)
     assert theirs.status_code == 404
     assert theirs.json()["error"]["code"] == "video_not_found"
-    bad_json = httpx.post(f"{idle_server.url}/v1/videos", headers=auth, content=b"{nope")
+    bad_json = http_post(f"{idle_server.url}/v1/videos", headers=auth, content=b"{nope")
     assert (
         bad_json.status_code == 400 and bad_json.json()["error"]["type"] == "invalid_request_error"
     )
-    wide = httpx.post(
+    wide = http_post(
         f"{idle_server.url}/v1/generate", headers=auth, json={"prompt": "x", "ratio": "16:9"}
     )
     assert wide.status_code == 400  # /v1/generate keeps the reference page's three ratios

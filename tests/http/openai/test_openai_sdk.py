@@ -3,6 +3,7 @@ create_and_poll, download, list pages, delete, remix, edit, extend; on SQLite an
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -14,6 +15,9 @@ import pytest
 from tests.helpers.live_server import LiveServer
 from tests.helpers.openai_sdk import sdk
 
+# Generous: the machine running the tests may be busy; nothing here waits on a deadline.
+http_get = functools.partial(httpx.get, timeout=60)
+http_post = functools.partial(httpx.post, timeout=60)
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # OpenAI's Sora notice
 
 
@@ -26,7 +30,7 @@ def probe(path: Path) -> tuple[int, int, float]:
 
 
 def balance(server: LiveServer) -> int:
-    answer = httpx.get(
+    answer = http_get(
         f"{server.url}/v1/account", headers={"Authorization": f"Bearer {server.token}"}
     )
     return int(answer.json()["data"]["balance"])
@@ -145,15 +149,15 @@ def test_cross_surface_same_task_same_money(
 ) -> None:
     auth = {"Authorization": f"Bearer {server.token}"}
     before = balance(server)
-    made = httpx.post(f"{server.url}/v1/generate", headers=auth, json={"prompt": "a fox"})
+    made = http_post(f"{server.url}/v1/generate", headers=auth, json={"prompt": "a fox"})
     task_id = made.json()["data"]["task_id"]
     seen = openai_client.videos.poll(task_id, poll_interval_ms=100)  # a GrokImagine task is a video
     assert (seen.status, seen.size, seen.seconds) == ("completed", "480x480", "6")
 
     video = openai_client.videos.create(prompt="a fox", size="480x480", seconds="6")
-    status = httpx.get(f"{server.url}/v1/status", headers=auth, params={"task_id": video.id})
+    status = http_get(f"{server.url}/v1/status", headers=auth, params={"task_id": video.id})
     assert status.json()["data"]["consumed_credits"] == 40  # as /v1/generate's reference
-    listed = httpx.get(f"{server.url}/v1/tasks", headers=auth).json()["data"]["tasks"]
+    listed = http_get(f"{server.url}/v1/tasks", headers=auth).json()["data"]["tasks"]
     assert [task["task_id"] for task in listed] == [video.id, task_id]
     assert balance(server) == before - 80
     # Its event stream is the one every task has: it ends with the completed state.
@@ -174,7 +178,7 @@ def test_cross_surface_same_task_same_money(
     with pytest.raises(openai.ConflictError):
         openai_client.videos.create(prompt="twice", seconds="1", extra_headers=key)
     openai_client.videos.poll(one.id, poll_interval_ms=100)
-    quote = httpx.post(
+    quote = http_post(
         f"{server.url}/v1/quote", headers=auth, json={"prompt": "once", "duration": 1}
     ).json()["data"]["price"]
     assert quote == 10  # the default table: 4 + 6 per second at 480p
