@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import functools
 import io
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -235,3 +236,26 @@ def test_a_model_naming_an_unknown_engine_stops_the_start(tmp_path: Path) -> Non
     settings = Settings(data_dir=tmp_path, openai_api_models={"typo": ["previwe"]})
     with pytest.raises(ValueError, match="GROKIMAGINE_OPENAI_API_MODELS: model 'typo'"):
         check_business_settings(settings)
+
+
+def test_unstorable_text_is_a_400_on_both_databases(idle_server: LiveServer) -> None:
+    auth = {"Authorization": f"Bearer {idle_server.token}"}
+    for body in (
+        {"prompt": "a lone \ud800 surrogate"},
+        {"prompt": "a NUL \x00 inside"},
+        {"prompt": "x", "input_reference": {"image_url": "https://example.com/\ud800.png"}},
+    ):
+        answer = http_post(
+            f"{idle_server.url}/v1/videos",
+            headers={**auth, "Content-Type": "application/json"},
+            content=json.dumps(body).encode(),  # escapes the surrogate and the NUL
+        )
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["error"]["type"] == "invalid_request_error"
+    edit = {"prompt": "x", "video": "https://example.com/\x00.mp4"}
+    answer = http_post(
+        f"{idle_server.url}/v1/videos/edits",
+        headers={**auth, "Content-Type": "application/json"},
+        content=json.dumps(edit).encode(),
+    )
+    assert answer.status_code == 400 and answer.json()["error"]["param"] == "video"

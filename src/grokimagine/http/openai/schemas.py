@@ -13,7 +13,9 @@ from grokimagine.domain.submission.video_operations import (
     EXTEND,
     VideoOrder,
 )
+from grokimagine.http.params import storable_text
 from grokimagine.http.v1.schemas import MAX_PROMPT_CHARS
+from grokimagine.http.v1.video_schemas import MAX_VIDEO_SOURCE_CHARS
 from grokimagine.vocabulary import Mode
 
 VideoStatus = Literal["queued", "in_progress", "completed", "failed"]
@@ -107,6 +109,13 @@ class OpenAIError(BaseModel):
     error: OpenAIErrorDetail
 
 
+def _storable(text: str) -> str:
+    # PostgreSQL text holds neither NUL nor lone surrogates: refused here on both databases.
+    if not storable_text(text):
+        raise ValueError("must not hold NUL characters or unpaired surrogates")
+    return text
+
+
 def _whole_seconds(value: Any) -> Any:
     if isinstance(value, str):
         text = value.strip()
@@ -128,9 +137,9 @@ class _Prompted(BaseModel):
         value = value.strip()
         if not value:
             raise ValueError("must not be blank")
-        if len(value) > MAX_PROMPT_CHARS or "\x00" in value:
-            raise ValueError(f"must be at most {MAX_PROMPT_CHARS} characters, without NUL")
-        return value
+        if len(value) > MAX_PROMPT_CHARS:
+            raise ValueError(f"must be at most {MAX_PROMPT_CHARS} characters")
+        return _storable(value)
 
     @field_validator("mode", mode="before")
     @classmethod
@@ -143,8 +152,13 @@ class ImageReference(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    image_url: str | None = Field(None, max_length=64 * 1024 * 1024)
+    image_url: str | None = Field(None, max_length=MAX_VIDEO_SOURCE_CHARS)
     file_id: str | None = Field(None, max_length=200)
+
+    @field_validator("image_url")
+    @classmethod
+    def _storable_url(cls, value: str | None) -> str | None:
+        return _storable(value) if value is not None else None
 
 
 class VideoReference(BaseModel):
@@ -178,7 +192,16 @@ class RemixBody(_Prompted):
 class EditBody(_Prompted):
     """``POST /v1/videos/edits``: ``video`` is an upload or ``{id}`` of a completed video."""
 
-    video: VideoReference | str = Field(description="A file upload, or {id}.")
+    video: VideoReference | str = Field(
+        description="A file upload, {id}, or an http(s) URL or data URI of a video."
+    )
+
+    @field_validator("video")
+    @classmethod
+    def _video_fits(cls, value: VideoReference | str) -> VideoReference | str:
+        if isinstance(value, str) and len(value) > MAX_VIDEO_SOURCE_CHARS:
+            raise ValueError("is longer than any video source may be")
+        return _storable(value) if isinstance(value, str) else value
 
     def to_order(self, idempotency_key: str | None) -> VideoOrder:
         """The edit as the use case takes it."""
@@ -214,7 +237,7 @@ def _order(
         prompt=prompt,
         mode=mode,
         task_id=video.id if isinstance(video, VideoReference) else None,
-        video=None if by_id else video,
+        video=video if isinstance(video, str) else None,
         duration=seconds if operation == EXTEND else DEFAULT_EXTEND_SECONDS,
         given=frozenset({"prompt", "mode", "task_id" if by_id else "video"}),
         idempotency_key=idempotency_key,
