@@ -119,7 +119,7 @@ def _storable(text: str) -> str:
 def _whole_seconds(value: Any) -> Any:
     if isinstance(value, str):
         text = value.strip()
-        if not text.isdigit() or len(text) > 4:
+        if not (text.isascii() and text.isdigit()) or len(text) > 4:
             raise ValueError("must be a whole number of seconds, such as 4")
         return int(text)
     return value

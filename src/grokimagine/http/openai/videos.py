@@ -4,6 +4,7 @@ call). Every task is a video here and every video a task there."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -44,6 +45,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         500: "server_error",
     }.items()
 }
+_LIMIT = re.compile(r"[0-9]{1,3}")
 _VIDEO_ID = [{"name": "video_id", "in": "path", "required": True, "schema": ID_SCHEMA}]
 _HEADERS = [GENERATE_HEADERS[0]]  # Idempotency-Key
 
@@ -142,7 +144,8 @@ async def list_videos(request: Request) -> Response:
     after = query.get("after")
     after = parse_id(after, "after") if after is not None else None
     limit_text = query.get("limit", "20")
-    if not limit_text.isdigit() or not 1 <= int(limit_text) <= 100:
+    # ASCII digits only: str.isdigit() also takes "²", which int() refuses.
+    if not _LIMIT.fullmatch(limit_text) or not 1 <= int(limit_text) <= 100:
         raise invalid_request("The limit parameter is not valid: a whole number from 1 to 100")
     order = query.get("order", "desc")
     if order not in ("asc", "desc"):
