@@ -446,6 +446,41 @@ class StripeSettings(SettingsGroup):
         return self.secret_key is not None and self.webhook_secret is not None
 
 
+_MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+
+
+class OpenAIApiSettings(SettingsGroup):
+    """The OpenAI-shaped surface (``/v1/videos``, ``/v1/models``): the models it lists."""
+
+    flat_prefix = "openai_api_"
+
+    default_model: str = Field(
+        "grokimagine-video",
+        description="Model id of the caller's own route (by plan and mode); the default.",
+    )
+    models: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description='More models, each a route: {"wan-2.2": ["diffusers", "preview"]}.',
+    )
+
+    @field_validator("default_model")
+    @classmethod
+    def _model_id(cls, value: str) -> str:
+        if not _MODEL_ID.fullmatch(value):
+            raise ValueError(f"{value!r} is not a model id (letters, digits, . _ : -)")
+        return value
+
+    @field_validator("models")
+    @classmethod
+    def _model_routes(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for model, engines in value.items():
+            if not _MODEL_ID.fullmatch(model):
+                raise ValueError(f"{model!r} is not a model id (letters, digits, . _ : -)")
+            if not engines or not all(engines):
+                raise ValueError(f"model {model!r} needs a non-empty list of engine names")
+        return value
+
+
 # Attribute of Settings -> its group.
 GROUPS: dict[str, type[SettingsGroup]] = {
     "limits": LimitSettings,
@@ -462,6 +497,7 @@ GROUPS: dict[str, type[SettingsGroup]] = {
     "events": EventSettings,
     "pricing": PricingSettings,
     "stripe": StripeSettings,
+    "openai_api": OpenAIApiSettings,
 }
 
 
@@ -571,6 +607,7 @@ class Settings(BaseSettings):
     events: EventSettings = Field(default_factory=EventSettings)
     pricing: PricingSettings = Field(default_factory=PricingSettings)
     stripe: StripeSettings = Field(default_factory=StripeSettings)
+    openai_api: OpenAIApiSettings = Field(default_factory=OpenAIApiSettings)
 
     @model_validator(mode="before")
     @classmethod

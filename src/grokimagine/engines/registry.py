@@ -16,7 +16,7 @@ from grokimagine.engines.base import Engine
 from grokimagine.engines.capabilities import BASELINE, Capabilities
 from grokimagine.engines.errors import EngineConfigError, UnknownEngineError
 from grokimagine.settings import Settings
-from grokimagine.vocabulary import RESOLUTIONS
+from grokimagine.vocabulary import RATIOS, RESOLUTIONS, WIDE_RATIOS
 
 __all__ = [
     "EngineConfigError",
@@ -93,6 +93,7 @@ def _preview_capabilities(settings: Settings) -> Capabilities:
         negative_prompt=True,
         operations=ALL_OPERATIONS,
         extend_durations=PREVIEW_DURATIONS,
+        ratios=RATIOS + WIDE_RATIOS,  # it draws any size
     )
 
 
@@ -135,6 +136,7 @@ def _xai_capabilities(settings: Settings) -> Capabilities:
         extend_durations=XAI_EXTEND_DURATIONS,
         extend_source_seconds=XAI_EXTEND_SOURCE_SECONDS,
         edit_max_seconds=XAI_EDIT_MAX_SECONDS,
+        ratios=RATIOS + WIDE_RATIOS,  # xAI's aspect_ratio takes 16:9 and 9:16 too
     )
 
 
