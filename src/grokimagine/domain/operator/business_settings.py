@@ -31,6 +31,7 @@ from grokimagine.domain.billing.price_table import (
     read_price_table_source,
 )
 from grokimagine.domain.clock import iso_utc, utcnow
+from grokimagine.engines.registry import engine_spec
 from grokimagine.net.policy import Allowlist
 from grokimagine.services import Services
 from grokimagine.settings import PlanFields, Settings
@@ -47,6 +48,12 @@ def check_business_settings(settings: Settings) -> None:
     the variable's name and the entry at fault (``serve``, ``worker`` and the app call this)."""
     price_table(settings)
     plan_catalog(settings)
+    for model, route in settings.openai_api.models.items():
+        for engine in route:
+            try:
+                engine_spec(settings, engine)
+            except ValueError as exc:
+                raise ValueError(f"GROKIMAGINE_OPENAI_API_MODELS: model {model!r}: {exc}") from None
 
 
 class BusinessSettingsError(ValueError):

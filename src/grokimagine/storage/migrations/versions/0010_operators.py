@@ -1,7 +1,7 @@
 """Operators without a shell: email links, disabled users, business settings, retention
 
 Revision ID: 0010
-Revises: 0012
+Revises: 0013
 """
 
 from __future__ import annotations
