@@ -12,9 +12,8 @@ from alembic import op
 import grokimagine.storage.schema
 
 revision = "0010"
-down_revision = (
-    "0012"  # the head of this branch after merging main (0012_money_in); the lead re-chains
-)
+# The head of this branch after merging main (0013_fleet); the lead re-chains at merge.
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
