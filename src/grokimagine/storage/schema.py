@@ -329,3 +329,48 @@ redemptions = Table(
     Column("account_id", ForeignKey("accounts.id"), primary_key=True),
     Column("created_at", UTCDateTime, nullable=False),
 )
+
+# The monthly price the operator charges for a plan (keyed by the plan's name, issue 26).
+plan_prices = Table(
+    "plan_prices",
+    metadata,
+    Column("plan", String(40), primary_key=True),
+    Column("currency", String(3), nullable=False),
+    Column("unit_amount", BigInteger, nullable=False),  # minor units (cents) a month
+    Column("stripe_price_id", String(200), nullable=True),  # the operator's own Stripe Price
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# A customer's plan subscription through Stripe: ``pending`` until Checkout completes,
+# ``active`` while invoices are paid, ``ended`` once canceled or unpaid (the plan downgraded).
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("account_id", ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("plan", String(40), nullable=False),
+    Column("unit_amount", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("checkout_session_id", String(200), nullable=True, unique=True),
+    Column("stripe_subscription_id", String(200), nullable=True, unique=True),
+    Column("stripe_customer_id", String(200), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("renewed_at", UTCDateTime, nullable=True),
+    Column("ended_at", UTCDateTime, nullable=True),
+)
+
+# Each paid subscription invoice grants the plan's monthly credits once: the invoice id is
+# the primary key, written in the grant's transaction.
+subscription_invoices = Table(
+    "subscription_invoices",
+    metadata,
+    Column("invoice_id", String(200), primary_key=True),
+    Column("subscription_id", ForeignKey("subscriptions.id"), nullable=False, index=True),
+    Column("account_id", ForeignKey("accounts.id"), nullable=False),
+    Column("credits", BigInteger, nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("hosted_invoice_url", Text, nullable=True),
+    Column("paid_at", UTCDateTime, nullable=False),
+)

@@ -24,9 +24,16 @@ from sqlalchemy.exc import IntegrityError
 
 from grokimagine.domain.accounts.audit import Actor, record_action
 from grokimagine.domain.billing.credits import grant_credits, take_back_credits
+from grokimagine.domain.billing.plans import plan_catalog
 from grokimagine.domain.clock import utcnow
 from grokimagine.domain.purchases.checkout import PaymentsNotConfiguredError, stripe_session
 from grokimagine.domain.purchases.credit_packs import format_money
+from grokimagine.domain.purchases.subscription_events import (
+    SubscriptionRef,
+    apply_subscription_event,
+    find_subscription,
+    is_subscription_event,
+)
 from grokimagine.settings import Settings
 from grokimagine.storage.db import Database, DbConnection
 from grokimagine.storage.schema import payments, stripe_events
@@ -91,7 +98,10 @@ async def handle_event(db: Database, settings: Settings, event: dict[str, Any]) 
     if await db.fetch_one(select(stripe_events.c.id).where(stripe_events.c.id == event_id)):
         return Outcome("duplicate", "handled before")
     receipt = None
-    if kind in PAID_SESSION_EVENTS and data.get("payment_status") == "paid":
+    subscription: SubscriptionRef | None = None
+    if is_subscription_event(kind, data):
+        subscription = await find_subscription(db, settings, kind, data)
+    elif kind in PAID_SESSION_EVENTS and data.get("payment_status") == "paid":
         receipt = await _charge_of(settings, data.get("payment_intent"))
     if kind == "charge.refunded" or kind.startswith("charge.dispute."):
         await _check_known(db, settings, data)
@@ -104,7 +114,10 @@ async def handle_event(db: Database, settings: Settings, event: dict[str, Any]) 
                     id=event_id, type=kind[:100], outcome="", handled_at=utcnow()
                 )
             )
-            outcome = await _apply(conn, kind, data, receipt)
+            if is_subscription_event(kind, data):
+                outcome = await _apply_subscription(conn, settings, kind, data, subscription)
+            else:
+                outcome = await _apply(conn, kind, data, receipt)
             await conn.execute(
                 update(stripe_events)
                 .where(stripe_events.c.id == event_id)
@@ -115,6 +128,19 @@ async def handle_event(db: Database, settings: Settings, event: dict[str, Any]) 
         return Outcome("duplicate", "handled concurrently")
     log.info("stripe event %s %s: %s (%s)", event_id, kind, outcome.result, outcome.detail)
     return outcome
+
+
+async def _apply_subscription(
+    conn: DbConnection,
+    settings: Settings,
+    kind: str,
+    data: dict[str, Any],
+    subscription: SubscriptionRef | None,
+) -> Outcome:
+    if subscription is None:
+        return Outcome("ignored", "not a subscription of this service")
+    plans = plan_catalog(settings)
+    return Outcome(*await apply_subscription_event(conn, plans, kind, data, subscription))
 
 
 async def _apply(
