@@ -53,12 +53,12 @@ async def start_subscription(
     if not settings.stripe.enabled:
         raise PaymentsNotConfiguredError()
     plans.get(plan)
-    price = await get_plan_price(db, plan)
     found = await db.fetch_one(select(accounts.c.disabled_at).where(accounts.c.id == account_id))
     if found is None or found.disabled_at is not None:
         raise PaymentProviderError("this account is disabled")
     if await running_subscription(db, account_id) is not None:
         raise SubscriptionExistsError()
+    price = await get_plan_price(db, plan)
     row_id = "subs_" + secrets.token_urlsafe(12)
     async with db.write() as conn:
         await conn.execute(
