@@ -1,4 +1,5 @@
-"""Billing actions of the console: buy a credit pack (Stripe Checkout), redeem a code.
+"""Billing actions of the console: buy a credit pack (Stripe Checkout), change plan (a Stripe
+subscription), redeem a code.
 
 The Billing page itself is ``pages.py: billing``; :func:`money_context` is what it adds.
 """
@@ -13,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from grokimagine.console.web import form_user, see_other, services_of
+from grokimagine.domain.billing.plans import UnknownPlanError, plan_catalog
 from grokimagine.domain.purchases.checkout import (
     PaymentProviderError,
     PaymentsNotConfiguredError,
@@ -20,7 +22,15 @@ from grokimagine.domain.purchases.checkout import (
     start_checkout,
 )
 from grokimagine.domain.purchases.credit_packs import PackNotFoundError, list_packs
+from grokimagine.domain.purchases.plan_prices import PlanPriceNotFoundError, list_plan_prices
 from grokimagine.domain.purchases.redemption_codes import CodeNotRedeemableError, redeem_code
+from grokimagine.domain.purchases.subscriptions import (
+    SubscriptionExistsError,
+    SubscriptionNotFoundError,
+    cancel_subscription,
+    running_subscription,
+    start_subscription,
+)
 from grokimagine.services import Services
 
 router = APIRouter(prefix="/console/billing", include_in_schema=False)
@@ -35,10 +45,27 @@ async def money_context(request: Request, services: Services, account_id: str) -
         "packs": [pack.describe() for pack in await list_packs(services.db, on_sale_only=True)]
         if enabled
         else [],
+        "plan_offers": await _plan_offers(services) if enabled else [],
+        "subscription": await running_subscription(services.db, account_id),
         "payments": await account_payments(services.db, account_id),
         "notice": request.query_params.get("notice", ""),
         "error": request.query_params.get("error", ""),
     }
+
+
+async def _plan_offers(services: Services) -> list[dict[str, Any]]:
+    """Plans on sale, with their monthly price and credits."""
+    plans = plan_catalog(services.settings)
+    return [
+        {**price.describe(), "monthly_credits": plans.get(price.plan).monthly_credits}
+        for price in await list_plan_prices(services.db)
+        if price.plan in plans
+    ]
+
+
+def _base_url(request: Request, services: Services) -> str:
+    # Behind a proxy the request's own address may be an internal one: the public URL wins.
+    return (services.settings.public_url or str(request.base_url)).rstrip("/")
 
 
 def _back(*, notice: str = "", error: str = "") -> Response:
@@ -52,8 +79,7 @@ async def checkout(request: Request) -> Response:
     form = await request.form()
     user = await form_user(request, form)
     services = services_of(request)
-    # Behind a proxy the request's own address may be an internal one: the public URL wins.
-    base = (services.settings.public_url or str(request.base_url)).rstrip("/")
+    base = _base_url(request, services)
     pack_id = form.get("pack_id")
     try:
         session = await start_checkout(
@@ -72,6 +98,51 @@ async def checkout(request: Request) -> Response:
     except PaymentProviderError as exc:
         return _back(error=f"The payment could not start: {exc}")
     return RedirectResponse(session.url, status_code=303)
+
+
+@router.post("/subscribe")
+async def subscribe(request: Request) -> Response:
+    """Open a Stripe Checkout Session subscribing to the chosen plan, and go there."""
+    form = await request.form()
+    user = await form_user(request, form)
+    services = services_of(request)
+    base = _base_url(request, services)
+    plan = form.get("plan")
+    try:
+        session = await start_subscription(
+            services.db,
+            services.settings,
+            plan_catalog(services.settings),
+            user.account_id,
+            plan if isinstance(plan, str) else "",
+            success_url=f"{base}/console/billing?"
+            + urlencode({"notice": "Thank you: your plan changes as soon as Stripe confirms."}),
+            cancel_url=f"{base}/console/billing?" + urlencode({"notice": "Plan change canceled."}),
+        )
+    except PaymentsNotConfiguredError:
+        return _back(error="Card payments are not set up here.")
+    except (UnknownPlanError, PlanPriceNotFoundError):
+        return _back(error="That plan is not on sale.")
+    except SubscriptionExistsError:
+        return _back(error="You already have a subscription: cancel it first.")
+    except PaymentProviderError as exc:
+        return _back(error=f"The subscription could not start: {exc}")
+    return RedirectResponse(session.url, status_code=303)
+
+
+@router.post("/cancel-subscription")
+async def cancel(request: Request) -> Response:
+    """Cancel the running subscription in Stripe; the plan ends when Stripe confirms."""
+    form = await request.form()
+    user = await form_user(request, form)
+    services = services_of(request)
+    try:
+        await cancel_subscription(services.db, services.settings, user.account_id)
+    except SubscriptionNotFoundError:
+        return _back(error="You have no subscription to cancel.")
+    except (PaymentsNotConfiguredError, PaymentProviderError) as exc:
+        return _back(error=f"The subscription could not be canceled: {exc}")
+    return _back(notice="Subscription canceled: your plan ends as soon as Stripe confirms.")
 
 
 @router.post("/redeem")
