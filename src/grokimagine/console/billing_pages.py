@@ -15,12 +15,15 @@ from starlette.responses import RedirectResponse, Response
 
 from grokimagine.console.web import form_user, see_other, services_of
 from grokimagine.domain.billing.plans import UnknownPlanError, plan_catalog
+from grokimagine.domain.errors import InvalidRequestError
 from grokimagine.domain.purchases.checkout import (
     PaymentProviderError,
     PaymentsNotConfiguredError,
     account_payments,
+    start_amount_checkout,
     start_checkout,
 )
+from grokimagine.domain.purchases.credit_amounts import AmountsNotOnSaleError, get_amount_price
 from grokimagine.domain.purchases.credit_packs import PackNotFoundError, list_packs
 from grokimagine.domain.purchases.plan_prices import PlanPriceNotFoundError, list_plan_prices
 from grokimagine.domain.purchases.redemption_codes import CodeNotRedeemableError, redeem_code
@@ -46,6 +49,7 @@ async def money_context(request: Request, services: Services, account_id: str) -
         if enabled
         else [],
         "plan_offers": await _plan_offers(services) if enabled else [],
+        "amount_offer": await _amount_offer(services) if enabled else None,
         "subscription": await running_subscription(services.db, account_id),
         "payments": await account_payments(services.db, account_id),
         "notice": request.query_params.get("notice", ""),
@@ -61,6 +65,13 @@ async def _plan_offers(services: Services) -> list[dict[str, Any]]:
         for price in await list_plan_prices(services.db)
         if price.plan in plans
     ]
+
+
+async def _amount_offer(services: Services) -> dict[str, Any] | None:
+    try:
+        return (await get_amount_price(services.db)).describe()
+    except AmountsNotOnSaleError:
+        return None
 
 
 def _base_url(request: Request, services: Services) -> str:
@@ -95,6 +106,38 @@ async def checkout(request: Request) -> Response:
         return _back(error="Card payments are not set up here; redeem a code instead.")
     except PackNotFoundError:
         return _back(error="That pack is no longer on sale.")
+    except PaymentProviderError as exc:
+        return _back(error=f"The payment could not start: {exc}")
+    return RedirectResponse(session.url, status_code=303)
+
+
+@router.post("/checkout-amount")
+async def checkout_amount(request: Request) -> Response:
+    """Open a Stripe Checkout Session for the number of credits typed in, and go there."""
+    form = await request.form()
+    user = await form_user(request, form)
+    services = services_of(request)
+    base = _base_url(request, services)
+    text = form.get("credits")
+    text = text.strip().replace(",", "") if isinstance(text, str) else ""
+    if not text.isdigit() or len(text) > 12:
+        return _back(error="Type the number of credits to buy, as a whole number.")
+    try:
+        session = await start_amount_checkout(
+            services.db,
+            services.settings,
+            user.account_id,
+            int(text),
+            success_url=f"{base}/console/billing?"
+            + urlencode({"notice": "Thank you: your credits arrive as soon as Stripe confirms."}),
+            cancel_url=f"{base}/console/billing?" + urlencode({"notice": "Payment canceled."}),
+        )
+    except PaymentsNotConfiguredError:
+        return _back(error="Card payments are not set up here; redeem a code instead.")
+    except AmountsNotOnSaleError:
+        return _back(error="Credits are not sold by the amount here; choose a pack.")
+    except InvalidRequestError as exc:
+        return _back(error=f"Not bought: {exc.message}.")
     except PaymentProviderError as exc:
         return _back(error=f"The payment could not start: {exc}")
     return RedirectResponse(session.url, status_code=303)

@@ -23,6 +23,7 @@ from grokimagine.domain.media.images import ImageRejected, ImageTooLargeError
 from grokimagine.domain.media.video_sources import VideoRejected
 from grokimagine.domain.operator.tasks import TaskNotRefundableError
 from grokimagine.domain.purchases.checkout import PaymentProviderError, PaymentsNotConfiguredError
+from grokimagine.domain.purchases.credit_amounts import AmountsNotOnSaleError
 from grokimagine.domain.purchases.credit_packs import PackNotFoundError
 from grokimagine.domain.purchases.plan_prices import PlanPriceNotFoundError
 from grokimagine.domain.purchases.redemption_codes import CodeNotRedeemableError
@@ -192,6 +193,9 @@ DOMAIN_ERRORS: dict[type[Exception], Refusal] = {
     ),
     StripeUnreachableError: Refusal(
         503, "PAYMENT_PROVIDER_UNAVAILABLE", lambda exc: f"Payment provider unavailable: {exc}"
+    ),
+    AmountsNotOnSaleError: Refusal(
+        404, "AMOUNTS_NOT_ON_SALE", lambda _: "Not found: credits are not sold by the amount"
     ),
     PlanPriceNotFoundError: Refusal(
         404, "PLAN_PRICE_NOT_FOUND", lambda exc: f"Plan has no monthly price: {exc}"

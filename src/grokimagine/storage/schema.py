@@ -374,3 +374,16 @@ subscription_invoices = Table(
     Column("hosted_invoice_url", Text, nullable=True),
     Column("paid_at", UTCDateTime, nullable=False),
 )
+
+# "Buy an amount": the operator's price for any number of credits between two bounds (one row).
+credit_amount_prices = Table(
+    "credit_amount_prices",
+    metadata,
+    Column("id", String(20), primary_key=True),  # always "default"
+    Column("currency", String(3), nullable=False),
+    Column("price_per_thousand_minor", BigInteger, nullable=False),  # minor units per 1,000
+    Column("min_credits", BigInteger, nullable=False),
+    Column("max_credits", BigInteger, nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)

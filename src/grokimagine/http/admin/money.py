@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from grokimagine.domain.billing.plans import plan_catalog
 from grokimagine.domain.clock import iso_utc
-from grokimagine.domain.purchases import credit_packs, plan_prices, redemption_codes
+from grokimagine.domain.purchases import credit_amounts, credit_packs, plan_prices, redemption_codes
 from grokimagine.domain.purchases.checkout import recent_payments
 from grokimagine.http.admin.auth import AdminActor
 from grokimagine.http.admin.schemas import ADMIN_ERRORS
@@ -59,6 +59,19 @@ class PlanPriceSet(BaseModel):
     unit_amount: int = Field(ge=50, le=credit_packs.MAX_PRICE_MINOR, examples=[2000])
     currency: str = Field("usd", min_length=3, max_length=3)
     stripe_price_id: str | None = Field(None, max_length=200)
+
+
+class AmountPriceSet(BaseModel):
+    """Credits sold by the amount: any number in ``[min_credits, max_credits]`` at
+    ``price_per_thousand_minor`` minor units per 1,000 credits (rounded up)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    currency: str = Field("usd", min_length=3, max_length=3)
+    price_per_thousand_minor: int = Field(ge=1, le=credit_packs.MAX_PRICE_MINOR, examples=[1000])
+    min_credits: int = Field(ge=1, le=credit_packs.MAX_CREDITS, examples=[500])
+    max_credits: int = Field(ge=1, le=credit_packs.MAX_CREDITS, examples=[1_000_000])
+    active: bool = True
 
 
 class CodeMint(BaseModel):
@@ -122,6 +135,20 @@ async def remove_plan_price(request: Request, actor: AdminActor, plan: IdPath) -
     """Remove a plan's price (audited); running subscriptions go on."""
     await plan_prices.remove_plan_price(_services(request).db, actor, plan)
     return success({"plan": plan, "removed": True})
+
+
+@router.get("/credit-amount", summary="Show the price of credits by the amount")
+async def get_amount_price(request: Request, actor: AdminActor) -> Response:
+    """The offer, on sale or not; 404 if never set."""
+    offer = await credit_amounts.get_amount_price(_services(request).db, on_sale_only=False)
+    return success(offer.describe())
+
+
+@router.put("/credit-amount", summary="Set the price of credits by the amount")
+async def set_amount_price(request: Request, actor: AdminActor, body: AmountPriceSet) -> Response:
+    """Sell any number of credits between two bounds at a rate (audited)."""
+    offer = await credit_amounts.set_amount_price(_services(request).db, actor, **body.model_dump())
+    return success(offer.describe())
 
 
 @router.post("/redemption-codes", summary="Mint redemption codes")

@@ -1,4 +1,5 @@
-"""Plan prices and plan subscriptions through Stripe, with their paid invoices
+"""Plan prices and plan subscriptions through Stripe, with their paid invoices; the price of
+credits bought by the amount
 
 Revision ID: 0016
 Revises: 0012
@@ -84,9 +85,21 @@ def upgrade() -> None:
         "subscription_invoices",
         ["subscription_id"],
     )
+    op.create_table(
+        "credit_amount_prices",
+        sa.Column("id", sa.String(length=20), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("price_per_thousand_minor", sa.BigInteger(), nullable=False),
+        sa.Column("min_credits", sa.BigInteger(), nullable=False),
+        sa.Column("max_credits", sa.BigInteger(), nullable=False),
+        sa.Column("active", sa.Boolean(), nullable=False),
+        _timestamp("updated_at", False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_credit_amount_prices")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("credit_amount_prices")
     op.drop_index(
         op.f("ix_subscription_invoices_subscription_id"), table_name="subscription_invoices"
     )
