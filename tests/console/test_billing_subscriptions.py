@@ -1,4 +1,4 @@
-"""Change plan on the Billing page: the operator prices a plan in /admin/money, a customer
+"""Change plan and buy an amount on the Billing page: the operator prices a plan in /admin/money, a customer
 subscribes through (fake) Stripe Checkout, the webhook moves the plan, the customer cancels.
 Runs against localstripe behind the strict Checkout fake, on SQLite and PostgreSQL."""
 
@@ -110,3 +110,45 @@ async def test_a_customer_changes_plan_through_stripe_and_cancels(
     assert await account_balance(services.db, customer.account_id) == 3000
     nothing = await http.post("/console/billing/cancel-subscription", data={"csrf_token": csrf})
     assert "no+subscription" in nothing.headers["location"]
+
+
+async def test_a_customer_buys_an_amount_the_operator_offers(
+    services: Services, browser_like, fake_stripe
+):
+    operator = await make_user(services, admin=True)
+    ops = browser_like()
+    ops_csrf = await sign_in(ops, operator)
+    offered = await ops.post(
+        "/admin/money/credit-amount",
+        data={
+            "csrf_token": ops_csrf,
+            "min_credits": "500",
+            "max_credits": "20,000",
+            "per_thousand": "10",
+            "currency": "usd",
+            "active": "1",
+        },
+    )
+    assert "set" in offered.headers["location"] and "error" not in offered.headers["location"]
+
+    customer = await make_user(services, credits=0)
+    http = browser_like()
+    await sign_in(http, customer)
+    page = await http.get("/console/billing")
+    assert "Buy an amount (500 to 20,000 credits, 10.00 USD per 1,000)" in page.text
+    csrf = await csrf_of(http, "/console/billing")
+    typo = await http.post(
+        "/console/billing/checkout-amount", data={"csrf_token": csrf, "credits": "lots"}
+    )
+    too_few = await http.post(
+        "/console/billing/checkout-amount", data={"csrf_token": csrf, "credits": "10"}
+    )
+    went = await http.post(
+        "/console/billing/checkout-amount", data={"csrf_token": csrf, "credits": "1,500"}
+    )
+
+    assert "whole+number" in typo.headers["location"]
+    assert "between+500+and+20%2C000" in too_few.headers["location"]
+    assert went.status_code == 303 and went.headers["location"].startswith(fake_stripe.base_url)
+    pay_page = await asyncio.to_thread(httpx.get, went.headers["location"], timeout=30)
+    assert "Pay 15.00 USD" in pay_page.text
