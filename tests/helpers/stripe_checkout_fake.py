@@ -43,6 +43,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 from tests.helpers.localstripe_server import free_port
+from tests.helpers.stripe_subscription_fake import pay_subscription
 
 SESSION_PARAMS = {
     "mode",
@@ -315,7 +316,7 @@ def build_app(fake: FakeStripe) -> Starlette:
         if method.status_code != 200:
             return HTMLResponse("<h1>Card refused</h1>", status_code=402)
         if session["mode"] == "subscription":
-            return await pay_subscription(session, method.json()["id"])
+            return await pay_subscription(fake, session, method.json()["id"])
         intent = await fake.localstripe(
             "POST",
             "/v1/payment_intents",
@@ -330,52 +331,6 @@ def build_app(fake: FakeStripe) -> Starlette:
         if intent.status_code != 200 or intent.json()["status"] != "succeeded":
             return HTMLResponse("<h1>Payment failed</h1>", status_code=402)
         session.update(status="complete", payment_status="paid", payment_intent=intent.json()["id"])
-        await fake.deliver(fake.make_event("checkout.session.completed", _public(session)))
-        return RedirectResponse(session["success_url"], status_code=303)
-
-    async def pay_subscription(session: dict[str, Any], method_id: str) -> Response:
-        """What Checkout does in subscription mode: a customer with the card as its default,
-        the recurring price (a localstripe plan), and the subscription, which localstripe
-        invoices and charges at once (and tells of by its own signed webhooks)."""
-        customer = await fake.localstripe(
-            "POST",
-            "/v1/customers",
-            data={
-                "payment_method": method_id,
-                "invoice_settings[default_payment_method]": method_id,
-                "email": session.get("customer_email") or "customer@example.com",
-            },
-        )
-        data = session["_line_items"][0]["price_data"]
-        plan = await fake.localstripe(
-            "POST",
-            "/v1/plans",
-            data={
-                "amount": str(data["unit_amount"]),
-                "currency": data["currency"],
-                "interval": data["recurring"]["interval"],
-                "product[name]": data["product_data"]["name"],
-            },
-        )
-        if customer.status_code != 200 or plan.status_code != 200:
-            return HTMLResponse("<h1>Subscription refused</h1>", status_code=402)
-        subscription = await fake.localstripe(
-            "POST",
-            "/v1/subscriptions",
-            data={
-                "customer": customer.json()["id"],
-                "items[0][plan]": plan.json()["id"],
-                **{f"metadata[{k}]": v for k, v in session["_subscription_metadata"].items()},
-            },
-        )
-        if subscription.status_code != 200 or subscription.json()["status"] != "active":
-            return HTMLResponse("<h1>Payment failed</h1>", status_code=402)
-        session.update(
-            status="complete",
-            payment_status="paid",
-            customer=customer.json()["id"],
-            subscription=subscription.json()["id"],
-        )
         await fake.deliver(fake.make_event("checkout.session.completed", _public(session)))
         return RedirectResponse(session["success_url"], status_code=303)
 

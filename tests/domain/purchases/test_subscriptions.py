@@ -277,3 +277,19 @@ async def test_events_of_other_subscriptions_are_ignored(services, client, fake_
     )
     assert await result_of(client, stranger) == "ignored"
     assert await account_balance(services.db, customer.account_id) == 0
+
+
+async def test_concurrent_deliveries_of_both_paid_events_grant_once(services, client, fake_stripe):
+    customer = await make_customer(services, credits=0)
+    _, completed, invoice = await subscribe(services, fake_stripe, customer)
+    assert await result_of(client, completed) == "applied"
+    also_paid = fake_stripe.make_event("invoice.paid", data_of(invoice))
+
+    answers = await asyncio.gather(*(deliver(client, event) for event in [invoice, also_paid] * 5))
+
+    assert all(a.status_code == 200 for a in answers), [a.text for a in answers]
+    assert sorted(a.json()["data"]["result"] for a in answers).count("applied") == 1
+    assert await account_balance(services.db, customer.account_id) == PRO_CREDITS
+    async with services.db.read() as conn:
+        assert await ledger_sum(conn, customer.account_id) == PRO_CREDITS
+    assert len(await monthly_rows(services, customer.account_id)) == 1
