@@ -14,6 +14,7 @@ import pytest
 
 from grokimagine.domain.accounts.accounts import get_account
 from grokimagine.domain.billing.usage import account_balance
+from grokimagine.domain.purchases.checkout import stripe_session
 from grokimagine.services import Services
 from grokimagine.settings import Settings
 from tests.helpers.console import csrf_of, make_user, sign_in
@@ -103,6 +104,10 @@ async def test_a_customer_changes_plan_through_stripe_and_cancels(
 
     canceled = await http.post("/console/billing/cancel-subscription", data={"csrf_token": csrf})
     assert "Subscription+canceled" in canceled.headers["location"]
+    assert "your plan ends on" in (await http.get("/console/billing")).text
+    assert (await get_account(services.db, customer.account_id)).plan == "pro"
+    async with stripe_session(services.settings.stripe) as stripe_api:
+        await stripe_api.v1.subscriptions.cancel_async(stripe_id)  # the month paid for ends
     await deliver(
         http, await wait_for_event(fake_stripe, "customer.subscription.deleted", stripe_id)
     )

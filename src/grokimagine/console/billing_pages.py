@@ -175,7 +175,7 @@ async def subscribe(request: Request) -> Response:
 
 @router.post("/cancel-subscription")
 async def cancel(request: Request) -> Response:
-    """Cancel the running subscription in Stripe; the plan ends when Stripe confirms."""
+    """Cancel the running subscription at the end of the period paid for."""
     form = await request.form()
     user = await form_user(request, form)
     services = services_of(request)
@@ -185,7 +185,7 @@ async def cancel(request: Request) -> Response:
         return _back(error="You have no subscription to cancel.")
     except (PaymentsNotConfiguredError, PaymentProviderError) as exc:
         return _back(error=f"The subscription could not be canceled: {exc}")
-    return _back(notice="Subscription canceled: your plan ends as soon as Stripe confirms.")
+    return _back(notice="Subscription canceled: your plan runs to the end of the month paid for.")
 
 
 @router.post("/redeem")

@@ -357,6 +357,7 @@ subscriptions = Table(
     Column("stripe_customer_id", String(200), nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("renewed_at", UTCDateTime, nullable=True),
+    Column("cancels_at", UTCDateTime, nullable=True),  # canceled at the period's end
     Column("ended_at", UTCDateTime, nullable=True),
 )
 

@@ -24,6 +24,7 @@ from grokimagine.domain.billing.credits import ledger_sum
 from grokimagine.domain.billing.plan_grants import grant_monthly_credits
 from grokimagine.domain.billing.plans import plan_catalog
 from grokimagine.domain.billing.usage import account_balance, ledger_entries
+from grokimagine.domain.purchases.checkout import stripe_session
 from grokimagine.domain.purchases.plan_prices import set_plan_price
 from grokimagine.domain.purchases.subscriptions import (
     SubscriptionExistsError,
@@ -190,7 +191,32 @@ async def test_cancel_downgrades_once_and_late_events_do_not_upgrade(services, c
     assert await result_of(client, invoice) == "applied"
     stripe_id = data_of(completed)["subscription"]
 
-    await cancel_subscription(services.db, services.settings, customer.account_id)
+    ends = await cancel_subscription(services.db, services.settings, customer.account_id)
+    # Canceled at the period's end: the plan runs on until Stripe ends the subscription.
+    assert ends is not None and ends.timestamp() > time.time() + 20 * 86400
+    sub = await services.db.fetch_one(select(subscriptions).where(subscriptions.c.id == row_id))
+    assert sub.status == "active" and sub.cancels_at == ends
+    assert await plan_of(services, customer.account_id) == "pro"
+    # Resumed in Stripe's dashboard, then canceled again: the row follows Stripe's word.
+    resumed = {"id": stripe_id, "object": "subscription", "status": "active"}
+    resumed["cancel_at_period_end"] = False
+    assert (
+        await result_of(client, fake_stripe.make_event("customer.subscription.updated", resumed))
+        == "applied"
+    )
+    sub = await services.db.fetch_one(select(subscriptions).where(subscriptions.c.id == row_id))
+    assert sub.cancels_at is None
+    again = {**resumed, "cancel_at_period_end": True, "current_period_end": int(ends.timestamp())}
+    assert (
+        await result_of(client, fake_stripe.make_event("customer.subscription.updated", again))
+        == "applied"
+    )
+    sub = await services.db.fetch_one(select(subscriptions).where(subscriptions.c.id == row_id))
+    assert sub.cancels_at == ends
+    async with stripe_session(services.settings.stripe) as stripe_api:
+        remote = await stripe_api.v1.subscriptions.retrieve_async(stripe_id)
+        assert remote.cancel_at_period_end is True
+        await stripe_api.v1.subscriptions.cancel_async(stripe_id)  # the period ends
     deleted = await wait_for_event(fake_stripe, "customer.subscription.deleted", stripe_id)
     assert await result_of(client, deleted) == "applied"
     assert [await result_of(client, deleted) for _ in range(3)] == ["duplicate"] * 3

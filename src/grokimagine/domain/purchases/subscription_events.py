@@ -26,6 +26,7 @@ from grokimagine.domain.billing.plans import DEFAULT_PLAN, PlanCatalog
 from grokimagine.domain.clock import utcnow
 from grokimagine.domain.purchases.checkout import stripe_session
 from grokimagine.domain.purchases.credit_packs import format_money
+from grokimagine.domain.purchases.subscriptions import period_end
 from grokimagine.settings import Settings
 from grokimagine.storage.db import Database, DbConnection
 from grokimagine.storage.schema import accounts, subscription_invoices, subscriptions
@@ -161,6 +162,15 @@ async def apply_subscription_event(
         return await _end(conn, row, "canceled", "the subscription was canceled")
     if status in ENDED_STATUSES:
         return await _end(conn, row, "unpaid" if status == "unpaid" else "canceled", status)
+    if kind == "customer.subscription.updated" and row.status == "active":
+        # Canceled at the period's end, or resumed (Stripe's dashboard or portal).
+        ends = (
+            period_end(data) if data.get("cancel_at_period_end") or data.get("cancel_at") else None
+        )
+        await conn.execute(
+            update(subscriptions).where(subscriptions.c.id == row.id).values(cancels_at=ends)
+        )
+        return ("applied", "ends at the period's end" if ends else "renews")
     return ("ignored", f"subscription {status or 'updated'}")
 
 

@@ -7,6 +7,7 @@ metadata; Stripe's events about it are applied by ``subscription_events.py``.
 from __future__ import annotations
 
 import secrets
+from datetime import UTC, datetime
 from typing import Any
 
 import stripe
@@ -142,18 +143,20 @@ def describe_subscription(row: Any) -> dict[str, Any]:
         "stripe_subscription_id": row.stripe_subscription_id,
         "created_at": iso_utc(row.created_at),
         "renewed_at": iso_utc(row.renewed_at),
+        "cancels_at": iso_utc(row.cancels_at),
         "ended_at": iso_utc(row.ended_at),
     }
 
 
-async def cancel_subscription(db: Database, settings: Settings, account_id: str) -> None:
-    """Cancel the account's running subscription in Stripe; the plan ends when Stripe's
-    ``customer.subscription.deleted`` arrives (no refund of the month begun).
+async def cancel_subscription(db: Database, settings: Settings, account_id: str) -> datetime | None:
+    """Cancel the account's running subscription at the end of the period paid for (Stripe's
+    ``cancel_at_period_end``); the plan ends when Stripe's ``customer.subscription.deleted``
+    arrives. Returns when it ends, if Stripe says.
 
     Raises :class:`SubscriptionNotFoundError` or ``PaymentProviderError``.
     """
     row = await db.fetch_one(
-        select(subscriptions.c.stripe_subscription_id).where(
+        select(subscriptions.c.id, subscriptions.c.stripe_subscription_id).where(
             subscriptions.c.account_id == account_id,
             subscriptions.c.status == "active",
             subscriptions.c.stripe_subscription_id.is_not(None),
@@ -163,9 +166,31 @@ async def cancel_subscription(db: Database, settings: Settings, account_id: str)
         raise SubscriptionNotFoundError(account_id)
     try:
         async with stripe_session(settings.stripe) as client:
-            await client.v1.subscriptions.cancel_async(row.stripe_subscription_id)
+            remote = await client.v1.subscriptions.update_async(
+                row.stripe_subscription_id, {"cancel_at_period_end": True}
+            )
     except stripe.StripeError as exc:
         raise PaymentProviderError(exc.user_message or "the payment provider refused") from exc
+    ends = period_end(remote.to_dict())
+    async with db.write() as conn:
+        await conn.execute(
+            update(subscriptions)
+            .where(subscriptions.c.id == row.id)
+            .values(cancels_at=ends or utcnow())
+        )
+    return ends
+
+
+def period_end(subscription: dict[str, Any]) -> datetime | None:
+    """When a Stripe subscription's current period ends (on the subscription in older API
+    versions, on its items since 2025-03-31)."""
+    moment = subscription.get("cancel_at") or subscription.get("current_period_end")
+    if moment is None:
+        items = (subscription.get("items") or {}).get("data") or [{}]
+        moment = items[0].get("current_period_end")
+    if isinstance(moment, int) and moment > 0:
+        return datetime.fromtimestamp(moment, UTC)
+    return None
 
 
 async def account_subscriptions(db: Database, account_id: str, *, limit: int = 20) -> list[dict]:

@@ -45,6 +45,7 @@ def upgrade() -> None:
         sa.Column("stripe_customer_id", sa.String(length=200), nullable=True),
         _timestamp("created_at", False),
         _timestamp("renewed_at", True),
+        _timestamp("cancels_at", True),
         _timestamp("ended_at", True),
         sa.ForeignKeyConstraint(
             ["account_id"], ["accounts.id"], name=op.f("fk_subscriptions_account_id_accounts")
