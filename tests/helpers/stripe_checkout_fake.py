@@ -57,6 +57,7 @@ SESSION_PARAMS = {
     "customer_email",
     "expand",
     "subscription_data",
+    "customer_creation",
 }
 MODES = ("payment", "subscription")
 TEST_CARD = {"number": "4242424242424242", "exp_month": "12", "exp_year": "2034", "cvc": "123"}
@@ -278,6 +279,7 @@ def build_app(fake: FakeStripe) -> Starlette:
             "_intent_metadata": (params.get("payment_intent_data") or {}).get("metadata") or {},
             "_subscription_metadata": (params.get("subscription_data") or {}).get("metadata") or {},
             "_line_items": items,
+            "_customer_creation": params.get("customer_creation"),
         }
         fake.sessions[session_id] = session
         if key:
@@ -317,6 +319,14 @@ def build_app(fake: FakeStripe) -> Starlette:
             return HTMLResponse("<h1>Card refused</h1>", status_code=402)
         if session["mode"] == "subscription":
             return await pay_subscription(fake, session, method.json()["id"])
+        customer: dict[str, str] = {}
+        if session["_customer_creation"] == "always":
+            # The card saved on a new customer (setup_future_usage), as Checkout does.
+            made = await fake.localstripe(
+                "POST", "/v1/customers", data={"payment_method": method.json()["id"]}
+            )
+            customer = {"customer": made.json()["id"]}
+            session["customer"] = made.json()["id"]
         intent = await fake.localstripe(
             "POST",
             "/v1/payment_intents",
@@ -325,6 +335,7 @@ def build_app(fake: FakeStripe) -> Starlette:
                 "currency": session["currency"],
                 "payment_method": method.json()["id"],
                 "confirm": "true",
+                **customer,
                 **{f"metadata[{k}]": v for k, v in session["_intent_metadata"].items()},
             },
         )

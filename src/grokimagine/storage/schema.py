@@ -388,3 +388,20 @@ credit_amount_prices = Table(
     Column("active", Boolean, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
 )
+
+# Auto top-up: below ``threshold`` credits, one pack is charged to the saved card. ``armed``
+# is cleared when a top-up starts and set again only once the balance is back at the threshold,
+# so one crossing starts one top-up.
+auto_top_ups = Table(
+    "auto_top_ups",
+    metadata,
+    Column("account_id", ForeignKey("accounts.id"), primary_key=True),
+    Column("enabled", Boolean, nullable=False),
+    Column("threshold", BigInteger, nullable=False),
+    Column("pack_id", String(40), nullable=True),
+    Column("armed", Boolean, nullable=False),
+    Column("stripe_customer_id", String(200), nullable=True),
+    Column("payment_method_id", String(200), nullable=True),
+    Column("last_payment_id", String(40), nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+)

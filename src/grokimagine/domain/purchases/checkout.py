@@ -71,8 +71,10 @@ async def start_checkout(
     *,
     success_url: str,
     cancel_url: str,
+    save_card: bool = False,
 ) -> Checkout:
-    """Record a pending payment for a pack and open a Checkout Session for it.
+    """Record a pending payment for a pack and open a Checkout Session for it (with
+    ``save_card``, Stripe keeps the card for auto top-up, off-session).
 
     Raises :class:`PaymentsNotConfiguredError`, ``PackNotFoundError`` or
     :class:`PaymentProviderError`.
@@ -80,7 +82,7 @@ async def start_checkout(
     if not settings.stripe.enabled:
         raise PaymentsNotConfiguredError()
     pack = await get_pack(db, pack_id, on_sale_only=True)
-    order = _Order(pack.id, pack.credits, pack.price_minor, pack.currency, pack.name)
+    order = _Order(pack.id, pack.credits, pack.price_minor, pack.currency, pack.name, save_card)
     return await _open_checkout(db, settings, account_id, order, success_url, cancel_url)
 
 
@@ -114,6 +116,7 @@ class _Order:
     price_minor: int
     currency: str
     name: str
+    save_card: bool = False
 
 
 async def _open_checkout(
@@ -146,10 +149,19 @@ async def _open_checkout(
             )
         )
     metadata = {"payment_id": payment_id, "account_id": account_id, "credits": str(order.credits)}
+    intent_data: dict[str, Any] = {"metadata": metadata}
+    saving: dict[str, Any] = {}
+    if order.save_card:
+        # Stripe's "save payment details during payment": a customer, the card kept for
+        # off-session charges (auto top-up).
+        metadata = {**metadata, "save_card": "1"}
+        intent_data = {"metadata": metadata, "setup_future_usage": "off_session"}
+        saving = {"customer_creation": "always"}
     try:
         async with stripe_session(settings.stripe) as client:
             session = await client.v1.checkout.sessions.create_async(
                 {
+                    **saving,
                     "mode": "payment",
                     "line_items": [
                         {
@@ -165,7 +177,7 @@ async def _open_checkout(
                     ],
                     "client_reference_id": account_id,
                     "metadata": metadata,
-                    "payment_intent_data": {"metadata": metadata},
+                    "payment_intent_data": intent_data,
                     "success_url": success_url,
                     "cancel_url": cancel_url,
                 },

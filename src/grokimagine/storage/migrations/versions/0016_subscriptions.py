@@ -1,5 +1,5 @@
 """Plan prices and plan subscriptions through Stripe, with their paid invoices; the price of
-credits bought by the amount
+credits bought by the amount; auto top-up
 
 Revision ID: 0016
 Revises: 0012
@@ -97,9 +97,26 @@ def upgrade() -> None:
         _timestamp("updated_at", False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_credit_amount_prices")),
     )
+    op.create_table(
+        "auto_top_ups",
+        sa.Column("account_id", sa.String(length=40), nullable=False),
+        sa.Column("enabled", sa.Boolean(), nullable=False),
+        sa.Column("threshold", sa.BigInteger(), nullable=False),
+        sa.Column("pack_id", sa.String(length=40), nullable=True),
+        sa.Column("armed", sa.Boolean(), nullable=False),
+        sa.Column("stripe_customer_id", sa.String(length=200), nullable=True),
+        sa.Column("payment_method_id", sa.String(length=200), nullable=True),
+        sa.Column("last_payment_id", sa.String(length=40), nullable=True),
+        _timestamp("updated_at", False),
+        sa.ForeignKeyConstraint(
+            ["account_id"], ["accounts.id"], name=op.f("fk_auto_top_ups_account_id_accounts")
+        ),
+        sa.PrimaryKeyConstraint("account_id", name=op.f("pk_auto_top_ups")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("auto_top_ups")
     op.drop_table("credit_amount_prices")
     op.drop_index(
         op.f("ix_subscription_invoices_subscription_id"), table_name="subscription_invoices"
