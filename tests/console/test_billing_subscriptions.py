@@ -1,6 +1,7 @@
-"""Change plan and buy an amount on the Billing page: the operator prices a plan in /admin/money, a customer
-subscribes through (fake) Stripe Checkout, the webhook moves the plan, the customer cancels.
-Runs against localstripe behind the strict Checkout fake, on SQLite and PostgreSQL."""
+"""The Billing page's Stripe actions beyond packs, against localstripe behind the strict
+Checkout fake, on SQLite and PostgreSQL: Change plan (the operator prices a plan, a customer
+subscribes, the webhook moves the plan, the customer cancels), buying an amount, and turning
+auto top-up on with a card saved at checkout."""
 
 from __future__ import annotations
 
@@ -13,8 +14,11 @@ import httpx
 import pytest
 
 from grokimagine.domain.accounts.accounts import get_account
+from grokimagine.domain.accounts.audit import CLI
 from grokimagine.domain.billing.usage import account_balance
+from grokimagine.domain.purchases.auto_top_up import get_auto_top_up, sweep_auto_top_ups
 from grokimagine.domain.purchases.checkout import stripe_session
+from grokimagine.domain.purchases.credit_packs import create_pack
 from grokimagine.services import Services
 from grokimagine.settings import Settings
 from tests.helpers.console import csrf_of, make_user, sign_in
@@ -157,3 +161,51 @@ async def test_a_customer_buys_an_amount_the_operator_offers(
     assert went.status_code == 303 and went.headers["location"].startswith(fake_stripe.base_url)
     pay_page = await asyncio.to_thread(httpx.get, went.headers["location"], timeout=30)
     assert "Pay 15.00 USD" in pay_page.text
+
+
+async def test_a_customer_saves_a_card_and_turns_auto_top_up_on(
+    services: Services, browser_like, fake_stripe
+):
+    pack = await create_pack(
+        services.db, CLI, name="Refill", credits=1000, price_minor=1000, currency="usd"
+    )
+    customer = await make_user(services, credits=0)
+    http = browser_like()
+    await sign_in(http, customer)
+    page = await http.get("/console/billing")
+    assert "Save my card for auto top-up" in page.text and 'id="auto-top-up"' not in page.text
+    csrf = await csrf_of(http, "/console/billing")
+    went = await http.post(
+        "/console/billing/checkout",
+        data={"csrf_token": csrf, "pack_id": pack.id, "save_card": "1"},
+    )
+    assert (
+        await asyncio.to_thread(httpx.post, went.headers["location"], timeout=30)
+    ).status_code == 303
+    session_id = went.headers["location"].rsplit("/", 1)[1]
+    await deliver(http, await wait_for_event(fake_stripe, "checkout.session.completed", session_id))
+
+    page = await http.get("/console/billing")
+    assert 'id="auto-top-up"' in page.text
+    bad = await http.post(
+        "/console/billing/auto-top-up",
+        data={"csrf_token": csrf, "threshold": "-5", "pack_id": pack.id, "enabled": "1"},
+    )
+    on = await http.post(
+        "/console/billing/auto-top-up",
+        data={"csrf_token": csrf, "threshold": "1,500", "pack_id": pack.id, "enabled": "1"},
+    )
+    assert "whole+number" in bad.headers["location"]
+    assert "Auto+top-up+is+on" in on.headers["location"]
+    saved = await get_auto_top_up(services.db, customer.account_id)
+    assert saved == {
+        "enabled": True,
+        "threshold": 1500,
+        "pack_id": pack.id,
+        "card_saved": True,
+        "last_payment_id": None,
+    }
+    # 1,000 credits bought, below 1,500: the worker's sweep starts one top-up.
+    assert await sweep_auto_top_ups(services.db, services.settings) == 1
+    assert await sweep_auto_top_ups(services.db, services.settings) == 0
+    assert await account_balance(services.db, customer.account_id) == 1000

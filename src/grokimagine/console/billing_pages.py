@@ -16,6 +16,7 @@ from starlette.responses import RedirectResponse, Response
 from grokimagine.console.web import form_user, see_other, services_of
 from grokimagine.domain.billing.plans import UnknownPlanError, plan_catalog
 from grokimagine.domain.errors import InvalidRequestError
+from grokimagine.domain.purchases.auto_top_up import get_auto_top_up, set_auto_top_up
 from grokimagine.domain.purchases.checkout import (
     PaymentProviderError,
     PaymentsNotConfiguredError,
@@ -51,6 +52,7 @@ async def money_context(request: Request, services: Services, account_id: str) -
         "plan_offers": await _plan_offers(services) if enabled else [],
         "amount_offer": await _amount_offer(services) if enabled else None,
         "subscription": await running_subscription(services.db, account_id),
+        "auto_top_up": await get_auto_top_up(services.db, account_id) if enabled else None,
         "payments": await account_payments(services.db, account_id),
         "notice": request.query_params.get("notice", ""),
         "error": request.query_params.get("error", ""),
@@ -101,6 +103,7 @@ async def checkout(request: Request) -> Response:
             success_url=f"{base}/console/billing?"
             + urlencode({"notice": "Thank you: your credits arrive as soon as Stripe confirms."}),
             cancel_url=f"{base}/console/billing?" + urlencode({"notice": "Payment canceled."}),
+            save_card=form.get("save_card") == "1",
         )
     except PaymentsNotConfiguredError:
         return _back(error="Card payments are not set up here; redeem a code instead.")
@@ -186,6 +189,31 @@ async def cancel(request: Request) -> Response:
     except (PaymentsNotConfiguredError, PaymentProviderError) as exc:
         return _back(error=f"The subscription could not be canceled: {exc}")
     return _back(notice="Subscription canceled: your plan runs to the end of the month paid for.")
+
+
+@router.post("/auto-top-up")
+async def auto_top_up(request: Request) -> Response:
+    """Turn auto top-up on or off (threshold and pack)."""
+    form = await request.form()
+    user = await form_user(request, form)
+    threshold, pack_id = form.get("threshold"), form.get("pack_id")
+    text = threshold.strip().replace(",", "") if isinstance(threshold, str) else ""
+    if not text.isdigit() or len(text) > 12:
+        return _back(error="The threshold is a whole number of credits.")
+    enabled = form.get("enabled") == "1"
+    try:
+        await set_auto_top_up(
+            services_of(request).db,
+            user.account_id,
+            enabled=enabled,
+            threshold=int(text),
+            pack_id=pack_id if isinstance(pack_id, str) else "",
+        )
+    except InvalidRequestError as exc:
+        return _back(error=f"Auto top-up not changed: {exc.message}.")
+    except PackNotFoundError:
+        return _back(error="That pack is no longer on sale.")
+    return _back(notice="Auto top-up is on." if enabled else "Auto top-up is off.")
 
 
 @router.post("/redeem")

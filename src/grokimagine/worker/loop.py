@@ -24,6 +24,7 @@ from pathlib import Path
 from grokimagine.domain.billing.plan_grants import grant_monthly_credits
 from grokimagine.domain.billing.plans import plan_catalog
 from grokimagine.domain.operator import fleet
+from grokimagine.domain.purchases.auto_top_up import sweep_auto_top_ups
 from grokimagine.domain.tasks import queue as task_queue
 from grokimagine.domain.tasks.queue import Lease
 from grokimagine.domain.tasks.records import TaskRecord
@@ -146,6 +147,10 @@ class Worker:
             WORKER_HEARTBEATS.inc()
             await fleet.touch_worker(self.services.db, self.worker_id)
             await grant_monthly_credits(self.services.db, plan_catalog(self.services.settings))
+            try:
+                await sweep_auto_top_ups(self.services.db, self.services.settings)
+            except Exception:  # a payment problem must not stop the videos
+                log.exception("auto top-up sweep failed; next check-in tries again")
 
     def _warm_up(self, names: list[str]) -> None:
         """Build every engine (loading weights, opening pools) before the first claim."""
