@@ -2,7 +2,7 @@
 credits bought by the amount; auto top-up
 
 Revision ID: 0016
-Revises: 0012
+Revises: 0013
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from alembic import op
 import grokimagine.storage.schema
 
 revision = "0016"
-down_revision = "0012"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
