@@ -26,6 +26,7 @@ from grokimagine.domain.billing.plan_grants import grant_monthly_credits
 from grokimagine.domain.billing.plans import plan_catalog
 from grokimagine.domain.operator import fleet
 from grokimagine.domain.operator.business_settings import refresh_business_settings
+from grokimagine.domain.purchases.auto_top_up import sweep_auto_top_ups
 from grokimagine.domain.tasks import queue as task_queue
 from grokimagine.domain.tasks.queue import Lease
 from grokimagine.domain.tasks.records import TaskRecord
@@ -153,6 +154,10 @@ class Worker:
             await refresh_business_settings(self.services)  # plans, retention
             self.retention.maybe_start()
             await grant_monthly_credits(self.services.db, plan_catalog(self.services.settings))
+            try:
+                await sweep_auto_top_ups(self.services.db, self.services.settings)
+            except Exception:  # a payment problem must not stop the videos
+                log.exception("auto top-up sweep failed; next check-in tries again")
 
     def _node_views(self) -> list[dict[str, Any]]:
         """The GPU nodes of this worker's fleet engines (sglang, vllm-omni), as they are now."""
