@@ -6,10 +6,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from grokimagine.domain.billing.credits import MAX_CREDITS_PER_CHANGE
+from grokimagine.http.fields import LineText
 from grokimagine.http.v1.schemas import Error
 from grokimagine.http.v1.task_schemas import TaskMoneyData
 
 MAX_REASON = 200
+MAX_PLAN_NAME = 40
 
 
 class _Body(BaseModel):
@@ -19,25 +22,27 @@ class _Body(BaseModel):
 class AccountCreate(_Body):
     """A new account."""
 
-    name: str = Field("", max_length=200)
-    plan: str = Field("free", description="One of GET /admin/v1/plans.")
+    name: LineText = Field("", max_length=200)
+    plan: LineText = Field(
+        "free", max_length=MAX_PLAN_NAME, description="One of GET /admin/v1/plans."
+    )
     allow_spicy: bool = False
-    credits: int = Field(0, ge=0, le=10**12, description="Opening grant.")
+    credits: int = Field(0, ge=0, le=MAX_CREDITS_PER_CHANGE, description="Opening grant.")
 
 
 class AccountChange(_Body):
     """Fields to change; each change is its own audit entry."""
 
-    plan: str | None = None
+    plan: LineText | None = Field(None, max_length=MAX_PLAN_NAME)
     allow_spicy: bool | None = None
-    name: str | None = Field(None, max_length=200)
+    name: LineText | None = Field(None, max_length=200)
 
 
 class CreditChange(_Body):
     """Credits to grant or deduct, and why (kept on the ledger row and in the audit log)."""
 
-    amount: int = Field(gt=0, le=10**12, strict=True)
-    reason: str = Field(min_length=1, max_length=MAX_REASON)
+    amount: int = Field(gt=0, le=MAX_CREDITS_PER_CHANGE, strict=True)
+    reason: LineText = Field(min_length=1, max_length=MAX_REASON)
 
 
 class KeyCreate(_Body):
@@ -49,7 +54,7 @@ class KeyCreate(_Body):
 class RefundBody(_Body):
     """Why a task is refunded."""
 
-    reason: str = Field("", max_length=MAX_REASON)
+    reason: LineText = Field("", max_length=MAX_REASON)
 
 
 class AdminAccount(BaseModel):
