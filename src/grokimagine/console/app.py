@@ -15,6 +15,7 @@ from grokimagine.console.web import HERE, PageError, SignInRequired, render, sig
 from grokimagine.http import app as api
 from grokimagine.http.app import BackgroundWorker
 from grokimagine.http.envelope import error_response
+from grokimagine.http.fields import FieldError
 from grokimagine.services import Services
 from grokimagine.settings import Settings
 
@@ -74,6 +75,19 @@ def install_console(app: FastAPI, settings: Settings) -> None:
             status=exc.status,
             message=exc.message,
         )
+
+    api_field_error = app.exception_handlers[FieldError]
+
+    @app.exception_handler(FieldError)
+    async def _field_error(request: Request, exc: FieldError) -> Response:
+        # A page's refused field gets a page naming it; the API (and /console/api) keep JSON.
+        path = request.url.path
+        if not path.startswith(CONSOLE_PREFIXES) or path.startswith(ADMIN_API_PREFIX):
+            return await api_field_error(request, exc)
+        if _wants_json(request):
+            return error_response(400, "INVALID_REQUEST", f"Invalid request: {exc}")
+        message = f"The {exc.field} field is not valid: {exc.why}."
+        return render(request, "error.html", None, status_code=400, status=400, message=message)
 
     api_http_error = app.exception_handlers[StarletteHTTPException]
 
