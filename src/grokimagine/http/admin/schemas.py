@@ -16,7 +16,8 @@ MAX_PLAN_NAME = 40
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Strict: false is not 0 credits, "true" is not a boolean (schemathesis found the first).
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class AccountCreate(_Body):
