@@ -26,6 +26,10 @@ def _wants_json(request: Request) -> bool:
     return request.url.path.startswith(API_PREFIXES)
 
 
+def _is_page(path: str) -> bool:
+    return path.startswith(CONSOLE_PREFIXES) and not path.startswith(ADMIN_API_PREFIX)
+
+
 def create_app(
     services: Services,
     *,
@@ -81,13 +85,24 @@ def install_console(app: FastAPI, settings: Settings) -> None:
     @app.exception_handler(FieldError)
     async def _field_error(request: Request, exc: FieldError) -> Response:
         # A page's refused field gets a page naming it; the API (and /console/api) keep JSON.
-        path = request.url.path
-        if not path.startswith(CONSOLE_PREFIXES) or path.startswith(ADMIN_API_PREFIX):
+        if not _is_page(request.url.path):
             return await api_field_error(request, exc)
         if _wants_json(request):
             return error_response(400, "INVALID_REQUEST", f"Invalid request: {exc}")
         message = f"The {exc.field} field is not valid: {exc.why}."
         return render(request, "error.html", None, status_code=400, status=400, message=message)
+
+    api_unexpected = app.exception_handlers[Exception]
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        # Logged by the API's handler; a page gets a page rather than the API's JSON body.
+        response = await api_unexpected(request, exc)
+        path = request.url.path
+        if not _is_page(path) or _wants_json(request):
+            return response
+        message = "Something went wrong on our side. Try again in a moment."
+        return render(request, "error.html", None, status_code=500, status=500, message=message)
 
     api_http_error = app.exception_handlers[StarletteHTTPException]
 

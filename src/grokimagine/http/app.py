@@ -17,6 +17,7 @@ from grokimagine.http.admin import accounts as admin_routes
 from grokimagine.http.admin import operations as admin_ops_routes
 from grokimagine.http.admin import ops
 from grokimagine.http.auth import Authenticator
+from grokimagine.http.boundary import ErrorBoundary
 from grokimagine.http.errors import install_error_handlers
 from grokimagine.http.gate import ApiGate
 from grokimagine.http.observe import RequestObserver
@@ -125,6 +126,7 @@ def create_app(
     )
     # POST /v1/generate parses its own body; its schema is listed for generators all the same.
     shape_for_generators(app, [GenerateRequest, ExtendRequest, EditRequest])
+    app.add_middleware(ErrorBoundary)  # innermost: a 500 keeps the connection (issue 21)
     app.add_middleware(
         ApiGate,
         authenticator=authenticator,
