@@ -27,6 +27,8 @@ FIRST_MOMENT = datetime(2000, 1, 1, tzinfo=UTC)
 END_MOMENT = datetime(2200, 1, 1, tzinfo=UTC)
 MAX_DIGITS = 19  # past any bound we check: a longer number is refused unread
 _ASCII_DIGITS = re.compile(r"^[0-9]+$")
+# Calendar days only: date.fromisoformat would take "20260101" and "2026-W01-1" too.
+_DAY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 # Line breaks and tabs, allowed in multi-line fields only (a prompt, a note).
 _LAYOUT = frozenset("\t\n\r")
 
@@ -95,7 +97,7 @@ def parse_day(text: str, field: str) -> date:
     """A day as ``YYYY-MM-DD`` between :data:`FIRST_DAY` and :data:`LAST_DAY`."""
     value = text.strip()
     try:
-        if len(value) != 10:
+        if not _DAY.match(value):
             raise ValueError(value)
         day = date.fromisoformat(value)
     except ValueError:
@@ -169,9 +171,15 @@ Moment = Annotated[
     AfterValidator(_why_only(lambda moment: check_moment(moment, ""))),
     Field(description=f"ISO 8601 with a time zone, from {FIRST_DAY} to {LAST_DAY}."),
 ]
+
+
+def _day_of(value: object) -> object:
+    return parse_day(value, "") if isinstance(value, str) else value
+
+
 Day = Annotated[
     date,
-    BeforeValidator(lambda value: value.strip() if isinstance(value, str) else value),
+    BeforeValidator(_why_only(_day_of)),
     AfterValidator(_why_only(lambda day: check_day(day, ""))),
     Field(description=f"YYYY-MM-DD, from {FIRST_DAY} to {LAST_DAY}."),
 ]
