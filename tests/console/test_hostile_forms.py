@@ -291,3 +291,101 @@ async def test_the_sign_up_form_stores_nothing_it_refuses(
         refused_naming(response, *bad)
     else:
         assert response.status_code in (303, 400), response.text
+
+
+def form_paths(account_id: str, task_id: str, key_id: str) -> list[str]:
+    """Every form handler of the console and /admin that a signed-in person posts to."""
+    return [
+        f"/admin/accounts/{account_id}/plan",
+        f"/admin/accounts/{account_id}/spicy",
+        f"/admin/accounts/{account_id}/state",
+        f"/admin/accounts/{account_id}/credits",
+        f"/admin/tasks/{task_id}/refund",
+        f"/admin/tasks/{task_id}/cancel",
+        f"/console/tasks/{task_id}/delete",
+        f"/console/tasks/{task_id}/cancel",
+        f"/console/tasks/{task_id}/extend",
+        f"/console/tasks/{task_id}/edit",
+        "/console/keys",
+        f"/console/keys/{key_id}/revoke",
+        "/console/webhooks/rotate",
+        "/console/password",
+        "/console/sign-out",
+    ]
+
+
+@PROPERTY
+@given(token=mixed_text, extra=mixed_text)
+async def test_every_form_refuses_a_hostile_token_or_field_without_a_500(
+    services: Services, operator: Operator, token: str, extra: str
+) -> None:
+    account_id = operator.customer.account_id
+    before = await money(services, account_id)
+    fields = ("amount", "reason", "prompt", "name", "plan", "duration", "current_password")
+    for path in form_paths(account_id, "task_Unknown0000000000000", "key_Unknown000000"):
+        response = await operator.http.post(
+            path, data={"csrf_token": token, **dict.fromkeys(fields, extra)}
+        )
+        if not storable(token, multiline=True):
+            refused_naming(response, "csrf_token")
+        elif not storable(extra, multiline=True):
+            refused_naming(response, *fields)
+        else:
+            # A wrong token: 403 page (or 404 where the form's task is unknown first).
+            assert response.status_code in (403, 404), (path, response.text)
+    assert await money(services, account_id) == before
+
+
+@PROPERTY
+@given(prompt=mixed_text, duration=number_text, mode=st.sampled_from(["normal", "fun", "x", ""]))
+async def test_the_extend_and_edit_forms_name_a_hostile_field(
+    services: Services,
+    customer_session: tuple[httpx.AsyncClient, str, str],
+    prompt: str,
+    duration: str,
+    mode: str,
+) -> None:
+    http, csrf, account_id = customer_session
+    before = await money(services, account_id)
+    for operation in ("extend", "edit"):
+        response = await http.post(
+            f"/console/tasks/task_Unknown0000000000000/{operation}",
+            data={"csrf_token": csrf, "prompt": prompt, "duration": duration, "mode": mode},
+        )
+        bad = [
+            name
+            for name, value in (("prompt", prompt), ("duration", duration))
+            if not storable(value, multiline=True)
+        ]
+        if bad:
+            refused_naming(response, *bad)
+        else:
+            assert response.status_code in (400, 404), response.text  # the task is not theirs
+    assert await money(services, account_id) == before
+
+
+@PROPERTY
+@given(current=mixed_text, new=mixed_text)
+async def test_the_password_form_names_a_hostile_field(
+    customer_session: tuple[httpx.AsyncClient, str, str], current: str, new: str
+) -> None:
+    http, csrf, _ = customer_session
+    response = await http.post(
+        "/console/password",
+        data={
+            "csrf_token": csrf,
+            "current_password": current,
+            "new_password": new,
+            "new_password_again": new,
+        },
+    )
+    bad = [
+        name
+        for name, value in (("current_password", current), ("new_password", new))
+        if not storable(value, multiline=True)
+    ]
+    if bad:
+        refused_naming(response, *bad, "new_password_again")
+    else:
+        # The current password is never one of these: a form error, on the form's page.
+        assert response.status_code == 400 and "password" in response.text
