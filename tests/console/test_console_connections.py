@@ -9,7 +9,7 @@ import pytest
 
 from grokimagine.console.app import create_app as console_app
 from grokimagine.settings import Settings
-from tests.live_server import live_server
+from tests.helpers.live_server import live_server
 
 
 def test_errors_of_every_kind_leave_the_connection_open(

@@ -19,7 +19,7 @@ from grokimagine.domain.billing.credits import MAX_CREDITS_PER_CHANGE
 from grokimagine.domain.billing.usage import ledger_page
 from grokimagine.domain.operator.reports import MAX_REPORT_DAYS
 from grokimagine.services import Services
-from tests.console.helpers import ConsoleUser, attempt_sign_in, make_user, sign_in
+from tests.helpers.console import ConsoleUser, attempt_sign_in, make_user, sign_in
 from tests.helpers.hostile import FIRST, LAST, day_text, mixed_text, number_text, storable, whole_in
 
 PROPERTY = settings(

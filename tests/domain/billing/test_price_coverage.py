@@ -24,8 +24,8 @@ from grokimagine.domain.submission.generate import price_list
 from grokimagine.engines.routing import EngineRouter
 from grokimagine.settings import Settings
 from grokimagine.vocabulary import PLAN_NAMES, RESOLUTIONS
-from tests.admin_support import app_with
-from tests.conftest import make_customer
+from tests.helpers.admin import app_with
+from tests.helpers.customers import make_customer
 
 numbers = st.one_of(
     st.integers(min_value=0, max_value=40),

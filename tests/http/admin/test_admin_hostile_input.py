@@ -18,8 +18,8 @@ from grokimagine.domain.billing.credits import MAX_CREDITS_PER_CHANGE
 from grokimagine.domain.operator.reports import MAX_REPORT_DAYS
 from grokimagine.services import Services
 from grokimagine.storage.schema import accounts
-from tests.admin_support import admin_headers, balance, ledger_total
-from tests.conftest import Customer
+from tests.helpers.admin import admin_headers, balance, ledger_total
+from tests.helpers.customers import Customer
 from tests.helpers.hostile import FIRST, LAST, mixed_text, storable
 
 PROPERTY = settings(

@@ -19,8 +19,8 @@ from grokimagine.domain.tasks.control import TaskNotCancelableError
 from grokimagine.domain.tasks.records import TaskNotFoundError
 from grokimagine.http.errors import DOMAIN_ERRORS, Refusal
 from grokimagine.services import Services
-from tests.admin_support import admin_headers, balance, ledger_total
-from tests.conftest import Customer
+from tests.helpers.admin import admin_headers, balance, ledger_total
+from tests.helpers.customers import Customer
 
 MISSING_ACCOUNT = "acct_Missing0000000000"
 MISSING_TASK = "task_Missing00000000000000"
