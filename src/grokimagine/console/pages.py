@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends
 from starlette.requests import Request
 from starlette.responses import Response
 
+from grokimagine.console.billing_pages import money_context
 from grokimagine.console.charts import daily_chart
 from grokimagine.console.forms import check_address, form_choice, form_text, query_choice, read_form
 from grokimagine.console.web import (
@@ -282,6 +283,7 @@ async def billing(request: Request) -> Response:
         entries=page.entries,
         next_cursor=page.next_cursor,
         paged=cursor is not None,
+        **await money_context(request, services, user.account_id),
     )
 
 
