@@ -310,6 +310,11 @@ def form_paths(account_id: str, task_id: str, key_id: str) -> list[str]:
         f"/console/keys/{key_id}/revoke",
         "/console/webhooks/rotate",
         "/console/password",
+        "/admin/money/packs",
+        "/admin/money/packs/pack_Unknown0000/sale",
+        "/admin/money/codes",
+        "/console/billing/checkout",
+        "/console/billing/redeem",
         "/console/sign-out",
     ]
 
@@ -389,3 +394,28 @@ async def test_the_password_form_names_a_hostile_field(
     else:
         # The current password is never one of these: a form error, on the form's page.
         assert response.status_code == 400 and "password" in response.text
+
+
+@PROPERTY
+@given(
+    name=mixed_text,
+    credits=number_text,
+    price=st.one_of(number_text, st.sampled_from(["10.50", "²", "1.٣", "10.5.5", "9" * 30])),
+    expires=day_text,
+)
+async def test_the_money_forms_answer_hostile_values_without_a_500(
+    services: Services, operator: Operator, name: str, credits: str, price: str, expires: str
+) -> None:
+    pack = await operator.http.post(
+        "/admin/money/packs",
+        data={"csrf_token": operator.csrf, "name": name, "credits": credits, "price": price},
+    )
+    codes = await operator.http.post(
+        "/admin/money/codes",
+        data={"csrf_token": operator.csrf, "credits": credits, "expires": expires, "note": name},
+    )
+    for response in (pack, codes):
+        assert response.status_code in (200, 303, 400), response.text
+    if not storable(name):
+        refused_naming(pack, "name")
+        refused_naming(codes, "note")

@@ -8,10 +8,11 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from grokimagine.console.forms import check_address, read_form
 from grokimagine.console.web import form_user, see_other, services_of
 from grokimagine.domain.purchases.checkout import (
     PaymentProviderError,
@@ -23,7 +24,9 @@ from grokimagine.domain.purchases.credit_packs import PackNotFoundError, list_pa
 from grokimagine.domain.purchases.redemption_codes import CodeNotRedeemableError, redeem_code
 from grokimagine.services import Services
 
-router = APIRouter(prefix="/console/billing", include_in_schema=False)
+router = APIRouter(
+    prefix="/console/billing", include_in_schema=False, dependencies=[Depends(check_address)]
+)
 
 
 async def money_context(request: Request, services: Services, account_id: str) -> dict[str, Any]:
@@ -49,7 +52,7 @@ def _back(*, notice: str = "", error: str = "") -> Response:
 @router.post("/checkout")
 async def checkout(request: Request) -> Response:
     """Open a Stripe Checkout Session for the chosen pack and go there."""
-    form = await request.form()
+    form = await read_form(request)
     user = await form_user(request, form)
     services = services_of(request)
     # Behind a proxy the request's own address may be an internal one: the public URL wins.
@@ -77,7 +80,7 @@ async def checkout(request: Request) -> Response:
 @router.post("/redeem")
 async def redeem(request: Request) -> Response:
     """Redeem a code for the signed-in user's account."""
-    form = await request.form()
+    form = await read_form(request)
     user = await form_user(request, form)
     code = form.get("code")
     try:
