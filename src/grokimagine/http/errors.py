@@ -35,6 +35,7 @@ from grokimagine.domain.purchases.stripe_events import (
     PaymentNotYetKnownError,
     WebhookSignatureError,
 )
+from grokimagine.domain.submission.models import ModelNotFoundError
 from grokimagine.domain.submission.video_operations import OperationNotSupportedError
 from grokimagine.domain.tasks.control import TaskNotCancelableError
 from grokimagine.domain.tasks.idempotency import IdempotencyConflictError
@@ -44,6 +45,7 @@ from grokimagine.domain.tasks.records import (
     TaskNotFoundError,
     TooManyActiveTasksError,
 )
+from grokimagine.domain.tasks.videos import VideoAssetMissingError
 from grokimagine.http.envelope import error_response
 from grokimagine.http.fields import FieldError
 from grokimagine.storage.db import DatabaseBusyError
@@ -180,6 +182,12 @@ DOMAIN_ERRORS: dict[type[Exception], Refusal] = {
         409, "TASK_NOT_REFUNDABLE", lambda exc: f"Task not refundable: {exc.why}"
     ),
     TaskNotFoundError: Refusal(404, "TASK_NOT_FOUND", lambda _: "Task not found"),
+    ModelNotFoundError: Refusal(
+        404, "MODEL_NOT_FOUND", lambda exc: f"Model not found: {exc.model}"
+    ),
+    VideoAssetMissingError: Refusal(
+        404, "ASSET_NOT_FOUND", lambda exc: f"Not found: {exc.message}"
+    ),
     TaskNotCancelableError: Refusal(
         409,
         "TASK_NOT_CANCELABLE",

@@ -153,6 +153,8 @@ tasks = Table(
     Index("ix_tasks_status_created", "status", "created_at"),
     Index("ix_tasks_status_route_head_created", "status", "route_head", "created_at"),
     Index("ix_tasks_account_idempotency", "account_id", "idempotency_key", unique=True),
+    # The fair-share claim's "when was this account last served" (domain/tasks/queue.py).
+    Index("ix_tasks_account_started", "account_id", "started_at"),
 )
 
 # Workers that have run against this database, for the fleet's last-seen metric.
@@ -163,6 +165,9 @@ workers = Table(
     Column("engines", JSON, nullable=False),
     Column("started_at", UTCDateTime, nullable=False),
     Column("last_seen_at", UTCDateTime, nullable=False, index=True),
+    # The GPU nodes behind the worker's fleet engines as it last saw them (health, jobs in
+    # flight, latency), written at each check-in: [{"engine", "name", "url", ...}].
+    Column("nodes", JSON, nullable=True),
 )
 
 # One row per webhook message (a task reaching a final state with a callback_url), written in the

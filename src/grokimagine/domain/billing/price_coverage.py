@@ -30,7 +30,8 @@ class PricedRoute:
 
 
 def routes_in_force(settings: Settings, plans: PlanCatalog) -> list[PricedRoute]:
-    """Every distinct route a task may take under ``settings`` (each plan and mode, test keys).
+    """Every distinct route a task may take under ``settings`` (each plan and mode, each model
+    of ``GROKIMAGINE_OPENAI_API_MODELS``, test keys).
 
     A malformed ``GROKIMAGINE_ROUTES`` gives none here: the engine router refuses it, named.
     """
@@ -42,6 +43,9 @@ def routes_in_force(settings: Settings, plans: PlanCatalog) -> list[PricedRoute]
     for plan in plans.names():
         for mode in MODES:
             seen.setdefault(table.route(plan, mode), f"plan {plan}, mode {mode}")
+    # The models of POST /v1/videos may name routes of their own.
+    for model, engines in settings.openai_api.models.items():
+        seen.setdefault(tuple(engines), f"model {model}")
     return [
         PricedRoute(engines, origin, route_capabilities(settings, engines))
         for engines, origin in seen.items()
