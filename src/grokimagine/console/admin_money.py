@@ -17,8 +17,14 @@ from starlette.responses import Response
 
 from grokimagine.console.forms import check_address, form_choice, form_text, read_form
 from grokimagine.console.web import admin_user, form_user, render, see_other, services_of
+from grokimagine.domain.billing.plans import UnknownPlanError, plan_catalog
 from grokimagine.domain.errors import InvalidRequestError
-from grokimagine.domain.purchases import credit_packs, redemption_codes
+from grokimagine.domain.purchases import (
+    credit_amounts,
+    credit_packs,
+    plan_prices,
+    redemption_codes,
+)
 from grokimagine.domain.purchases.checkout import recent_payments
 from grokimagine.http.fields import FieldError, parse_day, parse_whole
 
@@ -61,6 +67,13 @@ def _back(*, notice: str = "", error: str = "") -> Response:
     return see_other("/admin/money" + (f"?{query}" if query else ""))
 
 
+async def _amount_offer(db: Any) -> dict[str, Any] | None:
+    try:
+        return (await credit_amounts.get_amount_price(db, on_sale_only=False)).describe()
+    except credit_amounts.AmountsNotOnSaleError:
+        return None
+
+
 async def _page(request: Request, **extra: Any) -> Response:
     user = await admin_user(request)
     services = services_of(request)
@@ -71,6 +84,9 @@ async def _page(request: Request, **extra: Any) -> Response:
         section="admin-money",
         stripe_enabled=services.settings.stripe.enabled,
         packs=[pack.describe() for pack in await credit_packs.list_packs(services.db)],
+        plan_names=plan_catalog(services.settings).names(),
+        amount_offer=await _amount_offer(services.db),
+        plan_prices=[price.describe() for price in await plan_prices.list_plan_prices(services.db)],
         batches=await redemption_codes.list_batches(services.db),
         payments=await recent_payments(services.db),
         notice=request.query_params.get("notice", ""),
@@ -119,6 +135,52 @@ async def set_sale(request: Request, pack_id: str) -> Response:
     except credit_packs.PackNotFoundError:
         return _back(error="No such pack.")
     return _back(notice="Pack on sale." if on_sale else "Pack taken off sale.")
+
+
+@router.post("/credit-amount")
+async def set_amount_price(request: Request) -> Response:
+    """Sell credits by the amount: bounds and a price per 1,000 credits."""
+    form = await request.form()
+    user = await form_user(request, form, admin=True)
+    currency = form.get("currency")
+    try:
+        await credit_amounts.set_amount_price(
+            services_of(request).db,
+            user.actor(),
+            currency=currency if isinstance(currency, str) else "usd",
+            price_per_thousand_minor=_price_minor(form.get("per_thousand")),
+            min_credits=_number(form, "min_credits"),
+            max_credits=_number(form, "max_credits"),
+            active=form.get("active") == "1",
+        )
+    except InvalidRequestError as exc:
+        return _back(error=f"Not set: {exc.message}")
+    return _back(notice="Credits by the amount: set.")
+
+
+@router.post("/plan-prices")
+async def set_plan_price(request: Request) -> Response:
+    """Set a plan's monthly price; an empty price takes the plan off sale."""
+    form = await request.form()
+    user = await form_user(request, form, admin=True)
+    services = services_of(request)
+    plan, price, currency = form.get("plan"), form.get("price"), form.get("currency")
+    plan = plan if isinstance(plan, str) else ""
+    try:
+        if isinstance(price, str) and not price.strip():
+            await plan_prices.remove_plan_price(services.db, user.actor(), plan)
+            return _back(notice=f"The {plan} plan is off sale.")
+        await plan_prices.set_plan_price(
+            services.db,
+            user.actor(),
+            plan_catalog(services.settings),
+            plan,
+            unit_amount=_price_minor(price),
+            currency=currency if isinstance(currency, str) else "usd",
+        )
+    except (InvalidRequestError, UnknownPlanError, plan_prices.PlanPriceNotFoundError) as exc:
+        return _back(error=f"Plan price not set: {exc}")
+    return _back(notice=f"The {plan} plan's monthly price is set.")
 
 
 @router.post("/codes")

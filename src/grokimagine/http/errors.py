@@ -29,11 +29,18 @@ from grokimagine.domain.media.video_sources import VideoRejected
 from grokimagine.domain.operator.accounts import KeyNotFoundError
 from grokimagine.domain.operator.tasks import TaskNotRefundableError
 from grokimagine.domain.purchases.checkout import PaymentProviderError, PaymentsNotConfiguredError
+from grokimagine.domain.purchases.credit_amounts import AmountsNotOnSaleError
 from grokimagine.domain.purchases.credit_packs import PackNotFoundError
+from grokimagine.domain.purchases.plan_prices import PlanPriceNotFoundError
 from grokimagine.domain.purchases.redemption_codes import CodeNotRedeemableError
 from grokimagine.domain.purchases.stripe_events import (
     PaymentNotYetKnownError,
     WebhookSignatureError,
+)
+from grokimagine.domain.purchases.subscription_events import StripeUnreachableError
+from grokimagine.domain.purchases.subscriptions import (
+    SubscriptionExistsError,
+    SubscriptionNotFoundError,
 )
 from grokimagine.domain.submission.models import ModelNotFoundError
 from grokimagine.domain.submission.video_operations import OperationNotSupportedError
@@ -210,6 +217,23 @@ DOMAIN_ERRORS: dict[type[Exception], Refusal] = {
     # Any answer but 2xx makes Stripe deliver the event again later, which is what we want.
     PaymentNotYetKnownError: Refusal(
         409, "PAYMENT_NOT_READY", lambda exc: f"Payment not ready: {exc}; deliver again later"
+    ),
+    StripeUnreachableError: Refusal(
+        503, "PAYMENT_PROVIDER_UNAVAILABLE", lambda exc: f"Payment provider unavailable: {exc}"
+    ),
+    AmountsNotOnSaleError: Refusal(
+        404, "AMOUNTS_NOT_ON_SALE", lambda _: "Not found: credits are not sold by the amount"
+    ),
+    PlanPriceNotFoundError: Refusal(
+        404, "PLAN_PRICE_NOT_FOUND", lambda exc: f"Plan has no monthly price: {exc}"
+    ),
+    SubscriptionExistsError: Refusal(
+        409,
+        "SUBSCRIPTION_EXISTS",
+        lambda _: "Conflict: the account already has a subscription; cancel it first",
+    ),
+    SubscriptionNotFoundError: Refusal(
+        404, "SUBSCRIPTION_NOT_FOUND", lambda _: "Not found: the account has no subscription"
     ),
     IdempotencyConflictError: Refusal(
         409,

@@ -1,4 +1,5 @@
-"""Admin API, money in: credit packs, redemption codes, payments (docs/payments.md)."""
+"""Admin API, money in: credit packs, plan prices, redemption codes, payments
+(docs/payments.md)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
+from grokimagine.domain.billing.plans import plan_catalog
 from grokimagine.domain.clock import iso_utc
-from grokimagine.domain.purchases import credit_packs, redemption_codes
+from grokimagine.domain.purchases import credit_amounts, credit_packs, plan_prices, redemption_codes
 from grokimagine.domain.purchases.checkout import recent_payments
 from grokimagine.http.admin.auth import AdminActor
 from grokimagine.http.admin.schemas import ADMIN_ERRORS
@@ -47,6 +49,30 @@ class PackChange(BaseModel):
     price_minor: int | None = Field(None, ge=50, le=credit_packs.MAX_PRICE_MINOR, strict=True)
     currency: LineText | None = Field(None, min_length=3, max_length=3)
     active: bool | None = Field(None, strict=True)
+
+
+class PlanPriceSet(BaseModel):
+    """A plan's monthly price in minor units (cents); optionally the operator's own Stripe
+    Price (``price_...``, monthly) to charge instead of one made from this amount."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    unit_amount: int = Field(ge=50, le=credit_packs.MAX_PRICE_MINOR, examples=[2000])
+    currency: str = Field("usd", min_length=3, max_length=3)
+    stripe_price_id: str | None = Field(None, max_length=200)
+
+
+class AmountPriceSet(BaseModel):
+    """Credits sold by the amount: any number in ``[min_credits, max_credits]`` at
+    ``price_per_thousand_minor`` minor units per 1,000 credits (rounded up)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    currency: str = Field("usd", min_length=3, max_length=3)
+    price_per_thousand_minor: int = Field(ge=1, le=credit_packs.MAX_PRICE_MINOR, examples=[1000])
+    min_credits: int = Field(ge=1, le=credit_packs.MAX_CREDITS, examples=[500])
+    max_credits: int = Field(ge=1, le=credit_packs.MAX_CREDITS, examples=[1_000_000])
+    active: bool = True
 
 
 class CodeMint(BaseModel):
@@ -86,6 +112,46 @@ async def change_pack(
         _services(request).db, actor, pack_id, **body.model_dump(exclude_unset=True)
     )
     return success(pack.describe())
+
+
+@router.get("/plan-prices", summary="List plan prices")
+async def list_plan_prices(request: Request, actor: AdminActor) -> Response:
+    """Each priced plan's monthly price; plans without one cannot be subscribed to."""
+    prices = await plan_prices.list_plan_prices(_services(request).db)
+    return success({"plan_prices": [price.describe() for price in prices]})
+
+
+@router.put("/plan-prices/{plan}", summary="Set a plan's monthly price")
+async def set_plan_price(
+    request: Request, actor: AdminActor, plan: IdPath, body: PlanPriceSet
+) -> Response:
+    """Set or change a plan's monthly price (audited); running subscriptions keep theirs."""
+    services = _services(request)
+    price = await plan_prices.set_plan_price(
+        services.db, actor, plan_catalog(services.settings), plan, **body.model_dump()
+    )
+    return success(price.describe())
+
+
+@router.delete("/plan-prices/{plan}", summary="Take a plan off sale")
+async def remove_plan_price(request: Request, actor: AdminActor, plan: IdPath) -> Response:
+    """Remove a plan's price (audited); running subscriptions go on."""
+    await plan_prices.remove_plan_price(_services(request).db, actor, plan)
+    return success({"plan": plan, "removed": True})
+
+
+@router.get("/credit-amount", summary="Show the price of credits by the amount")
+async def get_amount_price(request: Request, actor: AdminActor) -> Response:
+    """The offer, on sale or not; 404 if never set."""
+    offer = await credit_amounts.get_amount_price(_services(request).db, on_sale_only=False)
+    return success(offer.describe())
+
+
+@router.put("/credit-amount", summary="Set the price of credits by the amount")
+async def set_amount_price(request: Request, actor: AdminActor, body: AmountPriceSet) -> Response:
+    """Sell any number of credits between two bounds at a rate (audited)."""
+    offer = await credit_amounts.set_amount_price(_services(request).db, actor, **body.model_dump())
+    return success(offer.describe())
 
 
 @router.post("/redemption-codes", summary="Mint redemption codes")
