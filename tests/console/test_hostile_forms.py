@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from grokimagine.domain.accounts import accounts
@@ -343,6 +343,8 @@ async def test_every_form_refuses_a_hostile_token_or_field_without_a_500(
 
 @PROPERTY
 @given(prompt=mixed_text, duration=number_text, mode=st.sampled_from(["normal", "fun", "x", ""]))
+@example(prompt="snow", duration="²", mode="normal")  # isdigit() but not int(): was a 500
+@example(prompt="snow", duration="9" * 5000, mode="normal")
 async def test_the_extend_and_edit_forms_name_a_hostile_field(
     services: Services,
     customer_session: tuple[httpx.AsyncClient, str, str],
@@ -403,6 +405,7 @@ async def test_the_password_form_names_a_hostile_field(
     price=st.one_of(number_text, st.sampled_from(["10.50", "²", "1.٣", "10.5.5", "9" * 30])),
     expires=day_text,
 )
+@example(name="pack", credits="100", price="²", expires="")  # isdigit() but not int(): was a 500
 async def test_the_money_forms_answer_hostile_values_without_a_500(
     services: Services, operator: Operator, name: str, credits: str, price: str, expires: str
 ) -> None:

@@ -140,7 +140,7 @@ async def set_sale(request: Request, pack_id: str) -> Response:
 @router.post("/credit-amount")
 async def set_amount_price(request: Request) -> Response:
     """Sell credits by the amount: bounds and a price per 1,000 credits."""
-    form = await request.form()
+    form = await read_form(request)
     user = await form_user(request, form, admin=True)
     currency = form.get("currency")
     try:
@@ -151,7 +151,7 @@ async def set_amount_price(request: Request) -> Response:
             price_per_thousand_minor=_price_minor(form.get("per_thousand")),
             min_credits=_number(form, "min_credits"),
             max_credits=_number(form, "max_credits"),
-            active=form.get("active") == "1",
+            active=form_choice(form, "active", ("0", "1"), default="0") == "1",
         )
     except InvalidRequestError as exc:
         return _back(error=f"Not set: {exc.message}")
@@ -161,7 +161,7 @@ async def set_amount_price(request: Request) -> Response:
 @router.post("/plan-prices")
 async def set_plan_price(request: Request) -> Response:
     """Set a plan's monthly price; an empty price takes the plan off sale."""
-    form = await request.form()
+    form = await read_form(request)
     user = await form_user(request, form, admin=True)
     services = services_of(request)
     plan, price, currency = form.get("plan"), form.get("price"), form.get("currency")

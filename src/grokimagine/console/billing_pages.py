@@ -120,7 +120,7 @@ async def checkout(request: Request) -> Response:
 @router.post("/checkout-amount")
 async def checkout_amount(request: Request) -> Response:
     """Open a Stripe Checkout Session for the number of credits typed in, and go there."""
-    form = await request.form()
+    form = await read_form(request)
     user = await form_user(request, form)
     services = services_of(request)
     base = _base_url(request, services)
@@ -152,7 +152,7 @@ async def checkout_amount(request: Request) -> Response:
 @router.post("/subscribe")
 async def subscribe(request: Request) -> Response:
     """Open a Stripe Checkout Session subscribing to the chosen plan, and go there."""
-    form = await request.form()
+    form = await read_form(request)
     user = await form_user(request, form)
     services = services_of(request)
     base = _base_url(request, services)
@@ -182,7 +182,7 @@ async def subscribe(request: Request) -> Response:
 @router.post("/cancel-subscription")
 async def cancel(request: Request) -> Response:
     """Cancel the running subscription at the end of the period paid for."""
-    form = await request.form()
+    form = await read_form(request)
     user = await form_user(request, form)
     services = services_of(request)
     try:
@@ -197,7 +197,7 @@ async def cancel(request: Request) -> Response:
 @router.post("/auto-top-up")
 async def auto_top_up(request: Request) -> Response:
     """Turn auto top-up on or off (threshold and pack)."""
-    form = await request.form()
+    form = await read_form(request)
     user = await form_user(request, form)
     threshold, pack_id = form.get("threshold"), form.get("pack_id")
     text = threshold.strip().replace(",", "") if isinstance(threshold, str) else ""

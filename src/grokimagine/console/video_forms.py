@@ -43,7 +43,9 @@ def _body(form: FormData, task_id: str, *, extend: bool) -> dict[str, object]:
         body["mode"] = mode
     if extend:
         duration = (_text(form, "duration") or "").strip()
-        body["duration"] = int(duration) if duration.isdigit() else duration or None
+        # ASCII digits only: "²".isdigit() is true and int("²") raises (as would 5000 digits).
+        whole = duration.isascii() and duration.isdigit() and len(duration) <= 9
+        body["duration"] = int(duration) if whole else duration or None
     return body
 
 

@@ -57,9 +57,9 @@ class PlanPriceSet(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    unit_amount: int = Field(ge=50, le=credit_packs.MAX_PRICE_MINOR, examples=[2000])
-    currency: str = Field("usd", min_length=3, max_length=3)
-    stripe_price_id: str | None = Field(None, max_length=200)
+    unit_amount: int = Field(ge=50, le=credit_packs.MAX_PRICE_MINOR, strict=True, examples=[2000])
+    currency: LineText = Field("usd", min_length=3, max_length=3)
+    stripe_price_id: LineText | None = Field(None, max_length=200)
 
 
 class AmountPriceSet(BaseModel):
@@ -68,11 +68,13 @@ class AmountPriceSet(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    currency: str = Field("usd", min_length=3, max_length=3)
-    price_per_thousand_minor: int = Field(ge=1, le=credit_packs.MAX_PRICE_MINOR, examples=[1000])
-    min_credits: int = Field(ge=1, le=credit_packs.MAX_CREDITS, examples=[500])
-    max_credits: int = Field(ge=1, le=credit_packs.MAX_CREDITS, examples=[1_000_000])
-    active: bool = True
+    currency: LineText = Field("usd", min_length=3, max_length=3)
+    price_per_thousand_minor: int = Field(
+        ge=1, le=credit_packs.MAX_PRICE_MINOR, strict=True, examples=[1000]
+    )
+    min_credits: int = Field(ge=1, le=credit_packs.MAX_CREDITS, strict=True, examples=[500])
+    max_credits: int = Field(ge=1, le=credit_packs.MAX_CREDITS, strict=True, examples=[1_000_000])
+    active: bool = Field(True, strict=True)
 
 
 class CodeMint(BaseModel):
