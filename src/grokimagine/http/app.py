@@ -19,6 +19,7 @@ from grokimagine.http.admin import operations as admin_ops_routes
 from grokimagine.http.admin import ops
 from grokimagine.http.admin import settings as admin_settings_routes
 from grokimagine.http.auth import Authenticator
+from grokimagine.http.boundary import ErrorBoundary
 from grokimagine.http.errors import install_error_handlers
 from grokimagine.http.gate import ApiGate
 from grokimagine.http.observe import RequestObserver
@@ -138,6 +139,7 @@ def create_app(
     shape_for_generators(
         app, [GenerateRequest, ExtendRequest, EditRequest, *openai_schemas.REQUEST_BODIES]
     )
+    app.add_middleware(ErrorBoundary)  # innermost: a 500 keeps the connection (issue 21)
     plan_limits = plan_catalog(settings).limits()  # kept current by BusinessSettingsRefresh
     app.add_middleware(
         ApiGate,

@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 
 from grokimagine.domain.accounts.audit import Actor, record_action
 from grokimagine.domain.billing.plans import PlanTableError, plan_catalog
+from grokimagine.domain.billing.price_coverage import check_price_coverage
 from grokimagine.domain.billing.price_table import (
     PriceTableError,
     price_table,
@@ -45,9 +46,9 @@ MAX_RETENTION_DAYS = 3650
 
 def check_business_settings(settings: Settings) -> None:
     """Build the price table and the plan catalog once; a bad entry raises ``ValueError`` with
-    the variable's name and the entry at fault (``serve``, ``worker`` and the app call this)."""
-    price_table(settings)
-    plan_catalog(settings)
+    the variable's name and the entry at fault (``serve``, ``worker`` and the app call this).
+    The table must also price every request the engines of the routes accept."""
+    check_price_coverage(price_table(settings), settings, plan_catalog(settings))
     for model, route in settings.openai_api.models.items():
         for engine in route:
             try:
