@@ -1,0 +1,173 @@
+"""Queue positions without counting the whole queue on every read.
+
+A task's position is how many pending tasks were created before it. Counting them costs a walk
+over that part of the queue, so a poll of the newest of 20,000 pending tasks would walk 20,000
+index entries, on every poll. Instead each process keeps a *ranking* of the queue, at most
+``max_age`` seconds old: every ``STRIDE``-th pending task with the number of pending tasks
+ahead of it. A position is then the rank of the nearest ranked task at or before ours, plus a
+live count of the pending tasks from that one up to ours (at most ``STRIDE`` of them, plus any
+that arrived since the ranking).
+
+Exactness: with fewer than ``STRIDE`` tasks ahead (at the ranking's time) a position is a live
+count, exact. Deeper in the queue the only error is tasks *ahead of the ranked task* that left
+the queue (claimed, canceled) or re-entered it since the ranking was read: at most ``max_age``
+seconds of such moves; arrivals are always counted live.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import time
+import weakref
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, bindparam, func, select
+
+from grokimagine.domain.tasks.records import PENDING, TaskRecord
+from grokimagine.storage.db import Database
+from grokimagine.storage.schema import tasks
+
+# Ranked tasks are this far apart: a live count walks at most this many entries.
+STRIDE = 64
+# How old a ranking may be before a read takes a new one.
+MAX_AGE_SECONDS = 1.0
+
+_own = tasks.alias("own")
+_mark = tasks.alias("mark")
+
+
+def _created_of(alias: Any, name: str) -> Any:
+    """The creation time of the task whose id is the parameter ``name``."""
+    return select(alias.c.created_at).where(alias.c.id == bindparam(name)).scalar_subquery()
+
+
+def _ahead_of_task(lower: bool) -> Select[tuple[int]]:
+    """Pending tasks created before task ``task_id`` (and, with ``lower``, not before task
+    ``mark_id``): built once, with string parameters only, for the raw-driver lookup path."""
+    condition = and_(tasks.c.status == PENDING, tasks.c.created_at < _created_of(_own, "task_id"))
+    if lower:
+        condition = and_(condition, tasks.c.created_at >= _created_of(_mark, "mark_id"))
+    return select(func.count().label("ahead")).where(condition)
+
+
+_AHEAD = _ahead_of_task(lower=False)
+_AHEAD_SINCE_MARK = _ahead_of_task(lower=True)
+
+
+@dataclass
+class QueueRanking:
+    """Every ``STRIDE``-th pending task (oldest first): its id, creation time and the number of
+    pending tasks created before it, as read at ``read_at`` (monotonic seconds)."""
+
+    read_at: float = float("-inf")
+    ids: list[str] = field(default_factory=list)
+    created: list[datetime] = field(default_factory=list)
+    ahead: list[int] = field(default_factory=list)
+
+    def mark_for(self, created_at: datetime) -> int | None:
+        """Index of the newest ranked task created no later than ``created_at``, if any."""
+        index = bisect.bisect_right(self.created, created_at) - 1
+        return index if index >= 0 else None
+
+
+class QueuePositions:
+    """One process's ranking of the queue of one database, refreshed when read and stale."""
+
+    def __init__(self, db: Database, max_age: float = MAX_AGE_SECONDS) -> None:
+        self.db = db
+        self.max_age = max_age
+        self.refreshes = 0  # rankings read so far (tests and benchmarks)
+        self._ranking = QueueRanking()
+        self._lock = asyncio.Lock()
+
+    async def ranking(self) -> QueueRanking:
+        """The ranking, read again first if it is older than ``max_age``."""
+        if time.monotonic() - self._ranking.read_at < self.max_age:
+            return self._ranking
+        async with self._lock:  # concurrent readers (PostgreSQL) share one refresh
+            if time.monotonic() - self._ranking.read_at >= self.max_age:
+                self._ranking = await _read_ranking(self.db)
+                self.refreshes += 1
+        return self._ranking
+
+    async def position(self, record: TaskRecord) -> int | None:
+        """How many pending tasks were created before ``record`` (``None`` unless pending)."""
+        if record.status != PENDING:
+            return None
+        ranking = await self.ranking()
+        mark = ranking.mark_for(record.created_at)
+        if mark is None:
+            row = await self.db.lookup(_AHEAD, {"task_id": record.id})
+            return int(row["ahead"]) if row is not None else 0
+        row = await self.db.lookup(
+            _AHEAD_SINCE_MARK, {"task_id": record.id, "mark_id": ranking.ids[mark]}
+        )
+        return ranking.ahead[mark] + (int(row["ahead"]) if row is not None else 0)
+
+    async def positions(self, records: Iterable[TaskRecord]) -> dict[str, int | None]:
+        """The position of each record (``None`` for those not pending), in one query."""
+        found: dict[str, int | None] = {}
+        counts = []
+        base: dict[str, int] = {}
+        ranking: QueueRanking | None = None
+        for record in records:
+            found[record.id] = None
+            if record.status != PENDING:
+                continue
+            ranking = ranking or await self.ranking()
+            mark = ranking.mark_for(record.created_at)
+            condition = and_(tasks.c.status == PENDING, tasks.c.created_at < record.created_at)
+            if mark is not None:
+                condition = and_(condition, tasks.c.created_at >= ranking.created[mark])
+            base[record.id] = 0 if mark is None else ranking.ahead[mark]
+            counts.append(
+                select(func.count()).where(condition).scalar_subquery().label(f"c{len(counts)}")
+            )
+        if not counts:
+            return found
+        row = await self.db.fetch_one(select(*counts))
+        assert row is not None
+        for task_id, counted in zip(base, row, strict=True):
+            found[task_id] = base[task_id] + int(counted)
+        return found
+
+
+async def _read_ranking(db: Database) -> QueueRanking:
+    read_at = time.monotonic()
+    order = tasks.c.created_at
+    ranked = (
+        select(
+            tasks.c.id,
+            tasks.c.created_at,
+            (func.rank().over(order_by=order) - 1).label("ahead"),
+            func.row_number().over(order_by=order).label("n"),
+        )
+        .where(tasks.c.status == PENDING)
+        .subquery()
+    )
+    rows = await db.fetch_all(
+        select(ranked.c.id, ranked.c.created_at, ranked.c.ahead)
+        .where(ranked.c.n % STRIDE == 0)
+        .order_by(ranked.c.n)
+    )
+    return QueueRanking(
+        read_at=read_at,
+        ids=[row.id for row in rows],
+        created=[row.created_at for row in rows],
+        ahead=[int(row.ahead) for row in rows],
+    )
+
+
+_of_database: weakref.WeakKeyDictionary[Database, QueuePositions] = weakref.WeakKeyDictionary()
+
+
+def queue_positions_of(db: Database) -> QueuePositions:
+    """The process's :class:`QueuePositions` for ``db`` (made on first use)."""
+    positions = _of_database.get(db)
+    if positions is None:
+        positions = _of_database[db] = QueuePositions(db)
+    return positions
