@@ -14,6 +14,7 @@ from sqlalchemy import and_, or_, select, update
 from grokimagine.domain.clock import utcnow
 from grokimagine.domain.cursors import decode_task_cursor, encode_cursor
 from grokimagine.domain.tasks import queue as task_queue
+from grokimagine.domain.tasks.queue_positions import queue_positions_of
 from grokimagine.domain.tasks.records import (
     FINISHED,
     PENDING,
@@ -22,7 +23,6 @@ from grokimagine.domain.tasks.records import (
     find_task,
     record_from_row,
 )
-from grokimagine.domain.tasks.queue_positions import queue_positions_of
 from grokimagine.domain.tasks.signals import announce_change
 from grokimagine.storage.db import Database
 from grokimagine.storage.files import FileStore
