@@ -64,6 +64,9 @@ accounts = Table(
     Column("created_at", UTCDateTime, nullable=False),
     # Set by an operator: the account's keys are refused and it cannot spend.
     Column("disabled_at", UTCDateTime, nullable=True),
+    # Tasks pending or processing, changed in the transaction of every task that enters or leaves
+    # those states: the plan's active-task limit reads it instead of counting the tasks.
+    Column("active_tasks", Integer, nullable=False, default=0, server_default="0"),
 )
 
 api_keys = Table(

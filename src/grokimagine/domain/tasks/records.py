@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, func, insert, select
+from sqlalchemy import Row, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from grokimagine.domain import ids
@@ -195,24 +195,33 @@ def quote_task(prices: PriceTable, principal: Principal, new_task: NewTask) -> Q
 
 
 async def _admit(conn: Any, account_id: str, plan: Plan | None) -> None:
-    # The account row, locked: submissions of one account queue here (on PostgreSQL; SQLite
-    # runs one writer at a time), so the count below cannot be raced past, in any process.
+    # One UPDATE counts the new task in and takes the account row's lock: submissions of one
+    # account queue here (on PostgreSQL; SQLite runs one writer at a time), so the limit cannot
+    # be raced past, in any process. A refusal rolls the count back with the transaction.
     row = (
         await conn.execute(
-            select(accounts.c.disabled_at).where(accounts.c.id == account_id).with_for_update()
+            update(accounts)
+            .where(accounts.c.id == account_id)
+            .values(active_tasks=accounts.c.active_tasks + 1)
+            .returning(accounts.c.disabled_at, accounts.c.active_tasks)
         )
     ).first()
     if row is None or row.disabled_at is not None:
         raise AccountDisabledError(account_id)
     if plan is None or plan.max_active_tasks is None:
         return
-    active = await conn.execute(
-        select(func.count())
-        .select_from(tasks)
-        .where(tasks.c.account_id == account_id, tasks.c.status.in_((PENDING, PROCESSING)))
-    )
-    if int(active.scalar_one()) >= plan.max_active_tasks:
+    if int(row.active_tasks) > plan.max_active_tasks:
         raise TooManyActiveTasksError(plan.max_active_tasks)
+
+
+async def count_task_finished(conn: Any, account_id: str) -> None:
+    """Within the transaction that moves a task to a final state, take it off the account's
+    count of active tasks (see :func:`_admit`)."""
+    await conn.execute(
+        update(accounts)
+        .where(accounts.c.id == account_id)
+        .values(active_tasks=accounts.c.active_tasks - 1)
+    )
 
 
 def echo_request(new_task: NewTask) -> dict[str, Any]:
