@@ -66,7 +66,7 @@ accounts = Table(
     Column("disabled_at", UTCDateTime, nullable=True),
     # Tasks pending or processing, changed in the transaction of every task that enters or leaves
     # those states: the plan's active-task limit reads it instead of counting the tasks.
-    Column("active_tasks", Integer, nullable=False, default=0, server_default="0"),
+    Column("active_tasks", Integer, nullable=False, server_default="0"),
 )
 
 api_keys = Table(

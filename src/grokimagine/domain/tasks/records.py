@@ -194,18 +194,26 @@ def quote_task(prices: PriceTable, principal: Principal, new_task: NewTask) -> Q
     )
 
 
+# Built once: building a statement costs more than running it on SQLite (submissions are hot).
+_INSERT_TASK = insert(tasks)
+_COUNT_IN = (
+    update(accounts)
+    .where(accounts.c.id == bindparam("account"))
+    .values(active_tasks=accounts.c.active_tasks + 1)
+    .returning(accounts.c.disabled_at, accounts.c.active_tasks)
+)
+_COUNT_OUT = (
+    update(accounts)
+    .where(accounts.c.id == bindparam("account"))
+    .values(active_tasks=accounts.c.active_tasks - 1)
+)
+
+
 async def _admit(conn: Any, account_id: str, plan: Plan | None) -> None:
     # One UPDATE counts the new task in and takes the account row's lock: submissions of one
     # account queue here (on PostgreSQL; SQLite runs one writer at a time), so the limit cannot
     # be raced past, in any process. A refusal rolls the count back with the transaction.
-    row = (
-        await conn.execute(
-            update(accounts)
-            .where(accounts.c.id == account_id)
-            .values(active_tasks=accounts.c.active_tasks + 1)
-            .returning(accounts.c.disabled_at, accounts.c.active_tasks)
-        )
-    ).first()
+    row = (await conn.execute(_COUNT_IN, {"account": account_id})).first()
     if row is None or row.disabled_at is not None:
         raise AccountDisabledError(account_id)
     if plan is None or plan.max_active_tasks is None:
@@ -217,11 +225,7 @@ async def _admit(conn: Any, account_id: str, plan: Plan | None) -> None:
 async def count_task_finished(conn: Any, account_id: str) -> None:
     """Within the transaction that moves a task to a final state, take it off the account's
     count of active tasks (see :func:`_admit`)."""
-    await conn.execute(
-        update(accounts)
-        .where(accounts.c.id == account_id)
-        .values(active_tasks=accounts.c.active_tasks - 1)
-    )
+    await conn.execute(_COUNT_OUT, {"account": account_id})
 
 
 def echo_request(new_task: NewTask) -> dict[str, Any]:
@@ -263,7 +267,12 @@ async def submit_task(
     if price is None:
         price = quote_task(DEFAULT_TABLE, principal, new_task).price
     task_id = ids.new_task_id()
-    stored_images = await asyncio.to_thread(_store_inputs, store, task_id, new_task.images)
+    # Most tasks have no input files: no hop to a thread for them.
+    stored_images = (
+        await asyncio.to_thread(_store_inputs, store, task_id, new_task.images)
+        if new_task.images
+        else []
+    )
     stored_video = (
         await asyncio.to_thread(_store_video, store, task_id, new_task.source_video)
         if new_task.source_video is not None
@@ -311,7 +320,7 @@ async def submit_task(
             await _admit(conn, principal.account_id, plan)
             if price:
                 await reserve_credits(conn, principal.account_id, price, task_id)
-            await conn.execute(insert(tasks).values(**values))
+            await conn.execute(_INSERT_TASK, values)
             await notify_task_ready(conn, db.dialect, values["route_head"])
     except IntegrityError as exc:
         await asyncio.to_thread(store.delete_task_files, task_id)
