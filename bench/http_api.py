@@ -101,14 +101,17 @@ def tree_env(tree: Path, work: Path) -> dict[str, str]:
     return env
 
 
-def start_api(label: str, tree: Path, work: Path, delay_us: int) -> ApiServer:
-    """Start ``tree``'s server; returns once it answers, with the demo key and one task."""
+def start_api(
+    label: str, tree: Path, work: Path, delay_us: int, extra_env: dict[str, str] | None = None
+) -> ApiServer:
+    """Start ``tree``'s server (with ``extra_env``); returns once it answers, with the demo
+    key and one task."""
     work.mkdir(parents=True)
     port = free_port()
     slow = ["--delay-us", str(delay_us)] if delay_us else []
     process = subprocess.Popen(
         [sys.executable, HERE / "serve_api.py", *slow, "--no-worker", "--port", str(port)],
-        env=tree_env(tree, work),
+        env={**tree_env(tree, work), **(extra_env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

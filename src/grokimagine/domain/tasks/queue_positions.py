@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import functools
 import time
 import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Select, and_, bindparam, func, select
@@ -111,8 +112,8 @@ class QueuePositions:
     async def positions(self, records: Iterable[TaskRecord]) -> dict[str, int | None]:
         """The position of each record (``None`` for those not pending), in one query."""
         found: dict[str, int | None] = {}
-        counts = []
         base: dict[str, int] = {}
+        params: dict[str, datetime] = {}
         ranking: QueueRanking | None = None
         for record in records:
             found[record.id] = None
@@ -120,20 +121,40 @@ class QueuePositions:
                 continue
             ranking = ranking or await self.ranking()
             mark = ranking.mark_for(record.created_at)
-            condition = and_(tasks.c.status == PENDING, tasks.c.created_at < record.created_at)
-            if mark is not None:
-                condition = and_(condition, tasks.c.created_at >= ranking.created[mark])
+            index = len(base)
             base[record.id] = 0 if mark is None else ranking.ahead[mark]
-            counts.append(
-                select(func.count()).where(condition).scalar_subquery().label(f"c{len(counts)}")
-            )
-        if not counts:
+            params[f"since{index}"] = _DAWN if mark is None else ranking.created[mark]
+            params[f"before{index}"] = record.created_at
+        if not base:
             return found
-        row = await self.db.fetch_one(select(*counts))
+        row = await self.db.fetch_one(_counts_between(len(base)), params)
         assert row is not None
         for task_id, counted in zip(base, row, strict=True):
             found[task_id] = base[task_id] + int(counted)
         return found
+
+
+# Older than any task: the lower bound of a count that starts at the head of the queue.
+_DAWN = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@functools.cache
+def _counts_between(size: int) -> Select[Any]:
+    """``size`` counts of pending tasks created in [``since<i>``, ``before<i>``), as one row;
+    built once per size (a page has at most 100 tasks)."""
+    return select(
+        *(
+            select(func.count())
+            .where(
+                tasks.c.status == PENDING,
+                tasks.c.created_at >= bindparam(f"since{index}"),
+                tasks.c.created_at < bindparam(f"before{index}"),
+            )
+            .scalar_subquery()
+            .label(f"ahead{index}")
+            for index in range(size)
+        )
+    )
 
 
 async def _read_ranking(db: Database) -> QueueRanking:
