@@ -3,7 +3,8 @@
     python bench/profile_http.py status|generate|list [--seconds 10] [--backlog N] [--out FILE]
 
 Starts a server (SQLite, worker stopped), optionally fills the queue with ``--backlog`` tasks
-through the API, then samples the server with ``py-spy record`` while wrk drives the endpoint.
+(written into the database as ``bench/backlog.py`` does), then samples the server with
+``py-spy record`` while wrk drives the endpoint.
 Prints the functions with the most inclusive and self time (of the samples), and writes the
 collapsed stacks to ``--out`` (for a flame graph). Needs ``wrk`` and ``py-spy``.
 """
@@ -11,7 +12,6 @@ collapsed stacks to ``--out`` (for a flame graph). Needs ``wrk`` and ``py-spy``.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import collections
 import shutil
 import subprocess
@@ -19,23 +19,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-import httpx
-
 sys.path.insert(0, str(Path(__file__).parent))
-from http_api import BODY, run_wrk, start_api
-
-
-async def fill(base: str, token: str, count: int) -> None:
-    """Submit ``count`` tasks, 16 at a time."""
-    headers = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as http:
-        left = iter(range(count))
-
-        async def one_client() -> None:
-            for _ in left:
-                (await http.post("/v1/generate", json=BODY)).raise_for_status()
-
-        await asyncio.gather(*(one_client() for _ in range(16)))
+from backlog import fill
+from http_api import run_wrk, start_api
 
 
 def summarize(collapsed: Path, top: int) -> None:
@@ -68,7 +54,13 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="gi-profile-"))
     server = start_api("this", Path(__file__).parent.parent, work / "this", 0)
     try:
-        asyncio.run(fill(server.base, server.token, args.backlog))
+        if args.backlog:
+            fill(
+                f"sqlite:///{work / 'this' / 'data' / 'grokimagine.db'}",
+                server.task_id,
+                args.backlog,
+                1,
+            )
         urls = {
             "status": (f"{server.base}/v1/status?task_id={server.task_id}", "status"),
             "list": (f"{server.base}/v1/tasks?limit=20", "status"),

@@ -38,8 +38,10 @@ def test_the_guard_fails_when_every_request_is_slowed_down(tmp_path: Path) -> No
     # 20 ms of CPU per request caps a server near 50 requests/s, far under any anchor's
     # figure: the guard must fail, on a quiet machine or a busy one.
     result = subprocess.run(
-        [sys.executable, ROOT / "bench" / "guard.py", "--seconds", "1", "--rounds", "1"]
-        + ["--delay-us", "20000", "--connections", "8"],
+        [
+            *(sys.executable, ROOT / "bench" / "guard.py", "--seconds", "1", "--rounds", "1"),
+            *("--delay-us", "20000", "--connections", "8"),
+        ],
         capture_output=True,
         text=True,
         timeout=600,

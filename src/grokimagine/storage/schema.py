@@ -153,7 +153,8 @@ tasks = Table(
     Column("operation", String(20), nullable=False, default="generate", server_default="generate"),
     Column("input_video", JSON, nullable=True),
     Index("ix_tasks_account_created", "account_id", "created_at"),
-    Index("ix_tasks_status_created", "status", "created_at"),
+    # The queue in order, ids included: a ranking of the queue reads this index alone.
+    Index("ix_tasks_status_created_id", "status", "created_at", "id"),
     Index("ix_tasks_status_route_head_created", "status", "route_head", "created_at"),
     Index("ix_tasks_account_idempotency", "account_id", "idempotency_key", unique=True),
 )

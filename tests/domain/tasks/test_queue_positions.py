@@ -56,13 +56,13 @@ async def test_positions_deep_in_the_queue_are_exact_and_move_when_the_ranking_i
     assert ranking.ahead == [STRIDE - 1, 2 * STRIDE - 1]
 
     # The ten oldest leave the queue; the ranking read before still counts them for the tasks
-    # at or past a ranked task, never for the ones before the first.
+    # past a ranked task, never for the ones up to the first.
     for task_id in ids[:10]:
         await cancel(services.db, customer.account_id, task_id)
     stale = await status_positions()
-    first_ranked = STRIDE - 1
-    assert stale[: first_ranked - 10] == list(range(0, first_ranked - 10))
-    assert stale[first_ranked - 10 :] == list(range(first_ranked, QUEUED))
+    first_ranked = STRIDE - 1  # a task counts from the newest ranked task older than itself
+    assert stale[: first_ranked - 9] == list(range(0, first_ranked - 9))
+    assert stale[first_ranked - 9 :] == list(range(first_ranked + 1, QUEUED))
 
     # The same from a page of the list (one query for every position of the page).
     records = [await find_task(services.db, customer.account_id, t) for t in ids[10:]]

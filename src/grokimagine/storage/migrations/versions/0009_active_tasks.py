@@ -1,4 +1,5 @@
-"""accounts.active_tasks: the account's tasks pending or processing, kept with every change
+"""accounts.active_tasks: the account's tasks pending or processing, kept with every change;
+the queue's index holds the task id too (queue positions read it alone)
 
 Revision ID: 0009
 Revises: 0008
@@ -24,8 +25,14 @@ def upgrade() -> None:
         "UPDATE accounts SET active_tasks = (SELECT count(*) FROM tasks"
         " WHERE tasks.account_id = accounts.id AND tasks.status IN ('pending', 'processing'))"
     )
+    with op.batch_alter_table("tasks") as batch:
+        batch.create_index("ix_tasks_status_created_id", ["status", "created_at", "id"])
+        batch.drop_index("ix_tasks_status_created")
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("tasks") as batch:
+        batch.create_index("ix_tasks_status_created", ["status", "created_at"])
+        batch.drop_index("ix_tasks_status_created_id")
     with op.batch_alter_table("accounts") as batch:
         batch.drop_column("active_tasks")
