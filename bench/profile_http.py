@@ -37,6 +37,17 @@ def summarize(collapsed: Path, top: int) -> None:
         for frame in set(frames):
             inclusive[frame] += samples
         own[frames[-1]] += samples
+    packages: collections.Counter[str] = collections.Counter()
+    for frame, samples in own.items():
+        where = frame.rpartition("(")[2]
+        packages[where.split("/")[0].split(".py")[0] or "?"] += samples
+    print(
+        "self time by package: "
+        + ", ".join(
+            f"{name} {100 * samples / max(total, 1):.0f}%"
+            for name, samples in packages.most_common(8)
+        )
+    )
     for title, counter in (("inclusive", inclusive), ("self", own)):
         print(f"\n{title} (of {total} samples)")
         for frame, samples in counter.most_common(top):

@@ -68,7 +68,7 @@ async def test_positions_deep_in_the_queue_are_exact_and_move_when_the_ranking_i
     records = [await find_task(services.db, customer.account_id, t) for t in ids[10:]]
     assert list((await positions.positions(records)).values()) == stale
 
-    positions.max_age = 0  # the next read takes a new ranking: exact again
+    positions.max_age = positions.spacing = 0  # the next read takes a new ranking: exact again
     assert await status_positions() == list(range(QUEUED - 10))
     assert list((await positions.positions(records)).values()) == list(range(QUEUED - 10))
 

@@ -11,7 +11,8 @@ ours (at most ``STRIDE`` of them, plus any that arrived since the ranking).
 Exactness: with fewer than ``STRIDE`` tasks ahead (at the ranking's time) a position is a live
 count, exact. Deeper in the queue the only error is tasks *ahead of the ranked task* that left
 the queue (claimed, canceled) or re-entered it since the ranking was read: at most ``max_age``
-seconds (plus the read itself) of such moves; arrivals are always counted live.
+seconds of such moves (or 20 times the read's duration, if longer: reading the ranking of a
+long queue on a busy machine); arrivals are always counted live.
 
 Reading the ranking walks the queue's index once (``ix_tasks_status_created_id`` holds every
 column it reads): 20,000 pending tasks cost a few milliseconds a second per process, instead of
@@ -40,6 +41,7 @@ from grokimagine.storage.schema import tasks
 STRIDE = 64
 # How old a ranking may be before a read takes a new one.
 MAX_AGE_SECONDS = 1.0
+READ_SPACING = 20.0
 
 _own = tasks.alias("own")
 _mark = tasks.alias("mark")
@@ -91,19 +93,29 @@ class QueuePositions:
     def __init__(self, db: Database, max_age: float = MAX_AGE_SECONDS) -> None:
         self.db = db
         self.max_age = max_age
+        # A ranking is also kept for this many times as long as its read took, so that reading
+        # a long queue never takes more than about 1/20 of the process's time.
+        self.spacing = READ_SPACING
         self.refreshes = 0  # rankings read so far (tests and benchmarks)
         self._ranking = QueueRanking()
+        self._read_seconds = 0.0
         self._lock = asyncio.Lock()
 
+    def _stale(self) -> bool:
+        age = time.monotonic() - self._ranking.read_at
+        return age >= self.max_age and age >= self.spacing * self._read_seconds
+
     async def ranking(self) -> QueueRanking:
-        """The ranking, read again first if it is older than ``max_age``."""
-        if time.monotonic() - self._ranking.read_at < self.max_age:
+        """The ranking, read again first if it is stale (see ``max_age`` and ``spacing``)."""
+        if not self._stale():
             return self._ranking
         async with self._lock:  # concurrent readers (PostgreSQL) share one refresh
-            if time.monotonic() - self._ranking.read_at >= self.max_age:
+            if self._stale():
+                started = time.monotonic()
                 self._ranking = await _read_ranking(self.db)
                 # Aged from the end of the read: a slow read is not followed at once by another.
                 self._ranking.read_at = time.monotonic()
+                self._read_seconds = self._ranking.read_at - started
                 self.refreshes += 1
         return self._ranking
 
