@@ -8,8 +8,8 @@ PYTHONPATH, alternating), drives the ASGI app through httpx's in-process transpo
 measures, per request, the process CPU (app and client; on PostgreSQL the database server's
 own CPU is not in it) and the wall time of ``GET /v1/status`` (the newest task: the whole queue
 ahead of it), ``GET /v1/tasks?limit=20`` and ``POST /v1/generate``: first with 21 tasks
-pending (a full page), then with ``--backlog`` more written into the database (``backlog.fill``, spread over
-``--accounts`` accounts). The plan has a high active-task limit, so submissions check it.
+pending (a full page), then with ``--backlog`` more written into the database
+(``backlog.fill``, spread over ``--accounts`` accounts). The plan has a high active-task limit, so submissions check it.
 Each figure is the median of ``--rounds`` rounds; a round lasts over a second, so the ranking
 of the queue (read at most once a second) is paid in it.
 """
@@ -151,8 +151,9 @@ def main() -> None:
             )
             print(f"| {label} | {step} | {cells} |")
     for label, figures in results.items():
+        low, high = (f"{PAGE + 1}", f"{args.backlog}")
         grown = ", ".join(
-            f"{k} x{figures[f'{args.backlog} {k}']['cpu_us'] / figures[f'{PAGE + 1} {k}']['cpu_us']:.2f}"
+            f"{k} x{figures[f'{high} {k}']['cpu_us'] / figures[f'{low} {k}']['cpu_us']:.2f}"
             for k in KINDS
         )
         print(f"\n{label}: CPU per request at {args.backlog} pending vs {PAGE + 1}: {grown}")
