@@ -9,7 +9,8 @@ measures, per request, the process CPU (app and client; on PostgreSQL the databa
 own CPU is not in it) and the wall time of ``GET /v1/status`` (the newest task: the whole queue
 ahead of it), ``GET /v1/tasks?limit=20`` and ``POST /v1/generate``: first with 21 tasks
 pending (a full page), then with ``--backlog`` more written into the database
-(``backlog.fill``, spread over ``--accounts`` accounts). The plan has a high active-task limit, so submissions check it.
+(``backlog.fill``, spread over ``--accounts`` accounts). The plan has a high active-task
+limit, so submissions check it.
 Each figure is the median of ``--rounds`` rounds; a round lasts over a second, so the ranking
 of the queue (read at most once a second) is paid in it.
 """
