@@ -13,7 +13,7 @@ from grokimagine.domain.submission.generate import GenerationOrder, submit_gener
 from grokimagine.domain.tasks import queue as task_queue
 from grokimagine.services import Services
 from grokimagine.storage.schema import accounts, tasks
-from tests.conftest import make_customer
+from tests.helpers.customers import make_customer
 
 ORDER = GenerationOrder(prompt="a paper boat on a river")
 

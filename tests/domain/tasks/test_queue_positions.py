@@ -15,7 +15,7 @@ from grokimagine.domain.tasks.queue_positions import STRIDE, queue_positions_of
 from grokimagine.domain.tasks.records import find_task
 from grokimagine.services import Services
 from grokimagine.settings import Settings
-from tests.conftest import make_customer
+from tests.helpers.customers import make_customer
 
 BODY = {"prompt": "a lighthouse at dusk", "ratio": "1:1"}
 QUEUED = 2 * STRIDE + 12  # two ranked tasks, and tasks past the last one
@@ -65,7 +65,7 @@ async def test_positions_deep_in_the_queue_are_exact_and_move_when_the_ranking_i
     assert stale[first_ranked - 9 :] == list(range(first_ranked + 1, QUEUED))
 
     # The same from a page of the list (one query for every position of the page).
-    records = [await find_task(services.db, customer.account_id, t) for t in ids[10:]]
+    records = [await find_task(services.db, t, account_id=customer.account_id) for t in ids[10:]]
     assert list((await positions.positions(records)).values()) == stale
 
     positions.max_age = positions.spacing = 0  # the next read takes a new ranking: exact again
@@ -82,7 +82,7 @@ async def test_a_task_not_pending_has_no_position_and_an_empty_queue_needs_no_ra
     status = await client.get("/v1/status", params={"task_id": task_id}, headers=customer.headers)
     assert status.json()["data"]["queue_position"] == 0
     await client.post(f"/v1/tasks/{task_id}/cancel", headers=customer.headers)
-    record = await find_task(services.db, customer.account_id, task_id)
+    record = await find_task(services.db, task_id, account_id=customer.account_id)
     positions = queue_positions_of(services.db)
     assert await positions.position(record) is None
     assert await positions.positions([record]) == {task_id: None}

@@ -14,7 +14,7 @@ from grokimagine.domain.submission.generate import GenerationOrder, submit_gener
 from grokimagine.domain.tasks.control import cancel
 from grokimagine.domain.tasks.queue_positions import queue_positions_of
 from grokimagine.services import Services
-from tests.conftest import make_customer
+from tests.helpers.customers import make_customer
 
 
 def count_selects(services: Services) -> Callable[[], int]:
