@@ -4,8 +4,10 @@ committed figures; fails when a ratio falls more than ``MARGIN`` under its figur
     python bench/guard.py [--seconds 3] [--rounds 3] [--delay-us N] [--figures FILE]
 
 A short run of ``bench/http_api.py`` (three alternating rounds, medians): only ratios to the
-anchors measured in the same run are compared, never absolute times, so a slower or busier
-machine moves both sides alike. ``--delay-us`` slows every request of the server down on
+anchors measured in the same run are compared, never absolute times. The ratio judged is of
+CPU per request (the anchor's over the server's, read from /proc while wrk drives each): on a
+busy machine other processes take wall-clock time from both sides unevenly, but not CPU time
+(requests/s ratios are printed too). ``--delay-us`` slows every request of the server down on
 purpose (to show that the guard fails). Exit status 1 when a ratio is under its floor.
 """
 
@@ -48,7 +50,7 @@ class Verdict:
         """As the guard prints it."""
         state = "ok" if self.passed else "FAIL"
         return (
-            f"{state:4} {self.name}: {self.measured:.3f} of its anchor "
+            f"{state:4} {self.name}: {self.measured:.3f} of its anchor's speed (CPU/request) "
             f"(committed {self.committed:.3f}, floor {self.floor:.3f})"
         )
 
@@ -77,11 +79,14 @@ def main(argv: list[str] | None = None) -> int:
         delay_us=args.delay_us,
     )
     committed = json.loads(args.figures.read_text())["ratios"]
-    verdicts = judge(summary["ratios"]["this"], committed)
+    verdicts = judge(summary["cpu_ratios"]["this"], committed)
     for verdict in verdicts:
         print(verdict.line())
     for name, rps in summary["median_rps"].items():
-        print(f"     {name}: {rps:.0f} requests/s (median of {args.rounds})")
+        cpu = summary["median_cpu_us"][name]
+        print(f"     {name}: {rps:.0f} requests/s, {cpu:.0f} µs CPU/request (medians)")
+    for kind, ratio in summary["ratios"]["this"].items():
+        print(f"     {kind}: {ratio:.3f} of its anchor in requests/s (not judged)")
     failed = [verdict.name for verdict in verdicts if not verdict.passed]
     if failed:
         print(f"benchmark guard: {', '.join(failed)} more than {MARGIN:.0%} under the figure")

@@ -54,15 +54,29 @@ def wait_for(url: str, seconds: float = 30) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
-def run_wrk(url: str, seconds: int, connections: int, script: Path | None = None) -> dict:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_wrk(
+    url: str, seconds: int, connections: int, script: Path | None = None, pid: int | None = None
+) -> dict:
+    """One wrk run; with ``pid``, also the server's CPU microseconds per request (steadier than
+    requests/s on a busy machine: other processes take wall time, not the server's CPU)."""
     command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", url]
     if script is not None:
         command[1:1] = ["-s", str(script)]
+    cpu_before = cpu_seconds(pid) if pid else 0.0
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    cpu = cpu_seconds(pid) - cpu_before if pid else 0.0
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
     non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     return {
         "rps": rps,
+        "cpu_us": cpu / max(requests, 1) * 1e6 if pid else None,
         "p50": _ms(re.search(r"50%\s+([\d.]+\w+)", out).group(1)),
         "p99": _ms(re.search(r"99%\s+([\d.]+\w+)", out).group(1)),
         "errors": int(non_2xx.group(1)) if non_2xx else 0,
@@ -176,18 +190,16 @@ def measure(
         status_url = f"{first.base}/v1/status?task_id={first.task_id}"
         (work / "body.json").write_bytes(httpx.get(status_url, headers=headers).content)
         bare_status_port, bare_generate_port = free_port(), free_port()
-        processes.append(
-            start_anchor(
-                [HERE / "bare_starlette.py", work / "body.json", str(bare_status_port)],
-                bare_status_port,
-            )
+        bare_status = start_anchor(
+            [HERE / "bare_starlette.py", work / "body.json", str(bare_status_port)],
+            bare_status_port,
         )
-        processes.append(
-            start_anchor(
-                [HERE / "bare_generate.py", work / "bare.db", str(bare_generate_port)],
-                bare_generate_port,
-            )
+        processes.append(bare_status)
+        bare_generate = start_anchor(
+            [HERE / "bare_generate.py", work / "bare.db", str(bare_generate_port)],
+            bare_generate_port,
         )
+        processes.append(bare_generate)
         bare_generate_script = work / "bare_generate.lua"
         bare_generate_script.write_text(
             'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
@@ -195,20 +207,27 @@ def measure(
         )
         runs: list[dict] = []
 
-        def run(url: str, script: Path | None) -> dict:
-            return run_wrk(url, seconds, connections, script)
+        def run(url: str, script: Path | None, pid: int) -> dict:
+            return run_wrk(url, seconds, connections, script, pid)
 
         for index in range(rounds):
             ordered = servers if index % 2 == 0 else servers[::-1]
-            results = {"bare status": run(f"http://127.0.0.1:{bare_status_port}/", None)}
+            bare_status_url = f"http://127.0.0.1:{bare_status_port}/"
+            results = {"bare status": run(bare_status_url, None, bare_status.pid)}
             for server in ordered:
                 url = f"{server.base}/v1/status?task_id={server.task_id}"
-                results[f"{server.label} status"] = run(url, server.scripts["status"])
+                results[f"{server.label} status"] = run(
+                    url, server.scripts["status"], server.process.pid
+                )
             bare_generate_url = f"http://127.0.0.1:{bare_generate_port}/"
-            results["bare generate"] = run(bare_generate_url, bare_generate_script)
+            results["bare generate"] = run(
+                bare_generate_url, bare_generate_script, bare_generate.pid
+            )
             for server in ordered:
                 url = f"{server.base}/v1/generate"
-                results[f"{server.label} generate"] = run(url, server.scripts["generate"])
+                results[f"{server.label} generate"] = run(
+                    url, server.scripts["generate"], server.process.pid
+                )
             runs.append(results)
     finally:
         for process in processes:
@@ -235,8 +254,26 @@ def summarize(labels: list[str], runs: list[dict]) -> dict:
         }
         for label in labels
     }
+    # The same ratios from the servers' CPU per request (anchor CPU / server CPU).
+    cpu_ratios = {
+        label: {
+            kind: statistics.median(
+                r[f"bare {kind}"]["cpu_us"] / r[f"{label} {kind}"]["cpu_us"] for r in runs
+            )
+            for kind in ("status", "generate")
+        }
+        for label in labels
+    }
+    median_cpu = {name: statistics.median(r[name]["cpu_us"] for r in runs) for name in names}
     errors = {name: sum(r[name]["errors"] for r in runs) for name in names}
-    return {"runs": runs, "median_rps": median_rps, "ratios": ratios, "errors": errors}
+    return {
+        "runs": runs,
+        "median_rps": median_rps,
+        "ratios": ratios,
+        "median_cpu_us": median_cpu,
+        "cpu_ratios": cpu_ratios,
+        "errors": errors,
+    }
 
 
 def print_tables(summary: dict, args: argparse.Namespace) -> None:
@@ -244,16 +281,18 @@ def print_tables(summary: dict, args: argparse.Namespace) -> None:
     runs = summary["runs"]
     print(f"wrk -t1 -c{args.connections} -d{args.seconds}s on loopback, {len(runs)} rounds")
     print(f"alternating; worker stopped; SQLite; {os.cpu_count()} CPUs shared with wrk.\n")
-    print("| server | requests/s per round | median | p50 ms (last) | non-2xx | vs anchor |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| server | requests/s per round | median | vs anchor |", end="")
+    print(" server CPU µs/request | vs anchor | non-2xx |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for name, median in summary["median_rps"].items():
         label, kind = name.rsplit(" ", 1)
         each = ", ".join(f"{r[name]['rps']:.0f}" for r in runs)
         ratio = "1" if label == "bare" else _ratio(summary["ratios"][label][kind])
-        last = runs[-1][name]
+        cpu_ratio = "1" if label == "bare" else _ratio(summary["cpu_ratios"][label][kind])
+        cpu = summary["median_cpu_us"][name]
         print(
-            f"| {name} | {each} | {median:.0f} | {last['p50']:.2f} | "
-            f"{summary['errors'][name]} | {ratio} |"
+            f"| {name} | {each} | {median:.0f} | {ratio} | {cpu:.0f} | {cpu_ratio} | "
+            f"{summary['errors'][name]} |"
         )
 
 

@@ -35,8 +35,8 @@ def test_the_committed_figures_name_status_and_generate() -> None:
 
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk (Debian package) is not installed")
 def test_the_guard_fails_when_every_request_is_slowed_down(tmp_path: Path) -> None:
-    # 20 ms of CPU per request caps a server near 50 requests/s, far under any anchor's
-    # figure: the guard must fail, on a quiet machine or a busy one.
+    # 20 ms of CPU burnt per request puts the server's CPU per request 20-100 times over its
+    # usual, far under either figure: the guard must fail, on a quiet machine or a busy one.
     result = subprocess.run(
         [
             *(sys.executable, ROOT / "bench" / "guard.py", "--seconds", "1", "--rounds", "1"),
