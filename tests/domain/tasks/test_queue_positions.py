@@ -55,18 +55,21 @@ async def test_positions_deep_in_the_queue_are_exact_and_move_when_the_ranking_i
     ranking = await positions.ranking()
     assert ranking.ahead == [STRIDE - 1, 2 * STRIDE - 1]
 
-    # The ten oldest leave the queue; the ranking read before still counts them for the tasks
-    # past a ranked task, never for the ones up to the first.
+    # The ten oldest leave the queue, after the ranking was read.
     for task_id in ids[:10]:
         await cancel(services.db, customer.account_id, task_id)
     stale = await status_positions()
-    first_ranked = STRIDE - 1  # a task counts from the newest ranked task older than itself
-    assert stale[: first_ranked - 9] == list(range(0, first_ranked - 9))
-    assert stale[first_ranked - 9 :] == list(range(first_ranked + 1, QUEUED))
+    # Fewer than STRIDE ahead now: counted live, exact. Further back: the ranking's count up to
+    # the newest ranked task older than the task, which still holds the ten.
+    exact = STRIDE + 10
+    assert stale[: exact - 10] == list(range(0, STRIDE))
+    assert stale[exact - 10 :] == list(range(exact, QUEUED))
 
-    # The same from a page of the list (one query for every position of the page).
+    # A page of the list counts from the ranking for every task (one query for all of them).
     records = [await find_task(services.db, t, account_id=customer.account_id) for t in ids[10:]]
-    assert list((await positions.positions(records)).values()) == stale
+    paged = list((await positions.positions(records)).values())
+    assert paged[: STRIDE - 10] == list(range(0, STRIDE - 10))
+    assert paged[STRIDE - 10 :] == list(range(STRIDE, QUEUED))
 
     positions.max_age = positions.spacing = 0  # the next read takes a new ranking: exact again
     assert await status_positions() == list(range(QUEUED - 10))
