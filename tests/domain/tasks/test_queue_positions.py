@@ -59,17 +59,14 @@ async def test_positions_deep_in_the_queue_are_exact_and_move_when_the_ranking_i
     for task_id in ids[:10]:
         await cancel(services.db, customer.account_id, task_id)
     stale = await status_positions()
-    # Fewer than STRIDE ahead now: counted live, exact. Further back: the ranking's count up to
-    # the newest ranked task older than the task, which still holds the ten.
-    exact = STRIDE + 10
-    assert stale[: exact - 10] == list(range(0, STRIDE))
-    assert stale[exact - 10 :] == list(range(exact, QUEUED))
-
-    # A page of the list counts from the ranking for every task (one query for all of them).
+    # A task past a ranked one counts from the newest ranked task older than itself, whose rank
+    # still holds the ten; the tasks before the first ranked one are counted live, exactly.
+    first_ranked = STRIDE - 1
+    expected = list(range(0, first_ranked - 9)) + list(range(first_ranked + 1, QUEUED))
+    assert stale == expected
+    # A page of the list counts the same way (one query for all of its tasks).
     records = [await find_task(services.db, t, account_id=customer.account_id) for t in ids[10:]]
-    paged = list((await positions.positions(records)).values())
-    assert paged[: STRIDE - 10] == list(range(0, STRIDE - 10))
-    assert paged[STRIDE - 10 :] == list(range(STRIDE, QUEUED))
+    assert list((await positions.positions(records)).values()) == expected
 
     positions.max_age = positions.spacing = 0  # the next read takes a new ranking: exact again
     assert await status_positions() == list(range(QUEUED - 10))

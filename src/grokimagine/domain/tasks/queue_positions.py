@@ -8,8 +8,8 @@ the number of pending tasks before it in that order. A position is then the rank
 nearest ranked task older than ours, plus a live count of the pending tasks from that one up to
 ours (at most ``STRIDE`` of them, plus any that arrived since the ranking).
 
-Exactness: with fewer than ``STRIDE`` tasks ahead a position is a live count, exact (and a poll
-near the head of the queue needs no ranking at all). Deeper in the queue the only error is
+Exactness: a task ahead of every ranked one gets a live count, exact (a short queue is never
+ranked at all: a count of at most ``STRIDE`` answers). Deeper in the queue the only error is
 tasks *ahead of the ranked task* that left the queue (claimed, canceled) or re-entered it
 since the ranking was read: at most ``max_age`` seconds of such moves (or 20 times the read's
 duration, if longer: the ranking of a long queue on a busy machine); arrivals are always
@@ -128,17 +128,29 @@ class QueuePositions:
         return self._ranking
 
     async def position(self, record: TaskRecord) -> int | None:
-        """How many pending tasks were created before ``record`` (``None`` unless pending)."""
+        """How many pending tasks were created before ``record`` (``None`` unless pending).
+
+        One statement either way: in a queue long enough to have been ranked, a task past a
+        ranked one counts from it; otherwise a count of at most ``STRIDE``.
+        """
         if record.status != PENDING:
             return None
+        if self._ranking.ids:
+            ranking = await self.ranking()
+            mark = ranking.mark_for(record.created_at)
+            if mark is not None:
+                return await self._from_mark(ranking, mark, record)
         row = await self.db.lookup(_AHEAD_NEAR_HEAD, {"task_id": record.id})
         near = int(row["ahead"]) if row is not None else 0
         if near < STRIDE:
             return near
-        ranking = await self.ranking()
+        ranking = await self.ranking()  # the queue grew long: rank it
         mark = ranking.mark_for(record.created_at)
-        if mark is None:  # moved back since the ranking was read: the count stops at STRIDE
+        if mark is None:  # ahead of every ranked task: the count stopped at STRIDE
             return near
+        return await self._from_mark(ranking, mark, record)
+
+    async def _from_mark(self, ranking: QueueRanking, mark: int, record: TaskRecord) -> int:
         row = await self.db.lookup(
             _AHEAD_SINCE_MARK, {"task_id": record.id, "mark_id": ranking.ids[mark]}
         )
