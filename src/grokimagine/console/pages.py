@@ -11,6 +11,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
+from grokimagine.console.billing_pages import money_context
 from grokimagine.console.charts import daily_chart
 from grokimagine.console.web import (
     PageError,
@@ -279,6 +280,7 @@ async def billing(request: Request) -> Response:
         entries=page.entries,
         next_cursor=page.next_cursor,
         paged=cursor is not None,
+        **await money_context(request, services, user.account_id),
     )
 
 
