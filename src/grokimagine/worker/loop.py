@@ -25,6 +25,7 @@ from typing import Any
 from grokimagine.domain.billing.plan_grants import grant_monthly_credits
 from grokimagine.domain.billing.plans import plan_catalog
 from grokimagine.domain.operator import fleet
+from grokimagine.domain.purchases.auto_top_up import sweep_auto_top_ups
 from grokimagine.domain.tasks import queue as task_queue
 from grokimagine.domain.tasks.queue import Lease
 from grokimagine.domain.tasks.records import TaskRecord
@@ -147,6 +148,10 @@ class Worker:
             WORKER_HEARTBEATS.inc()
             await fleet.touch_worker(self.services.db, self.worker_id, self._node_views())
             await grant_monthly_credits(self.services.db, plan_catalog(self.services.settings))
+            try:
+                await sweep_auto_top_ups(self.services.db, self.services.settings)
+            except Exception:  # a payment problem must not stop the videos
+                log.exception("auto top-up sweep failed; next check-in tries again")
 
     def _node_views(self) -> list[dict[str, Any]]:
         """The GPU nodes of this worker's fleet engines (sglang, vllm-omni), as they are now."""
