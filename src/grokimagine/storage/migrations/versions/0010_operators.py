@@ -1,7 +1,7 @@
 """Operators without a shell: email links, disabled users, business settings, retention
 
 Revision ID: 0010
-Revises: 0016
+Revises: 0009
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from alembic import op
 import grokimagine.storage.schema
 
 revision = "0010"
-# The head of this branch after merging main (0016_subscriptions); the lead re-chains at merge.
-down_revision = "0016"
+# The head of this branch after merging main (0009, after 0016); the lead re-chains at merge.
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
