@@ -10,7 +10,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from grokimagine.cli import _ensure_demo_account
+from grokimagine.cli.serve import ensure_demo_account
 from grokimagine.domain.accounts import accounts, users
 from grokimagine.domain.accounts.accounts import Principal
 from grokimagine.domain.tasks import queue as task_queue
@@ -123,7 +123,7 @@ async def test_several_first_starts_at_once_make_one_demo_account(
     settings: Settings, services: Services
 ) -> None:
     assert await accounts.count_accounts(services.db) == 0
-    demos = await asyncio.gather(*[_ensure_demo_account(settings) for _ in range(4)])
+    demos = await asyncio.gather(*[ensure_demo_account(settings) for _ in range(4)])
     made = [demo for demo in demos if demo is not None]
     assert len(made) == 1 and made[0].token.startswith("gi_live_")
     listed = await accounts.list_accounts(services.db)
@@ -131,7 +131,7 @@ async def test_several_first_starts_at_once_make_one_demo_account(
     # One console sign-in too, an operator in the demo account, with the printed password.
     user = await users.verify_credentials(services.db, made[0].email, made[0].password)
     assert user is not None and user.account_id == listed[0].id and user.is_admin
-    assert await _ensure_demo_account(settings) is None  # and never again
+    assert await ensure_demo_account(settings) is None  # and never again
 
 
 @pytest.fixture
