@@ -62,12 +62,8 @@ def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with FileLock(f"{shared}.lock"):
         if not (shared / "complete").exists():
             shutil.rmtree(shared, ignore_errors=True)
-            _pip(
-                sys.executable,
-                ["download", "--dest", str(shared), ".", "./sdk/python[cli]", "hatchling"]
-                + ["editables"],
-                timeout=900,
-            )
+            wanted = [".", "./sdk/python[cli]", "hatchling", "editables"]  # editables: -e
+            _pip(sys.executable, ["download", "--dest", str(shared), *wanted], timeout=900)
             for ours in shared.glob("grokimagine*"):
                 ours.unlink()
             (shared / "complete").touch()
