@@ -11,32 +11,16 @@ import select
 import signal
 import struct
 import subprocess
-import sys
 import termios
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.engines.mp4_checks import decode
-from tests.live_server import LiveServer
-
-ROOT = Path(__file__).resolve().parents[2]
-CLIENT = [sys.executable, "-m", "grokimagine_client.cli"]
-SERVER_COMMAND = [sys.executable, "-m", "grokimagine.cli"]
-
-
-def _env(server: LiveServer) -> dict[str, str]:
-    paths = [str(ROOT / "sdk" / "python" / "src"), str(ROOT / "src"), str(ROOT)]
-    inherited = os.environ.get("PYTHONPATH")
-    return {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([*paths, *([inherited] if inherited else [])]),
-        "GROKIMAGINE_API_KEY": server.token,
-        "GROKIMAGINE_BASE_URL": server.url,
-        "TERM": "xterm-256color",
-        "COLUMNS": "160",
-    }
+from tests.helpers.cli import CLIENT, ROOT, SERVER_COMMAND
+from tests.helpers.cli import cli_env as _env
+from tests.helpers.live_server import LiveServer
+from tests.helpers.mp4 import decode
 
 
 def _lines(output: str) -> list[dict]:

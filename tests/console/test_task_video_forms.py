@@ -7,8 +7,8 @@ from grokimagine.domain.accounts import accounts
 from grokimagine.domain.tasks import control as task_control
 from grokimagine.domain.tasks.records import get_task
 from grokimagine.services import Services
-from tests.conftest import make_worker
-from tests.console.helpers import ConsoleUser, make_user, sign_in
+from tests.helpers.console import ConsoleUser, make_user, sign_in
+from tests.helpers.customers import make_worker
 
 # The default table at 480p: 4 credits + 6 per second; an edit is priced as a 6 s clip.
 GENERATE_2S, EXTEND_4S, EDIT_CLIP = 4 + 6 * 2, 4 + 6 * 4, 4 + 6 * 6

@@ -14,7 +14,7 @@ from grokimagine.engines.base import Engine, GenerationResult
 from grokimagine.services import Services
 from grokimagine.settings import Settings
 from grokimagine.storage.db import Database
-from tests.conftest import Customer, make_worker
+from tests.helpers.customers import Customer, make_worker
 
 
 async def test_the_worker_stores_a_poster_frame_and_the_task_links_it(

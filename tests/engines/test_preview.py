@@ -25,8 +25,7 @@ from grokimagine.engines.preview import (
     fit_text,
 )
 from grokimagine.vocabulary import DEFAULT_SIZES, MODES
-
-from .mp4_checks import decode, image_bytes, solid_png, top_level_boxes
+from tests.helpers.mp4 import decode, image_bytes, solid_png, top_level_boxes
 
 RED, BLUE, GREY = (255, 0, 0), (0, 0, 255), (128, 128, 128)
 
