@@ -24,7 +24,11 @@ from tests.helpers.customers import BASE_URL, Customer, make_customer
 from tests.helpers.databases import POSTGRES_ADMIN_URL
 
 # Real local HTTP(S) servers and the connection log used by the image and guard tests.
-pytest_plugins = ["tests.helpers.servers", "tests.helpers.webhook_receiver"]
+pytest_plugins = [
+    "tests.helpers.servers",
+    "tests.helpers.webhook_receiver",
+    "tests.helpers.leaks",  # no process or port outlives its test or the suite
+]
 
 
 @pytest.fixture(scope="session")

@@ -22,6 +22,7 @@ from grokimagine.services import Services, build_services
 from grokimagine.settings import Settings
 from grokimagine.storage.schema import metadata
 from grokimagine.worker.loop import Worker
+from tests.helpers.patience import PATIENCE
 
 
 @dataclass
@@ -44,7 +45,7 @@ class LiveServer:
     def call(self, make: Callable[[Services], object]) -> object:
         """Run ``make(services)``'s coroutine on the server's loop and return its result."""
         future = asyncio.run_coroutine_threadsafe(make(self.services), self.loop)  # type: ignore[arg-type]
-        return future.result(timeout=30)
+        return future.result(timeout=PATIENCE)
 
 
 async def _prepare(settings: Settings, credits: int) -> tuple[str, str]:
