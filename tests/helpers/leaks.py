@@ -23,7 +23,7 @@ import pytest
 T = TypeVar("T")
 # Inherited by every process a test starts, however deep: how the session finds its orphans.
 SESSION_MARK = "GI_TEST_SESSION_MARK"  # not GROKIMAGINE_*: helpers drop those from env
-GRACE_SECONDS = 30.0
+GRACE_SECONDS = float(os.environ.get("GI_TEST_LEAK_GRACE", "30"))
 # Started once by the standard library on first use and kept for the interpreter's life.
 _LONG_LIVED_HELPERS = ("multiprocessing.resource_tracker", "multiprocessing.forkserver")
 
