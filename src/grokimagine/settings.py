@@ -9,6 +9,7 @@ Settings that belong together live in groups (``settings.relay``, ``settings.xai
 
 from __future__ import annotations
 
+import json
 import re
 from decimal import Decimal
 from pathlib import Path
@@ -219,6 +220,73 @@ class OpenAIVideosSettings(SettingsGroup):
     )
 
 
+class FleetNode(BaseModel):
+    """One GPU server of a fleet engine: its base URL (ending in /v1), share and job slots."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(min_length=1, description="Base URL ending in /v1, e.g. http://gpu1:30000/v1.")
+    weight: float = Field(1.0, gt=0, description="Share of the jobs, relative to other nodes.")
+    concurrency: int = Field(1, ge=1, le=256, description="Jobs this node runs at once.")
+    name: str | None = Field(None, max_length=60, description="Shown name; default host:port.")
+
+
+class FleetEngineSettings(SettingsGroup):
+    """What the GPU-fleet engines share (``sglang``, ``vllm-omni``; docs/gpu-fleet.md)."""
+
+    nodes: Annotated[list[FleetNode], NoDecode] = Field(
+        default_factory=list,
+        description='The nodes, as JSON: ["http://gpu1:30000/v1", {"url": ..., "weight": 2, '
+        '"concurrency": 2}].',
+    )
+    api_key: SecretStr | None = Field(None, description="Bearer key the nodes were started with.")
+    model: str | None = Field(None, description="Model name to send; the node's own if unset.")
+    sizes: dict[str, str] = Field(
+        default_factory=dict,
+        description='Ratio to "WxH" size sent; the request\'s own size if a ratio is absent.',
+    )
+    durations: list[int] = Field(
+        default_factory=lambda: [2, 3, 4, 5], description="Seconds the served model can render."
+    )
+    image_to_video: bool = Field(False, description="The served model takes an input image (I2V).")
+    num_inference_steps: int | None = Field(None, ge=1, le=500, description="Steps; model default.")
+    guidance_scale: float | None = Field(None, ge=0, le=50, description="CFG scale; model default.")
+    probe_seconds: float = Field(10.0, gt=0, description="Health probe interval per node.")
+    node_lost_seconds: float = Field(
+        60.0, gt=0, description="A node silent this long mid-job is lost; the job moves once."
+    )
+
+    @field_validator("nodes", mode="before")
+    @classmethod
+    def _urls_are_nodes(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            value = (
+                json.loads(text)
+                if text.startswith("[")
+                else [part.strip() for part in text.split(",") if part.strip()]
+            )
+        if isinstance(value, list):
+            return [{"url": item} if isinstance(item, str) else item for item in value]
+        return value
+
+
+class SglangSettings(FleetEngineSettings):
+    """The ``sglang`` engine: SGLang Diffusion servers (``sglang serve``), JSON requests."""
+
+    flat_prefix = "sglang_"
+
+
+class VllmOmniSettings(FleetEngineSettings):
+    """The ``vllm-omni`` engine: vLLM-Omni servers (``vllm serve ... --omni``), multipart."""
+
+    flat_prefix = "vllm_omni_"
+
+    sync: bool = Field(
+        False, description="Use POST /v1/videos/sync (the MP4 in the answer) instead of polling."
+    )
+
+
 class DiffusersSettings(SettingsGroup):
     """The ``diffusers`` engine: open-weight video models on a GPU (docs/diffusers.md).
 
@@ -354,6 +422,65 @@ class EventSettings(SettingsGroup):
     )
 
 
+class StripeSettings(SettingsGroup):
+    """Payments through Stripe (docs/payments.md): unset secret key, no card payments."""
+
+    flat_prefix = "stripe_"
+
+    secret_key: SecretStr | None = Field(
+        None, description="Stripe secret key (sk_test_... in test mode); unset: codes only."
+    )
+    webhook_secret: SecretStr | None = Field(
+        None, description="Signing secret of the webhook endpoint /webhooks/stripe (whsec_...)."
+    )
+    api_base: str | None = Field(
+        None, description="Stripe's API address; unset: https://api.stripe.com (tests: a fake)."
+    )
+    webhook_tolerance_seconds: int = Field(
+        300, ge=1, description="Older signed webhook timestamps are refused (replay protection)."
+    )
+
+    @property
+    def enabled(self) -> bool:
+        """Whether customers can pay: a secret key and a webhook secret are both set."""
+        return self.secret_key is not None and self.webhook_secret is not None
+
+
+_MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+
+
+class OpenAIApiSettings(SettingsGroup):
+    """The OpenAI-shaped surface (``/v1/videos``, ``/v1/models``): the models it lists."""
+
+    flat_prefix = "openai_api_"
+
+    default_model: str = Field(
+        "grokimagine-video",
+        description="Model id of the caller's own route (by plan and mode); the default.",
+    )
+    models: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description='More models, each a route: {"wan-2.2": ["diffusers", "preview"]}.',
+    )
+
+    @field_validator("default_model")
+    @classmethod
+    def _model_id(cls, value: str) -> str:
+        if not _MODEL_ID.fullmatch(value):
+            raise ValueError(f"{value!r} is not a model id (letters, digits, . _ : -)")
+        return value
+
+    @field_validator("models")
+    @classmethod
+    def _model_routes(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for model, engines in value.items():
+            if not _MODEL_ID.fullmatch(model):
+                raise ValueError(f"{model!r} is not a model id (letters, digits, . _ : -)")
+            if not engines or not all(engines):
+                raise ValueError(f"model {model!r} needs a non-empty list of engine names")
+        return value
+
+
 # Attribute of Settings -> its group.
 GROUPS: dict[str, type[SettingsGroup]] = {
     "limits": LimitSettings,
@@ -362,11 +489,15 @@ GROUPS: dict[str, type[SettingsGroup]] = {
     "xai": XaiSettings,
     "openai_videos": OpenAIVideosSettings,
     "diffusers": DiffusersSettings,
+    "sglang": SglangSettings,
+    "vllm_omni": VllmOmniSettings,
     "s3": S3Settings,
     "webhooks": WebhookSettings,
     "console": ConsoleSettings,
     "events": EventSettings,
     "pricing": PricingSettings,
+    "stripe": StripeSettings,
+    "openai_api": OpenAIApiSettings,
 }
 
 
@@ -468,11 +599,15 @@ class Settings(BaseSettings):
     xai: XaiSettings = Field(default_factory=XaiSettings)
     openai_videos: OpenAIVideosSettings = Field(default_factory=OpenAIVideosSettings)
     diffusers: DiffusersSettings = Field(default_factory=DiffusersSettings)
+    sglang: SglangSettings = Field(default_factory=SglangSettings)
+    vllm_omni: VllmOmniSettings = Field(default_factory=VllmOmniSettings)
     s3: S3Settings = Field(default_factory=S3Settings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     events: EventSettings = Field(default_factory=EventSettings)
     pricing: PricingSettings = Field(default_factory=PricingSettings)
+    stripe: StripeSettings = Field(default_factory=StripeSettings)
+    openai_api: OpenAIApiSettings = Field(default_factory=OpenAIApiSettings)
 
     @model_validator(mode="before")
     @classmethod

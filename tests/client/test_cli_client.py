@@ -195,8 +195,8 @@ def test_ctrl_c_asks_to_cancel_or_leave_the_task_and_prints_its_id(
     assert task_id.startswith("task_")
     state = idle_server.call(
         lambda services: __import__(
-            "grokimagine.domain.tasks.records", fromlist=["get_task"]
-        ).get_task(services.db, idle_server.account_id, task_id)
+            "grokimagine.domain.tasks.records", fromlist=["find_task"]
+        ).find_task(services.db, task_id, account_id=idle_server.account_id)
     )
     if answer == "y":
         assert f"canceled {task_id}" in screen and state.status == "canceled"

@@ -9,7 +9,7 @@ from pydantic import SecretStr
 from sqlalchemy import select
 
 from grokimagine.engines.base import EngineError, GenerationRequest, GenerationResult, RenderControl
-from grokimagine.engines.preview import PreviewEngine
+from grokimagine.engines.preview.engine import PreviewEngine
 from grokimagine.engines.routing import EngineRouter
 from grokimagine.http.app import create_app
 from grokimagine.services import build_services

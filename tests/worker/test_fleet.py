@@ -33,7 +33,7 @@ PLUGIN = {"slow": "tests.scale.slow_engine:build"}
 async def submit_routed(services: Services, customer: Customer, route: list[str]) -> str:
     principal = Principal(customer.account_id, customer.key_id, "free", False, True)
     new_task = NewTask(mode="normal", prompt="p", ratio="1:1", route=route)
-    return (await submit_task(services.db, services.store, principal, new_task)).id
+    return (await submit_task(services.db, services.store, principal, new_task, price=40)).id
 
 
 async def claim(services: Services, engines: set[str] | None) -> str | None:

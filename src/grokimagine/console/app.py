@@ -9,7 +9,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 
-from grokimagine.console import admin_pages, auth_pages, pages, playground, video_forms
+from grokimagine.console import (
+    admin_money,
+    admin_pages,
+    auth_pages,
+    billing_pages,
+    pages,
+    playground,
+    video_forms,
+)
 from grokimagine.console.security import ADMIN_API_PREFIX, CONSOLE_PREFIXES, ConsoleHeaders
 from grokimagine.console.web import HERE, PageError, SignInRequired, render, sign_in_redirect
 from grokimagine.http import app as api
@@ -49,6 +57,8 @@ def install_console(app: FastAPI, settings: Settings) -> None:
     app.include_router(playground.router)
     app.include_router(video_forms.router)
     app.include_router(admin_pages.router)
+    app.include_router(billing_pages.router)
+    app.include_router(admin_money.router)
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")
 
     @app.get("/", include_in_schema=False)

@@ -14,18 +14,23 @@ from grokimagine import __version__
 from grokimagine.domain.billing.plans import plan_catalog
 from grokimagine.domain.operator.business_settings import check_business_settings
 from grokimagine.http.admin import accounts as admin_routes
+from grokimagine.http.admin import money as admin_money_routes
 from grokimagine.http.admin import operations as admin_ops_routes
 from grokimagine.http.admin import ops
 from grokimagine.http.auth import Authenticator
 from grokimagine.http.errors import install_error_handlers
 from grokimagine.http.gate import ApiGate
 from grokimagine.http.observe import RequestObserver
+from grokimagine.http.openai import schemas as openai_schemas
+from grokimagine.http.openai import videos as openai_routes
+from grokimagine.http.openai.errors import OpenAIErrorEnvelope
 from grokimagine.http.openapi.document import install_openapi
 from grokimagine.http.openapi.shaping import camel_case_operation_id, shape_for_generators
 from grokimagine.http.ratelimit import RateLimiter, storage_for
 from grokimagine.http.v1 import account as account_routes
 from grokimagine.http.v1 import files, task_events
 from grokimagine.http.v1 import generate as routes
+from grokimagine.http.v1 import money as money_routes
 from grokimagine.http.v1 import tasks as task_routes
 from grokimagine.http.v1 import video_operations as video_routes
 from grokimagine.http.v1.schemas import GenerateRequest
@@ -115,16 +120,21 @@ def create_app(
     app.include_router(task_events.router)
     app.webhooks.include_router(task_routes.webhooks)
     app.include_router(account_routes.router)
+    app.include_router(money_routes.router)
     app.include_router(files.router)
     app.include_router(ops.router)
     app.include_router(admin_routes.router)
     app.include_router(admin_ops_routes.router)
+    app.include_router(admin_money_routes.router)
+    app.include_router(openai_routes.router)  # OpenAI's Videos API shape (issue 22)
     # Kept on the app so that an admin change to an account drops its cached keys here at once.
     app.state.authenticator = authenticator = Authenticator(
         services.db, settings.auth_cache_seconds
     )
     # POST /v1/generate parses its own body; its schema is listed for generators all the same.
-    shape_for_generators(app, [GenerateRequest, ExtendRequest, EditRequest])
+    shape_for_generators(
+        app, [GenerateRequest, ExtendRequest, EditRequest, *openai_schemas.REQUEST_BODIES]
+    )
     app.add_middleware(
         ApiGate,
         authenticator=authenticator,
@@ -133,6 +143,8 @@ def create_app(
         auth_failure_limit=settings.limits.auth_failure_limit,
         max_body_bytes=settings.limits.max_body_bytes,
     )
+    # Around the gate: its refusals on /v1/videos and /v1/models get OpenAI's envelope too.
+    app.add_middleware(OpenAIErrorEnvelope)
     # Added last, so outermost: it sees (and times) the gate's refusals too.
     app.add_middleware(
         RequestObserver,

@@ -22,6 +22,21 @@ from grokimagine.domain.errors import InvalidRequestError
 from grokimagine.domain.media.images import ImageRejected, ImageTooLargeError
 from grokimagine.domain.media.video_sources import VideoRejected
 from grokimagine.domain.operator.tasks import TaskNotRefundableError
+from grokimagine.domain.purchases.checkout import PaymentProviderError, PaymentsNotConfiguredError
+from grokimagine.domain.purchases.credit_amounts import AmountsNotOnSaleError
+from grokimagine.domain.purchases.credit_packs import PackNotFoundError
+from grokimagine.domain.purchases.plan_prices import PlanPriceNotFoundError
+from grokimagine.domain.purchases.redemption_codes import CodeNotRedeemableError
+from grokimagine.domain.purchases.stripe_events import (
+    PaymentNotYetKnownError,
+    WebhookSignatureError,
+)
+from grokimagine.domain.purchases.subscription_events import StripeUnreachableError
+from grokimagine.domain.purchases.subscriptions import (
+    SubscriptionExistsError,
+    SubscriptionNotFoundError,
+)
+from grokimagine.domain.submission.models import ModelNotFoundError
 from grokimagine.domain.submission.video_operations import OperationNotSupportedError
 from grokimagine.domain.tasks.control import TaskNotCancelableError
 from grokimagine.domain.tasks.idempotency import IdempotencyConflictError
@@ -31,6 +46,7 @@ from grokimagine.domain.tasks.records import (
     TaskNotFoundError,
     TooManyActiveTasksError,
 )
+from grokimagine.domain.tasks.videos import VideoAssetMissingError
 from grokimagine.http.envelope import error_response
 from grokimagine.storage.db import DatabaseBusyError
 
@@ -154,10 +170,51 @@ DOMAIN_ERRORS: dict[type[Exception], Refusal] = {
         409, "TASK_NOT_REFUNDABLE", lambda exc: f"Task not refundable: {exc.why}"
     ),
     TaskNotFoundError: Refusal(404, "TASK_NOT_FOUND", lambda _: "Task not found"),
+    ModelNotFoundError: Refusal(
+        404, "MODEL_NOT_FOUND", lambda exc: f"Model not found: {exc.model}"
+    ),
+    VideoAssetMissingError: Refusal(
+        404, "ASSET_NOT_FOUND", lambda exc: f"Not found: {exc.message}"
+    ),
     TaskNotCancelableError: Refusal(
         409,
         "TASK_NOT_CANCELABLE",
         lambda exc: f"Task not cancelable: it is already {exc.status}",
+    ),
+    # Money in (docs/payments.md).
+    CodeNotRedeemableError: Refusal(
+        400, "CODE_NOT_REDEEMABLE", lambda exc: f"Code not redeemable: {exc.why}"
+    ),
+    PackNotFoundError: Refusal(404, "PACK_NOT_FOUND", lambda _: "Credit pack not found"),
+    PaymentsNotConfiguredError: Refusal(
+        404, "PAYMENTS_NOT_CONFIGURED", lambda _: "Not found: payments are not configured here"
+    ),
+    PaymentProviderError: Refusal(
+        502, "PAYMENT_PROVIDER_ERROR", lambda exc: f"Payment provider error: {exc}"
+    ),
+    WebhookSignatureError: Refusal(
+        400, "INVALID_SIGNATURE", lambda _: "Invalid request: the Stripe signature does not verify"
+    ),
+    # Any answer but 2xx makes Stripe deliver the event again later, which is what we want.
+    PaymentNotYetKnownError: Refusal(
+        409, "PAYMENT_NOT_READY", lambda exc: f"Payment not ready: {exc}; deliver again later"
+    ),
+    StripeUnreachableError: Refusal(
+        503, "PAYMENT_PROVIDER_UNAVAILABLE", lambda exc: f"Payment provider unavailable: {exc}"
+    ),
+    AmountsNotOnSaleError: Refusal(
+        404, "AMOUNTS_NOT_ON_SALE", lambda _: "Not found: credits are not sold by the amount"
+    ),
+    PlanPriceNotFoundError: Refusal(
+        404, "PLAN_PRICE_NOT_FOUND", lambda exc: f"Plan has no monthly price: {exc}"
+    ),
+    SubscriptionExistsError: Refusal(
+        409,
+        "SUBSCRIPTION_EXISTS",
+        lambda _: "Conflict: the account already has a subscription; cancel it first",
+    ),
+    SubscriptionNotFoundError: Refusal(
+        404, "SUBSCRIPTION_NOT_FOUND", lambda _: "Not found: the account has no subscription"
     ),
     IdempotencyConflictError: Refusal(
         409,

@@ -26,7 +26,7 @@ from tenacity import RetryCallState, wait_exponential, wait_random
 
 from grokimagine.domain.billing.usage import account_details
 from grokimagine.domain.clock import iso_utc, utcnow
-from grokimagine.domain.tasks.records import get_task
+from grokimagine.domain.tasks.records import find_task
 from grokimagine.domain.tasks.views import task_view
 from grokimagine.domain.tasks.webhook_deliveries import (
     AttemptResult,
@@ -160,9 +160,8 @@ class WebhookSender:
 
     async def _post(self, delivery: Delivery) -> int:
         db = self.services.db
-        record = await get_task(db, delivery.account_id, delivery.task_id)
-        if record is None:
-            raise LookupError(delivery.task_id)
+        # A task that is gone raises TaskNotFoundError (a LookupError), as before.
+        record = await find_task(db, delivery.task_id, account_id=delivery.account_id)
         # Built at each attempt, so the video URLs in it are freshly signed.
         payload = {
             "type": delivery.event,

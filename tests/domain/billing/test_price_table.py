@@ -22,6 +22,7 @@ from grokimagine.domain.billing.price_table import (
     price_of,
     price_table,
 )
+from grokimagine.domain.billing.quotes import quote
 from grokimagine.domain.operator.business_settings import check_business_settings
 from grokimagine.settings import Settings
 
@@ -40,7 +41,8 @@ def test_the_default_table_keeps_the_reference_price_and_follows_length_and_size
     assert price_of(DEFAULT_TABLE, PriceQuery("720p", 10)) == 94
     assert price_of(DEFAULT_TABLE, PriceQuery("480p", 1)) == 10
     # Test keys are never charged, whatever the table says.
-    assert price_of(DEFAULT_TABLE, PriceQuery("720p", 10, videos=4), charged=False) == 0
+    assert quote(False, 94, 4, 10, "720p").price == 0  # test keys are never charged
+    assert quote(True, 94, 4, 10, "720p").price == 376
 
 
 def test_tiers_decimals_and_engine_rules() -> None:

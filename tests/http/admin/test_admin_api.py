@@ -208,7 +208,7 @@ async def test_a_disabled_account_cannot_spend_even_through_a_stale_cached_key(
     stale = Principal(customer.account_id, customer.key_id, "free", False, True)
     new_task = NewTask(mode="normal", prompt="p", ratio="1:1")
     try:
-        await submit_task(services.db, services.store, stale, new_task)
+        await submit_task(services.db, services.store, stale, new_task, price=40)
     except AccountDisabledError:
         pass
     else:

@@ -4,8 +4,10 @@ charge equals the quote and a refund gives back exactly the charge, on both data
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from grokimagine.domain.accounts import accounts
@@ -13,6 +15,7 @@ from grokimagine.services import Services
 from grokimagine.settings import Settings
 from grokimagine.storage.schema import tasks
 from tests.helpers.admin import admin_headers, app_with, balance, data, error, ledger_total
+from tests.helpers.api import data_uri, generated, mp4_bytes
 from tests.helpers.customers import Customer, make_customer, make_worker
 
 REFERENCE = {"mode": "fun", "prompt": "a beautiful landscape with mountains", "ratio": "1:1"}
@@ -206,3 +209,104 @@ async def test_a_test_key_is_quoted_zero_and_a_spicy_account_is_quoted(
     assert (quote["price"], quote["credits_per_video"], quote["charged"]) == (0, 40, False)
     body = {**REFERENCE, "mode": "spicy"}
     assert data(await client.post("/v1/quote", json=body, headers=spicy.headers))["price"] == 40
+
+
+# An operator's table that differs from the default for both operations (default: an extend by
+# 4 s costs 4 + 6 * 4 = 28, an edit of a 480p clip 40).
+OPERATOR_TABLE = (
+    '{"default": {"480p": {"base": 4, "per_second": 6}, "720p": {"base": 4, "per_second": 9}},'
+    ' "extend": {"480p": {"base": 1, "per_second": 5}}, "edit": {"480p": 25}}'
+)
+
+
+@pytest.mark.usefixtures("services")  # an empty database
+async def test_extend_and_edit_are_quoted_exactly_what_they_are_charged_under_the_operators_table(
+    settings: Settings, tmp_path: Path
+) -> None:
+    async with app_with(settings, pricing_table=OPERATOR_TABLE) as (services, client):
+        customer = await make_customer(services)
+        source = data_uri(mp4_bytes(tmp_path))
+        for operation, body, expected in (
+            ("extend", {"video": source, "prompt": "p", "duration": 4}, 1 + 5 * 4),
+            ("edit", {"video": source, "prompt": "p"}, 25),
+        ):
+            tasks_before = await task_count(services)
+            quoted = data(
+                await client.post(
+                    "/v1/quote", json={**body, "operation": operation}, headers=customer.headers
+                )
+            )
+            assert quoted["price"] == expected and quoted["charged"] is True
+            assert await task_count(services) == tasks_before  # a quote creates nothing
+            before = await balance(services, customer.account_id)
+            response = await client.post(f"/v1/{operation}", json=body, headers=customer.headers)
+            assert response.status_code == 200, response.text
+            task_id = response.json()["data"]["task_id"]
+            money = data(await client.get(f"/v1/tasks/{task_id}", headers=customer.headers))
+            assert money["money"]["price"] == money["money"]["charged"] == quoted["price"]
+            assert before - await balance(services, customer.account_id) == quoted["price"]
+
+
+@pytest.mark.usefixtures("services")  # an empty database
+async def test_an_extend_of_a_task_is_quoted_from_that_tasks_video(
+    settings: Settings, tmp_path: Path
+) -> None:
+    async with app_with(settings, pricing_table=OPERATOR_TABLE) as (services, client):
+        customer = await make_customer(services)
+        source_task = await generated(client, services, customer)
+        body = {"task_id": source_task, "prompt": "p", "duration": 2}
+        quoted = data(
+            await client.post(
+                "/v1/quote", json={**body, "operation": "extend"}, headers=customer.headers
+            )
+        )
+        assert quoted["price"] == 1 + 5 * 2
+        response = await client.post("/v1/extend", json=body, headers=customer.headers)
+        task_id = response.json()["data"]["task_id"]
+        status = data(await client.get(f"/v1/tasks/{task_id}", headers=customer.headers))
+        assert status["money"]["charged"] == quoted["price"]
+
+
+@pytest.mark.usefixtures("services")  # an empty database
+async def test_a_test_key_quotes_an_edit_at_zero(settings: Settings, tmp_path: Path) -> None:
+    async with app_with(settings, pricing_table=OPERATOR_TABLE) as (services, client):
+        owner = await make_customer(services)
+        new_key = await accounts.create_key(services.db, owner.account_id, live=False)
+        customer = Customer(owner.account_id, new_key.token, new_key.key.id)
+        body = {"video": data_uri(mp4_bytes(tmp_path)), "prompt": "p", "operation": "edit"}
+        quoted = data(await client.post("/v1/quote", json=body, headers=customer.headers))
+        assert (quoted["price"], quoted["credits_per_video"], quoted["charged"]) == (0, 25, False)
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code", "words"),
+    [
+        (
+            {"prompt": "p", "task_id": "task_abc", "duration": 2},
+            400,
+            "INVALID_REQUEST",
+            "operation",
+        ),
+        (
+            {"prompt": "p", "video": "https://example.com/v.mp4"},
+            400,
+            "INVALID_REQUEST",
+            "operation",
+        ),
+        ({"prompt": "p", "operation": "remix"}, 400, "INVALID_REQUEST", "operation"),
+        ({"prompt": "p", "operation": "extend"}, 400, "INVALID_REQUEST", "task_id or video"),
+        ({"prompt": "p", "operation": "edit", "task_id": "task_nope"}, 404, "TASK_NOT_FOUND", ""),
+    ],
+)
+async def test_a_body_the_quote_cannot_price_is_refused_never_priced_as_a_generation(
+    client: httpx.AsyncClient,
+    customer: Customer,
+    services: Services,
+    body: dict,
+    status: int,
+    code: str,
+    words: str,
+) -> None:
+    response = await client.post("/v1/quote", json=body, headers=customer.headers)
+    assert words in error(response, status, code)["message"]
+    assert await task_count(services) == 0

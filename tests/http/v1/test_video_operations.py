@@ -142,7 +142,7 @@ async def test_a_test_key_extends_for_free(
 
 def plain_engine(settings: Settings) -> Engine:
     """A plugin engine that declares nothing: it generates only (the baseline)."""
-    from grokimagine.engines.preview import PreviewEngine
+    from grokimagine.engines.preview.engine import PreviewEngine
 
     return PreviewEngine()
 

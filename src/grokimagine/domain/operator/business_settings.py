@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from grokimagine.domain.billing.plans import plan_catalog
 from grokimagine.domain.billing.price_table import price_table
+from grokimagine.engines.registry import engine_spec
 from grokimagine.settings import Settings
 
 
@@ -12,3 +13,9 @@ def check_business_settings(settings: Settings) -> None:
     the variable's name and the entry at fault (``serve``, ``worker`` and the app call this)."""
     price_table(settings)
     plan_catalog(settings)
+    for model, route in settings.openai_api.models.items():
+        for engine in route:
+            try:
+                engine_spec(settings, engine)
+            except ValueError as exc:
+                raise ValueError(f"GROKIMAGINE_OPENAI_API_MODELS: model {model!r}: {exc}") from None

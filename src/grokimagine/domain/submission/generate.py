@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from grokimagine.domain.accounts.accounts import Principal
 from grokimagine.domain.billing.plans import Plan, plan_catalog
 from grokimagine.domain.billing.price_table import NoPriceError, PriceQuery, price_of, price_table
+from grokimagine.domain.billing.quotes import Estimate, Quote, quote_generation_price
 from grokimagine.domain.billing.usage import account_balance
 from grokimagine.domain.billing.video_prices import operation_offers
 from grokimagine.domain.errors import InvalidRequestError
@@ -22,13 +23,7 @@ from grokimagine.domain.tasks.idempotency import (
     find_original,
     fingerprint,
 )
-from grokimagine.domain.tasks.records import (
-    ModeNotAllowedError,
-    NewTask,
-    Quote,
-    quote_task,
-    submit_task,
-)
+from grokimagine.domain.tasks.records import ModeNotAllowedError, NewTask, submit_task
 from grokimagine.engines.capabilities import Capabilities
 from grokimagine.engines.registry import route_capabilities
 from grokimagine.engines.routing import TEST_KEY_ROUTE, EngineRouter
@@ -87,10 +82,16 @@ class GenerationOrder:
     # so a reference-page client sees the reference page's behaviour.
     given: frozenset[str] = field(default_factory=frozenset)
     idempotency_key: str | None = None
+    # A model the operator named (GROKIMAGINE_OPENAI_API_MODELS) and its route, chosen by
+    # domain/submission/models.py; None: the account's route by plan and mode.
+    model: str | None = None
+    model_route: tuple[str, ...] | None = None
 
     def options_given(self) -> dict[str, Any]:
         """The Part 3 options the caller set, as the status's ``request`` echoes them."""
         values = {name: getattr(self, name) for name in OPTION_FIELDS if name in self.given}
+        if self.model is not None:
+            values["model"] = self.model
         return {name: value for name, value in values.items() if value is not None}
 
     def fields(self) -> dict[str, Any]:
@@ -106,6 +107,8 @@ class GenerationOrder:
             "seed": self.seed,
             "negative_prompt": self.negative_prompt,
             "callback_url": self.callback_url,
+            # Only when set, so that keys of requests without them keep their fingerprints.
+            **({"model": self.model} if self.model is not None else {}),
         }
 
 
@@ -132,10 +135,18 @@ def mode_allowed(principal: Principal, mode: str, plan: Plan | None = None) -> b
     return mode != "spicy" or (principal.allow_spicy and (plan is None or plan.allow_spicy))
 
 
-def engine_route(router: EngineRouter, principal: Principal, mode: str) -> list[str]:
-    """The engines for a new task: the routes' choice, or the preview engine for test keys."""
+def engine_route(
+    router: EngineRouter,
+    principal: Principal,
+    mode: str,
+    model_route: tuple[str, ...] | None = None,
+) -> list[str]:
+    """The engines for a new task: the routes' choice (or the chosen model's route), or the
+    preview engine for test keys."""
     if not principal.live:
         return list(TEST_KEY_ROUTE)
+    if model_route is not None:
+        return list(model_route)
     return router.route(principal.plan, mode)
 
 
@@ -155,6 +166,17 @@ async def submit_generation(
     if original is not None:
         return Submission(original, replayed=True)
     priced = await price_order(services, principal, order, idempotency)
+    return await pay_and_create(services, principal, priced, idempotency)
+
+
+async def pay_and_create(
+    services: SubmissionServices,
+    principal: Principal,
+    priced: PricedOrder,
+    idempotency: IdempotencyKey | None,
+) -> Submission:
+    """Create ``priced``'s task and charge its quote in one transaction (generate, extend and
+    edit alike); a concurrent request that took the idempotency key first gets its task."""
     try:
         record = await submit_task(
             services.db,
@@ -182,7 +204,7 @@ async def price_order(
 ) -> PricedOrder:
     """Judge ``order`` by every rule a submission checks before its transaction (options,
     callback URL, images, mode) and price it under the operator's table."""
-    route = engine_route(services.router, principal, order.mode)
+    route = engine_route(services.router, principal, order.mode, order.model_route)
     check_options(order, route_capabilities(services.settings, route))
     await check_callback_url(services, order.callback_url)
     images = await _load_images(services, order.images or ())
@@ -205,28 +227,14 @@ async def price_order(
         echoed_options=order.options_given(),
     )
     try:
-        quote = quote_task(price_table(services.settings), principal, new_task)
+        engine = route[0] if route else None
+        query = PriceQuery(new_task.resolution, new_task.duration, new_task.video_count, engine)
+        quote = quote_generation_price(price_table(services.settings), principal.live, query)
     except NoPriceError as exc:
         raise InvalidRequestError(
             f"no price for {order.duration} s at {order.resolution} in the price table ({exc})"
         ) from None
     return PricedOrder(new_task, quote, plan)
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """What ``POST /v1/quote`` answers: the price, and whether the balance covers it now."""
-
-    quote: Quote
-    balance: int
-
-    def describe(self) -> dict[str, Any]:
-        """As JSON."""
-        return {
-            **self.quote.describe(),
-            "balance": self.balance,
-            "affordable": self.balance >= self.quote.price,
-        }
 
 
 async def quote_generation(
@@ -279,6 +287,9 @@ def price_list(services: SubmissionServices, principal: Principal) -> dict[str, 
 
 def check_options(order: GenerationOrder, capabilities: Capabilities) -> None:
     """Refuse the options the caller set that the serving engines do not offer."""
+    if order.ratio not in capabilities.ratios:
+        offered = ", ".join(capabilities.ratios)
+        raise InvalidRequestError(f"The ratio parameter is not valid: offered are {offered}")
     if "duration" in order.given and order.duration not in capabilities.durations:
         offered = ", ".join(str(seconds) for seconds in capabilities.durations)
         raise InvalidRequestError(f"The duration parameter is not valid: offered are {offered}")

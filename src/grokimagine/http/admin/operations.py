@@ -186,7 +186,14 @@ async def usage(
 @router.get("/workers", summary="Workers and engines", response_model=Envelope[Fleet])
 async def workers(request: Request, actor: AdminActor) -> Response:
     """Workers seen in the last hour (alive: checked in within 30 s, or holding a task) and
-    the engines they serve, with the tasks waiting for each."""
+    the engines they serve, with the tasks waiting for each; the GPU nodes of the fleet
+    engines (health, jobs in flight, recent latency) as the live workers last reported them."""
+    return success(await workers_and_engines(services_of(request).db))
+
+
+@router.get("/fleet", summary="Fleet: workers, engines, GPU nodes", response_model=Envelope[Fleet])
+async def fleet_view(request: Request, actor: AdminActor) -> Response:
+    """The same document as ``/admin/v1/workers``, under the name the GPU fleet docs use."""
     return success(await workers_and_engines(services_of(request).db))
 
 

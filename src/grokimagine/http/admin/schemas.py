@@ -186,6 +186,26 @@ class WorkerInfo(BaseModel):
     last_seen_at: str | None
 
 
+class NodeInfo(BaseModel):
+    """A GPU node of a fleet engine (sglang, vllm-omni) as the live workers see it."""
+
+    engine: str
+    name: str
+    url: str
+    healthy: bool
+    reason: str | None = Field(None, description="Why it was taken out, while it is.")
+    since: float | None = Field(None, description="Unix time of its last health change.")
+    weight: float
+    concurrency: int
+    in_flight: int = Field(description="Jobs on it now, summed over the live workers.")
+    jobs_done: int
+    jobs_failed: int
+    models: list[str] = Field(default_factory=list)
+    latency_p50_s: float | None = Field(None, description="Median seconds of its recent jobs.")
+    latency_last_s: float | None = None
+    workers: list[str] = Field(default_factory=list)
+
+
 class EngineInfo(BaseModel):
     """An engine: live workers serving it and tasks waiting for it."""
 
@@ -199,6 +219,7 @@ class Fleet(BaseModel):
 
     workers: list[WorkerInfo]
     engines: list[EngineInfo]
+    nodes: list[NodeInfo] = Field(default_factory=list)
 
 
 class AuditEntry(BaseModel):
