@@ -39,7 +39,11 @@ DRY_RUN_LINES = [
     "torch",
     "torch==2.13.0",
     "-U huggingface_hub",
+    "openai==3.51.0",  # docs/openai-sdk.md: the official client the tests use
 ]
+# Other projects' servers for the GPU hosts (docs/gpu-fleet.md): installed there, from their
+# own index, never here; checked only to stay third-party (no grokimagine in them).
+OTHER_HOSTS_LINES = ['"sglang[diffusion]"', "vllm-omni"]
 
 
 def documented_install_lines() -> set[str]:
@@ -51,7 +55,11 @@ def documented_install_lines() -> set[str]:
 
 
 def test_every_documented_install_line_is_checked() -> None:
-    assert documented_install_lines() == {*SERVER_LINES, *CLIENT_LINES, *DRY_RUN_LINES}
+    documented = documented_install_lines()
+    assert documented == {*SERVER_LINES, *CLIENT_LINES, *DRY_RUN_LINES, *OTHER_HOSTS_LINES}
+    assert not any(
+        "grokimagine" in line or "." in line.strip("\"'")[:1] for line in OTHER_HOSTS_LINES
+    )
 
 
 @pytest.fixture(scope="module")
