@@ -28,7 +28,11 @@ HEAVY = (
     "transformers",
     "boto3",
     "botocore",
-    "grokimagine.engines",
+    # The engine families; the registry of their specs is light by design (it imports a family
+    # only when that engine is built) and the price table checks engine names against it.
+    "grokimagine.engines.diffusers",
+    "grokimagine.engines.relay",
+    "grokimagine.engines.preview",
     "grokimagine.console",
     "grokimagine.http",
     "grokimagine.services",
@@ -42,7 +46,15 @@ HEAVY = (
     "PIL",
 )
 # `--help` only parses: no database, no settings, no HTTP client either.
-NOT_FOR_HELP = (*HEAVY, "sqlalchemy", "alembic", "pydantic", "httpx", "grokimagine.domain")
+NOT_FOR_HELP = (
+    *HEAVY,
+    "sqlalchemy",
+    "alembic",
+    "pydantic",
+    "httpx",
+    "grokimagine.domain",
+    "grokimagine.engines",
+)
 
 _RUN_AND_LIST_MODULES = """
 import json, sys
