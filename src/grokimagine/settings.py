@@ -69,7 +69,7 @@ class PlanFields(BaseModel):
     requests_per_minute: int | None = Field(None, ge=1)
     allow_spicy: bool | None = None
     max_active_tasks: int | None = Field(None, ge=1)
-    monthly_credits: int | None = Field(None, ge=0)
+    monthly_credits: int | None = Field(None, ge=0, le=10**12)
 
 
 class LimitSettings(SettingsGroup):
@@ -395,7 +395,7 @@ class ConsoleSettings(SettingsGroup):
         "anyone may sign up for a new free-plan account.",
     )
     starter_credits: int = Field(
-        0, ge=0, description="Credits granted to an account made by an open sign-up."
+        0, ge=0, le=10**12, description="Credits granted to an account made by an open sign-up."
     )
     session_hours: float = Field(24.0 * 7, gt=0, description="How long a console sign-in lasts.")
     signin_limit: int = Field(
@@ -527,7 +527,7 @@ class Settings(BaseSettings):
     auth_cache_seconds: float = Field(
         2.0, ge=0, description="How long a token lookup is cached; revocation takes this long."
     )
-    demo_credits: int = Field(4000, ge=0, description="Credits of the demo account.")
+    demo_credits: int = Field(4000, ge=0, le=10**12, description="Credits of the demo account.")
     sqlite_write_wait_seconds: float = Field(
         10.0,
         gt=0,

@@ -34,7 +34,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     from grokimagine.domain.accounts.accounts import AccountNotFoundError
-    from grokimagine.domain.billing.credits import BalanceTooLowError
+    from grokimagine.domain.billing.credits import (
+        MAX_BALANCE,
+        BalanceLimitError,
+        BalanceTooLowError,
+    )
     from grokimagine.domain.billing.plans import UnknownPlanError
     from grokimagine.domain.operator.business_settings import check_business_settings
     from grokimagine.ops.logs import configure_logging
@@ -55,6 +59,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             f"error: the balance is {exc.balance}; a deduction never goes below 0", file=sys.stderr
         )
+        return 1
+    except BalanceLimitError as exc:
+        print(f"error: the balance is {exc.balance}; at most {MAX_BALANCE}", file=sys.stderr)
         return 1
 
 

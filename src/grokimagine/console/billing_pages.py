@@ -9,10 +9,11 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from grokimagine.console.forms import check_address, read_form
 from grokimagine.console.web import form_user, see_other, services_of
 from grokimagine.domain.billing.plans import UnknownPlanError, plan_catalog
 from grokimagine.domain.errors import InvalidRequestError
@@ -37,7 +38,9 @@ from grokimagine.domain.purchases.subscriptions import (
 )
 from grokimagine.services import Services
 
-router = APIRouter(prefix="/console/billing", include_in_schema=False)
+router = APIRouter(
+    prefix="/console/billing", include_in_schema=False, dependencies=[Depends(check_address)]
+)
 
 
 async def money_context(request: Request, services: Services, account_id: str) -> dict[str, Any]:
@@ -89,7 +92,7 @@ def _back(*, notice: str = "", error: str = "") -> Response:
 @router.post("/checkout")
 async def checkout(request: Request) -> Response:
     """Open a Stripe Checkout Session for the chosen pack and go there."""
-    form = await request.form()
+    form = await read_form(request)
     user = await form_user(request, form)
     services = services_of(request)
     base = _base_url(request, services)
@@ -117,7 +120,7 @@ async def checkout(request: Request) -> Response:
 @router.post("/checkout-amount")
 async def checkout_amount(request: Request) -> Response:
     """Open a Stripe Checkout Session for the number of credits typed in, and go there."""
-    form = await request.form()
+    form = await read_form(request)
     user = await form_user(request, form)
     services = services_of(request)
     base = _base_url(request, services)
@@ -149,7 +152,7 @@ async def checkout_amount(request: Request) -> Response:
 @router.post("/subscribe")
 async def subscribe(request: Request) -> Response:
     """Open a Stripe Checkout Session subscribing to the chosen plan, and go there."""
-    form = await request.form()
+    form = await read_form(request)
     user = await form_user(request, form)
     services = services_of(request)
     base = _base_url(request, services)
@@ -179,7 +182,7 @@ async def subscribe(request: Request) -> Response:
 @router.post("/cancel-subscription")
 async def cancel(request: Request) -> Response:
     """Cancel the running subscription at the end of the period paid for."""
-    form = await request.form()
+    form = await read_form(request)
     user = await form_user(request, form)
     services = services_of(request)
     try:
@@ -194,7 +197,7 @@ async def cancel(request: Request) -> Response:
 @router.post("/auto-top-up")
 async def auto_top_up(request: Request) -> Response:
     """Turn auto top-up on or off (threshold and pack)."""
-    form = await request.form()
+    form = await read_form(request)
     user = await form_user(request, form)
     threshold, pack_id = form.get("threshold"), form.get("pack_id")
     text = threshold.strip().replace(",", "") if isinstance(threshold, str) else ""
@@ -219,7 +222,7 @@ async def auto_top_up(request: Request) -> Response:
 @router.post("/redeem")
 async def redeem(request: Request) -> Response:
     """Redeem a code for the signed-in user's account."""
-    form = await request.form()
+    form = await read_form(request)
     user = await form_user(request, form)
     code = form.get("code")
     try:

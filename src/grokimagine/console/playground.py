@@ -11,11 +11,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.requests import Request
 from starlette.responses import Response
 
+from grokimagine.console.forms import check_address
 from grokimagine.console.web import current_user, fetch_user, render, services_of
 from grokimagine.domain.billing.usage import account_details
 from grokimagine.domain.submission.generate import price_list, quote_generation, submit_generation
@@ -25,7 +26,9 @@ from grokimagine.http.envelope import success
 from grokimagine.http.errors import ApiError
 from grokimagine.http.v1.generate import generate_body
 
-router = APIRouter(prefix="/console", include_in_schema=False)
+router = APIRouter(
+    prefix="/console", include_in_schema=False, dependencies=[Depends(check_address)]
+)
 
 EVENT_POLL_SECONDS = 0.4
 EVENT_STREAM_SECONDS = 15 * 60  # the browser reconnects by itself after this

@@ -18,6 +18,7 @@ from grokimagine.http.admin import money as admin_money_routes
 from grokimagine.http.admin import operations as admin_ops_routes
 from grokimagine.http.admin import ops
 from grokimagine.http.auth import Authenticator
+from grokimagine.http.boundary import ErrorBoundary
 from grokimagine.http.errors import install_error_handlers
 from grokimagine.http.gate import ApiGate
 from grokimagine.http.observe import RequestObserver
@@ -135,6 +136,7 @@ def create_app(
     shape_for_generators(
         app, [GenerateRequest, ExtendRequest, EditRequest, *openai_schemas.REQUEST_BODIES]
     )
+    app.add_middleware(ErrorBoundary)  # innermost: a 500 keeps the connection (issue 21)
     app.add_middleware(
         ApiGate,
         authenticator=authenticator,

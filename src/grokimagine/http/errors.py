@@ -15,12 +15,18 @@ from starlette.responses import Response
 from starlette.routing import Match
 
 from grokimagine.domain.accounts.accounts import AccountNotFoundError
-from grokimagine.domain.billing.credits import BalanceTooLowError, InsufficientCreditsError
+from grokimagine.domain.billing.credits import (
+    MAX_BALANCE,
+    BalanceLimitError,
+    BalanceTooLowError,
+    InsufficientCreditsError,
+)
 from grokimagine.domain.billing.plans import UnknownPlanError
 from grokimagine.domain.cursors import InvalidCursorError
 from grokimagine.domain.errors import InvalidRequestError
 from grokimagine.domain.media.images import ImageRejected, ImageTooLargeError
 from grokimagine.domain.media.video_sources import VideoRejected
+from grokimagine.domain.operator.accounts import KeyNotFoundError
 from grokimagine.domain.operator.tasks import TaskNotRefundableError
 from grokimagine.domain.purchases.checkout import PaymentProviderError, PaymentsNotConfiguredError
 from grokimagine.domain.purchases.credit_amounts import AmountsNotOnSaleError
@@ -48,6 +54,7 @@ from grokimagine.domain.tasks.records import (
 )
 from grokimagine.domain.tasks.videos import VideoAssetMissingError
 from grokimagine.http.envelope import error_response
+from grokimagine.http.fields import FieldError
 from grokimagine.storage.db import DatabaseBusyError
 
 log = logging.getLogger("grokimagine.http")
@@ -166,6 +173,18 @@ DOMAIN_ERRORS: dict[type[Exception], Refusal] = {
     BalanceTooLowError: Refusal(
         409, "BALANCE_TOO_LOW", lambda exc: f"Balance too low: it is {exc.balance} credits"
     ),
+    BalanceLimitError: Refusal(
+        409,
+        "BALANCE_LIMIT",
+        lambda exc: (
+            f"Balance limit: it is {exc.balance} credits; a balance holds at most {MAX_BALANCE}"
+        ),
+    ),
+    KeyNotFoundError: Refusal(
+        404,
+        "KEY_NOT_FOUND",
+        lambda exc: f"Key not found: no active key {exc.key_id} on account {exc.account_id}",
+    ),
     TaskNotRefundableError: Refusal(
         409, "TASK_NOT_REFUNDABLE", lambda exc: f"Task not refundable: {exc.why}"
     ),
@@ -265,6 +284,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> Response:
         return error_response(exc.status, exc.error, exc.message, exc.headers)
+
+    @app.exception_handler(FieldError)
+    async def _field_error(_: Request, exc: FieldError) -> Response:
+        return error_response(400, "INVALID_REQUEST", f"Invalid request: {exc}")
 
     @app.exception_handler(RequestValidationError)
     async def _request_validation(_: Request, exc: RequestValidationError) -> Response:

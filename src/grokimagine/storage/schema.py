@@ -64,6 +64,9 @@ accounts = Table(
     Column("created_at", UTCDateTime, nullable=False),
     # Set by an operator: the account's keys are refused and it cannot spend.
     Column("disabled_at", UTCDateTime, nullable=True),
+    # Tasks pending or processing, changed in the transaction of every task that enters or leaves
+    # those states: the plan's active-task limit reads it instead of counting the tasks.
+    Column("active_tasks", Integer, nullable=False, server_default="0"),
 )
 
 api_keys = Table(
@@ -150,7 +153,8 @@ tasks = Table(
     Column("operation", String(20), nullable=False, default="generate", server_default="generate"),
     Column("input_video", JSON, nullable=True),
     Index("ix_tasks_account_created", "account_id", "created_at"),
-    Index("ix_tasks_status_created", "status", "created_at"),
+    # The queue in order, ids included: a ranking of the queue reads this index alone.
+    Index("ix_tasks_status_created_id", "status", "created_at", "id"),
     Index("ix_tasks_status_route_head_created", "status", "route_head", "created_at"),
     Index("ix_tasks_account_idempotency", "account_id", "idempotency_key", unique=True),
     # The fair-share claim's "when was this account last served" (domain/tasks/queue.py).

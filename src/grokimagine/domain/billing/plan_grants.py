@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import and_, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from grokimagine.domain.billing.credits import grant_credits
+from grokimagine.domain.billing.credits import BalanceLimitError, grant_credits
 from grokimagine.domain.billing.plans import PlanCatalog
 from grokimagine.domain.clock import utcnow
 from grokimagine.storage.db import Database
@@ -72,5 +72,7 @@ async def grant_monthly_credits(
                     )
             except IntegrityError:
                 continue  # another worker granted it first
+            except BalanceLimitError:
+                continue  # at the ceiling already: nothing more to add this month
             made += 1
     return made

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from grokimagine.domain.billing.plans import plan_catalog
+from grokimagine.domain.billing.price_coverage import check_price_coverage
 from grokimagine.domain.billing.price_table import price_table
 from grokimagine.engines.registry import engine_spec
 from grokimagine.settings import Settings
@@ -10,9 +11,9 @@ from grokimagine.settings import Settings
 
 def check_business_settings(settings: Settings) -> None:
     """Build the price table and the plan catalog once; a bad entry raises ``ValueError`` with
-    the variable's name and the entry at fault (``serve``, ``worker`` and the app call this)."""
-    price_table(settings)
-    plan_catalog(settings)
+    the variable's name and the entry at fault (``serve``, ``worker`` and the app call this).
+    The table must also price every request the engines of the routes accept."""
+    check_price_coverage(price_table(settings), settings, plan_catalog(settings))
     for model, route in settings.openai_api.models.items():
         for engine in route:
             try:

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import and_, func, select
 
 from grokimagine.domain.clock import iso_utc, utcnow
+from grokimagine.domain.errors import InvalidRequestError
 from grokimagine.domain.operator.tasks import provider_facts
 from grokimagine.domain.tasks.records import PENDING, PROCESSING
 from grokimagine.storage.db import Database
@@ -23,7 +24,7 @@ PROVIDER_COLUMNS = ("provider_job_id", "provider_cost_usd")
 ALIVE_WITHIN = timedelta(seconds=30)
 
 
-class ReportRangeError(ValueError):
+class ReportRangeError(InvalidRequestError):
     """The report's dates are reversed or span too long."""
 
 

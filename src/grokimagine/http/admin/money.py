@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from grokimagine.domain.billing.plans import plan_catalog
@@ -17,6 +17,7 @@ from grokimagine.domain.purchases.checkout import recent_payments
 from grokimagine.http.admin.auth import AdminActor
 from grokimagine.http.admin.schemas import ADMIN_ERRORS
 from grokimagine.http.envelope import success
+from grokimagine.http.fields import LineText, Moment
 from grokimagine.http.params import IdPath
 from grokimagine.services import Services
 
@@ -32,10 +33,10 @@ class PackCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=100)
-    credits: int = Field(ge=1, le=credit_packs.MAX_CREDITS)
-    price_minor: int = Field(ge=50, le=credit_packs.MAX_PRICE_MINOR, examples=[1000])
-    currency: str = Field("usd", min_length=3, max_length=3)
+    name: LineText = Field(min_length=1, max_length=100)
+    credits: int = Field(ge=1, le=credit_packs.MAX_CREDITS, strict=True)
+    price_minor: int = Field(ge=50, le=credit_packs.MAX_PRICE_MINOR, examples=[1000], strict=True)
+    currency: LineText = Field("usd", min_length=3, max_length=3)
 
 
 class PackChange(BaseModel):
@@ -43,11 +44,11 @@ class PackChange(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(None, min_length=1, max_length=100)
-    credits: int | None = Field(None, ge=1, le=credit_packs.MAX_CREDITS)
-    price_minor: int | None = Field(None, ge=50, le=credit_packs.MAX_PRICE_MINOR)
-    currency: str | None = Field(None, min_length=3, max_length=3)
-    active: bool | None = None
+    name: LineText | None = Field(None, min_length=1, max_length=100)
+    credits: int | None = Field(None, ge=1, le=credit_packs.MAX_CREDITS, strict=True)
+    price_minor: int | None = Field(None, ge=50, le=credit_packs.MAX_PRICE_MINOR, strict=True)
+    currency: LineText | None = Field(None, min_length=3, max_length=3)
+    active: bool | None = Field(None, strict=True)
 
 
 class PlanPriceSet(BaseModel):
@@ -56,9 +57,9 @@ class PlanPriceSet(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    unit_amount: int = Field(ge=50, le=credit_packs.MAX_PRICE_MINOR, examples=[2000])
-    currency: str = Field("usd", min_length=3, max_length=3)
-    stripe_price_id: str | None = Field(None, max_length=200)
+    unit_amount: int = Field(ge=50, le=credit_packs.MAX_PRICE_MINOR, strict=True, examples=[2000])
+    currency: LineText = Field("usd", min_length=3, max_length=3)
+    stripe_price_id: LineText | None = Field(None, max_length=200)
 
 
 class AmountPriceSet(BaseModel):
@@ -67,11 +68,13 @@ class AmountPriceSet(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    currency: str = Field("usd", min_length=3, max_length=3)
-    price_per_thousand_minor: int = Field(ge=1, le=credit_packs.MAX_PRICE_MINOR, examples=[1000])
-    min_credits: int = Field(ge=1, le=credit_packs.MAX_CREDITS, examples=[500])
-    max_credits: int = Field(ge=1, le=credit_packs.MAX_CREDITS, examples=[1_000_000])
-    active: bool = True
+    currency: LineText = Field("usd", min_length=3, max_length=3)
+    price_per_thousand_minor: int = Field(
+        ge=1, le=credit_packs.MAX_PRICE_MINOR, strict=True, examples=[1000]
+    )
+    min_credits: int = Field(ge=1, le=credit_packs.MAX_CREDITS, strict=True, examples=[500])
+    max_credits: int = Field(ge=1, le=credit_packs.MAX_CREDITS, strict=True, examples=[1_000_000])
+    active: bool = Field(True, strict=True)
 
 
 class CodeMint(BaseModel):
@@ -79,11 +82,13 @@ class CodeMint(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    count: int = Field(1, ge=1, le=redemption_codes.MAX_BATCH)
-    credits: int = Field(ge=1, le=redemption_codes.MAX_CODE_CREDITS)
-    uses: int = Field(1, ge=1, le=redemption_codes.MAX_USES, description="Redemptions per code.")
-    expires_at: AwareDatetime | None = None
-    note: str = Field("", max_length=200)
+    count: int = Field(1, ge=1, le=redemption_codes.MAX_BATCH, strict=True)
+    credits: int = Field(ge=1, le=redemption_codes.MAX_CODE_CREDITS, strict=True)
+    uses: int = Field(
+        1, ge=1, le=redemption_codes.MAX_USES, strict=True, description="Redemptions per code."
+    )
+    expires_at: Moment | None = None
+    note: LineText = Field("", max_length=200)
 
 
 @router.get("/credit-packs", summary="List credit packs")
