@@ -22,10 +22,14 @@ from grokimagine.settings import Settings
 from grokimagine.storage.migrate import upgrade_database
 from grokimagine.storage.schema import metadata
 from tests.helpers.customers import BASE_URL, Customer, make_customer
-from tests.helpers.databases import POSTGRES_ADMIN_URL
+from tests.helpers.databases import POSTGRES_ADMIN_URL, copy_sqlite
 
 # Real local HTTP(S) servers and the connection log used by the image and guard tests.
-pytest_plugins = ["tests.helpers.servers", "tests.helpers.webhook_receiver"]
+pytest_plugins = [
+    "tests.helpers.servers",
+    "tests.helpers.webhook_receiver",
+    "tests.helpers.leaks",  # no process or port outlives its test or the suite
+]
 
 
 @pytest.fixture(scope="session")
@@ -41,13 +45,21 @@ def postgres_url() -> Iterator[str]:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite database migrated once per session: each test gets a copy (a second of
+    migrations saved per test)."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "migrated.db"
+    upgrade_database(f"sqlite:///{path}")
+    return path
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Each test that uses the database runs on SQLite and on PostgreSQL."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'test.db'}"
-        upgrade_database(url)
-        return url
+        copy_sqlite(request.getfixturevalue("migrated_sqlite"), tmp_path / "test.db")
+        return f"sqlite:///{tmp_path / 'test.db'}"
     return str(request.getfixturevalue("postgres_url"))
 
 

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.helpers.patience import PATIENCE
+
 
 def test_sigterm_stops_the_worker_and_the_delivery_loop(tmp_path: Path) -> None:
     env = {**os.environ, "GROKIMAGINE_DATA_DIR": str(tmp_path / "data")}
@@ -21,7 +23,7 @@ def test_sigterm_stops_the_worker_and_the_delivery_loop(tmp_path: Path) -> None:
                 break
         process.send_signal(signal.SIGTERM)
         # The process ends only when both loops have returned.
-        assert process.wait(timeout=30) == 0
+        assert process.wait(timeout=PATIENCE) == 0
     finally:
         if process.poll() is None:
             process.kill()

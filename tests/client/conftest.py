@@ -13,7 +13,7 @@ import pytest
 
 from grokimagine.settings import Settings
 from grokimagine.storage.migrate import upgrade_database
-from tests.helpers.live_server import LiveServer, live_server
+from tests.helpers.live_server import LiveServer, live_server, with_new_customer
 
 
 def sqlite_settings(tmp_path: Path, **overrides: object) -> Settings:
@@ -29,18 +29,30 @@ def sqlite_settings(tmp_path: Path, **overrides: object) -> Settings:
     return settings
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[LiveServer]:
-    """The embedded default with its in-process worker and the preview engine."""
-    with live_server(sqlite_settings(tmp_path)) as running:
+@pytest.fixture(scope="module")
+def _module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    with live_server(sqlite_settings(tmp_path_factory.mktemp("server"))) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def _module_idle_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    with live_server(sqlite_settings(tmp_path_factory.mktemp("idle")), worker=False) as running:
         yield running
 
 
 @pytest.fixture
-def idle_server(tmp_path: Path) -> Iterator[LiveServer]:
-    """The embedded default without a worker: tasks stay pending."""
-    with live_server(sqlite_settings(tmp_path), worker=False) as running:
-        yield running
+def server(_module_server: LiveServer) -> LiveServer:
+    """The embedded default with its in-process worker and the preview engine: one per module,
+    a customer of the test's own."""
+    return with_new_customer(_module_server)
+
+
+@pytest.fixture
+def idle_server(_module_idle_server: LiveServer) -> LiveServer:
+    """The embedded default without a worker (tasks stay pending): one per module, a customer
+    of the test's own."""
+    return with_new_customer(_module_idle_server)
 
 
 @dataclass

@@ -21,6 +21,7 @@ from tests.helpers.cli import CLIENT, ROOT, SERVER_COMMAND
 from tests.helpers.cli import cli_env as _env
 from tests.helpers.live_server import LiveServer
 from tests.helpers.mp4 import decode
+from tests.helpers.patience import PATIENCE
 
 
 def _lines(output: str) -> list[dict]:
@@ -36,7 +37,7 @@ def test_generate_wait_download_off_a_terminal_prints_json_lines(
         env=_env(server),
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=PATIENCE,
     )
     assert done.returncode == 0, done.stderr
     lines = _lines(done.stdout)
@@ -55,7 +56,7 @@ def test_generate_wait_download_off_a_terminal_prints_json_lines(
         env=_env(server),
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=PATIENCE,
     )
     assert status.returncode == 0, status.stderr
     (shown,) = _lines(status.stdout)
@@ -74,7 +75,7 @@ def test_generate_wait_download_off_a_terminal_prints_json_lines(
             env=_env(server),
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=PATIENCE,
         )
         assert answer.returncode == 0, answer.stderr
         assert check(_lines(answer.stdout)), answer.stdout
@@ -86,7 +87,9 @@ def test_exit_codes_for_bad_usage_unknown_tasks_timeouts_and_failures(
     env = _env(idle_server)
 
     def run(*argv: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*CLIENT, *argv], env=env, capture_output=True, text=True, timeout=60)
+        return subprocess.run(
+            [*CLIENT, *argv], env=env, capture_output=True, text=True, timeout=PATIENCE
+        )
 
     assert run("generate").returncode == 2  # no prompt
     assert run("generate", "x", "--ratio", "16:9").returncode == 2
@@ -107,7 +110,7 @@ def test_exit_codes_for_bad_usage_unknown_tasks_timeouts_and_failures(
         env={**env, "GROKIMAGINE_API_KEY": ""},
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=PATIENCE,
     )
     assert no_key.returncode == 2
 
@@ -125,7 +128,7 @@ class Terminal:
         self.master = master
         self.output = b""
 
-    def read_until(self, needle: bytes, timeout: float = 30) -> None:
+    def read_until(self, needle: bytes, timeout: float = PATIENCE) -> None:
         deadline = time.monotonic() + timeout
         while needle not in self.output:
             assert time.monotonic() < deadline, self.output[-2000:]
@@ -145,7 +148,7 @@ class Terminal:
             self.output += chunk
         return True
 
-    def finish(self, timeout: float = 30) -> int:
+    def finish(self, timeout: float = PATIENCE) -> int:
         deadline = time.monotonic() + timeout
         while self._read(0.1) and time.monotonic() < deadline:
             if self.process.poll() is not None and not select.select([self.master], [], [], 0)[0]:
@@ -166,7 +169,7 @@ def test_a_terminal_shows_live_progress_and_writes_the_file(
         [*SERVER_COMMAND, "generate", "a red fox in snow", "--wait", "-o", str(target)],
         _env(server),
     )
-    code = terminal.finish(60)
+    code = terminal.finish()
     screen = terminal.output.decode(errors="replace")
     assert code == 0, screen
     assert "\x1b[" in screen, "drawn with terminal control sequences, not JSON"
@@ -214,7 +217,7 @@ def test_ctrl_c_off_a_terminal_leaves_the_task_and_says_so_in_json(
     assert process.stdout is not None
     first = json.loads(process.stdout.readline())
     process.send_signal(signal.SIGINT)
-    rest, _ = process.communicate(timeout=30)
+    rest, _ = process.communicate(timeout=PATIENCE)
     assert process.returncode == 130
     (last,) = _lines(rest)
     assert (last["event"], last["task_id"]) == ("left_running", first["task_id"])
@@ -233,7 +236,7 @@ def test_content_rejected_exits_with_3(stub) -> None:  # type: ignore[no-untyped
     env = {**os.environ, "GROKIMAGINE_API_KEY": "gi_live_x", "GROKIMAGINE_BASE_URL": stub.url}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "sdk" / "python" / "src"), str(ROOT / "src")])
     done = subprocess.run(
-        [*CLIENT, "wait", "task_1"], env=env, capture_output=True, text=True, timeout=60
+        [*CLIENT, "wait", "task_1"], env=env, capture_output=True, text=True, timeout=PATIENCE
     )
     assert done.returncode == 3, done.stdout + done.stderr
     last = _lines(done.stdout)[-1]

@@ -21,6 +21,7 @@ from grokimagine_client import (
 )
 from tests.helpers.live_server import LiveServer
 from tests.helpers.mp4 import decode, solid_png
+from tests.helpers.patience import PATIENCE
 
 
 def test_create_wait_with_progress_and_download_an_mp4(server: LiveServer, tmp_path: Path) -> None:
@@ -46,7 +47,7 @@ def test_images_from_files_and_bytes_go_as_data_uris(server: LiveServer, tmp_pat
         task = client.videos.create(
             "the red square moves", images=[image, solid_png((0, 0, 255))], n=2, seed=7
         )
-        done = client.videos.wait(task.id, timeout=60)
+        done = client.videos.wait(task.id, timeout=PATIENCE)
         files = client.videos.download(done.id, tmp_path / "out")
     echoed = done.request["images"]
     assert all(source.startswith("data:image/png;sha256=") for source in echoed)

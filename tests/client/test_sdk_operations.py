@@ -16,6 +16,7 @@ from grokimagine_client.errors import APIError
 from tests.helpers.cli import CLIENT, SERVER_COMMAND
 from tests.helpers.cli import cli_env as _env
 from tests.helpers.live_server import LiveServer
+from tests.helpers.patience import PATIENCE
 
 
 def seconds_of(path: Path) -> float:
@@ -24,15 +25,15 @@ def seconds_of(path: Path) -> float:
 
 def test_extend_a_task_then_edit_the_file_with_the_sdk(server: LiveServer, tmp_path: Path) -> None:
     with GrokImagine(api_key=server.token, base_url=server.url) as client:
-        source = client.videos.create_and_wait("a quiet street", duration=2, timeout=60)
+        source = client.videos.create_and_wait("a quiet street", duration=2, timeout=PATIENCE)
         before = client.account.retrieve().balance
         task = client.videos.extend(source, "then it starts to snow", duration=4)
         assert task.status == "pending" and task.request["task_id"] == source.id
-        done = client.videos.wait(task.id, timeout=60)
+        done = client.videos.wait(task.id, timeout=PATIENCE)
         [extended] = client.videos.download(done, tmp_path / "next.mp4")
         assert seconds_of(extended) == pytest.approx(6.0, abs=0.05)
         assert client.account.retrieve().balance == before - 28  # 4 + 6 * 4, the default table
-        edited = client.videos.wait(client.videos.edit(extended, "at night").id, timeout=60)
+        edited = client.videos.wait(client.videos.edit(extended, "at night").id, timeout=PATIENCE)
         [clip] = client.videos.download(edited, tmp_path / "night.mp4")
         assert seconds_of(clip) == pytest.approx(6.0, abs=0.05)
         assert edited.raw["request"]["source"]["video"].startswith("data:video;sha256=")
@@ -44,9 +45,9 @@ def test_extend_a_task_then_edit_the_file_with_the_sdk(server: LiveServer, tmp_p
 def test_the_async_client_extends_too(server: LiveServer, tmp_path: Path) -> None:
     async def scenario() -> float:
         async with AsyncGrokImagine(api_key=server.token, base_url=server.url) as client:
-            source = await client.videos.create_and_wait("a lake", duration=1, timeout=60)
+            source = await client.videos.create_and_wait("a lake", duration=1, timeout=PATIENCE)
             task = await client.videos.extend(source.id, "a boat appears", duration=2)
-            done = await client.videos.wait(task.id, timeout=60)
+            done = await client.videos.wait(task.id, timeout=PATIENCE)
             [path] = await client.videos.download(done, tmp_path / "boat.mp4")
             return seconds_of(path)
 
@@ -56,7 +57,7 @@ def test_the_async_client_extends_too(server: LiveServer, tmp_path: Path) -> Non
 def test_grokimagine_extend_task_id_wait_output(server: LiveServer, tmp_path: Path) -> None:
     made = subprocess.run(
         [*CLIENT, "generate", "a red fox in snow", "--duration", "2", "--wait"],
-        env=_env(server), capture_output=True, text=True, timeout=60,
+        env=_env(server), capture_output=True, text=True, timeout=PATIENCE,
     )  # fmt: skip
     assert made.returncode == 0, made.stderr
     task_id = json.loads(made.stdout.splitlines()[-1])["task_id"]
@@ -64,7 +65,7 @@ def test_grokimagine_extend_task_id_wait_output(server: LiveServer, tmp_path: Pa
     done = subprocess.run(
         [*SERVER_COMMAND, "extend", task_id, "then it starts to snow", "--duration", "4",
          "--wait", "-o", str(target)],
-        env=_env(server), capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        env=_env(server), capture_output=True, text=True, timeout=PATIENCE, cwd=tmp_path,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     lines = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
@@ -72,14 +73,14 @@ def test_grokimagine_extend_task_id_wait_output(server: LiveServer, tmp_path: Pa
     assert seconds_of(target) == pytest.approx(6.0, abs=0.05)
     edited = subprocess.run(
         [*CLIENT, "edit", str(target), "the same at night", "--mode", "fun"],
-        env=_env(server), capture_output=True, text=True, timeout=60,
+        env=_env(server), capture_output=True, text=True, timeout=PATIENCE,
     )  # fmt: skip
     assert edited.returncode == 0, edited.stderr
     (shown,) = [json.loads(line) for line in edited.stdout.splitlines() if line.strip()]
     assert shown["status"] == "pending"
     missing = subprocess.run(
         [*CLIENT, "extend", str(tmp_path / "nope.mp4"), "p"],
-        env=_env(server), capture_output=True, text=True, timeout=60,
+        env=_env(server), capture_output=True, text=True, timeout=PATIENCE,
     )  # fmt: skip
     assert missing.returncode == 1
     assert "neither a task id" in missing.stdout + missing.stderr

@@ -49,8 +49,10 @@ class Process:
         return self.log_path.read_text(errors="replace")
 
     def kill(self, signum: int = signal.SIGKILL) -> None:
-        if self.popen.poll() is None:
-            self.popen.send_signal(signum)
+        """Signal the process and every process it started (its own session's group): `serve
+        --workers 2` has uvicorn children that would outlive their parent, still listening."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.popen.pid, signum)
 
 
 @dataclass
@@ -70,6 +72,7 @@ class Cluster:
                 cwd=self.work,
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
+                start_new_session=True,  # a group of its own: stop_all ends its children too
             )
         process = Process(name, popen, log_path)
         self.processes.append(process)
@@ -87,11 +90,19 @@ class Cluster:
         return self.start(name, "worker", env={"GROKIMAGINE_WORKER_NAME": name, **(env or {})})
 
     def stop_all(self) -> None:
+        """Ask every process group to stop, give it time to, then kill what is left."""
         for process in self.processes:
-            process.kill()
+            process.kill(signal.SIGTERM)
         for process in self.processes:
             with contextlib.suppress(subprocess.TimeoutExpired):
-                process.popen.wait(10)
+                process.popen.wait(60)
+            process.kill(signal.SIGKILL)  # the group: children that ignored SIGTERM too
+            process.popen.wait(60)
+
+
+# Generous: a loaded 2-core machine starts a server in seconds, but seconds that vary tenfold.
+# Each wait ends as soon as its condition holds, or when the process dies (with its log).
+READY_SECONDS = 180
 
 
 def ready(*processes: Process) -> None:
@@ -99,9 +110,9 @@ def ready(*processes: Process) -> None:
     for process in processes:
         if process.base_url is not None:
             url = f"{process.base_url}/healthz"
-            wait_until(lambda url=url: _answers(url), 60, process)
+            wait_until(lambda url=url: _answers(url), READY_SECONDS, process)
         else:
-            wait_until(lambda p=process: "started with engines" in p.log(), 60, process)
+            wait_until(lambda p=process: "started with engines" in p.log(), READY_SECONDS, process)
 
 
 def _answers(url: str) -> bool:

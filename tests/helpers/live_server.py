@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import uvicorn
 from fastapi import FastAPI
@@ -22,6 +22,7 @@ from grokimagine.services import Services, build_services
 from grokimagine.settings import Settings
 from grokimagine.storage.schema import metadata
 from grokimagine.worker.loop import Worker
+from tests.helpers.patience import PATIENCE
 
 
 @dataclass
@@ -44,7 +45,7 @@ class LiveServer:
     def call(self, make: Callable[[Services], object]) -> object:
         """Run ``make(services)``'s coroutine on the server's loop and return its result."""
         future = asyncio.run_coroutine_threadsafe(make(self.services), self.loop)  # type: ignore[arg-type]
-        return future.result(timeout=30)
+        return future.result(timeout=PATIENCE)
 
 
 async def _prepare(settings: Settings, credits: int) -> tuple[str, str]:
@@ -96,14 +97,26 @@ def live_server(
 
     thread = threading.Thread(target=serve, name="live-server", daemon=True)
     thread.start()
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + PATIENCE
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the live server did not start")
+            raise RuntimeError(f"the live server did not start in {PATIENCE} s")
         time.sleep(0.02)
     try:
         yield LiveServer(url, token, account_id, settings, services, loop_box[0], app)
     finally:
         server.should_exit = True
-        thread.join(timeout=15)
+        thread.join(timeout=PATIENCE)
         sock.close()
+
+
+def with_new_customer(server: LiveServer, credits: int = 4000) -> LiveServer:
+    """The same running server, seen by a new customer of its own (a pro account, ``credits``):
+    tests that share one server per module each get their own tasks, credits and rate limit."""
+
+    async def make(services: Services) -> tuple[str, str]:
+        account = await accounts.create_account(services.db, plan="pro", credits_granted=credits)
+        return account.id, (await accounts.create_key(services.db, account.id)).token
+
+    account_id, token = server.call(make)  # type: ignore[misc]
+    return replace(server, token=token, account_id=account_id)

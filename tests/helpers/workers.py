@@ -12,12 +12,13 @@ from grokimagine.engines.base import GenerationRequest, GenerationResult, Render
 from grokimagine.engines.encoding import encode_mp4
 from grokimagine.services import Services
 from grokimagine.storage.schema import ledger
+from tests.helpers.patience import PATIENCE
 
 
-async def wait_until(predicate, seconds: float = 10.0) -> None:
+async def wait_until(predicate, seconds: float = PATIENCE) -> None:
     deadline = asyncio.get_running_loop().time() + seconds
     while not await predicate():
-        assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"
+        assert asyncio.get_running_loop().time() < deadline, f"{predicate} not true in {seconds} s"
         # Predicates poll over HTTP: a slow machine must not spend the free plan's 100/minute.
         await asyncio.sleep(0.2)
 

@@ -24,6 +24,7 @@ from grokimagine.storage.s3 import S3FileStore
 from tests.helpers.api import png, status_of, submit
 from tests.helpers.cluster import free_port, wait_until
 from tests.helpers.customers import BASE_URL, make_customer, make_worker
+from tests.helpers.patience import PATIENCE
 
 KEY = "videos/task_abcdefgh1234/0.mp4"
 CREDENTIALS = {"access_key_id": "test-access", "secret_access_key": "test-secret"}
@@ -48,11 +49,11 @@ def s3_endpoint() -> Iterator[str]:
             return False
 
     try:
-        wait_until(answers, 30)
+        wait_until(answers, PATIENCE)
         yield endpoint
     finally:
         server.kill()
-        server.wait(10)
+        server.wait(PATIENCE)
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from grokimagine.settings import Settings
 from grokimagine.storage.migrate import upgrade_database
 from tests.helpers.cluster import GROKIMAGINE, REPO, make_cluster, ready
 from tests.helpers.customers import BASE_URL, make_customer
+from tests.helpers.patience import PATIENCE
 
 HOLD_SECONDS = 5.0
 
@@ -79,7 +80,7 @@ async def test_a_write_past_its_wait_is_a_json_503_and_the_loop_stays_free(
         }
         assert response.headers["retry-after"] == "1"
     finally:
-        holder.wait(10)
+        holder.wait(PATIENCE)
         await services.close()
     # Nothing was charged for the refused request.
     with sqlite3.connect(db_path) as conn:
@@ -125,7 +126,7 @@ def test_a_served_process_answers_healthz_within_a_second_while_another_holds_th
                     slowest = max(slowest, time.monotonic() - started)
                     time.sleep(0.2)
                 response = pending.result()
-        holder.wait(10)
+        holder.wait(PATIENCE)
     assert slowest < 1.0, f"/healthz took {slowest:.2f} s while the lock was held"
     # The default wait (10 s) outlasts the 5 s hold: the write goes through after the release.
     assert response.status_code == 200, response.text

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from grokimagine.cli import _ensure_demo_account
+from grokimagine.cli.serve import ensure_demo_account
 from grokimagine.domain.accounts import accounts, users
 from grokimagine.domain.accounts.accounts import Principal
 from grokimagine.domain.tasks import queue as task_queue
@@ -25,6 +25,7 @@ from grokimagine.worker.notify import libpq_url, listen_for_tasks
 from tests.helpers.api import status_of, submit
 from tests.helpers.cluster import free_port
 from tests.helpers.customers import BASE_URL, Customer, make_worker
+from tests.helpers.patience import PATIENCE
 
 PLUGIN = {"slow": "tests.scale.slow_engine:build"}
 
@@ -123,7 +124,7 @@ async def test_several_first_starts_at_once_make_one_demo_account(
     settings: Settings, services: Services
 ) -> None:
     assert await accounts.count_accounts(services.db) == 0
-    demos = await asyncio.gather(*[_ensure_demo_account(settings) for _ in range(4)])
+    demos = await asyncio.gather(*[ensure_demo_account(settings) for _ in range(4)])
     made = [demo for demo in demos if demo is not None]
     assert len(made) == 1 and made[0].token.startswith("gi_live_")
     listed = await accounts.list_accounts(services.db)
@@ -138,7 +139,7 @@ async def test_several_first_starts_at_once_make_one_demo_account(
         services.db, made[0].operator_email, made[0].operator_password
     )
     assert operator is not None and operator.account_id == listed[1].id and operator.is_admin
-    assert await _ensure_demo_account(settings) is None  # and never again
+    assert await ensure_demo_account(settings) is None  # and never again
 
 
 @pytest.fixture
@@ -162,17 +163,17 @@ async def test_creating_and_handing_back_a_task_notifies_listeners(
 
     listener = asyncio.create_task(listen_for_tasks(libpq_url(services.db.url), on_task))
     try:
-        await asyncio.wait_for(woken.wait(), 10)  # the call after connecting
+        await asyncio.wait_for(woken.wait(), PATIENCE)  # the call after connecting
         woken.clear()
         await submit_routed(services, customer, ["preview"])
-        await asyncio.wait_for(woken.wait(), 10)
+        await asyncio.wait_for(woken.wait(), PATIENCE)
         woken.clear()
         claimed = await task_queue.claim_next_task(
             services.db, "w", lease_seconds=5, max_attempts=3
         )
         assert claimed is not None and not woken.is_set()  # a claim announces nothing
         assert await task_queue.release_task(services.db, claimed[1])
-        await asyncio.wait_for(woken.wait(), 10)
+        await asyncio.wait_for(woken.wait(), PATIENCE)
     finally:
         listener.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -189,7 +190,7 @@ async def test_a_rolled_back_submission_notifies_nobody(
     woken = asyncio.Event()
     listener = asyncio.create_task(listen_for_tasks(libpq_url(services.db.url), woken.set))
     try:
-        await asyncio.wait_for(woken.wait(), 10)
+        await asyncio.wait_for(woken.wait(), PATIENCE)
         woken.clear()
         poor = Customer(customer.account_id, customer.token, customer.key_id)
         for _ in range(10):  # 400 credits: ten tasks
@@ -220,15 +221,13 @@ async def test_an_idle_worker_wakes_on_a_task_made_by_another_process(
         async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
             await asyncio.sleep(0.3)  # the worker is now waiting
             task_id = await submit(client, customer)
-            for _ in range(400):
-                if (await status_of(client, customer, task_id))["status"] == "completed":
-                    break
+            deadline = asyncio.get_running_loop().time() + PATIENCE
+            while (seen := await status_of(client, customer, task_id))["status"] != "completed":
+                assert asyncio.get_running_loop().time() < deadline, f"not woken: {seen}"
                 await asyncio.sleep(0.05)
-            else:
-                raise AssertionError("the worker did not wake up")
     finally:
         worker.stop()
-        await asyncio.wait_for(running, 10)
+        await asyncio.wait_for(running, PATIENCE)
         await other.close()
 
 

@@ -13,6 +13,7 @@ from grokimagine.services import Services, build_services
 from grokimagine.storage.schema import tasks
 from tests.helpers.api import balance_of, status_of, submit
 from tests.helpers.customers import Customer, make_worker
+from tests.helpers.patience import PATIENCE
 from tests.helpers.workers import GatedEngine, ledger_rows, wait_until
 
 
@@ -152,6 +153,6 @@ async def test_an_idle_worker_wakes_when_a_task_is_created(
     async def completed() -> bool:
         return (await status_of(client, customer, task_id))["status"] == "completed"
 
-    await wait_until(completed, seconds=20)
+    await wait_until(completed, seconds=PATIENCE)
     worker.stop()
     await asyncio.wait_for(running, 10)

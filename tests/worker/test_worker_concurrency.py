@@ -19,6 +19,7 @@ from grokimagine.settings import Settings
 from grokimagine.storage.schema import tasks
 from tests.helpers.api import balance_of, cancel, status_of, submit
 from tests.helpers.customers import Customer, make_worker
+from tests.helpers.patience import PATIENCE
 from tests.helpers.workers import ledger_rows, wait_until
 
 
@@ -177,7 +178,7 @@ async def test_two_workers_with_free_slots_never_run_a_task_twice(
             states = [(await status_of(client, customer, t))["status"] for t in task_ids]
             return states == ["completed"] * len(task_ids)
 
-        await wait_until(all_completed, 30)
+        await wait_until(all_completed, PATIENCE)
     finally:
         for worker in workers:
             worker.stop()

@@ -9,6 +9,8 @@ from types import TracebackType
 
 import uvicorn
 
+from tests.helpers.patience import PATIENCE
+
 
 class LoopbackServer:
     """Context manager serving ``app`` over real HTTP on loopback; ``base_url`` is its address."""
@@ -41,7 +43,7 @@ class LoopbackServer:
         traceback: TracebackType | None,
     ) -> None:
         self._server.should_exit = True
-        self._thread.join(timeout=10)
+        self._thread.join(timeout=PATIENCE)
         self._socket.close()
 
     def kill(self) -> None:

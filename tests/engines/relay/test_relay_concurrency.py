@@ -12,6 +12,7 @@ from grokimagine.services import Services
 from grokimagine.storage.schema import tasks
 from tests.helpers.api import status_of, submit
 from tests.helpers.customers import Customer, make_worker
+from tests.helpers.patience import PATIENCE
 from tests.helpers.workers import wait_until
 
 from .fake_xai import FakeXai, XaiScenario
@@ -36,7 +37,7 @@ async def test_a_worker_runs_relay_tasks_up_to_the_provider_cap(
                 ).scalars()
                 return list(states) == ["completed"] * 6
 
-        await wait_until(all_completed, 30)
+        await wait_until(all_completed, PATIENCE)
     finally:
         worker.stop()
         await asyncio.wait_for(running, 10)

@@ -24,6 +24,7 @@ from grokimagine.services import Services, build_services
 from grokimagine.settings import Settings
 from grokimagine.storage.schema import ledger, tasks
 from tests.helpers.customers import BASE_URL, Customer, make_customer
+from tests.helpers.patience import PATIENCE
 
 from .fake_xai import FakeXai, XaiScenario
 from .helpers import XAI_KEY
@@ -88,7 +89,7 @@ def workers(worker_env: dict[str, str], tmp_path: Path) -> Iterator[WorkerProces
     for process in processes.started:
         if process.poll() is None:
             process.kill()
-        process.wait(10)
+        process.wait(PATIENCE)
 
 
 async def task_row(services: Services, task_id: str):
@@ -133,7 +134,7 @@ async def test_a_worker_killed_mid_job_is_resumed_with_one_create_and_one_charge
             {"video": 0, "engine": "xai", "job_id": job_id, "state": "running", "cost_usd": None}
         ]
         first.send_signal(signal.SIGKILL)
-        assert first.wait(10) == -signal.SIGKILL
+        assert first.wait(PATIENCE) == -signal.SIGKILL
 
         workers.start("w2")
         done = await wait_for(

@@ -23,6 +23,7 @@ from grokimagine.engines.relay.errors import (
     PROVIDER_UNAVAILABLE,
 )
 from grokimagine.engines.relay.xai import XaiEngine
+from tests.helpers.patience import PATIENCE
 
 from .fake_xai import FakeXai, XaiScenario
 from .helpers import XAI_KEY, ProgressLog, fast_settings, make_request, probe_mp4
@@ -221,9 +222,13 @@ def test_outage_opens_the_breaker_then_tasks_fail_fast_then_it_recovers(
 ) -> None:
     xai.reset(XaiScenario(create_status=503))
     settings = xai_settings(
-        relay_retries=2, relay_breaker_failures=2, relay_breaker_reset_seconds=0.3
+        relay_retries=2, relay_breaker_failures=2, relay_breaker_reset_seconds=60
     )
     engine = XaiEngine(settings)
+    # The breaker reads the test's clock: the circuit stays open however slow this machine is,
+    # and reopens for its trial call when the test moves the clock, not after a real wait.
+    now = [1000.0]
+    engine._client.slot.breaker._clock = lambda: now[0]
     for _ in range(2):
         with pytest.raises(EngineError) as raised:
             engine.generate(make_request(), output, progress.control)
@@ -239,7 +244,7 @@ def test_outage_opens_the_breaker_then_tasks_fail_fast_then_it_recovers(
 
     # After the reset time one trial call goes through; it succeeds and closes the circuit.
     xai.scenario.create_status = None
-    threading.Event().wait(0.35)
+    now[0] += 60
     engine.generate(make_request(), output, progress.control)
     assert probe_mp4(output)[1] == 12
 
@@ -311,7 +316,7 @@ def test_concurrency_cap_holds_under_parallel_tasks(
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(timeout=30)
+        thread.join(timeout=PATIENCE)
 
     assert errors == []
     assert len(xai.jobs) == 6

@@ -16,6 +16,7 @@ import pytest
 from grokimagine.settings import Settings
 from tests.helpers.live_server import LiveServer, live_server
 from tests.helpers.mp4 import decode
+from tests.helpers.patience import PATIENCE
 
 OPERATION_IDS = {
     ("/v1/generate", "post"): "generate",
@@ -90,7 +91,7 @@ def test_a_generated_client_runs_the_reference_walkthrough(
         created = generate.sync(client=client, body=models.GenerateRequest(prompt="a red fox"))
         assert isinstance(created, models.GenerateResponse), created
         task_id = created.data.task_id
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + PATIENCE
         while True:
             status = get_status.sync(client=client, task_id=task_id)
             assert isinstance(status, models.StatusResponse), status

@@ -13,6 +13,7 @@ import pytest
 from grokimagine.domain.tasks import control as task_control
 from grokimagine.settings import EventSettings, Settings
 from tests.helpers.live_server import LiveServer, live_server
+from tests.helpers.patience import PATIENCE
 from tests.helpers.sse import Event, read_events
 
 
@@ -50,7 +51,7 @@ def idle_server(settings: Settings) -> Iterator[LiveServer]:
 def test_a_stream_follows_a_task_to_the_end_with_the_whole_task_in_each_event(
     server: LiveServer,
 ) -> None:
-    with httpx.Client(timeout=30) as http:
+    with httpx.Client(timeout=PATIENCE) as http:
         task_id = _generate(http, server)
         url = f"{server.url}/v1/tasks/{task_id}/events"
         with http.stream("GET", url, headers=_auth(server)) as response:
@@ -74,7 +75,7 @@ def test_a_stream_follows_a_task_to_the_end_with_the_whole_task_in_each_event(
 
 
 def test_last_event_id_resumes_without_repeating_what_the_client_saw(server: LiveServer) -> None:
-    with httpx.Client(timeout=30) as http:
+    with httpx.Client(timeout=PATIENCE) as http:
         task_id = _generate(http, server)
         url = f"{server.url}/v1/tasks/{task_id}/events"
         with http.stream("GET", url, headers=_auth(server)) as response:
@@ -93,7 +94,7 @@ def test_last_event_id_resumes_without_repeating_what_the_client_saw(server: Liv
 
 
 def test_streams_need_a_key_and_see_only_their_own_tasks(server: LiveServer) -> None:
-    with httpx.Client(timeout=30) as http:
+    with httpx.Client(timeout=PATIENCE) as http:
         task_id = _generate(http, server)
         url = f"{server.url}/v1/tasks/{task_id}/events"
         unauthenticated = http.get(url)
@@ -119,7 +120,7 @@ def test_queue_moves_reach_every_stream_through_one_watcher_with_heartbeats(
     idle_server: LiveServer,
 ) -> None:
     server = idle_server
-    with httpx.Client(timeout=30) as http:
+    with httpx.Client(timeout=PATIENCE) as http:
         task_ids = [_generate(http, server, f"fox {index}") for index in range(4)]
         received: dict[str, list[Event]] = {task_id: [] for task_id in task_ids[1:]}
         pings: list[str] = []
@@ -128,7 +129,7 @@ def test_queue_moves_reach_every_stream_through_one_watcher_with_heartbeats(
         def follow(task_id: str) -> None:
             url = f"{server.url}/v1/tasks/{task_id}/events"
             with (
-                httpx.Client(timeout=30) as own,
+                httpx.Client(timeout=PATIENCE) as own,
                 own.stream("GET", url, headers=_auth(server)) as response,
             ):
                 opened.wait()
@@ -156,7 +157,7 @@ def test_queue_moves_reach_every_stream_through_one_watcher_with_heartbeats(
         for task_id in received:
             http.post(f"{server.url}/v1/tasks/{task_id}/cancel", headers=_auth(server))
         for thread in threads:
-            thread.join(timeout=10)
+            thread.join(timeout=PATIENCE)
             assert not thread.is_alive()
     assert moved_after < 0.5
     assert any(comment.startswith("ping") for comment in pings)

@@ -11,9 +11,8 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from grokimagine_client._sync import GrokImagine
 from grokimagine_client.errors import (
     APIError,
     ContentRejectedError,
@@ -24,6 +23,9 @@ from grokimagine_client.errors import (
 )
 from grokimagine_client.progress import Display, make_display
 from grokimagine_client.types import Task
+
+if TYPE_CHECKING:
+    from grokimagine_client._sync import GrokImagine
 
 EXIT_DONE, EXIT_FAILED, EXIT_USAGE, EXIT_REJECTED, EXIT_TIMEOUT, EXIT_INTERRUPTED = (
     0,
@@ -146,6 +148,8 @@ def run(args: argparse.Namespace, *, out: Any = None) -> int:
     stream = out or sys.stdout
     display = make_display(stream, force_json=args.json)
     try:
+        from grokimagine_client._sync import GrokImagine  # httpx: loaded when a command runs
+
         client = GrokImagine(api_key=args.api_key, base_url=args.base_url)
     except GrokImagineError as exc:
         display.error(exc)

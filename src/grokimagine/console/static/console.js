@@ -165,7 +165,8 @@
     return request;
   }
 
-  // The `grokimagine` command (pip install grokimagine-client[cli]) with the same options.
+  // The `grokimagine` command (the server's install, or pip install './sdk/python[cli]') with the
+  // same options.
   function shellQuote(text) {
     return `'${String(text).replace(/'/g, "'\\''")}'`;
   }

@@ -7,6 +7,7 @@ so it runs in a thread, off the event loop.
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import secrets
 from collections.abc import Iterable
@@ -35,8 +36,13 @@ _EMAIL = re.compile(r"^[^@\s<>\"']{1,64}@[A-Za-z0-9.-]{1,190}\.[A-Za-z]{2,24}$")
 NO_PASSWORD = "!invited"
 
 _hasher = PasswordHasher()
-# Verified when the email is unknown, so that a wrong email takes as long as a wrong password.
-_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified when the email is unknown, so that a wrong email takes as long as a wrong
+    password. Made on first use: hashing at import would slow every command that loads this."""
+    return _hasher.hash(secrets.token_hex(16))
 
 
 @dataclass(frozen=True)
@@ -165,7 +171,7 @@ async def verify_credentials(db: Database, email: str, password: str) -> User | 
         email = ""
     row = await db.fetch_one(select(users).where(users.c.email == email)) if email else None
     if row is None or row.password_hash == NO_PASSWORD:
-        await _verify(_DUMMY_HASH, password)
+        await _verify(await asyncio.to_thread(_dummy_hash), password)
         return None
     if not await _verify(row.password_hash, password) or row.disabled_at is not None:
         return None

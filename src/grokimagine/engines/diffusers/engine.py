@@ -357,7 +357,7 @@ def _require_gpu_extra() -> None:
     except ImportError as exc:
         raise ConfigurationError(
             f"the diffusers engine needs the gpu extra ({exc.name} is missing): "
-            "pip install torch, then pip install 'grokimagine[gpu]'"
+            "pip install torch, then, in a checkout of grokimagine, pip install '.[gpu]'"
         ) from exc
 
 
