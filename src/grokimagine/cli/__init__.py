@@ -4,7 +4,7 @@ and, as a client of a running server, generate and follow videos (the commands o
 
 This module only parses: each command's module (``serve``, ``operator``) is imported when that
 command runs, so that ``--help`` and the operator commands answer at once instead of loading the
-server, the engines or boto3 first (tests/test_cli_start.py checks what each command loads).
+server, the engines or boto3 first (tests/cli/test_start.py checks what each command loads).
 """
 
 from __future__ import annotations

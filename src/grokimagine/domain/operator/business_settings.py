@@ -17,7 +17,7 @@ import json
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import func, insert, select
@@ -34,10 +34,12 @@ from grokimagine.domain.billing.price_table import (
 from grokimagine.domain.clock import iso_utc, utcnow
 from grokimagine.engines.registry import engine_spec
 from grokimagine.net.policy import Allowlist
-from grokimagine.services import Services
 from grokimagine.settings import PlanFields, Settings
 from grokimagine.storage.db import Database
 from grokimagine.storage.schema import business_settings
+
+if TYPE_CHECKING:  # the composition root; imported at run time it would load every engine
+    from grokimagine.services import Services
 
 REFRESH_SECONDS = 2.0
 ENV_ACTOR = "env"
