@@ -63,8 +63,11 @@ class Server:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """``grokimagine serve`` on the embedded default (SQLite, preview engine, in-process worker)."""
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """``grokimagine serve`` on the embedded default (SQLite, preview engine, in-process worker);
+    a test module's ``SERVER_ENV`` adds settings."""
     work = tmp_path_factory.mktemp("console-server")
     port = free_port()
     env = {
@@ -74,6 +77,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "GROKIMAGINE_POLL_SECONDS": "0.2",
         # Each test signs in afresh, more often than a person would in a minute.
         "GROKIMAGINE_CONSOLE_SIGNIN_EMAIL_LIMIT": "100",
+        **getattr(request.module, "SERVER_ENV", {}),
     }
     env.pop("GROKIMAGINE_DATABASE_URL", None)
     env.pop("GROKIMAGINE_REDIS_URL", None)

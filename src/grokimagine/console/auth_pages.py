@@ -179,7 +179,8 @@ async def sign_up(request: Request) -> Response:
 async def password_form(request: Request) -> Response:
     """The change-password form."""
     user = await current_user(request)
-    return render(request, "password.html", user, section="password", error="", done=False)
+    done = request.query_params.get("changed") == "1"
+    return render(request, "password.html", user, section="password", error="", done=done)
 
 
 @router.post("/password")
@@ -200,12 +201,8 @@ async def change_password(request: Request) -> Response:
             )
         except users.UserError as exc:
             error = str(exc)
+    if not error:
+        return see_other("/console/password?changed=1")
     return render(
-        request,
-        "password.html",
-        user,
-        status_code=400 if error else 200,
-        section="password",
-        error=error,
-        done=not error,
+        request, "password.html", user, status_code=400, section="password", error=error, done=False
     )

@@ -21,6 +21,7 @@ from grokimagine.console.web import (
     services_of,
 )
 from grokimagine.domain.accounts import accounts
+from grokimagine.domain.accounts.accounts import NewKey
 from grokimagine.domain.accounts.sessions import SessionUser
 from grokimagine.domain.billing.task_money import task_money
 from grokimagine.domain.billing.usage import (
@@ -35,7 +36,7 @@ from grokimagine.domain.clock import utcnow
 from grokimagine.domain.cursors import InvalidCursorError
 from grokimagine.domain.tasks import control as task_control
 from grokimagine.domain.tasks.records import FINISHED, TaskRecord, get_task
-from grokimagine.domain.tasks.views import task_view, thumbnail_url
+from grokimagine.domain.tasks.views import task_view, thumbnail_url, video_seconds
 from grokimagine.domain.tasks.webhook_deliveries import deliveries_of_account, deliveries_of_task
 from grokimagine.services import Services
 from grokimagine.vocabulary import MODES
@@ -172,6 +173,7 @@ async def render_task_page(
             record, services.db, services.store, services.settings.url_ttl_seconds
         ),
         record=record,
+        seconds=video_seconds(record),
         timeline=_timeline(record),
         money=await task_money(services.db, record.id, record.price_credits),
         deliveries=await deliveries_of_task(services.db, record.id),
@@ -221,33 +223,65 @@ async def cancel_task(request: Request, task_id: str) -> Response:
     return see_other(f"/console/tasks/{task_id}")
 
 
+# The token of a key just made travels to the page that shows it once in this cookie: the POST
+# redirects (so a reload never makes a second key) and the GET reads the cookie and drops it.
+NEW_KEY_COOKIE = "gi_new_key"
+NEW_KEY_SECONDS = 120
+
+
 async def _keys_page(request: Request, user: SessionUser, **extra: Any) -> Response:
     keys = await accounts.list_keys(services_of(request).db, user.account_id)
     keys.sort(key=lambda key: (key.revoked_at is not None, key.created_at), reverse=False)
     return render(request, "keys.html", user, section="keys", keys=keys, **extra)
 
 
+def _shown_key(cookie: str | None, keys: list[accounts.ApiKey]) -> NewKey | None:
+    """The key of the new-key cookie, if it names a key of this account that the token fits."""
+    key_id, _, token = (cookie or "").partition(":")
+    for key in keys:
+        if key.id == key_id and token.startswith(key.token_prefix) and key.revoked_at is None:
+            return NewKey(key=key, token=token)
+    return None
+
+
 @router.get("/keys")
 async def keys_page(request: Request) -> Response:
-    """The account's API keys (never their tokens) and the form to make one."""
+    """The account's API keys (never their tokens, but for a key just made, once)."""
     user = await current_user(request)
-    return await _keys_page(request, user, new_key=None, error="")
+    keys = await accounts.list_keys(services_of(request).db, user.account_id)
+    new_key = _shown_key(request.cookies.get(NEW_KEY_COOKIE), keys)
+    response = await _keys_page(request, user, new_key=new_key, error="")
+    if NEW_KEY_COOKIE in request.cookies:
+        response.delete_cookie(NEW_KEY_COOKIE, path="/console/keys")
+    return response
 
 
 @router.post("/keys")
 async def create_key(request: Request) -> Response:
-    """Create a named key and show its token this once (the page is never cached)."""
+    """Create a named key, then redirect to the keys page, which shows its token this once."""
     form = await request.form()
     user = await form_user(request, form)
     name = form.get("name")
     name = name.strip() if isinstance(name, str) else ""
     if not name:
-        return await _keys_page(request, user, new_key=None, error="Give the key a name.")
+        return await _keys_page(
+            request, user, status_code=400, new_key=None, error="Give the key a name."
+        )
     live = form.get("kind") != "test"
     new_key = await accounts.create_key(
         services_of(request).db, user.account_id, live=live, name=name
     )
-    return await _keys_page(request, user, new_key=new_key, error="")
+    response = see_other("/console/keys")
+    response.set_cookie(
+        NEW_KEY_COOKIE,
+        f"{new_key.key.id}:{new_key.token}",
+        max_age=NEW_KEY_SECONDS,
+        path="/console/keys",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return response
 
 
 @router.post("/keys/{key_id}/revoke")
