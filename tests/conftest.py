@@ -136,3 +136,17 @@ def make_worker(services: Services, engine: Engine | None = None) -> Worker:
             services.settings, factory=lambda _settings, _name: engine, check=lambda *_: None
         )
     return Worker(services, router, worker_id=f"test-{secrets.token_hex(3)}")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def service_record(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """``serve`` records its service for the operator commands (ops/service_record.py): in the
+    tests, in a file of their own, never the user's."""
+    path = tmp_path_factory.mktemp("state") / "service.json"
+    previous = os.environ.get("GROKIMAGINE_SERVICE_RECORD")
+    os.environ["GROKIMAGINE_SERVICE_RECORD"] = str(path)
+    yield path
+    if previous is None:
+        os.environ.pop("GROKIMAGINE_SERVICE_RECORD", None)
+    else:
+        os.environ["GROKIMAGINE_SERVICE_RECORD"] = previous

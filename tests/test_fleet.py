@@ -127,10 +127,17 @@ async def test_several_first_starts_at_once_make_one_demo_account(
     made = [demo for demo in demos if demo is not None]
     assert len(made) == 1 and made[0].token.startswith("gi_live_")
     listed = await accounts.list_accounts(services.db)
-    assert [(account.name, account.balance) for account in listed] == [("demo", 4000)]
-    # One console sign-in too, an operator in the demo account, with the printed password.
+    assert [(account.name, account.balance) for account in listed] == [
+        ("demo", 4000),
+        ("operators", 0),
+    ]
+    # Two console sign-ins: a customer of the demo account, and an operator apart from it.
     user = await users.verify_credentials(services.db, made[0].email, made[0].password)
-    assert user is not None and user.account_id == listed[0].id and user.is_admin
+    assert user is not None and user.account_id == listed[0].id and not user.is_admin
+    operator = await users.verify_credentials(
+        services.db, made[0].operator_email, made[0].operator_password
+    )
+    assert operator is not None and operator.account_id == listed[1].id and operator.is_admin
     assert await _ensure_demo_account(settings) is None  # and never again
 
 

@@ -9,6 +9,8 @@ import httpx
 from sqlalchemy import func, select
 
 from grokimagine.domain.accounts import accounts
+from grokimagine.domain.accounts.audit import CLI
+from grokimagine.domain.operator import business_settings
 from grokimagine.services import Services
 from grokimagine.settings import Settings
 from grokimagine.storage.schema import tasks
@@ -133,9 +135,18 @@ async def test_a_custom_table_prices_by_engine_and_tier_and_never_reprices_old_t
         assert "engines" not in pricing["table"]  # engine names stay private
     assert await balance(services, customer.account_id) == 1000 - 18
 
-    # The operator changes the table; the task already submitted keeps its price and refund.
+    # The operator changes the table (in the database: the environment only seeded it); the
+    # task already submitted keeps its price and refund.
     cheaper = {"default": {"480p": {"per_second": 1}, "720p": {"per_second": 1}}}
-    async with app_with(settings, pricing_table=json.dumps(cheaper)) as (own, client):
+    async with app_with(settings) as (own, client):
+        await business_settings.refresh_business_settings(own)
+        in_force = await business_settings.current_version(own.db)
+        await business_settings.change_business_settings(
+            own,
+            CLI,
+            in_force.values.model_copy(update={"price_table": cheaper}),
+            based_on=in_force.version,
+        )
         assert (
             data(await client.post("/v1/quote", json=body, headers=customer.headers))["price"] == 3
         )

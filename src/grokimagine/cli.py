@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from sqlalchemy.engine import make_url
+
 from grokimagine.domain.accounts import accounts, admin_keys, users
 from grokimagine.domain.accounts.audit import CLI
 from grokimagine.domain.billing.credits import BalanceTooLowError
@@ -24,6 +26,7 @@ from grokimagine.domain.billing.plans import UnknownPlanError, plan_catalog
 from grokimagine.domain.operator import accounts as account_admin
 from grokimagine.domain.operator.business_settings import check_business_settings
 from grokimagine.ops.logs import configure_logging
+from grokimagine.ops.service_record import read_record, record_path, write_record
 from grokimagine.settings import Settings
 from grokimagine.storage.db import Database
 from grokimagine.storage.locks import exclusive
@@ -53,8 +56,13 @@ def _main(argv: Sequence[str] | None) -> int:
     settings = Settings()
     configure_logging(settings.log_format)
     try:
+        if getattr(args, "needs_service", True):
+            settings = find_service(settings)
         check_business_settings(settings)
         return int(args.run(settings, args) or 0)
+    except NoServiceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except accounts.AccountNotFoundError as exc:
         print(f"error: no account {exc}", file=sys.stderr)
         return 1
@@ -66,6 +74,41 @@ def _main(argv: Sequence[str] | None) -> int:
             f"error: the balance is {exc.balance}; a deduction never goes below 0", file=sys.stderr
         )
         return 1
+
+
+class NoServiceError(Exception):
+    """No running or recorded service was found; nothing was created."""
+
+
+def _explicit_location() -> bool:
+    return any(
+        os.environ.get(name) for name in ("GROKIMAGINE_DATABASE_URL", "GROKIMAGINE_DATA_DIR")
+    )
+
+
+def find_service(settings: Settings) -> Settings:
+    """The settings of the service an operator command works on: the variables when they name a
+    database or data folder (used as given: a provisioning script may create it), else what
+    ``serve`` recorded, else ``./data`` if a database is there. Raises :class:`NoServiceError`
+    rather than create an empty database nobody asked for."""
+    if _explicit_location():
+        return settings
+    record = read_record()
+    if record is not None:
+        settings = settings.replace(
+            data_dir=Path(record.data_dir), database_url=record.database_url
+        )
+        where = f"recorded by serve in {record_path()}"
+    else:
+        where = f"./data; serve has recorded no service in {record_path()}"
+    url = make_url(settings.resolved_database_url)
+    if url.get_backend_name() == "sqlite" and not Path(url.database or "").is_file():
+        raise NoServiceError(
+            f"no grokimagine service found: no database at {url.database} ({where}). Start it "
+            "with `grokimagine serve` (which records where its data is), or name it with "
+            "GROKIMAGINE_DATA_DIR or GROKIMAGINE_DATABASE_URL. Nothing was created."
+        )
+    return settings
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -83,13 +126,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--no-worker", action="store_true", help="run no in-process worker")
     serve.add_argument("--access-log", action="store_true", help="log every request")
-    serve.set_defaults(run=_serve)
+    serve.set_defaults(run=_serve, needs_service=False)
 
     worker = commands.add_parser("worker", help="run only the worker loop")
     worker.set_defaults(run=_worker)
 
     migrate = commands.add_parser("migrate", help="apply database migrations")
-    migrate.set_defaults(run=lambda settings, args: _migrate(settings))
+    migrate.set_defaults(run=lambda settings, args: _migrate(settings), needs_service=False)
 
     keys = commands.add_parser("keys", help="create, list and revoke API keys")
     key_commands = keys.add_subparsers(title="keys commands", required=True)
@@ -197,6 +240,12 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     upgrade_database(settings.resolved_database_url)
     base_url = f"http://{args.host}:{args.port}"
     demo = asyncio.run(_ensure_demo_account(settings))
+    # Operator commands run from any folder find this service (and never make an empty one).
+    recorded = write_record(
+        data_dir=settings.data_dir,
+        database_url=settings.resolved_database_url,
+        base_url=settings.public_url or base_url,
+    )
     # Made once here (the URL-signing secret of local storage), not raced for by N processes.
     build_file_store(settings, base_url)
     # Each API process reads its settings from the environment, like this one.
@@ -208,14 +257,22 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         f"grokimagine: serving on {base_url} with {args.workers} process(es) "
         f"(engine: {settings.engine}, data: {settings.data_dir})"
     )
+    print(f"Operator commands (grokimagine accounts list, ...) find it through {recorded}")
     if demo:
-        print("Demo account created (free plan, spicy allowed). Its key, shown only once:")
-        print(demo.token)
-        print(f"Console: {base_url}/console  sign in with (shown only once):")
+        print(f"Console: {base_url}/console. These sign-ins are shown only once.")
+        print("Operator sign-in (runs the service: the Operator section, /admin):")
+        print(f"  email:    {demo.operator_email}")
+        print(f"  password: {demo.operator_password}")
+        print(
+            f"Customer sign-in (the demo account: {settings.demo_credits} credits, free plan, "
+            "spicy allowed):"
+        )
         print(f"  email:    {demo.email}")
-        print(f"  password: {demo.password}", flush=True)
+        print(f"  password: {demo.password}")
+        print("The demo account's API key:")
+        print(demo.token, flush=True)
     else:
-        print("For a new key: grokimagine keys create --account ACCOUNT_ID (accounts list)")
+        print(f"Sign in at {base_url}/console; operators create accounts and keys in /admin.")
     with contextlib.ExitStack() as cleanup:
         if args.workers > 1:
             # Counters of every process add up in one scrape (prometheus_client multiprocess).
@@ -248,14 +305,17 @@ class DemoSignIn:
     token: str
     email: str
     password: str
+    operator_email: str
+    operator_password: str
 
 
 DEMO_EMAIL = "demo@example.com"
+OPERATOR_EMAIL = "operator@example.com"
 
 
 async def _ensure_demo_account(settings: Settings) -> DemoSignIn | None:
-    """On the first start of an empty database, create a demo account with a key and a console
-    user (an operator, so the person who installed it sees the admin pages too).
+    """On the first start of an empty database, create an operator (in an account of the
+    operators' own) and a demo customer account with a key and a console user.
 
     Under a lock: several ``serve`` commands starting at once make one demo account.
     """
@@ -273,10 +333,23 @@ async def _ensure_demo_account(settings: Settings) -> DemoSignIn | None:
             )
             token = (await accounts.create_key(db, account.id, name="demo")).token
             password = secrets.token_urlsafe(12)
+            await users.create_user(db, email=DEMO_EMAIL, password=password, account_id=account.id)
+            operators = await accounts.create_account(db, plan="free", name="operators")
+            operator_password = secrets.token_urlsafe(12)
             await users.create_user(
-                db, email=DEMO_EMAIL, password=password, account_id=account.id, admin=True
+                db,
+                email=OPERATOR_EMAIL,
+                password=operator_password,
+                account_id=operators.id,
+                admin=True,
             )
-            return DemoSignIn(token=token, email=DEMO_EMAIL, password=password)
+            return DemoSignIn(
+                token=token,
+                email=DEMO_EMAIL,
+                password=password,
+                operator_email=OPERATOR_EMAIL,
+                operator_password=operator_password,
+            )
     finally:
         await db.dispose()
 

@@ -24,6 +24,11 @@ class Services:
     router: EngineRouter  # which engines serve which tasks; engines are built on first use
     # Called after a task is created, to wake an idle worker at once.
     task_created_listeners: list[Callable[[], None]] = field(default_factory=list)
+    # The business settings version applied to ``settings`` (domain/operator/business_settings),
+    # when this process last checked for a newer one, and its retention days per plan.
+    business_version: int = 0
+    business_checked_at: float = 0.0
+    retention_days: dict[str, int] = field(default_factory=dict)
 
     def task_created(self) -> None:
         """Tell the listeners that a new task is waiting."""

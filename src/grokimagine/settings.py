@@ -321,10 +321,11 @@ class ConsoleSettings(SettingsGroup):
 
     flat_prefix = "console_"
 
-    signup: Literal["closed", "open"] = Field(
+    signup: Literal["closed", "open", "invitation"] = Field(
         "closed",
         description="closed: the operator creates users (grokimagine users create); open: "
-        "anyone may sign up for a new free-plan account.",
+        "anyone may sign up for a new free-plan account; invitation: only people an operator "
+        "invites. Seeds the business settings on the first start; /admin/settings after.",
     )
     starter_credits: int = Field(
         0, ge=0, description="Credits granted to an account made by an open sign-up."
@@ -354,6 +355,42 @@ class EventSettings(SettingsGroup):
     )
 
 
+class SmtpSettings(SettingsGroup):
+    """Outgoing email (invitations, password resets): an SMTP server; unset host: the log."""
+
+    flat_prefix = "smtp_"
+
+    host: str | None = Field(
+        None, description="SMTP server; unset: emails are written to the log (and shown)."
+    )
+    port: int | None = Field(
+        None, ge=1, le=65535, description="Port; unset: 587 (starttls), 465 (tls), 25 (none)."
+    )
+    security: Literal["starttls", "tls", "none"] = Field(
+        "starttls", description="starttls: upgrade after connecting; tls: TLS from the start."
+    )
+    user: str | None = Field(None, description="User name to log in with; unset: no login.")
+    password: SecretStr | None = Field(None, description="Password of that user.")
+    sender: str = Field(
+        "grokimagine@localhost",
+        description="From: address of every email, e.g. Studio <no-reply@example.com>.",
+    )
+    ca_file: Path | None = Field(
+        None, description="CA certificates (PEM) to trust for the server; unset: the system's."
+    )
+    timeout: float = Field(20.0, gt=0, description="Seconds one SMTP conversation may take.")
+
+    @property
+    def configured(self) -> bool:
+        """Whether emails go to a server (otherwise to the log)."""
+        return bool(self.host)
+
+    @property
+    def resolved_port(self) -> int:
+        """The port to connect to: the one set, or the usual one for the security."""
+        return self.port or {"starttls": 587, "tls": 465, "none": 25}[self.security]
+
+
 # Attribute of Settings -> its group.
 GROUPS: dict[str, type[SettingsGroup]] = {
     "limits": LimitSettings,
@@ -367,6 +404,7 @@ GROUPS: dict[str, type[SettingsGroup]] = {
     "console": ConsoleSettings,
     "events": EventSettings,
     "pricing": PricingSettings,
+    "smtp": SmtpSettings,
 }
 
 
@@ -473,6 +511,7 @@ class Settings(BaseSettings):
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     events: EventSettings = Field(default_factory=EventSettings)
     pricing: PricingSettings = Field(default_factory=PricingSettings)
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings)
 
     @model_validator(mode="before")
     @classmethod

@@ -7,6 +7,7 @@ the committed ones), else to the test's temporary folder.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -45,9 +46,11 @@ class Server:
     base_url: str
     env: dict[str, str]
     log: Path
-    demo_email: str
+    demo_email: str  # the operator's sign-in
     demo_password: str
     demo_key: str
+    customer_email: str = ""  # the demo customer's sign-in
+    customer_password: str = ""
 
     def cli(self, *argv: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
         """Run ``grokimagine ARGV`` against the server's database."""
@@ -62,13 +65,10 @@ class Server:
         )
 
 
-@pytest.fixture(scope="module")
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Server]:
-    """``grokimagine serve`` on the embedded default (SQLite, preview engine, in-process worker);
-    a test module's ``SERVER_ENV`` adds settings."""
-    work = tmp_path_factory.mktemp("console-server")
+@contextlib.contextmanager
+def serve(work: Path, **extra_env: str) -> Iterator[Server]:
+    """``grokimagine serve`` on the embedded default (SQLite, preview engine, in-process
+    worker) in ``work``, with ``extra_env`` over this process's variables, until the block ends."""
     port = free_port()
     env = {
         **os.environ,
@@ -77,7 +77,9 @@ def server(
         "GROKIMAGINE_POLL_SECONDS": "0.2",
         # Each test signs in afresh, more often than a person would in a minute.
         "GROKIMAGINE_CONSOLE_SIGNIN_EMAIL_LIMIT": "100",
-        **getattr(request.module, "SERVER_ENV", {}),
+        # Where serve records its service for the operator commands: not the user's.
+        "GROKIMAGINE_SERVICE_RECORD": str(work / "service.json"),
+        **extra_env,
     }
     env.pop("GROKIMAGINE_DATABASE_URL", None)
     env.pop("GROKIMAGINE_REDIS_URL", None)
@@ -102,13 +104,18 @@ def server(
                 raise RuntimeError(f"serve did not start:\n{log.read_text()}")
             time.sleep(0.2)
         printed = log.read_text()
+        emails = re.findall(r"email:\s+(\S+)", printed)
+        passwords = re.findall(r"password:\s+(\S+)", printed)
         yield Server(
             base_url=base_url,
             env=env,
             log=log,
-            demo_email=re.search(r"email:\s+(\S+)", printed)[1],
-            demo_password=re.search(r"password:\s+(\S+)", printed)[1],
+            # The operator's sign-in is printed first, the demo customer's second.
+            demo_email=emails[0],
+            demo_password=passwords[0],
             demo_key=re.search(r"^(gi_live_\S+)$", printed, re.MULTILINE)[1],
+            customer_email=emails[1],
+            customer_password=passwords[1],
         )
     finally:
         process.send_signal(signal.SIGTERM)
@@ -116,6 +123,13 @@ def server(
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """``grokimagine serve`` on the embedded default (SQLite, preview engine, in-process worker)."""
+    with serve(tmp_path_factory.mktemp("console-server")) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

@@ -280,6 +280,11 @@ def test_the_operator_grants_credits_then_disables_the_account(
     operator.get_by_label("Amount").fill("500")
     operator.get_by_label("Reason").fill("welcome bonus")
     operator.get_by_role("button", name="Grant credits").click()
+    # Money moves only after a second submit that names what will happen.
+    expect(operator.get_by_role("heading", level=1)).to_have_text(
+        f"Grant 500 credits to account {customer['account_id']}?"
+    )
+    operator.get_by_role("button", name="Grant 500 credits").click()
     expect(operator.get_by_role("status")).to_contain_text("Granted 500 credits")
     expect(operator.locator("#account-balance")).to_have_text(f"{before + 500:,}")
     expect(operator.locator("table", has_text="welcome bonus").first).to_be_visible()
@@ -296,6 +301,8 @@ def test_the_operator_grants_credits_then_disables_the_account(
     customer_page.screenshot(path=shots / "history.png", full_page=True)
 
     # ...until the operator disables the account: the next Generate is refused, with the reason.
+    operator.get_by_role("button", name="Disable account").click()
+    expect(operator.get_by_role("alert")).to_contain_text("API keys will be refused")
     operator.get_by_role("button", name="Disable account").click()
     expect(operator.locator("#account-state")).to_have_text("disabled")
     customer_page.get_by_role("link", name="Playground").click()

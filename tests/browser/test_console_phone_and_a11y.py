@@ -9,13 +9,14 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import Server
+from tests.browser.conftest import Server, serve
 from tests.helpers.axe import axe_script, serious_violations
 
 SERVER_ENV = {"GROKIMAGINE_CONSOLE_SIGNUP": "open", "GROKIMAGINE_CONSOLE_STARTER_CREDITS": "100"}
@@ -26,6 +27,13 @@ WIDEST = """() => Array.from(document.querySelectorAll('body *'))
   .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
   .slice(-6).map(e => e.tagName + '.' + e.className + '#' + e.id + ' ' +
     Math.round(e.getBoundingClientRect().right))"""
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """``serve`` with sign-ups open (the sign-up page is checked too)."""
+    with serve(tmp_path_factory.mktemp("phone-server"), **SERVER_ENV) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +103,9 @@ def _pages(server: Server, browser: Browser) -> tuple[list[str], list[str], list
         "/admin/fleet",
         "/admin/audit",
         "/admin/plans",
+        "/admin/settings",
+        "/admin/admin-keys",
+        "/admin/storage",
         account_path,
     ]
     return anonymous, console, admin

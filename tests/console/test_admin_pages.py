@@ -19,6 +19,10 @@ ADMIN_PAGES = (
     "/admin/fleet",
     "/admin/audit",
     "/admin/plans",
+    "/admin/settings",
+    "/admin/storage",
+    "/admin/admin-keys",
+    "/admin/accounts/new",
 )
 
 
@@ -52,7 +56,13 @@ async def test_customers_get_404_on_every_admin_page_and_action(services: Servic
     # Posting an operator's form with a valid session and CSRF token still does nothing.
     granted = await http.post(
         f"/admin/accounts/{customer.account_id}/credits",
-        data={"csrf_token": csrf, "amount": "1000", "reason": "me", "direction": "grant"},
+        data={
+            "csrf_token": csrf,
+            "amount": "1000",
+            "reason": "me",
+            "direction": "grant",
+            "confirm": "yes",
+        },
     )
     assert granted.status_code == 404
     assert (await accounts.get_account(services.db, customer.account_id)).balance == 400
@@ -67,17 +77,38 @@ async def test_grant_and_deduct_with_a_reason_are_in_the_ledger_and_the_audit_lo
     customer = await make_user(services, credits=100)
     url = f"/admin/accounts/{customer.account_id}/credits"
     granted = await http.post(
-        url, data={"csrf_token": csrf, "amount": "250", "reason": "ticket 7", "direction": "grant"}
+        url,
+        data={
+            "csrf_token": csrf,
+            "amount": "250",
+            "reason": "ticket 7",
+            "direction": "grant",
+            "confirm": "yes",
+        },
     )
     assert granted.status_code == 303
     page = await http.get(granted.headers["location"])
     assert "Granted 250 credits. Balance: 350." in page.text
     too_much = await http.post(
-        url, data={"csrf_token": csrf, "amount": "999", "reason": "x", "direction": "deduct"}
+        url,
+        data={
+            "csrf_token": csrf,
+            "amount": "999",
+            "reason": "x",
+            "direction": "deduct",
+            "confirm": "yes",
+        },
     )
     assert "balance is too low" in (await http.get(too_much.headers["location"])).text
     await http.post(
-        url, data={"csrf_token": csrf, "amount": "50", "reason": "abuse", "direction": "deduct"}
+        url,
+        data={
+            "csrf_token": csrf,
+            "amount": "50",
+            "reason": "abuse",
+            "direction": "deduct",
+            "confirm": "yes",
+        },
     )
     assert (await accounts.get_account(services.db, customer.account_id)).balance == 300
     entries = (await ledger_page(services.db, customer.account_id, limit=10, cursor=None)).entries
@@ -92,7 +123,9 @@ async def test_grant_and_deduct_with_a_reason_are_in_the_ledger_and_the_audit_lo
     ]
     audit = await http.get("/admin/audit", params={"target": customer.account_id})
     assert audit.text.count(f'title="{admin.user_id}">{admin.email}<') == 2  # who, by email
-    no_csrf = await http.post(url, data={"amount": "5", "reason": "x", "direction": "grant"})
+    no_csrf = await http.post(
+        url, data={"amount": "5", "reason": "x", "direction": "grant", "confirm": "yes"}
+    )
     assert no_csrf.status_code == 403
     assert (await accounts.get_account(services.db, customer.account_id)).balance == 300
 
@@ -107,7 +140,7 @@ async def test_a_disabled_account_cannot_generate_from_the_console_or_the_api(
     key = await accounts.create_key(services.db, customer.account_id)
     disabled = await admin_http.post(
         f"/admin/accounts/{customer.account_id}/state",
-        data={"csrf_token": admin_csrf, "state": "disabled"},
+        data={"csrf_token": admin_csrf, "state": "disabled", "confirm": "yes"},
     )
     assert disabled.status_code == 303
     refused = await customer_http.post(
@@ -159,11 +192,13 @@ async def test_an_operator_refunds_a_completed_task_once(services: Services, bro
     page = await admin_http.get(f"/admin/tasks/{task_id}")
     assert "Refund task" in page.text
     first = await admin_http.post(
-        f"/admin/tasks/{task_id}/refund", data={"csrf_token": admin_csrf, "reason": "black video"}
+        f"/admin/tasks/{task_id}/refund",
+        data={"csrf_token": admin_csrf, "reason": "black video", "confirm": "yes"},
     )
     assert "Refunded 40 credits." in (await admin_http.get(first.headers["location"])).text
     second = await admin_http.post(
-        f"/admin/tasks/{task_id}/refund", data={"csrf_token": admin_csrf, "reason": "again"}
+        f"/admin/tasks/{task_id}/refund",
+        data={"csrf_token": admin_csrf, "reason": "again", "confirm": "yes"},
     )
     assert "Not refundable" in (await admin_http.get(second.headers["location"])).text
     assert (await accounts.get_account(services.db, customer.account_id)).balance == 400

@@ -153,6 +153,8 @@ def cluster_env(work: Path, database_url: str, **settings: object) -> dict[str, 
                 [str(REPO / "src"), str(REPO / "sdk" / "python" / "src"), str(REPO)]
             ),
             "GROKIMAGINE_DATA_DIR": str(work / "data"),
+            # Where serve records its service (ops/service_record.py): not the user's.
+            "XDG_STATE_HOME": str(work / "state"),
             "GROKIMAGINE_DATABASE_URL": database_url,
             "GROKIMAGINE_REDIS_URL": REDIS_URL,
             "GROKIMAGINE_REDIS_PREFIX": f"gi-scale-{secrets.token_hex(4)}",

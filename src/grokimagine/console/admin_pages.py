@@ -14,10 +14,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from grokimagine.console.charts import daily_chart
+from grokimagine.console.confirm import ask_first, confirmed
 from grokimagine.console.pages import STATUSES
 from grokimagine.console.web import PageError, admin_user, form_user, render, see_other, services_of
 from grokimagine.domain.accounts import accounts, users
 from grokimagine.domain.accounts.audit import audit_page
+from grokimagine.domain.accounts.sessions import SessionUser
 from grokimagine.domain.billing.credits import BalanceTooLowError
 from grokimagine.domain.billing.plans import UnknownPlanError, plan_catalog
 from grokimagine.domain.billing.price_table import price_table
@@ -84,7 +86,13 @@ async def accounts_page(request: Request) -> Response:
 @router.get("/accounts/{account_id}")
 async def account_page(request: Request, account_id: str) -> Response:
     """One account: its state, credits, users, keys, tasks, ledger and audit trail."""
-    user = await admin_user(request)
+    return await render_account(request, await admin_user(request), account_id)
+
+
+async def render_account(
+    request: Request, user: SessionUser, account_id: str, *, status_code: int = 200, **extra: Any
+) -> Response:
+    """The account page, with ``extra`` context (a key's token shown once, an email not sent)."""
     services = services_of(request)
     try:
         account = await accounts.get_account(services.db, account_id)
@@ -105,8 +113,10 @@ async def account_page(request: Request, account_id: str) -> Response:
         audit=audit,
         people_by_id=await users.emails_of(services.db, (entry["actor"] for entry in audit)),
         plans=plan_catalog(services.settings).names(),
-        notice=request.query_params.get("notice", ""),
-        error=request.query_params.get("error", ""),
+        notice=extra.pop("notice", request.query_params.get("notice", "")),
+        error=extra.pop("error", request.query_params.get("error", "")),
+        status_code=status_code,
+        **extra,
     )
 
 
@@ -167,6 +177,17 @@ async def set_state(request: Request, account_id: str) -> Response:
     user = await form_user(request, form, admin=True)
     db = services_of(request).db
     disable = _text(form, "state") == "disabled"
+    if disable and not confirmed(form):
+        return ask_first(
+            request,
+            user,
+            form,
+            title=f"Disable account {account_id}?",
+            consequence="Its API keys will be refused (403 ACCOUNT_DISABLED) and it cannot "
+            "start new videos until an operator enables it again. Queued tasks still run.",
+            button="Disable account",
+            back=f"/admin/accounts/{account_id}",
+        )
     try:
         if disable:
             await account_admin.disable_account(db, user.actor(), account_id)
@@ -188,6 +209,19 @@ async def move_credits(request: Request, account_id: str) -> Response:
         return _back(account_id, error="The amount must be a whole number of credits.")
     amount = int(amount_text)
     deducting = _text(form, "direction") == "deduct"
+    if not confirmed(form):
+        verb, where = ("Deduct", "from") if deducting else ("Grant", "to")
+        return ask_first(
+            request,
+            user,
+            form,
+            title=f"{verb} {amount:,} credits {where} account {account_id}?",
+            consequence=f"{verb} {amount:,} credits (reason: {_text(form, 'reason') or 'none'}). "
+            "A ledger row and an audit entry record it under your name.",
+            button=f"{verb} {amount:,} credits",
+            back=f"/admin/accounts/{account_id}",
+            danger=deducting,
+        )
     move = account_admin.deduct if deducting else account_admin.grant
     try:
         balance = await move(db, user.actor(), account_id, amount, _text(form, "reason"))
@@ -259,6 +293,16 @@ async def refund(request: Request, task_id: str) -> Response:
     """Refund a completed task exactly what it was charged, once."""
     form = await request.form()
     user = await form_user(request, form, admin=True)
+    if not confirmed(form):
+        return ask_first(
+            request,
+            user,
+            form,
+            title=f"Refund task {task_id}?",
+            consequence="The account gets back exactly what this task was charged, once.",
+            button="Refund task",
+            back=f"/admin/tasks/{task_id}",
+        )
     try:
         amount = await task_admin.refund_task(
             services_of(request).db, user.actor(), task_id, _text(form, "reason")
@@ -275,6 +319,17 @@ async def cancel(request: Request, task_id: str) -> Response:
     """Cancel a task of any account (refunded)."""
     form = await request.form()
     user = await form_user(request, form, admin=True)
+    if not confirmed(form):
+        return ask_first(
+            request,
+            user,
+            form,
+            title=f"Cancel task {task_id}?",
+            consequence="The task stops (a running one at its next step) and its credits "
+            "go back to the account.",
+            button="Cancel task",
+            back=f"/admin/tasks/{task_id}",
+        )
     try:
         await task_admin.cancel_task(services_of(request).db, user.actor(), task_id)
     except task_admin.TaskNotFoundError:
@@ -391,7 +446,7 @@ async def audit(request: Request) -> Response:
 
 @router.get("/plans")
 async def plans_page(request: Request) -> Response:
-    """The plans and the price table in force (set at start-up; see the README)."""
+    """The plans and the price table in force (edited in /admin/settings)."""
     user = await admin_user(request)
     services = services_of(request)
     return render(

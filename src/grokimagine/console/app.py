@@ -9,7 +9,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 
-from grokimagine.console import admin_pages, auth_pages, pages, playground, video_forms
+from grokimagine.console import (
+    admin_key_pages,
+    admin_pages,
+    admin_people,
+    admin_settings,
+    auth_pages,
+    link_pages,
+    pages,
+    playground,
+    video_forms,
+)
 from grokimagine.console.security import ADMIN_API_PREFIX, CONSOLE_PREFIXES, ConsoleHeaders
 from grokimagine.console.web import HERE, PageError, SignInRequired, render, sign_in_redirect
 from grokimagine.http import app as api
@@ -45,9 +55,14 @@ def create_app_from_env() -> FastAPI:
 def install_console(app: FastAPI, settings: Settings) -> None:
     """Serve the console under ``/console`` and the operator pages under ``/admin``."""
     app.include_router(auth_pages.router)
+    app.include_router(link_pages.router)
     app.include_router(pages.router)
     app.include_router(playground.router)
     app.include_router(video_forms.router)
+    # Before admin_pages: /admin/accounts/new must not be read as an account id.
+    app.include_router(admin_people.router)
+    app.include_router(admin_key_pages.router)
+    app.include_router(admin_settings.router)
     app.include_router(admin_pages.router)
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")
 

@@ -51,7 +51,8 @@ async def _over_limit(request: Request, *, email: str | None) -> bool:
     return False
 
 
-def _set_session_cookie(request: Request, response: Response, token: str) -> None:
+def set_session_cookie(request: Request, response: Response, token: str) -> None:
+    """Give the browser the session's cookie."""
     settings = services_of(request).settings
     response.set_cookie(
         SESSION_COOKIE,
@@ -112,7 +113,7 @@ async def sign_in(request: Request) -> Response:
         lifetime=timedelta(hours=services.settings.console.session_hours),
     )
     response = see_other(safe_next(_text(form.get("next"))))
-    _set_session_cookie(request, response, new.token)
+    set_session_cookie(request, response, new.token)
     return response
 
 
@@ -171,7 +172,7 @@ async def sign_up(request: Request) -> Response:
         lifetime=timedelta(hours=settings.console.session_hours),
     )
     response = see_other("/console")
-    _set_session_cookie(request, response, new.token)
+    set_session_cookie(request, response, new.token)
     return response
 
 

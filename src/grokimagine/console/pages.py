@@ -188,6 +188,8 @@ async def download(request: Request, task_id: str, index: int) -> Response:
     record = await _own_task(request, user, task_id)
     if not 0 <= index < len(record.videos):
         raise PageError(404, "This task has no such video.")
+    if record.files_expired_at is not None:
+        raise PageError(410, "This video expired: the operator keeps videos for a limited time.")
     store = services_of(request).store
     data = await asyncio.to_thread(store.get_bytes, record.videos[index])
     return Response(

@@ -16,6 +16,7 @@ from grokimagine.domain.operator.business_settings import check_business_setting
 from grokimagine.http.admin import accounts as admin_routes
 from grokimagine.http.admin import operations as admin_ops_routes
 from grokimagine.http.admin import ops
+from grokimagine.http.admin import settings as admin_settings_routes
 from grokimagine.http.auth import Authenticator
 from grokimagine.http.errors import install_error_handlers
 from grokimagine.http.gate import ApiGate
@@ -23,6 +24,7 @@ from grokimagine.http.observe import RequestObserver
 from grokimagine.http.openapi.document import install_openapi
 from grokimagine.http.openapi.shaping import camel_case_operation_id, shape_for_generators
 from grokimagine.http.ratelimit import RateLimiter, storage_for
+from grokimagine.http.settings_refresh import BusinessSettingsRefresh
 from grokimagine.http.v1 import account as account_routes
 from grokimagine.http.v1 import files, task_events
 from grokimagine.http.v1 import generate as routes
@@ -119,20 +121,24 @@ def create_app(
     app.include_router(ops.router)
     app.include_router(admin_routes.router)
     app.include_router(admin_ops_routes.router)
+    app.include_router(admin_settings_routes.router)
     # Kept on the app so that an admin change to an account drops its cached keys here at once.
     app.state.authenticator = authenticator = Authenticator(
         services.db, settings.auth_cache_seconds
     )
     # POST /v1/generate parses its own body; its schema is listed for generators all the same.
     shape_for_generators(app, [GenerateRequest, ExtendRequest, EditRequest])
+    plan_limits = plan_catalog(settings).limits()  # kept current by BusinessSettingsRefresh
     app.add_middleware(
         ApiGate,
         authenticator=authenticator,
         limiter=limiter,
-        plan_limits=plan_catalog(settings).limits(),
+        plan_limits=plan_limits,
         auth_failure_limit=settings.limits.auth_failure_limit,
         max_body_bytes=settings.limits.max_body_bytes,
     )
+    # Outside the gate: the gate limits by the plans in force.
+    app.add_middleware(BusinessSettingsRefresh, services=services, plan_limits=plan_limits)
     # Added last, so outermost: it sees (and times) the gate's refusals too.
     app.add_middleware(
         RequestObserver,

@@ -21,6 +21,10 @@ from grokimagine.domain.cursors import InvalidCursorError
 from grokimagine.domain.errors import InvalidRequestError
 from grokimagine.domain.media.images import ImageRejected, ImageTooLargeError
 from grokimagine.domain.media.video_sources import VideoRejected
+from grokimagine.domain.operator.business_settings import (
+    BusinessSettingsError,
+    StaleVersionError,
+)
 from grokimagine.domain.operator.tasks import TaskNotRefundableError
 from grokimagine.domain.submission.video_operations import OperationNotSupportedError
 from grokimagine.domain.tasks.control import TaskNotCancelableError
@@ -158,6 +162,10 @@ DOMAIN_ERRORS: dict[type[Exception], Refusal] = {
         409,
         "TASK_NOT_CANCELABLE",
         lambda exc: f"Task not cancelable: it is already {exc.status}",
+    ),
+    BusinessSettingsError: Refusal(400, "INVALID_REQUEST", lambda exc: f"Invalid request: {exc}"),
+    StaleVersionError: Refusal(
+        409, "SETTINGS_CHANGED", lambda exc: f"Settings changed meanwhile: {exc}"
     ),
     IdempotencyConflictError: Refusal(
         409,

@@ -46,6 +46,10 @@ class FileStore(Protocol):
         """An absolute, signed URL that serves ``key`` for ``ttl_seconds``."""
         ...
 
+    def task_sizes(self) -> dict[str, int]:
+        """Bytes stored per task id (inputs and videos), walking the whole store."""
+        ...
+
 
 class LocalFileStore:
     """Files under a folder, served by the API's ``/files`` route under signed URLs."""
@@ -87,3 +91,14 @@ class LocalFileStore:
     def video_url(self, key: str, ttl_seconds: int) -> str:
         query = self.signer.sign_query(key, ttl_seconds)
         return f"{self.public_url}/files/{key}?{query}"
+
+    def task_sizes(self) -> dict[str, int]:
+        sizes: dict[str, int] = {}
+        for kind in ("inputs", "videos"):
+            folder = self.root / kind
+            if not folder.is_dir():
+                continue
+            for task_dir in folder.iterdir():
+                total = sum(item.stat().st_size for item in task_dir.iterdir() if item.is_file())
+                sizes[task_dir.name] = sizes.get(task_dir.name, 0) + total
+        return sizes

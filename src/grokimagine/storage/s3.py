@@ -127,6 +127,17 @@ class S3FileStore:
                         Bucket=self.bucket, Delete={"Objects": objects, "Quiet": True}
                     )
 
+    def task_sizes(self) -> dict[str, int]:
+        sizes: dict[str, int] = {}
+        paginator = self._client.get_paginator("list_objects_v2")
+        for kind in ("inputs", "videos"):
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=f"{self.prefix}{kind}/"):
+                for item in page.get("Contents", []):
+                    parts = item["Key"][len(self.prefix) :].split("/")
+                    if len(parts) == 3:
+                        sizes[parts[1]] = sizes.get(parts[1], 0) + int(item["Size"])
+        return sizes
+
     def video_url(self, key: str, ttl_seconds: int) -> str:
         return self._signer.generate_presigned_url(
             "get_object",

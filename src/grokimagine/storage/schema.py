@@ -149,6 +149,9 @@ tasks = Table(
     # ({"key", "mime", "sha256", "seconds", "width", "height", "frames"}).
     Column("operation", String(20), nullable=False, default="generate", server_default="generate"),
     Column("input_video", JSON, nullable=True),
+    # Set when the retention purge deleted the task's files (videos, posters, sources); the row,
+    # its money and its audit stay.
+    Column("files_expired_at", UTCDateTime, nullable=True),
     Index("ix_tasks_account_created", "account_id", "created_at"),
     Index("ix_tasks_status_created", "status", "created_at"),
     Index("ix_tasks_status_route_head_created", "status", "route_head", "created_at"),
@@ -199,6 +202,8 @@ users = Table(
     Column("role", String(20), nullable=False),  # customer | admin
     Column("created_at", UTCDateTime, nullable=False),
     Column("password_changed_at", UTCDateTime, nullable=False),
+    # Set by an operator: the user cannot sign in and their sessions are gone.
+    Column("disabled_at", UTCDateTime, nullable=True),
 )
 
 # Console sessions, server-side: the cookie holds a random token; only its SHA-256 is stored.
@@ -250,4 +255,41 @@ monthly_grants = Table(
     Column("period", String(7), primary_key=True),  # YYYY-MM (UTC)
     Column("credits", BigInteger, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+)
+
+# Single-use links sent by email (invite, password_reset, email_verify): only the SHA-256 of the
+# link's token is stored; spending one is a conditional UPDATE, so two clicks spend it once.
+link_tokens = Table(
+    "link_tokens",
+    metadata,
+    Column("id", String(64), primary_key=True),  # sha256 hex of the token in the link
+    Column("purpose", String(20), nullable=False),
+    Column("user_id", ForeignKey("users.id"), nullable=False, index=True),
+    Column("created_by", String(40), nullable=False, default=""),  # who asked: an actor id
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("spent_at", UTCDateTime, nullable=True),  # used, or superseded by a newer link
+)
+
+# The operator's business settings (plans, prices, sign-ups, starter credits, allow-list,
+# retention), one row per version, never updated: the newest row is in force. The environment
+# only seeds version 1 on the first start.
+business_settings = Table(
+    "business_settings",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("settings", JSON, nullable=False),
+    Column("actor", String(40), nullable=False),  # a user id, an admin key id, "env" or "cli"
+    Column("note", String(200), nullable=False, default=""),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# Leases of jobs that one process at a time runs (the retention purge): a claim is an UPDATE of
+# an expired lease, so every process may try and one wins.
+job_leases = Table(
+    "job_leases",
+    metadata,
+    Column("name", String(40), primary_key=True),
+    Column("owner", String(100), nullable=True),
+    Column("expires_at", UTCDateTime, nullable=True),
 )

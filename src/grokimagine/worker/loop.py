@@ -24,6 +24,7 @@ from pathlib import Path
 from grokimagine.domain.billing.plan_grants import grant_monthly_credits
 from grokimagine.domain.billing.plans import plan_catalog
 from grokimagine.domain.operator import fleet
+from grokimagine.domain.operator.business_settings import refresh_business_settings
 from grokimagine.domain.tasks import queue as task_queue
 from grokimagine.domain.tasks.queue import Lease
 from grokimagine.domain.tasks.records import TaskRecord
@@ -39,6 +40,7 @@ from grokimagine.services import Services
 from grokimagine.worker.late_results import LATE_RESULT_CHECK_SECONDS, check_late_results
 from grokimagine.worker.notify import libpq_url, listen_for_tasks
 from grokimagine.worker.render import TaskRenderer, TaskRun
+from grokimagine.worker.retention import RetentionJob
 
 log = logging.getLogger("grokimagine.worker")
 
@@ -60,6 +62,7 @@ class Worker:
         self.router = router or services.router
         name = self.settings.worker_name or socket.gethostname()
         self.worker_id = worker_id or f"{name}:{uuid.uuid4().hex[:8]}"
+        self.retention = RetentionJob(services, self.worker_id)
         self.engines = served_engines(self.settings.worker_engines, self.router)
         self.slots = {name: engine_concurrency(self.settings, name) for name in self.engines}
         self._renderer = TaskRenderer(services, self.router, self.engines)
@@ -122,6 +125,7 @@ class Worker:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wakeup.wait(), self.settings.poll_seconds)
         finally:
+            await self.retention.close()
             # stop() asked every running task to stop; each hands itself back.
             if self._running:
                 await asyncio.gather(*self._running, return_exceptions=True)
@@ -145,6 +149,8 @@ class Worker:
             self._checked_in = now
             WORKER_HEARTBEATS.inc()
             await fleet.touch_worker(self.services.db, self.worker_id)
+            await refresh_business_settings(self.services)  # plans, retention
+            self.retention.maybe_start()
             await grant_monthly_credits(self.services.db, plan_catalog(self.services.settings))
 
     def _warm_up(self, names: list[str]) -> None:

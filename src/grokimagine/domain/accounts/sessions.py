@@ -112,7 +112,8 @@ _SESSION_QUERY = (
     )
     .join(users, users.c.id == sessions.c.user_id)
     .join(accounts, accounts.c.id == users.c.account_id)
-    .where(sessions.c.id == bindparam("session_id"))
+    # A disabled user's sessions are deleted too; this also covers one started meanwhile.
+    .where(sessions.c.id == bindparam("session_id"), users.c.disabled_at.is_(None))
 )
 
 

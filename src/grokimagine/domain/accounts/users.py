@@ -31,6 +31,9 @@ MIN_PASSWORD = 10
 MAX_PASSWORD = 256
 _EMAIL = re.compile(r"^[^@\s<>\"']{1,64}@[A-Za-z0-9.-]{1,190}\.[A-Za-z]{2,24}$")
 
+# The hash of an invited user who has not chosen a password yet: no password matches it.
+NO_PASSWORD = "!invited"
+
 _hasher = PasswordHasher()
 # Verified when the email is unknown, so that a wrong email takes as long as a wrong password.
 _DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
@@ -45,6 +48,8 @@ class User:
     account_id: str
     role: str
     created_at: datetime
+    disabled_at: datetime | None = None
+    invited: bool = False  # has not chosen a password yet
 
     @property
     def is_admin(self) -> bool:
@@ -159,10 +164,10 @@ async def verify_credentials(db: Database, email: str, password: str) -> User | 
     except UserError:
         email = ""
     row = await db.fetch_one(select(users).where(users.c.email == email)) if email else None
-    if row is None:
+    if row is None or row.password_hash == NO_PASSWORD:
         await _verify(_DUMMY_HASH, password)
         return None
-    if not await _verify(row.password_hash, password):
+    if not await _verify(row.password_hash, password) or row.disabled_at is not None:
         return None
     if _hasher.check_needs_rehash(row.password_hash):
         new_hash = await hash_password(password)
@@ -224,6 +229,8 @@ def _user(row: Row[Any]) -> User:
         account_id=row.account_id,
         role=row.role,
         created_at=row.created_at,
+        disabled_at=row.disabled_at,
+        invited=row.password_hash == NO_PASSWORD,
     )
 
 

@@ -180,25 +180,30 @@ def price_table(settings: Settings) -> PriceTable:
 
 def load_price_table(source: str | None) -> PriceTable:
     """The table from a setting: ``None``/empty (the default), JSON text, or a JSON/TOML file."""
+    raw = read_price_table_source(source)
+    return DEFAULT_TABLE if raw is None else parse_price_table(raw)
+
+
+def read_price_table_source(source: str | None) -> Any:
+    """The decoded table a setting names (JSON text, or a JSON/TOML file), not yet validated;
+    ``None`` for the default."""
     if source is None or not source.strip():
-        return DEFAULT_TABLE
+        return None
     text = source.strip()
     if text.startswith("{"):
         try:
-            raw = json.loads(text)
+            return json.loads(text)
         except json.JSONDecodeError as exc:
             raise PriceTableError(f"not valid JSON: {exc}") from None
-        return parse_price_table(raw)
     path = Path(text)
     try:
         content = path.read_text()
     except OSError as exc:
         raise PriceTableError(f"cannot read {path}: {exc.strerror or exc}") from None
     try:
-        raw = tomllib.loads(content) if path.suffix == ".toml" else json.loads(content)
+        return tomllib.loads(content) if path.suffix == ".toml" else json.loads(content)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
         raise PriceTableError(f"{path}: {exc}") from None
-    return parse_price_table(raw)
 
 
 def parse_price_table(raw: Any) -> PriceTable:

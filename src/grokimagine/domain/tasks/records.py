@@ -147,6 +147,7 @@ class TaskRecord:
     provider_cost_usd: float | None = None
     operation: str = "generate"
     input_video: dict[str, Any] | None = None
+    files_expired_at: datetime | None = None  # its files were purged (retention)
 
 
 @dataclass(frozen=True)
@@ -398,6 +399,7 @@ def _record(values: Any) -> TaskRecord:
         provider_cost_usd=values.get("provider_cost_usd"),
         operation=values.get("operation") or "generate",
         input_video=values.get("input_video"),
+        files_expired_at=values.get("files_expired_at"),
     )
 
 

@@ -29,7 +29,7 @@ def status_view(
     """
     urls = (
         [store.video_url(key, url_ttl_seconds) for key in record.videos]
-        if record.status == COMPLETED
+        if record.status == COMPLETED and record.files_expired_at is None
         else []
     )
     error = (
@@ -37,7 +37,7 @@ def status_view(
         if record.error_code
         else None
     )
-    return {
+    view = {
         "consumed_credits": record.consumed_credits,
         "created_at": iso_utc(record.created_at),
         "status": record.status,
@@ -52,6 +52,10 @@ def status_view(
         # The same clock reading the signer uses, so the time matches the URLs' own expiry.
         "expires_at": _expiry(url_ttl_seconds) if urls else None,
     }
+    if record.files_expired_at is not None:
+        # Only then: a reference client's body is unchanged until retention applies.
+        view["videos_expired_at"] = iso_utc(record.files_expired_at)
+    return view
 
 
 def _expiry(url_ttl_seconds: int) -> str | None:
@@ -105,6 +109,6 @@ def video_seconds(record: TaskRecord) -> float:
 
 def thumbnail_url(record: TaskRecord, store: FileStore, url_ttl_seconds: int) -> str | None:
     """A signed URL of the poster frame of the task's first video, once there is one."""
-    if record.status != COMPLETED or not record.posters:
+    if record.status != COMPLETED or not record.posters or record.files_expired_at is not None:
         return None
     return store.video_url(record.posters[0], url_ttl_seconds)

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import FileResponse, Response
 from starlette.types import Receive, Scope, Send
 
+from grokimagine.domain.tasks.retention import files_expired
 from grokimagine.http.errors import ApiError
 from grokimagine.http.params import parse_byte_range, parse_expires, parse_signature
 from grokimagine.storage.files import LocalFileStore, is_valid_key
@@ -52,6 +53,12 @@ async def serve_file(request: Request, key: str) -> Response:
     except OSError:
         size = 0
     if size == 0:
+        if await files_expired(request.app.state.services.db, key.split("/")[1]):
+            raise ApiError(
+                410,
+                "Video expired: the operator's retention period for this task's videos is over",
+                "VIDEO_EXPIRED",
+            )
         # A video that was never written, or was cut short to nothing, is not a video.
         raise ApiError(404, _NOT_FOUND, "NOT_FOUND")
     byte_range = parse_byte_range(request.headers.get("range"), size)

@@ -254,6 +254,11 @@ class Status(BaseModel):
         description="Once completed: when the URLs in `response` stop working; fetch the"
         " status again for fresh ones.",
     )
+    videos_expired_at: str | None = Field(
+        None,
+        description="Set when the operator's retention deleted the videos: `response` is then"
+        " empty and old URLs answer 410 VIDEO_EXPIRED. The task and its money stay.",
+    )
 
 
 class StatusResponse(Envelope[Status]):

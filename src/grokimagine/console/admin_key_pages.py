@@ -1,0 +1,71 @@
+"""Operator page for admin keys (the tokens of ``/admin/v1``): list, create (shown once),
+revoke (asks first)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from grokimagine.console.confirm import ask_first, confirmed
+from grokimagine.console.web import admin_user, form_user, render, see_other, services_of
+from grokimagine.domain.accounts import admin_keys
+from grokimagine.domain.accounts.sessions import SessionUser
+
+router = APIRouter(prefix="/admin", include_in_schema=False)
+
+
+async def _page(
+    request: Request, user: SessionUser, *, status_code: int = 200, **extra: object
+) -> Response:
+    keys = await admin_keys.list_admin_keys(services_of(request).db)
+    return render(
+        request,
+        "admin/admin_keys.html",
+        user,
+        status_code=status_code,
+        section="admin-keys",
+        keys=list(reversed(keys)),
+        notice=extra.pop("notice", request.query_params.get("notice", "")),
+        error=extra.pop("error", ""),
+        **extra,
+    )
+
+
+@router.get("/admin-keys")
+async def admin_keys_page(request: Request) -> Response:
+    """Every admin key, newest first."""
+    return await _page(request, await admin_user(request))
+
+
+@router.post("/admin-keys")
+async def create_admin_key(request: Request) -> Response:
+    """A new admin key: its token is on this page only."""
+    form = await request.form()
+    user = await form_user(request, form, admin=True)
+    name = form.get("name")
+    new = await admin_keys.create_admin_key(
+        services_of(request).db, user.actor(), name.strip() if isinstance(name, str) else ""
+    )
+    return await _page(request, user, notice="Admin key created.", new_token=new.token)
+
+
+@router.post("/admin-keys/{key_id}/revoke")
+async def revoke_admin_key(request: Request, key_id: str) -> Response:
+    """Revoke an admin key (asks first)."""
+    form = await request.form()
+    user = await form_user(request, form, admin=True)
+    if not confirmed(form):
+        return ask_first(
+            request,
+            user,
+            form,
+            title=f"Revoke the admin key {key_id}?",
+            consequence="Every /admin/v1 request made with it is refused from now on; scripts "
+            "that use it stop working. This cannot be undone.",
+            button="Revoke admin key",
+            back="/admin/admin-keys",
+        )
+    if not await admin_keys.revoke_admin_key(services_of(request).db, user.actor(), key_id):
+        return await _page(request, user, status_code=404, error="No such active admin key.")
+    return see_other("/admin/admin-keys?notice=Admin+key+revoked.")
