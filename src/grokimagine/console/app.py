@@ -18,6 +18,7 @@ from grokimagine.console import (
     link_pages,
     pages,
     playground,
+    self_service_pages,
     video_forms,
 )
 from grokimagine.console.security import ADMIN_API_PREFIX, CONSOLE_PREFIXES, ConsoleHeaders
@@ -55,6 +56,7 @@ def create_app_from_env() -> FastAPI:
 def install_console(app: FastAPI, settings: Settings) -> None:
     """Serve the console under ``/console`` and the operator pages under ``/admin``."""
     app.include_router(auth_pages.router)
+    app.include_router(self_service_pages.router)
     app.include_router(link_pages.router)
     app.include_router(pages.router)
     app.include_router(playground.router)

@@ -22,6 +22,7 @@ from grokimagine.console.web import (
 )
 from grokimagine.domain.accounts import accounts
 from grokimagine.domain.accounts.accounts import NewKey
+from grokimagine.domain.accounts.self_service import EmailNotVerifiedError, check_email_verified
 from grokimagine.domain.accounts.sessions import SessionUser
 from grokimagine.domain.billing.task_money import task_money
 from grokimagine.domain.billing.usage import (
@@ -106,6 +107,7 @@ async def history(request: Request) -> Response:
     query = request.query_params
     status = query.get("status") if query.get("status") in STATUSES else None
     mode = query.get("mode") if query.get("mode") in MODES else None
+    search = (query.get("q") or "").strip()[:200]
     try:
         page = await task_control.list_tasks(
             services.db,
@@ -114,6 +116,7 @@ async def history(request: Request) -> Response:
             cursor=query.get("cursor") or None,
             status=status,
             mode=mode,
+            search=search or None,
         )
     except InvalidCursorError:
         raise PageError(400, "That page link is not valid. Start from the first page.") from None
@@ -127,6 +130,7 @@ async def history(request: Request) -> Response:
         paged=bool(query.get("cursor")),
         status=status or "",
         mode=mode or "",
+        q=search,
         statuses=STATUSES,
         modes=MODES,
     )
@@ -269,6 +273,13 @@ async def create_key(request: Request) -> Response:
         return await _keys_page(
             request, user, status_code=400, new_key=None, error="Give the key a name."
         )
+    try:
+        check_email_verified(
+            required=services_of(request).settings.selfservice.verify_email,
+            verified=user.email_verified,
+        )
+    except EmailNotVerifiedError as exc:
+        return await _keys_page(request, user, status_code=403, new_key=None, error=str(exc))
     live = form.get("kind") != "test"
     new_key = await accounts.create_key(
         services_of(request).db, user.account_id, live=live, name=name

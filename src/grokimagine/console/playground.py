@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from grokimagine.console.web import current_user, fetch_user, render, services_of
+from grokimagine.domain.accounts.self_service import check_email_verified
 from grokimagine.domain.billing.usage import account_details
 from grokimagine.domain.submission.generate import price_list, quote_generation, submit_generation
 from grokimagine.domain.tasks.records import get_task
@@ -89,6 +90,10 @@ async def generate(request: Request) -> Response:
     Refusals (credits, mode, a disabled account, options) come back in the API's error format.
     """
     user = await fetch_user(request)
+    check_email_verified(
+        required=services_of(request).settings.selfservice.verify_email,
+        verified=user.email_verified,
+    )
     order = (await generate_body(request)).to_order(None)
     submission = await submit_generation(services_of(request), user.principal(), order)
     return success({"task_id": submission.task_id})

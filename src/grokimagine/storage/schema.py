@@ -77,6 +77,10 @@ api_keys = Table(
     Column("name", String(100), nullable=False, default=""),  # given in the console
     Column("created_at", UTCDateTime, nullable=False),
     Column("revoked_at", UTCDateTime, nullable=True),
+    # Issue 25: when a request last used the key (written at most once a minute per key), and
+    # when it stops working (optional, set by its owner).
+    Column("last_used_at", UTCDateTime, nullable=True),
+    Column("expires_at", UTCDateTime, nullable=True),
 )
 
 ledger = Table(
@@ -204,6 +208,13 @@ users = Table(
     Column("password_changed_at", UTCDateTime, nullable=False),
     # Set by an operator: the user cannot sign in and their sessions are gone.
     Column("disabled_at", UTCDateTime, nullable=True),
+    # Issue 25: the TOTP secret (base32; pending until the first code confirms it), when
+    # two-factor sign-in was turned on, the time step of the last code accepted (a code works
+    # once), and when the email was verified (null: a sign-up that has not opened its link).
+    Column("totp_secret", String(64), nullable=True),
+    Column("totp_enabled_at", UTCDateTime, nullable=True),
+    Column("totp_last_step", BigInteger, nullable=True),
+    Column("email_verified_at", UTCDateTime, nullable=True),
 )
 
 # Console sessions, server-side: the cookie holds a random token; only its SHA-256 is stored.
@@ -216,6 +227,9 @@ sessions = Table(
     Column("address", String(64), nullable=False, default=""),
     Column("created_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
+    # Issue 25: the password was right, the second factor is still due; such a session signs
+    # nobody in (a few minutes long; replaced by a new session once the code is right).
+    Column("second_factor_due", Boolean, nullable=False, default=False, server_default="0"),
 )
 
 # Operators' keys for /admin/v1: never accepted on /v1, as API keys are never accepted here.
@@ -292,4 +306,15 @@ job_leases = Table(
     Column("name", String(40), primary_key=True),
     Column("owner", String(100), nullable=True),
     Column("expires_at", UTCDateTime, nullable=True),
+)
+
+# Issue 25: single-use recovery codes of two-factor sign-in, stored as SHA-256 (high-entropy
+# random codes, like API keys); a code is spent by a conditional UPDATE.
+recovery_codes = Table(
+    "recovery_codes",
+    metadata,
+    Column("code_hash", String(64), primary_key=True),
+    Column("user_id", ForeignKey("users.id"), nullable=False, index=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("used_at", UTCDateTime, nullable=True),
 )

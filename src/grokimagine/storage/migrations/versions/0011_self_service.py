@@ -1,0 +1,69 @@
+"""Self-service: two-factor sign-in and recovery codes, email verification, key last use and
+expiry
+
+Revision ID: 0011
+Revises: 0010
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+import grokimagine.storage.schema
+
+revision = "0011"
+down_revision = "0010"  # the head of issue 25's branch (issue 24 merged in); re-chained at merge
+branch_labels = None
+depends_on = None
+
+
+def _timestamp(name: str, nullable: bool) -> sa.Column:
+    return sa.Column(name, grokimagine.storage.schema.UTCDateTime(timezone=True), nullable=nullable)
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("users") as batch_op:
+        batch_op.add_column(sa.Column("totp_secret", sa.String(length=64), nullable=True))
+        batch_op.add_column(_timestamp("totp_enabled_at", True))
+        batch_op.add_column(sa.Column("totp_last_step", sa.BigInteger(), nullable=True))
+        batch_op.add_column(_timestamp("email_verified_at", True))
+    # Everyone who exists already came in through the operator or an open sign-up that asked
+    # for no verification: they count as verified.
+    op.execute("UPDATE users SET email_verified_at = created_at")
+    with op.batch_alter_table("sessions") as batch_op:
+        batch_op.add_column(
+            sa.Column("second_factor_due", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
+    with op.batch_alter_table("api_keys") as batch_op:
+        batch_op.add_column(_timestamp("last_used_at", True))
+        batch_op.add_column(_timestamp("expires_at", True))
+    op.create_table(
+        "recovery_codes",
+        sa.Column("code_hash", sa.String(length=64), nullable=False),
+        sa.Column("user_id", sa.String(length=40), nullable=False),
+        _timestamp("created_at", False),
+        _timestamp("used_at", True),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_recovery_codes_user_id_users")
+        ),
+        sa.PrimaryKeyConstraint("code_hash", name=op.f("pk_recovery_codes")),
+    )
+    with op.batch_alter_table("recovery_codes") as batch_op:
+        batch_op.create_index(batch_op.f("ix_recovery_codes_user_id"), ["user_id"], unique=False)
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("recovery_codes") as batch_op:
+        batch_op.drop_index(batch_op.f("ix_recovery_codes_user_id"))
+    op.drop_table("recovery_codes")
+    with op.batch_alter_table("api_keys") as batch_op:
+        batch_op.drop_column("expires_at")
+        batch_op.drop_column("last_used_at")
+    with op.batch_alter_table("sessions") as batch_op:
+        batch_op.drop_column("second_factor_due")
+    with op.batch_alter_table("users") as batch_op:
+        batch_op.drop_column("email_verified_at")
+        batch_op.drop_column("totp_last_step")
+        batch_op.drop_column("totp_enabled_at")
+        batch_op.drop_column("totp_secret")
