@@ -233,12 +233,22 @@ async def cancel_task(request: Request, task_id: str) -> Response:
 # redirects (so a reload never makes a second key) and the GET reads the cookie and drops it.
 NEW_KEY_COOKIE = "gi_new_key"
 NEW_KEY_SECONDS = 120
+KEY_LIFETIMES = {"7": "7 days", "30": "30 days", "90": "90 days", "365": "1 year"}
 
 
 async def _keys_page(request: Request, user: SessionUser, **extra: Any) -> Response:
     keys = await accounts.list_keys(services_of(request).db, user.account_id)
     keys.sort(key=lambda key: (key.revoked_at is not None, key.created_at), reverse=False)
-    return render(request, "keys.html", user, section="keys", keys=keys, **extra)
+    return render(
+        request,
+        "keys.html",
+        user,
+        section="keys",
+        keys=keys,
+        now=utcnow(),
+        lifetimes=KEY_LIFETIMES,
+        **extra,
+    )
 
 
 def _shown_key(cookie: str | None, keys: list[accounts.ApiKey]) -> NewKey | None:
@@ -281,8 +291,10 @@ async def create_key(request: Request) -> Response:
     except EmailNotVerifiedError as exc:
         return await _keys_page(request, user, status_code=403, new_key=None, error=str(exc))
     live = form.get("kind") != "test"
+    expires = form.get("expires")
+    days = int(expires) if isinstance(expires, str) and expires in KEY_LIFETIMES else None
     new_key = await accounts.create_key(
-        services_of(request).db, user.account_id, live=live, name=name
+        services_of(request).db, user.account_id, live=live, name=name, expires_in_days=days
     )
     response = see_other("/console/keys")
     response.set_cookie(

@@ -6,7 +6,13 @@ import time
 
 from cachetools import TTLCache
 
-from grokimagine.domain.accounts.accounts import Principal, authenticate
+from grokimagine.domain.accounts.accounts import (
+    LAST_USED_PRECISION,
+    Principal,
+    authenticate,
+    touch_key,
+)
+from grokimagine.domain.clock import utcnow
 from grokimagine.storage.db import Database
 
 
@@ -19,6 +25,14 @@ def bearer_token(authorization: str | None) -> str | None:
         return None
     token = token.strip()
     return token or None
+
+
+LAST_USE_SECONDS = LAST_USED_PRECISION.total_seconds()
+
+
+def _expired(principal: Principal) -> bool:
+    expires_at = principal.key_expires_at
+    return expires_at is not None and expires_at <= utcnow()
 
 
 class Authenticator:
@@ -35,17 +49,31 @@ class Authenticator:
             if cache_seconds > 0
             else None
         )
+        self._last_noted: TTLCache[str, float] = TTLCache(
+            maxsize=100_000, ttl=LAST_USE_SECONDS, timer=time.monotonic
+        )
 
     async def principal_for(self, token: str) -> Principal | None:
-        """The principal behind ``token``, or ``None``."""
-        if self._cache is None:
-            return await authenticate(self._db, token)
-        principal = self._cache.get(token)
+        """The principal behind ``token``, or ``None`` (also once the key has expired)."""
+        principal = self._cache.get(token) if self._cache is not None else None
+        if principal is not None and _expired(principal):
+            self._cache.pop(token, None)  # type: ignore[union-attr]
+            return None
         if principal is None:
             principal = await authenticate(self._db, token)
-            if principal is not None:
+            if principal is not None and self._cache is not None:
                 self._cache[token] = principal
+        if principal is not None:
+            await self._note_use(principal.key_id)
         return principal
+
+    async def _note_use(self, key_id: str) -> None:
+        # The key's last use, written at most once a minute per key from this process (and the
+        # UPDATE itself skips a key another process wrote within the minute).
+        if key_id in self._last_noted:  # entries leave this cache after a minute
+            return
+        self._last_noted[key_id] = time.monotonic()
+        await touch_key(self._db, key_id)
 
     def forget_account(self, account_id: str) -> None:
         """Drop this process's cached principals of an account (after an operator changed it).
