@@ -20,6 +20,7 @@ from grokimagine.console import (
     playground,
     self_service_pages,
     video_forms,
+    webhook_pages,
 )
 from grokimagine.console.security import ADMIN_API_PREFIX, CONSOLE_PREFIXES, ConsoleHeaders
 from grokimagine.console.web import HERE, PageError, SignInRequired, render, sign_in_redirect
@@ -57,6 +58,7 @@ def install_console(app: FastAPI, settings: Settings) -> None:
     """Serve the console under ``/console`` and the operator pages under ``/admin``."""
     app.include_router(auth_pages.router)
     app.include_router(self_service_pages.router)
+    app.include_router(webhook_pages.router)
     app.include_router(link_pages.router)
     app.include_router(pages.router)
     app.include_router(playground.router)

@@ -30,7 +30,6 @@ from grokimagine.domain.billing.usage import (
     account_details,
     ledger_entries,
     ledger_page,
-    rotate_webhook_secret,
     usage_by_day,
 )
 from grokimagine.domain.clock import utcnow
@@ -38,7 +37,7 @@ from grokimagine.domain.cursors import InvalidCursorError
 from grokimagine.domain.tasks import control as task_control
 from grokimagine.domain.tasks.records import FINISHED, TaskRecord, get_task
 from grokimagine.domain.tasks.views import task_view, thumbnail_url, video_seconds
-from grokimagine.domain.tasks.webhook_deliveries import deliveries_of_account, deliveries_of_task
+from grokimagine.domain.tasks.webhook_deliveries import deliveries_of_task
 from grokimagine.services import Services
 from grokimagine.vocabulary import MODES
 
@@ -369,29 +368,3 @@ async def billing_csv(request: Request) -> Response:
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="ledger.csv"'},
     )
-
-
-@router.get("/webhooks")
-async def webhooks(request: Request) -> Response:
-    """The signing secret (hidden until revealed) and the latest deliveries."""
-    user = await current_user(request)
-    services = services_of(request)
-    details = await account_details(services.db, user.account_id)
-    return render(
-        request,
-        "webhooks.html",
-        user,
-        section="webhooks",
-        secret=details["webhook_secret"],
-        deliveries=await deliveries_of_account(services.db, user.account_id),
-        rotated=request.query_params.get("rotated") == "1",
-    )
-
-
-@router.post("/webhooks/rotate")
-async def rotate_secret(request: Request) -> Response:
-    """Replace the signing secret."""
-    form = await request.form()
-    user = await form_user(request, form)
-    await rotate_webhook_secret(services_of(request).db, user.account_id)
-    return see_other("/console/webhooks?rotated=1")

@@ -178,7 +178,8 @@ webhook_deliveries = Table(
     "webhook_deliveries",
     metadata,
     Column("id", String(40), primary_key=True),  # the webhook-id header, same on every retry
-    Column("task_id", ForeignKey("tasks.id"), nullable=False, index=True),
+    # Null for an endpoint's test event (issue 25), which is about no task.
+    Column("task_id", ForeignKey("tasks.id"), nullable=True, index=True),
     Column("account_id", ForeignKey("accounts.id"), nullable=False),
     Column("event", String(40), nullable=False),  # task.completed | task.failed | task.canceled
     Column("url", Text, nullable=False),
@@ -193,6 +194,10 @@ webhook_deliveries = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("finished_at", UTCDateTime, nullable=True),
     Index("ix_webhook_deliveries_status_next", "status", "next_attempt_at"),
+    # Issue 25: the account's endpoint it goes to (null: the task's callback_url), signed with
+    # that endpoint's secret; a test event's body is stored (a task's is built at each attempt).
+    Column("endpoint_id", String(40), nullable=True),
+    Column("payload", JSON, nullable=True),
 )
 
 # People who sign in to the console: each belongs to one account; role "admin" makes an operator.
@@ -317,4 +322,18 @@ recovery_codes = Table(
     Column("user_id", ForeignKey("users.id"), nullable=False, index=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("used_at", UTCDateTime, nullable=True),
+)
+
+# Issue 25: an account's webhook endpoints: every task event of the chosen types goes to each,
+# signed with the endpoint's own secret (Standard Webhooks), besides any per-request callback_url.
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("account_id", ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("url", Text, nullable=False),
+    Column("events", JSON, nullable=False),  # e.g. ["task.completed", "task.failed"]
+    Column("secret", String(100), nullable=False),  # whsec_...
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("deleted_at", UTCDateTime, nullable=True),
 )

@@ -1,5 +1,5 @@
 """Self-service: two-factor sign-in and recovery codes, email verification, key last use and
-expiry
+expiry, account webhook endpoints
 
 Revision ID: 0011
 Revises: 0010
@@ -51,9 +51,40 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("recovery_codes") as batch_op:
         batch_op.create_index(batch_op.f("ix_recovery_codes_user_id"), ["user_id"], unique=False)
+    op.create_table(
+        "webhook_endpoints",
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("account_id", sa.String(length=40), nullable=False),
+        sa.Column("url", sa.Text(), nullable=False),
+        sa.Column("events", sa.JSON(), nullable=False),
+        sa.Column("secret", sa.String(length=100), nullable=False),
+        _timestamp("created_at", False),
+        _timestamp("deleted_at", True),
+        sa.ForeignKeyConstraint(
+            ["account_id"], ["accounts.id"], name=op.f("fk_webhook_endpoints_account_id_accounts")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_endpoints")),
+    )
+    with op.batch_alter_table("webhook_endpoints") as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_webhook_endpoints_account_id"), ["account_id"], unique=False
+        )
+    with op.batch_alter_table("webhook_deliveries") as batch_op:
+        batch_op.alter_column("task_id", existing_type=sa.String(length=64), nullable=True)
+        batch_op.add_column(sa.Column("endpoint_id", sa.String(length=40), nullable=True))
+        batch_op.add_column(sa.Column("payload", sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("webhook_deliveries") as batch_op:
+        batch_op.drop_column("payload")
+        batch_op.drop_column("endpoint_id")
+    op.execute("DELETE FROM webhook_deliveries WHERE task_id IS NULL")
+    with op.batch_alter_table("webhook_deliveries") as batch_op:
+        batch_op.alter_column("task_id", existing_type=sa.String(length=64), nullable=False)
+    with op.batch_alter_table("webhook_endpoints") as batch_op:
+        batch_op.drop_index(batch_op.f("ix_webhook_endpoints_account_id"))
+    op.drop_table("webhook_endpoints")
     with op.batch_alter_table("recovery_codes") as batch_op:
         batch_op.drop_index(batch_op.f("ix_recovery_codes_user_id"))
     op.drop_table("recovery_codes")
