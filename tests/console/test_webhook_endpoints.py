@@ -18,7 +18,7 @@ from grokimagine.settings import Settings
 from grokimagine.worker.webhook_sender import WebhookSender
 from tests.conftest import BASE_URL, make_worker
 from tests.console.helpers import make_user, sign_in
-from tests.webhook_receiver import Receiver, receiver  # noqa: F401  (the fixture)
+from tests.webhook_receiver import Receiver
 
 ENDPOINT_SECRET = re.compile(
     r'id="secret-(we_[^"]+)" class="mono secret" type="password" readonly value="(whsec_[^"]+)"'
