@@ -1,6 +1,7 @@
 """Issue 25's story in a real browser, by roles and labels: a customer signs up, verifies the
 email by the link a loopback SMTP server received, turns on two-factor sign-in, makes a key,
-generates, finds the task by a word of its prompt, signs out, forgets the password, resets it
+registers a webhook endpoint that gets the test event on a loopback receiver, generates, finds
+the task by a word of its prompt, signs out, forgets the password, resets it
 by the emailed link and signs in with the new password and a TOTP code."""
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ import httpx
 import pyotp
 import pytest
 from playwright.sync_api import Browser, Page, expect
+from standardwebhooks import Webhook
 
 from tests.browser.conftest import Server, serve
 from tests.helpers.smtp import SmtpServer, links_in, smtp_server
+from tests.webhook_receiver import Receiver
 
 VIEWPORT = {"width": 1280, "height": 900}
 EMAIL = "dana@films.test"
@@ -40,6 +43,7 @@ def studio(tmp_path_factory: pytest.TempPathFactory, mail: SmtpServer) -> Iterat
         GROKIMAGINE_CONSOLE_SIGNUP="open",
         GROKIMAGINE_CONSOLE_STARTER_CREDITS="200",
         GROKIMAGINE_SELFSERVICE_VERIFY_EMAIL="true",
+        GROKIMAGINE_FETCH_ALLOWLIST="127.0.0.1",  # the loopback webhook receiver
     ) as running:
         yield running
 
@@ -55,7 +59,7 @@ def _code_after(totp: pyotp.TOTP, used: set[str]) -> str:
 
 
 def test_a_customer_helps_themselves_from_sign_up_to_a_reset(
-    browser: Browser, studio: Server, mail: SmtpServer
+    browser: Browser, studio: Server, mail: SmtpServer, receiver: Receiver
 ):
     page: Page = browser.new_context(viewport=VIEWPORT).new_page()
     base = studio.base_url
@@ -92,6 +96,23 @@ def test_a_customer_helps_themselves_from_sign_up_to_a_reset(
     token = page.get_by_label("New API key").input_value()
     answer = httpx.get(f"{base}/v1/account", headers={"Authorization": f"Bearer {token}"})
     assert answer.status_code == 200 and answer.json()["data"]["balance"] == 200
+
+    # A webhook endpoint, and its test event on a loopback receiver, signed with its secret.
+    page.get_by_role("link", name="Webhooks").click()
+    page.get_by_label("Endpoint URL").fill(receiver.url("/studio"))
+    page.get_by_role("button", name="Add endpoint").click()
+    expect(page.get_by_role("status")).to_contain_text("Endpoint added")
+    secret = page.get_by_label(f"Signing secret of {receiver.url('/studio')}").input_value()
+    page.get_by_role("button", name=f"Send a test event to {receiver.url('/studio')}").click()
+    expect(page.get_by_role("status")).to_contain_text("Test event queued")
+    deadline = time.monotonic() + 30
+    while not receiver.received:
+        assert time.monotonic() < deadline, "the test event did not arrive"
+        time.sleep(0.1)
+    event = receiver.received[0]
+    assert Webhook(secret).verify(event.body, event.headers)["type"] == "webhook.test"
+    page.reload()
+    expect(page.locator("tr", has_text="webhook.test")).to_contain_text("delivered")
 
     # Generate in the playground, then find the task by one word of its prompt.
     page.get_by_role("link", name="Playground").click()
