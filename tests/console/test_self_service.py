@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 import pyotp
 
+from grokimagine.domain.billing import low_balance
 from grokimagine.services import Services
 from grokimagine.settings import SelfServiceSettings, SmtpSettings
 from tests.console.helpers import FORM_TOKEN, attempt_sign_in, csrf_of, make_user, sign_in
@@ -239,3 +240,21 @@ async def test_history_finds_a_task_by_a_word_of_its_prompt_or_its_id(
     assert await found(ids["a quiet street at 100% dusk"]) == {ids["a quiet street at 100% dusk"]}
     assert await found(their_id) == set()  # another account's task is not found
     assert len(await found("")) == 2
+
+
+async def test_the_billing_page_sets_the_low_balance_alert(services: Services, browser_like):
+    who = await make_user(services)
+    http = browser_like()
+    csrf = await sign_in(http, who)
+    for typed, state, stored in (
+        ("12x", "invalid", None),
+        ("1,500", "saved", 1500),
+        ("", "saved", None),
+    ):
+        answer = await http.post(
+            "/console/billing/alert", data={"csrf_token": csrf, "threshold": typed}
+        )
+        assert answer.headers["location"] == f"/console/billing?alert={state}"
+        assert await low_balance.threshold_of(services.db, who.account_id) == stored
+    page = await http.get("/console/billing?alert=saved")
+    assert 'id="alert-threshold"' in page.text and "Saved." in page.text

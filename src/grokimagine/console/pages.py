@@ -24,6 +24,7 @@ from grokimagine.domain.accounts import accounts
 from grokimagine.domain.accounts.accounts import NewKey
 from grokimagine.domain.accounts.self_service import EmailNotVerifiedError, check_email_verified
 from grokimagine.domain.accounts.sessions import SessionUser
+from grokimagine.domain.billing import low_balance
 from grokimagine.domain.billing.task_money import task_money
 from grokimagine.domain.billing.usage import (
     USAGE_DAYS,
@@ -337,6 +338,8 @@ async def billing(request: Request) -> Response:
         entries=page.entries,
         next_cursor=page.next_cursor,
         paged=cursor is not None,
+        alert_threshold=await low_balance.threshold_of(services.db, user.account_id),
+        alert_state=request.query_params.get("alert", ""),
     )
 
 

@@ -25,6 +25,8 @@ from grokimagine.console.web import (
 )
 from grokimagine.domain.accounts import self_service, sessions, two_factor
 from grokimagine.domain.accounts.tokens import LinkTokenError
+from grokimagine.domain.billing import low_balance
+from grokimagine.domain.errors import InvalidRequestError
 from grokimagine.http.v1.generate import limiter_of
 from grokimagine.net.mailer import EmailError
 
@@ -268,3 +270,23 @@ async def turn_off_two_factor(request: Request) -> Response:
     except two_factor.TwoFactorError:
         return see_other("/console/security?error=code")
     return see_other("/console/security?done=off")
+
+
+# --- The low-balance email ------------------------------------------------------------------
+
+
+@router.post("/billing/alert")
+async def set_low_balance_alert(request: Request) -> Response:
+    """Email the account's users when the balance falls below the amount (empty: never)."""
+    form = await request.form()
+    user = await form_user(request, form)
+    raw = _text(form.get("threshold")).strip().replace(",", "")
+    if raw and not raw.isdigit():
+        return see_other("/console/billing?alert=invalid")
+    try:
+        await low_balance.set_threshold(
+            services_of(request).db, user.account_id, int(raw) if raw else None
+        )
+    except InvalidRequestError:
+        return see_other("/console/billing?alert=invalid")
+    return see_other("/console/billing?alert=saved")

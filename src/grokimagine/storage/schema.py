@@ -64,6 +64,10 @@ accounts = Table(
     Column("created_at", UTCDateTime, nullable=False),
     # Set by an operator: the account's keys are refused and it cannot spend.
     Column("disabled_at", UTCDateTime, nullable=True),
+    # Issue 25: email the account's users when the balance falls below this (null: never);
+    # set when that email went out, cleared when the balance is back at or above it.
+    Column("low_balance_threshold", BigInteger, nullable=True),
+    Column("low_balance_alerted_at", UTCDateTime, nullable=True),
 )
 
 api_keys = Table(

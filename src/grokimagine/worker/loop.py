@@ -21,6 +21,7 @@ import weakref
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from grokimagine.domain.billing.low_balance import send_due_alerts
 from grokimagine.domain.billing.plan_grants import grant_monthly_credits
 from grokimagine.domain.billing.plans import plan_catalog
 from grokimagine.domain.operator import fleet
@@ -152,6 +153,7 @@ class Worker:
             await refresh_business_settings(self.services)  # plans, retention
             self.retention.maybe_start()
             await grant_monthly_credits(self.services.db, plan_catalog(self.services.settings))
+            await send_due_alerts(self.services.db, self.settings.smtp)  # low-balance emails
 
     def _warm_up(self, names: list[str]) -> None:
         """Build every engine (loading weights, opening pools) before the first claim."""

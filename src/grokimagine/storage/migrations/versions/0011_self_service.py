@@ -1,5 +1,5 @@
 """Self-service: two-factor sign-in and recovery codes, email verification, key last use and
-expiry, account webhook endpoints
+expiry, account webhook endpoints, low-balance email
 
 Revision ID: 0011
 Revises: 0010
@@ -69,6 +69,9 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_webhook_endpoints_account_id"), ["account_id"], unique=False
         )
+    with op.batch_alter_table("accounts") as batch_op:
+        batch_op.add_column(sa.Column("low_balance_threshold", sa.BigInteger(), nullable=True))
+        batch_op.add_column(_timestamp("low_balance_alerted_at", True))
     with op.batch_alter_table("webhook_deliveries") as batch_op:
         batch_op.alter_column("task_id", existing_type=sa.String(length=64), nullable=True)
         batch_op.add_column(sa.Column("endpoint_id", sa.String(length=40), nullable=True))
@@ -76,6 +79,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("accounts") as batch_op:
+        batch_op.drop_column("low_balance_alerted_at")
+        batch_op.drop_column("low_balance_threshold")
     with op.batch_alter_table("webhook_deliveries") as batch_op:
         batch_op.drop_column("payload")
         batch_op.drop_column("endpoint_id")
