@@ -84,7 +84,15 @@ def _pages(server: Server, browser: Browser) -> tuple[list[str], list[str], list
     operator.goto(f"{server.base_url}/admin")
     account_path = operator.locator("a[href^='/admin/accounts/acct_']").first.get_attribute("href")
     operator.context.close()
-    anonymous = ["/console/sign-in", "/console/sign-up", "/console/no-such-page"]
+    anonymous = [
+        "/console/sign-in",
+        "/console/sign-up",
+        "/console/forgot-password",
+        "/console/forgot-password?sent=1",
+        "/console/verify-email?token=spent",
+        "/console/set-password?token=spent",
+        "/console/no-such-page",
+    ]
     console = [
         "/console",
         "/console/playground",
@@ -93,6 +101,7 @@ def _pages(server: Server, browser: Browser) -> tuple[list[str], list[str], list
         "/console/billing",
         "/console/webhooks",
         "/console/password",
+        "/console/security",
         f"/console/tasks/{task_id}",
     ]
     admin = [
