@@ -23,7 +23,7 @@ import PIL
 from PIL import Image
 
 from grokimagine.engines.base import GenerationRequest, InputImage, InputVideo, RenderControl
-from grokimagine.engines.preview import PreviewEngine
+from grokimagine.engines.preview.engine import PreviewEngine
 
 PROMPT = "A cat surfing a giant wave at sunset, cinematic lighting, golden hour"
 

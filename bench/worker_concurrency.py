@@ -31,8 +31,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.relay.fake_xai import FakeXai, XaiScenario  # noqa: E402
-from tests.relay.loopback import LoopbackServer  # noqa: E402
+from tests.engines.relay.fake_xai import FakeXai, XaiScenario  # noqa: E402
+from tests.engines.relay.loopback import LoopbackServer  # noqa: E402
 
 from grokimagine.engines.encoding import encode_mp4  # noqa: E402
 

@@ -40,7 +40,7 @@ POSTGRES_ADMIN_URL = os.environ.get(
 #   without it: those are documented 400/403 answers, not defects.
 EXCLUDED_CHECKS = "use_after_free,positive_data_acceptance"
 # The event stream of a task that never finishes (no worker runs here) stays open until the
-# request timeout, which makes a run take many minutes; tests/test_task_events.py covers it.
+# request timeout, which makes a run take many minutes; tests/http/v1/test_task_events.py covers it.
 EXCLUDED_PATHS = "/events$"
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -17,24 +16,16 @@ import psycopg
 import pytest
 from sqlalchemy import delete
 
-from grokimagine.domain.accounts import accounts
-from grokimagine.engines.base import Engine
-from grokimagine.engines.routing import EngineRouter
 from grokimagine.http.app import create_app
 from grokimagine.services import Services, build_services
 from grokimagine.settings import Settings
 from grokimagine.storage.migrate import upgrade_database
 from grokimagine.storage.schema import metadata
-from grokimagine.worker.loop import Worker
-
-POSTGRES_ADMIN_URL = os.environ.get(
-    "GROKIMAGINE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1/test"
-)
-REDIS_URL = os.environ.get("GROKIMAGINE_TEST_REDIS", "redis://127.0.0.1:6379/0")
-BASE_URL = "http://testserver"
+from tests.helpers.customers import BASE_URL, Customer, make_customer
+from tests.helpers.databases import POSTGRES_ADMIN_URL
 
 # Real local HTTP(S) servers and the connection log used by the image and guard tests.
-pytest_plugins = ["tests.servers", "tests.webhook_receiver"]
+pytest_plugins = ["tests.helpers.servers", "tests.helpers.webhook_receiver"]
 
 
 @pytest.fixture(scope="session")
@@ -98,44 +89,10 @@ async def client(app) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
-@dataclass
-class Customer:
-    """An account with a key, as a test sees it."""
-
-    account_id: str
-    token: str
-    key_id: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-
-async def make_customer(
-    services: Services, *, plan: str = "free", credits: int = 400, allow_spicy: bool = False
-) -> Customer:
-    """Create an account with one live key."""
-    account = await accounts.create_account(
-        services.db, plan=plan, credits_granted=credits, allow_spicy=allow_spicy
-    )
-    new_key = await accounts.create_key(services.db, account.id)
-    return Customer(account.id, new_key.token, new_key.key.id)
-
-
 @pytest.fixture
 async def customer(services: Services) -> Customer:
     """A free-plan account with 400 credits (ten videos)."""
     return await make_customer(services)
-
-
-def make_worker(services: Services, engine: Engine | None = None) -> Worker:
-    """A worker over ``services``: its routes, or every route served by ``engine``."""
-    router = None
-    if engine is not None:
-        router = EngineRouter(
-            services.settings, factory=lambda _settings, _name: engine, check=lambda *_: None
-        )
-    return Worker(services, router, worker_id=f"test-{secrets.token_hex(3)}")
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -409,6 +409,30 @@ class SmtpSettings(SettingsGroup):
         return self.port or {"starttls": 587, "tls": 465, "none": 25}[self.security]
 
 
+class StripeSettings(SettingsGroup):
+    """Payments through Stripe (docs/payments.md): unset secret key, no card payments."""
+
+    flat_prefix = "stripe_"
+
+    secret_key: SecretStr | None = Field(
+        None, description="Stripe secret key (sk_test_... in test mode); unset: codes only."
+    )
+    webhook_secret: SecretStr | None = Field(
+        None, description="Signing secret of the webhook endpoint /webhooks/stripe (whsec_...)."
+    )
+    api_base: str | None = Field(
+        None, description="Stripe's API address; unset: https://api.stripe.com (tests: a fake)."
+    )
+    webhook_tolerance_seconds: int = Field(
+        300, ge=1, description="Older signed webhook timestamps are refused (replay protection)."
+    )
+
+    @property
+    def enabled(self) -> bool:
+        """Whether customers can pay: a secret key and a webhook secret are both set."""
+        return self.secret_key is not None and self.webhook_secret is not None
+
+
 # Attribute of Settings -> its group.
 GROUPS: dict[str, type[SettingsGroup]] = {
     "limits": LimitSettings,
@@ -424,6 +448,7 @@ GROUPS: dict[str, type[SettingsGroup]] = {
     "pricing": PricingSettings,
     "smtp": SmtpSettings,
     "selfservice": SelfServiceSettings,
+    "stripe": StripeSettings,
 }
 
 
@@ -532,6 +557,7 @@ class Settings(BaseSettings):
     pricing: PricingSettings = Field(default_factory=PricingSettings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     selfservice: SelfServiceSettings = Field(default_factory=SelfServiceSettings)
+    stripe: StripeSettings = Field(default_factory=StripeSettings)
 
     @model_validator(mode="before")
     @classmethod

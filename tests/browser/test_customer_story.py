@@ -18,7 +18,7 @@ from standardwebhooks import Webhook
 
 from tests.browser.conftest import Server, serve
 from tests.helpers.smtp import SmtpServer, links_in, smtp_server
-from tests.webhook_receiver import Receiver
+from tests.helpers.webhook_receiver import Receiver
 
 VIEWPORT = {"width": 1280, "height": 900}
 EMAIL = "dana@films.test"

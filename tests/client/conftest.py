@@ -13,7 +13,7 @@ import pytest
 
 from grokimagine.settings import Settings
 from grokimagine.storage.migrate import upgrade_database
-from tests.live_server import LiveServer, live_server
+from tests.helpers.live_server import LiveServer, live_server
 
 
 def sqlite_settings(tmp_path: Path, **overrides: object) -> Settings:

@@ -11,32 +11,16 @@ import select
 import signal
 import struct
 import subprocess
-import sys
 import termios
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.engines.mp4_checks import decode
-from tests.live_server import LiveServer
-
-ROOT = Path(__file__).resolve().parents[2]
-CLIENT = [sys.executable, "-m", "grokimagine_client.cli"]
-SERVER_COMMAND = [sys.executable, "-m", "grokimagine.cli"]
-
-
-def _env(server: LiveServer) -> dict[str, str]:
-    paths = [str(ROOT / "sdk" / "python" / "src"), str(ROOT / "src"), str(ROOT)]
-    inherited = os.environ.get("PYTHONPATH")
-    return {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([*paths, *([inherited] if inherited else [])]),
-        "GROKIMAGINE_API_KEY": server.token,
-        "GROKIMAGINE_BASE_URL": server.url,
-        "TERM": "xterm-256color",
-        "COLUMNS": "160",
-    }
+from tests.helpers.cli import CLIENT, ROOT, SERVER_COMMAND
+from tests.helpers.cli import cli_env as _env
+from tests.helpers.live_server import LiveServer
+from tests.helpers.mp4 import decode
 
 
 def _lines(output: str) -> list[dict]:
@@ -208,8 +192,8 @@ def test_ctrl_c_asks_to_cancel_or_leave_the_task_and_prints_its_id(
     assert task_id.startswith("task_")
     state = idle_server.call(
         lambda services: __import__(
-            "grokimagine.domain.tasks.records", fromlist=["get_task"]
-        ).get_task(services.db, idle_server.account_id, task_id)
+            "grokimagine.domain.tasks.records", fromlist=["find_task"]
+        ).find_task(services.db, task_id, account_id=idle_server.account_id)
     )
     if answer == "c":
         assert f"canceled {task_id}" in screen and state.status == "canceled"

@@ -19,8 +19,8 @@ from grokimagine_client import (
     Task,
     TaskTimeoutError,
 )
-from tests.engines.mp4_checks import decode, solid_png
-from tests.live_server import LiveServer
+from tests.helpers.live_server import LiveServer
+from tests.helpers.mp4 import decode, solid_png
 
 
 def test_create_wait_with_progress_and_download_an_mp4(server: LiveServer, tmp_path: Path) -> None:

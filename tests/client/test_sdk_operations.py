@@ -13,8 +13,9 @@ import pytest
 from grokimagine.domain.media.video_sources import inspect_video
 from grokimagine_client import AsyncGrokImagine, GrokImagine
 from grokimagine_client.errors import APIError
-from tests.client.test_cli_client import CLIENT, SERVER_COMMAND, _env
-from tests.live_server import LiveServer
+from tests.helpers.cli import CLIENT, SERVER_COMMAND
+from tests.helpers.cli import cli_env as _env
+from tests.helpers.live_server import LiveServer
 
 
 def seconds_of(path: Path) -> float:

@@ -23,7 +23,7 @@ from grokimagine_client import (
 )
 from grokimagine_client.errors import error_for_task
 from tests.client.conftest import Scripted, StubServer, envelope, sqlite_settings
-from tests.live_server import live_server
+from tests.helpers.live_server import live_server
 
 RATE_LIMITED = {"code": 429, "message": "Rate limit exceeded", "error": "RATE_LIMITED"}
 UNAVAILABLE = {"code": 503, "message": "Service unavailable", "error": "UNAVAILABLE"}

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from grokimagine_client import AsyncGrokImagine, GrokImagine
-from tests.engines.mp4_checks import decode
-from tests.live_server import LiveServer
+from tests.helpers.live_server import LiveServer
+from tests.helpers.mp4 import decode
 
 
 def test_wait_and_download_take_a_task_or_its_id(server: LiveServer, tmp_path: Path) -> None:

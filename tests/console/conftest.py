@@ -10,7 +10,7 @@ import pytest
 
 from grokimagine.console.app import create_app
 from grokimagine.services import Services
-from tests.conftest import BASE_URL
+from tests.helpers.customers import BASE_URL
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ from grokimagine.domain.accounts.audit import audit_page
 from grokimagine.domain.billing.usage import ledger_page
 from grokimagine.domain.operator import fleet
 from grokimagine.services import Services
-from tests.conftest import make_worker
-from tests.console.helpers import make_user, sign_in
+from tests.helpers.console import make_user, sign_in
+from tests.helpers.customers import make_worker
 
 ADMIN_PAGES = (
     "/admin",

@@ -9,7 +9,7 @@ from grokimagine.domain.accounts import accounts, admin_keys, users
 from grokimagine.domain.accounts.audit import audit_page
 from grokimagine.services import Services
 from grokimagine.settings import SmtpSettings
-from tests.console.helpers import FORM_TOKEN, csrf_of, make_user, sign_in
+from tests.helpers.console import FORM_TOKEN, csrf_of, make_user, sign_in
 from tests.helpers.smtp import links_in, smtp_server
 
 NEW_TOKEN = re.compile(r'<pre class="code" id="new-token">([^<]+)</pre>')

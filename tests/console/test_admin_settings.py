@@ -9,7 +9,7 @@ from grokimagine.domain.accounts import accounts
 from grokimagine.domain.accounts.audit import audit_page
 from grokimagine.domain.operator import business_settings
 from grokimagine.services import Services
-from tests.console.helpers import FORM_TOKEN, attempt_sign_in, make_user, sign_in
+from tests.helpers.console import FORM_TOKEN, attempt_sign_in, make_user, sign_in
 
 TEXTAREA = re.compile(r'<textarea id="([a-z_]+)"[^>]*>([^<]*)</textarea>', re.S)
 

@@ -13,8 +13,8 @@ import pytest
 from grokimagine.domain.accounts import accounts, admin_keys, users
 from grokimagine.domain.accounts.audit import CLI
 from grokimagine.services import Services
-from tests.conftest import make_worker
-from tests.console.helpers import make_user, sign_in
+from tests.helpers.console import make_user, sign_in
+from tests.helpers.customers import make_worker
 
 HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)">')
 

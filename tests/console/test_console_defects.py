@@ -7,11 +7,11 @@ import re
 from pathlib import Path
 
 from grokimagine.domain.accounts import accounts
-from grokimagine.domain.tasks.records import get_task
+from grokimagine.domain.tasks.records import find_task
 from grokimagine.services import Services
-from tests.conftest import make_worker
-from tests.console.helpers import make_user, sign_in
-from tests.engines.mp4_checks import decode
+from tests.helpers.console import make_user, sign_in
+from tests.helpers.customers import make_worker
+from tests.helpers.mp4 import decode
 
 
 async def test_an_extended_tasks_page_shows_the_length_of_its_file(
@@ -35,7 +35,9 @@ async def test_an_extended_tasks_page_shows_the_length_of_its_file(
     assert await make_worker(services).run_once()
     page = await http.get(extended.headers["location"])
     # The file is the 2 s source and the 6 s added: 8 s, not the 6 s rendered.
-    record = await get_task(services.db, who.account_id, page.url.path.rsplit("/", 1)[1])
+    record = await find_task(
+        services.db, page.url.path.rsplit("/", 1)[1], account_id=who.account_id
+    )
     assert record is not None and record.status == "completed"
     video = tmp_path / "extended.mp4"
     video.write_bytes(services.store.get_bytes(record.videos[0]))

@@ -8,8 +8,8 @@ import pytest
 
 from grokimagine.domain.accounts import accounts
 from grokimagine.services import Services
-from tests.conftest import make_worker
-from tests.console.helpers import csrf_of, make_user, sign_in
+from tests.helpers.console import csrf_of, make_user, sign_in
+from tests.helpers.customers import make_worker
 
 XSS = '<script>alert(1)</script>"><img src=x onerror=alert(2)>'
 

@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from grokimagine.services import Services
-from tests.console.helpers import attempt_sign_in, make_user, sign_in
+from tests.helpers.console import attempt_sign_in, make_user, sign_in
 
 
 async def test_sign_in_sets_an_httponly_samesite_session_cookie(services: Services, browser_like):
@@ -134,7 +134,7 @@ async def test_sign_in_limits_hold_in_redis_across_two_app_processes(settings, s
     """Two apps sharing Redis (as two serve processes would) count one email's attempts once."""
     from grokimagine.console.app import create_app
     from grokimagine.services import build_services
-    from tests.conftest import REDIS_URL
+    from tests.helpers.customers import REDIS_URL
 
     shared = settings.replace(redis_url=REDIS_URL)
     first, second = build_services(shared), build_services(shared)

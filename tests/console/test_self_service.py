@@ -12,7 +12,7 @@ import pyotp
 from grokimagine.domain.billing import low_balance
 from grokimagine.services import Services
 from grokimagine.settings import SelfServiceSettings, SmtpSettings
-from tests.console.helpers import FORM_TOKEN, attempt_sign_in, csrf_of, make_user, sign_in
+from tests.helpers.console import FORM_TOKEN, attempt_sign_in, csrf_of, make_user, sign_in
 from tests.helpers.smtp import links_in, smtp_server
 
 SECRET = re.compile(r'id="totp-secret" class="mono" readonly value="([A-Z2-7]+)"')

@@ -9,7 +9,7 @@ import httpx
 from grokimagine.domain.accounts.link_emails import send_password_link
 from grokimagine.services import Services
 from grokimagine.settings import SmtpSettings
-from tests.console.helpers import FORM_TOKEN, make_user, sign_in
+from tests.helpers.console import FORM_TOKEN, make_user, sign_in
 from tests.helpers.smtp import links_in, smtp_server
 
 

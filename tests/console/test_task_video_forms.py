@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from grokimagine.domain.accounts import accounts
 from grokimagine.domain.tasks import control as task_control
-from grokimagine.domain.tasks.records import get_task
+from grokimagine.domain.tasks.records import find_task
 from grokimagine.services import Services
-from tests.conftest import make_worker
-from tests.console.helpers import ConsoleUser, make_user, sign_in
+from tests.helpers.console import ConsoleUser, make_user, sign_in
+from tests.helpers.customers import make_worker
 
 # The default table at 480p: 4 credits + 6 per second; an edit is priced as a 6 s clip.
 GENERATE_2S, EXTEND_4S, EDIT_CLIP = 4 + 6 * 2, 4 + 6 * 4, 4 + 6 * 6
@@ -74,7 +74,7 @@ async def test_extend_from_the_task_page_makes_an_extend_task_charged_per_the_ta
     assert answer.status_code == 303, answer.text
     new_id = answer.headers["location"].removeprefix("/console/tasks/")
     assert new_id != source_id and new_id.startswith("task_")
-    record = await get_task(services.db, who.account_id, new_id)
+    record = await find_task(services.db, new_id, account_id=who.account_id)
     assert record is not None
     assert record.request["operation"] == "extend"
     assert record.request["source"] == {"task_id": source_id, "video_index": 0}
@@ -84,7 +84,7 @@ async def test_extend_from_the_task_page_makes_an_extend_task_charged_per_the_ta
     assert page.status_code == 200 and "then it snows" in page.text
     # The new task runs like any other: its video is the source plus the 4 s.
     assert await make_worker(services).run_once()
-    finished = await get_task(services.db, who.account_id, new_id)
+    finished = await find_task(services.db, new_id, account_id=who.account_id)
     assert finished.status == "completed" and finished.consumed_credits == EXTEND_4S
 
 
@@ -101,7 +101,7 @@ async def test_edit_from_the_task_page_makes_an_edit_task_charged_per_the_table(
     )
     assert answer.status_code == 303, answer.text
     new_id = answer.headers["location"].removeprefix("/console/tasks/")
-    record = await get_task(services.db, who.account_id, new_id)
+    record = await find_task(services.db, new_id, account_id=who.account_id)
     assert record is not None and record.request["operation"] == "edit"
     assert record.request["source"] == {"task_id": source_id, "video_index": 0}
     assert await balance(services, who) == 400 - GENERATE_2S - EDIT_CLIP

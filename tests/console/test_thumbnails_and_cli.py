@@ -14,7 +14,7 @@ from grokimagine.engines.base import Engine, GenerationResult
 from grokimagine.services import Services
 from grokimagine.settings import Settings
 from grokimagine.storage.db import Database
-from tests.conftest import Customer, make_worker
+from tests.helpers.customers import Customer, make_worker
 
 
 async def test_the_worker_stores_a_poster_frame_and_the_task_links_it(
@@ -101,7 +101,7 @@ async def test_a_video_without_a_decodable_frame_is_kept_without_a_poster(
 async def test_a_video_stored_as_soon_as_fetched_gets_its_poster_too(services: Services, tmp_path):
     """A relay's paid-for video is in the store before the task completes (render.py): its
     poster is made from the stored bytes."""
-    from grokimagine.engines.preview import PreviewEngine
+    from grokimagine.engines.preview.engine import PreviewEngine
     from grokimagine.worker.render import TaskRenderer, video_key
 
     rendered = tmp_path / "first.mp4"

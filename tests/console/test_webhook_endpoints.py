@@ -16,9 +16,9 @@ from grokimagine.console.app import create_app
 from grokimagine.services import Services, build_services
 from grokimagine.settings import Settings
 from grokimagine.worker.webhook_sender import WebhookSender
-from tests.conftest import BASE_URL, make_worker
-from tests.console.helpers import make_user, sign_in
-from tests.webhook_receiver import Receiver
+from tests.helpers.console import make_user, sign_in
+from tests.helpers.customers import BASE_URL, make_worker
+from tests.helpers.webhook_receiver import Receiver
 
 ENDPOINT_SECRET = re.compile(
     r'id="secret-(we_[^"]+)" class="mono secret" type="password" readonly value="(whsec_[^"]+)"'

@@ -19,7 +19,7 @@ from grokimagine.engines.base import EngineError, InputVideo, RenderControl  # n
 from grokimagine.engines.encoding import encode_mp4  # noqa: E402
 from grokimagine.engines.registry import engine_capabilities  # noqa: E402
 from grokimagine.settings import Settings  # noqa: E402
-from tests.engines.test_diffusers_engine import Spy, decode, make_engine, tiny_request  # noqa: E402
+from tests.helpers.diffusers import Spy, decode, make_engine, tiny_request  # noqa: E402
 
 
 def source_video(tmp_path: Path, seconds: float = 1.0, fps: int = 24) -> InputVideo:

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 from grokimagine.engines.encoding import encode_mp4
-
-from .mp4_checks import decode, top_level_boxes
+from tests.helpers.mp4 import decode, top_level_boxes
 
 
 def gradient_frames(count: int, width: int, height: int) -> list[np.ndarray]:

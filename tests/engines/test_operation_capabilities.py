@@ -49,7 +49,7 @@ def test_the_worker_skips_an_engine_that_cannot_extend_when_the_routes_changed(t
             return GenerationResult()
 
     settings = Settings(
-        engine_plugins={"plain": "tests.test_video_operations:plain_engine"},
+        engine_plugins={"plain": "tests.http.v1.test_video_operations:plain_engine"},
         routes={"default": ["plain", "preview"]},
     )
     router = EngineRouter(settings, factory=lambda _s, name: Recording(name))

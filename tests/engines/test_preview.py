@@ -17,16 +17,10 @@ from grokimagine.engines.base import (
     InputImage,
     RenderControl,
 )
-from grokimagine.engines.preview import (
-    MODE_STYLES,
-    PreviewEngine,
-    caption_box,
-    caption_text,
-    fit_text,
-)
+from grokimagine.engines.preview.captions import caption_box, caption_text, fit_text
+from grokimagine.engines.preview.engine import MODE_STYLES, PreviewEngine
 from grokimagine.vocabulary import DEFAULT_SIZES, MODES
-
-from .mp4_checks import decode, image_bytes, solid_png, top_level_boxes
+from tests.helpers.mp4 import decode, image_bytes, solid_png, top_level_boxes
 
 RED, BLUE, GREY = (255, 0, 0), (0, 0, 255), (128, 128, 128)
 

@@ -16,7 +16,8 @@ from grokimagine.engines.base import (
     RenderControl,
 )
 from grokimagine.engines.encoding import encode_mp4
-from grokimagine.engines.preview import PreviewEngine, caption_box
+from grokimagine.engines.preview.captions import caption_box
+from grokimagine.engines.preview.engine import PreviewEngine
 
 
 def source(tmp_path: Path, seconds: float = 1.0, fps: int = 30) -> InputVideo:

@@ -8,7 +8,7 @@ import pytest
 
 from grokimagine.storage.db import Database
 from grokimagine.storage.migrate import upgrade_database
-from tests.scale.cluster import drop_database, new_database
+from tests.helpers.cluster import drop_database, new_database
 
 
 @pytest.fixture

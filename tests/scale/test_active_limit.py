@@ -16,8 +16,8 @@ from grokimagine.settings import Settings
 from grokimagine.storage.db import Database
 from grokimagine.storage.schema import accounts as accounts_table
 from grokimagine.storage.schema import ledger, tasks
-from tests.conftest import Customer
-from tests.scale.cluster import make_cluster, ready
+from tests.helpers.cluster import make_cluster, ready
+from tests.helpers.customers import Customer
 
 LIMIT = 3
 PLANS = {"studio": {"requests_per_minute": 1000, "max_active_tasks": LIMIT}}

@@ -16,8 +16,8 @@ from grokimagine.domain.accounts import accounts
 from grokimagine.storage.db import Database
 from grokimagine.storage.schema import accounts as accounts_table
 from grokimagine.storage.schema import ledger, tasks
-from tests.conftest import Customer
-from tests.scale.cluster import Process, free_port, make_cluster, ready, wait_until
+from tests.helpers.cluster import Process, free_port, make_cluster, ready, wait_until
+from tests.helpers.customers import Customer
 
 PLAN_LIMIT = 20
 

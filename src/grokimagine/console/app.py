@@ -11,10 +11,12 @@ from starlette.staticfiles import StaticFiles
 
 from grokimagine.console import (
     admin_key_pages,
+    admin_money,
     admin_pages,
     admin_people,
     admin_settings,
     auth_pages,
+    billing_pages,
     link_pages,
     pages,
     playground,
@@ -68,6 +70,8 @@ def install_console(app: FastAPI, settings: Settings) -> None:
     app.include_router(admin_key_pages.router)
     app.include_router(admin_settings.router)
     app.include_router(admin_pages.router)
+    app.include_router(billing_pages.router)
+    app.include_router(admin_money.router)
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")
 
     @app.get("/", include_in_schema=False)

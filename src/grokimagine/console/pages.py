@@ -11,6 +11,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
+from grokimagine.console.billing_pages import money_context
 from grokimagine.console.charts import daily_chart
 from grokimagine.console.web import (
     PageError,
@@ -36,7 +37,7 @@ from grokimagine.domain.billing.usage import (
 from grokimagine.domain.clock import utcnow
 from grokimagine.domain.cursors import InvalidCursorError
 from grokimagine.domain.tasks import control as task_control
-from grokimagine.domain.tasks.records import FINISHED, TaskRecord, get_task
+from grokimagine.domain.tasks.records import FINISHED, TaskNotFoundError, TaskRecord, find_task
 from grokimagine.domain.tasks.views import task_view, thumbnail_url, video_seconds
 from grokimagine.domain.tasks.webhook_deliveries import deliveries_of_task
 from grokimagine.services import Services
@@ -65,10 +66,10 @@ def card(record: TaskRecord, services: Services) -> dict[str, Any]:
 
 async def _own_task(request: Request, user: SessionUser, task_id: str) -> TaskRecord:
     # Another account's task id is answered exactly like an unknown one.
-    record = await get_task(services_of(request).db, user.account_id, task_id)
-    if record is None:
-        raise PageError(404, "There is no such task in your account.")
-    return record
+    try:
+        return await find_task(services_of(request).db, task_id, account_id=user.account_id)
+    except TaskNotFoundError:
+        raise PageError(404, "There is no such task in your account.") from None
 
 
 @router.get("")
@@ -340,6 +341,7 @@ async def billing(request: Request) -> Response:
         paged=cursor is not None,
         alert_threshold=await low_balance.threshold_of(services.db, user.account_id),
         alert_state=request.query_params.get("alert", ""),
+        **await money_context(request, services, user.account_id),
     )
 
 

@@ -17,7 +17,7 @@ from grokimagine.console.web import current_user, fetch_user, render, services_o
 from grokimagine.domain.accounts.self_service import check_email_verified
 from grokimagine.domain.billing.usage import account_details
 from grokimagine.domain.submission.generate import price_list, quote_generation, submit_generation
-from grokimagine.domain.tasks.records import get_task
+from grokimagine.domain.tasks.records import TaskNotFoundError, find_task
 from grokimagine.domain.tasks.views import task_view
 from grokimagine.http.envelope import success
 from grokimagine.http.errors import ApiError
@@ -58,8 +58,10 @@ async def playground(request: Request) -> Response:
     echo = None
     again = request.query_params.get("from")
     if again:
-        record = await get_task(services.db, user.account_id, again)
-        echo = record.request if record is not None else None
+        try:
+            echo = (await find_task(services.db, again, account_id=user.account_id)).request
+        except TaskNotFoundError:
+            echo = None
     details = await account_details(services.db, user.account_id)
     return render(
         request,
@@ -101,8 +103,9 @@ async def generate(request: Request) -> Response:
 
 async def _live_view(request: Request, account_id: str, task_id: str) -> dict[str, Any] | None:
     services = services_of(request)
-    record = await get_task(services.db, account_id, task_id)
-    if record is None:
+    try:
+        record = await find_task(services.db, task_id, account_id=account_id)
+    except TaskNotFoundError:
         return None
     view = await task_view(record, services.db, services.store, services.settings.url_ttl_seconds)
     return {

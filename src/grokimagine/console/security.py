@@ -26,6 +26,18 @@ def media_origins(settings: Settings) -> list[str]:
     return origins
 
 
+def checkout_origins(settings: Settings) -> list[str]:
+    """Where "Buy credits" may send a form (Chrome checks form-action on its redirect too):
+    Stripe's hosted Checkout, and the address of a Stripe stand-in when one is set."""
+    if not settings.stripe.enabled:
+        return []
+    origins = ["https://checkout.stripe.com"]
+    if settings.stripe.api_base:
+        parts = urlsplit(settings.stripe.api_base)
+        origins.append(f"{parts.scheme}://{parts.netloc}")
+    return origins
+
+
 def content_security_policy(settings: Settings) -> str:
     """Scripts and styles from this origin only (no inline script), no framing, no plugins."""
     media = " ".join(["'self'", "data:", "blob:", *media_origins(settings)])
@@ -39,7 +51,7 @@ def content_security_policy(settings: Settings) -> str:
             "connect-src 'self'",
             "object-src 'none'",
             "base-uri 'none'",
-            "form-action 'self'",
+            " ".join(["form-action 'self'", *checkout_origins(settings)]),
             "frame-ancestors 'none'",
         ]
     )

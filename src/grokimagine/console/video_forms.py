@@ -17,7 +17,7 @@ from grokimagine.console.pages import render_task_page
 from grokimagine.console.web import PageError, form_user, see_other, services_of
 from grokimagine.domain.accounts.sessions import SessionUser
 from grokimagine.domain.submission.video_operations import VideoOrder, submit_video_operation
-from grokimagine.domain.tasks.records import TaskNotFoundError, get_task
+from grokimagine.domain.tasks.records import TaskNotFoundError, find_task
 from grokimagine.http.errors import DOMAIN_ERRORS, describe_validation_errors, refusal_for
 from grokimagine.http.v1.video_schemas import EditRequest, ExtendRequest
 
@@ -54,9 +54,10 @@ async def _refused(
     message: str,
 ) -> Response:
     # The source task is shown again with the refusal; another account's task stays a 404.
-    record = await get_task(services_of(request).db, user.account_id, task_id)
-    if record is None:
-        raise PageError(404, _NOT_YOURS)
+    try:
+        record = await find_task(services_of(request).db, task_id, account_id=user.account_id)
+    except TaskNotFoundError:
+        raise PageError(404, _NOT_YOURS) from None
     return await render_task_page(
         request,
         user,

@@ -80,7 +80,7 @@ class EngineSpec:
 
 
 def _build_preview(settings: Settings) -> Engine:
-    from grokimagine.engines.preview import PreviewEngine
+    from grokimagine.engines.preview.engine import PreviewEngine
 
     return PreviewEngine()
 

@@ -14,6 +14,7 @@ from grokimagine import __version__
 from grokimagine.domain.billing.plans import plan_catalog
 from grokimagine.domain.operator.business_settings import check_business_settings
 from grokimagine.http.admin import accounts as admin_routes
+from grokimagine.http.admin import money as admin_money_routes
 from grokimagine.http.admin import operations as admin_ops_routes
 from grokimagine.http.admin import ops
 from grokimagine.http.admin import settings as admin_settings_routes
@@ -28,6 +29,7 @@ from grokimagine.http.settings_refresh import BusinessSettingsRefresh
 from grokimagine.http.v1 import account as account_routes
 from grokimagine.http.v1 import files, task_events
 from grokimagine.http.v1 import generate as routes
+from grokimagine.http.v1 import money as money_routes
 from grokimagine.http.v1 import tasks as task_routes
 from grokimagine.http.v1 import video_operations as video_routes
 from grokimagine.http.v1.schemas import GenerateRequest
@@ -118,11 +120,13 @@ def create_app(
     app.include_router(task_events.router)
     app.webhooks.include_router(task_routes.webhooks)
     app.include_router(account_routes.router)
+    app.include_router(money_routes.router)
     app.include_router(files.router)
     app.include_router(ops.router)
     app.include_router(admin_routes.router)
     app.include_router(admin_ops_routes.router)
     app.include_router(admin_settings_routes.router)
+    app.include_router(admin_money_routes.router)
     # Kept on the app so that an admin change to an account drops its cached keys here at once.
     app.state.authenticator = authenticator = Authenticator(
         services.db, settings.auth_cache_seconds

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 
 from cachetools import TTLCache
@@ -27,6 +29,7 @@ def bearer_token(authorization: str | None) -> str | None:
     return token or None
 
 
+log = logging.getLogger(__name__)
 LAST_USE_SECONDS = LAST_USED_PRECISION.total_seconds()
 
 
@@ -49,6 +52,7 @@ class Authenticator:
             if cache_seconds > 0
             else None
         )
+        self._touching: set[asyncio.Task[None]] = set()
         self._last_noted: TTLCache[str, float] = TTLCache(
             maxsize=100_000, ttl=LAST_USE_SECONDS, timer=time.monotonic
         )
@@ -73,7 +77,17 @@ class Authenticator:
         if key_id in self._last_noted:  # entries leave this cache after a minute
             return
         self._last_noted[key_id] = time.monotonic()
-        await touch_key(self._db, key_id)
+        # Written beside the request, never in its way: a request must not wait for a write
+        # lock (SQLite) to record a timestamp.
+        task = asyncio.create_task(self._touch(key_id))
+        self._touching.add(task)
+        task.add_done_callback(self._touching.discard)
+
+    async def _touch(self, key_id: str) -> None:
+        try:
+            await touch_key(self._db, key_id)
+        except Exception:  # a busy or closed database: the next minute's use writes it
+            log.debug("could not record the last use of key %s", key_id, exc_info=True)
 
     def forget_account(self, account_id: str) -> None:
         """Drop this process's cached principals of an account (after an operator changed it).

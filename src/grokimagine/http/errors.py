@@ -27,6 +27,13 @@ from grokimagine.domain.operator.business_settings import (
     StaleVersionError,
 )
 from grokimagine.domain.operator.tasks import TaskNotRefundableError
+from grokimagine.domain.purchases.checkout import PaymentProviderError, PaymentsNotConfiguredError
+from grokimagine.domain.purchases.credit_packs import PackNotFoundError
+from grokimagine.domain.purchases.redemption_codes import CodeNotRedeemableError
+from grokimagine.domain.purchases.stripe_events import (
+    PaymentNotYetKnownError,
+    WebhookSignatureError,
+)
 from grokimagine.domain.submission.video_operations import OperationNotSupportedError
 from grokimagine.domain.tasks.control import TaskNotCancelableError
 from grokimagine.domain.tasks.idempotency import IdempotencyConflictError
@@ -167,6 +174,24 @@ DOMAIN_ERRORS: dict[type[Exception], Refusal] = {
     BusinessSettingsError: Refusal(400, "INVALID_REQUEST", lambda exc: f"Invalid request: {exc}"),
     StaleVersionError: Refusal(
         409, "SETTINGS_CHANGED", lambda exc: f"Settings changed meanwhile: {exc}"
+    ),
+    # Money in (docs/payments.md).
+    CodeNotRedeemableError: Refusal(
+        400, "CODE_NOT_REDEEMABLE", lambda exc: f"Code not redeemable: {exc.why}"
+    ),
+    PackNotFoundError: Refusal(404, "PACK_NOT_FOUND", lambda _: "Credit pack not found"),
+    PaymentsNotConfiguredError: Refusal(
+        404, "PAYMENTS_NOT_CONFIGURED", lambda _: "Not found: payments are not configured here"
+    ),
+    PaymentProviderError: Refusal(
+        502, "PAYMENT_PROVIDER_ERROR", lambda exc: f"Payment provider error: {exc}"
+    ),
+    WebhookSignatureError: Refusal(
+        400, "INVALID_SIGNATURE", lambda _: "Invalid request: the Stripe signature does not verify"
+    ),
+    # Any answer but 2xx makes Stripe deliver the event again later, which is what we want.
+    PaymentNotYetKnownError: Refusal(
+        409, "PAYMENT_NOT_READY", lambda exc: f"Payment not ready: {exc}; deliver again later"
     ),
     IdempotencyConflictError: Refusal(
         409,

@@ -93,7 +93,7 @@ ledger = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("account_id", ForeignKey("accounts.id"), nullable=False, index=True),
     Column("delta", BigInteger, nullable=False),
-    # grant | deduct | monthly | reserve | refund
+    # grant | deduct | monthly | reserve | refund | purchase | redeem | takeback
     Column("reason", String(20), nullable=False),
     Column("task_id", String(64), nullable=True, index=True),
     Column("note", String(200), nullable=False, default=""),
@@ -340,4 +340,82 @@ webhook_endpoints = Table(
     Column("secret", String(100), nullable=False),  # whsec_...
     Column("created_at", UTCDateTime, nullable=False),
     Column("deleted_at", UTCDateTime, nullable=True),
+)
+
+# Money in (issue 26, docs/payments.md). Credit packs the operator sells, priced in minor units
+# (cents) of one currency.
+credit_packs = Table(
+    "credit_packs",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("credits", BigInteger, nullable=False),
+    Column("price_minor", BigInteger, nullable=False),  # 1000 = 10.00 USD
+    Column("currency", String(3), nullable=False),  # ISO 4217, lower case as Stripe writes it
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# One row per purchase, made when the Checkout Session is; the webhook moves it along.
+payments = Table(
+    "payments",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("account_id", ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("provider", String(20), nullable=False),  # stripe
+    Column("checkout_session_id", String(200), nullable=True, unique=True),
+    Column("payment_intent_id", String(200), nullable=True, unique=True),
+    Column("charge_id", String(200), nullable=True),
+    Column("pack_id", String(40), nullable=True),
+    Column("credits", BigInteger, nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    # pending | paid | expired | failed (Stripe refused the session); refunds and disputes below
+    Column("status", String(20), nullable=False),
+    Column("credits_granted", BigInteger, nullable=False, default=0),
+    Column("credits_taken_back", BigInteger, nullable=False, default=0),
+    Column("amount_refunded_minor", BigInteger, nullable=False, default=0),
+    Column("dispute_status", String(40), nullable=True),
+    Column("receipt_url", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("paid_at", UTCDateTime, nullable=True),
+)
+
+# Stripe events whose effect committed: written in the effect's transaction, so the primary key
+# makes each event count once however often it is delivered, and a failed effect leaves no row.
+stripe_events = Table(
+    "stripe_events",
+    metadata,
+    Column("id", String(200), primary_key=True),  # evt_...
+    Column("type", String(100), nullable=False),
+    Column("outcome", String(100), nullable=False),
+    Column("handled_at", UTCDateTime, nullable=False),
+)
+
+# Codes that grant credits when redeemed; only the SHA-256 of a code is stored.
+redemption_codes = Table(
+    "redemption_codes",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("code_hash", String(64), nullable=False, unique=True),
+    Column("code_prefix", String(20), nullable=False),
+    Column("batch", String(40), nullable=False, index=True),
+    Column("credits", BigInteger, nullable=False),
+    Column("max_uses", Integer, nullable=False),
+    Column("uses", Integer, nullable=False, default=0),
+    Column("expires_at", UTCDateTime, nullable=True),
+    Column("note", String(200), nullable=False, default=""),
+    Column("created_by", String(40), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime, nullable=True),
+)
+
+# Who redeemed what: an account redeems a code once.
+redemptions = Table(
+    "redemptions",
+    metadata,
+    Column("code_id", ForeignKey("redemption_codes.id"), primary_key=True),
+    Column("account_id", ForeignKey("accounts.id"), primary_key=True),
+    Column("created_at", UTCDateTime, nullable=False),
 )

@@ -26,7 +26,7 @@ from tenacity import RetryCallState, wait_exponential, wait_random
 
 from grokimagine.domain.billing.usage import account_details
 from grokimagine.domain.clock import iso_utc, utcnow
-from grokimagine.domain.tasks.records import get_task
+from grokimagine.domain.tasks.records import find_task
 from grokimagine.domain.tasks.views import task_view
 from grokimagine.domain.tasks.webhook_deliveries import (
     AttemptResult,
@@ -164,9 +164,8 @@ class WebhookSender:
         if delivery.payload is not None:  # a test event: its body was stored
             payload = delivery.payload
         else:
-            record = await get_task(db, delivery.account_id, delivery.task_id or "")
-            if record is None:
-                raise LookupError(delivery.task_id)
+            # A task that is gone raises TaskNotFoundError (a LookupError), as before.
+            record = await find_task(db, delivery.task_id or "", account_id=delivery.account_id)
             # Built at each attempt, so the video URLs in it are freshly signed.
             view = await task_view(record, db, self.services.store, self.settings.url_ttl_seconds)
             payload = {"type": delivery.event, "timestamp": iso_utc(utcnow()), "data": view}

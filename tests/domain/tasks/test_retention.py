@@ -22,10 +22,10 @@ from grokimagine.http.app import create_app
 from grokimagine.services import Services, build_services
 from grokimagine.settings import Settings
 from grokimagine.storage.schema import audit_log, job_leases, ledger, tasks
-from tests.admin_support import balance
-from tests.conftest import BASE_URL, make_customer, make_worker
+from tests.helpers.admin import balance
+from tests.helpers.api import png
+from tests.helpers.customers import BASE_URL, make_customer, make_worker
 from tests.helpers.moto_s3 import moto_server, new_bucket
-from tests.test_generate_images import png
 
 IMAGE = "data:image/png;base64," + base64.b64encode(png((200, 40, 40))).decode()
 

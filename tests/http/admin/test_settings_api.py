@@ -10,8 +10,8 @@ import httpx
 from grokimagine.domain.operator import business_settings
 from grokimagine.services import Services
 from grokimagine.settings import Settings
-from tests.admin_support import admin_headers, app_with, audit_actions, balance, data, error
-from tests.conftest import Customer, make_customer
+from tests.helpers.admin import admin_headers, app_with, audit_actions, balance, data, error
+from tests.helpers.customers import Customer, make_customer
 
 BODY = {"mode": "fun", "prompt": "a lighthouse at dusk", "ratio": "1:1"}
 CHEAP = {"default": {"480p": {"per_second": 1}, "720p": {"per_second": 2}}}

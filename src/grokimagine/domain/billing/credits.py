@@ -128,6 +128,18 @@ async def refund_credits(
     return balance
 
 
+async def take_back_credits(conn: AsyncConnection, account_id: str, amount: int, note: str) -> int:
+    """Take ``amount`` credits back (a refund or a lost dispute of a payment); the new balance.
+
+    Unlike a deduction this may take the balance below zero: the credits were spent already, and
+    a negative balance blocks new tasks (every reservation needs ``balance >= price``) until it
+    is settled. Nothing else is touched.
+    """
+    if amount <= 0:
+        raise ValueError("a take-back must be positive")
+    return await _post(conn, account_id, -amount, "takeback", None, note[:200])
+
+
 async def ledger_sum(conn: AsyncConnection, account_id: str) -> int:
     """The sum of an account's ledger (equals its balance)."""
     total = await conn.execute(

@@ -144,13 +144,14 @@ class PriceQuery:
     engine: str | None = None
 
 
-def price_of(table: PriceTable, query: PriceQuery, *, charged: bool = True) -> int:
-    """Credits a task costs: ``videos`` times one video's price; 0 when not charged (test keys).
+def price_of(table: PriceTable, query: PriceQuery) -> int:
+    """Credits a task of ``query`` costs under ``table``: ``videos`` times one video's price
+    (what a test key is charged is ``domain/billing/quotes.py``'s rule).
 
     Raises :class:`NoPriceError` when the table has no price for the request.
     """
     per_video = table.price_per_video(query.resolution, query.seconds, query.engine)
-    return per_video * query.videos if charged else 0
+    return per_video * query.videos
 
 
 # The reference page's figure: the default request (480p, 6 s) costs exactly 40 credits. 720p

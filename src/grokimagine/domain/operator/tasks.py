@@ -18,6 +18,7 @@ from grokimagine.domain.tasks.records import (
     FINISHED,
     TaskNotFoundError,
     TaskRecord,
+    find_task,
     record_from_row,
 )
 from grokimagine.storage.db import Database
@@ -102,14 +103,6 @@ async def list_all_tasks(
     return AdminTaskPage(
         records, encode_cursor(last.created_at.isoformat(), last.id) if last else None
     )
-
-
-async def find_task(db: Database, task_id: str) -> TaskRecord:
-    """Any account's task ``task_id``; raises :class:`TaskNotFoundError`."""
-    row = await db.fetch_one(select(tasks).where(tasks.c.id == task_id))
-    if row is None:
-        raise TaskNotFoundError(task_id)
-    return record_from_row(row)
 
 
 def provider_facts(row: Any) -> ProviderFacts:
@@ -218,7 +211,7 @@ async def cancel_task(db: Database, actor: Actor, task_id: str) -> TaskRecord:
     Raises :class:`TaskNotFoundError`, or
     :class:`~grokimagine.domain.tasks.control.TaskNotCancelableError` for a finished one.
     """
-    before = await find_task(db, task_id)
+    before = await find_task(db, task_id, account_id=None)
     record = await task_control.cancel(db, before.account_id, task_id)
     if record is None:
         raise TaskNotFoundError(task_id)

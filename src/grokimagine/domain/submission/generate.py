@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from grokimagine.domain.accounts.accounts import Principal
 from grokimagine.domain.billing.plans import Plan, plan_catalog
 from grokimagine.domain.billing.price_table import NoPriceError, PriceQuery, price_of, price_table
+from grokimagine.domain.billing.quotes import Estimate, Quote, quote_generation_price
 from grokimagine.domain.billing.usage import account_balance
 from grokimagine.domain.billing.video_prices import operation_offers
 from grokimagine.domain.errors import InvalidRequestError
@@ -22,13 +23,7 @@ from grokimagine.domain.tasks.idempotency import (
     find_original,
     fingerprint,
 )
-from grokimagine.domain.tasks.records import (
-    ModeNotAllowedError,
-    NewTask,
-    Quote,
-    quote_task,
-    submit_task,
-)
+from grokimagine.domain.tasks.records import ModeNotAllowedError, NewTask, submit_task
 from grokimagine.engines.capabilities import Capabilities
 from grokimagine.engines.registry import route_capabilities
 from grokimagine.engines.routing import TEST_KEY_ROUTE, EngineRouter
@@ -155,6 +150,17 @@ async def submit_generation(
     if original is not None:
         return Submission(original, replayed=True)
     priced = await price_order(services, principal, order, idempotency)
+    return await pay_and_create(services, principal, priced, idempotency)
+
+
+async def pay_and_create(
+    services: SubmissionServices,
+    principal: Principal,
+    priced: PricedOrder,
+    idempotency: IdempotencyKey | None,
+) -> Submission:
+    """Create ``priced``'s task and charge its quote in one transaction (generate, extend and
+    edit alike); a concurrent request that took the idempotency key first gets its task."""
     try:
         record = await submit_task(
             services.db,
@@ -205,28 +211,14 @@ async def price_order(
         echoed_options=order.options_given(),
     )
     try:
-        quote = quote_task(price_table(services.settings), principal, new_task)
+        engine = route[0] if route else None
+        query = PriceQuery(new_task.resolution, new_task.duration, new_task.video_count, engine)
+        quote = quote_generation_price(price_table(services.settings), principal.live, query)
     except NoPriceError as exc:
         raise InvalidRequestError(
             f"no price for {order.duration} s at {order.resolution} in the price table ({exc})"
         ) from None
     return PricedOrder(new_task, quote, plan)
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """What ``POST /v1/quote`` answers: the price, and whether the balance covers it now."""
-
-    quote: Quote
-    balance: int
-
-    def describe(self) -> dict[str, Any]:
-        """As JSON."""
-        return {
-            **self.quote.describe(),
-            "balance": self.balance,
-            "affordable": self.balance >= self.quote.price,
-        }
 
 
 async def quote_generation(

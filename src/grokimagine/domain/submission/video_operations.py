@@ -16,7 +16,9 @@ from typing import Any
 from grokimagine.domain.accounts.accounts import Principal
 from grokimagine.domain.billing.plans import plan_catalog
 from grokimagine.domain.billing.price_table import NoPriceError
-from grokimagine.domain.billing.video_prices import EDIT, EXTEND, operation_price
+from grokimagine.domain.billing.quotes import Estimate, quote
+from grokimagine.domain.billing.usage import account_balance
+from grokimagine.domain.billing.video_prices import EDIT, EXTEND, operation_price, price_resolution
 from grokimagine.domain.errors import InvalidRequestError
 from grokimagine.domain.media.video_sources import (
     LoadedVideo,
@@ -29,6 +31,7 @@ from grokimagine.domain.media.video_sources import (
     too_large,
 )
 from grokimagine.domain.submission.generate import (
+    PricedOrder,
     Submission,
     SubmissionServices,
     check_callback_url,
@@ -36,15 +39,15 @@ from grokimagine.domain.submission.generate import (
     idempotency_of,
     mode_allowed,
     original_task,
+    pay_and_create,
 )
-from grokimagine.domain.tasks.idempotency import IdempotencyKeyTakenError
+from grokimagine.domain.tasks.idempotency import IdempotencyKey
 from grokimagine.domain.tasks.records import (
     COMPLETED,
     ModeNotAllowedError,
     NewTask,
     TaskNotFoundError,
-    get_task,
-    submit_task,
+    find_task,
 )
 from grokimagine.engines.capabilities import Capabilities
 from grokimagine.engines.registry import route_capabilities
@@ -112,16 +115,42 @@ async def submit_video_operation(
     :class:`InsufficientCreditsError` or :class:`IdempotencyConflictError`. The price comes
     from the operator's table: the seconds an extend adds, or one clip for an edit.
     """
+    _check_order(order)
+    idempotency = idempotency_of(order, principal)
+    original = await original_task(services, principal, idempotency)
+    if original is not None:
+        return Submission(original, replayed=True)
+    priced = await price_video_order(services, principal, order, idempotency)
+    return await pay_and_create(services, principal, priced, idempotency)
+
+
+async def quote_video_operation(
+    services: SubmissionServices, principal: Principal, order: VideoOrder
+) -> Estimate:
+    """What ``order`` would be charged, after exactly the checks of its submission (the source
+    is loaded and probed, since it sets the price); nothing is created or charged."""
+    _check_order(order)
+    priced = await price_video_order(services, principal, order)
+    return Estimate(priced.quote, await account_balance(services.db, principal.account_id))
+
+
+def _check_order(order: VideoOrder) -> None:
     if order.operation not in (EXTEND, EDIT):
         raise InvalidRequestError(f"The operation {order.operation!r} is not extend or edit")
     if order.task_id is None and order.video is None:
         raise InvalidRequestError("The task_id or video parameter is required")
     if order.task_id is not None and order.video is not None:
         raise InvalidRequestError("give the source video as task_id or as video, not both")
-    idempotency = idempotency_of(order, principal)
-    original = await original_task(services, principal, idempotency)
-    if original is not None:
-        return Submission(original, replayed=True)
+
+
+async def price_video_order(
+    services: SubmissionServices,
+    principal: Principal,
+    order: VideoOrder,
+    idempotency: IdempotencyKey | None = None,
+) -> PricedOrder:
+    """Every rule of an extend or edit but the balance and limits, and its quote under the
+    operator's table."""
     route = engine_route(services.router, principal, order.mode)
     capabilities = route_capabilities(services.settings, route)
     check_operation(order, capabilities)
@@ -138,7 +167,7 @@ async def submit_video_operation(
     seconds = order.duration if order.operation == EXTEND else math.ceil(probe.seconds)
     engine = route[0] if route else None
     try:
-        price = operation_price(services.settings, order.operation, size, seconds, engine)
+        per_clip = operation_price(services.settings, order.operation, size, seconds, engine)
     except NoPriceError as exc:
         raise InvalidRequestError(
             f"no price for this {order.operation} in the price table ({exc})"
@@ -160,22 +189,8 @@ async def submit_video_operation(
         size=size,
         num_frames=frames,
     )
-    try:
-        record = await submit_task(
-            services.db,
-            services.store,
-            principal,
-            new_task,
-            price=price if principal.live else 0,
-            plan=plan,
-        )
-    except IdempotencyKeyTakenError:
-        original = await original_task(services, principal, idempotency)
-        if original is None:
-            raise
-        return Submission(original, replayed=True)
-    services.task_created()
-    return Submission(record.id, replayed=False)
+    quoted = quote(principal.live, per_clip, 1, seconds, price_resolution(size))
+    return PricedOrder(new_task, quoted, plan)
 
 
 def check_operation(order: VideoOrder, capabilities: Capabilities) -> None:
@@ -239,8 +254,8 @@ async def load_task_video(
 ) -> LoadedVideo:
     """A video of the account's completed task; :class:`TaskNotFoundError` if the account has
     no such task, :class:`VideoRejected` if the task has no such video (yet)."""
-    record = await get_task(db, account_id, task_id)
-    if record is None or record.deleted_at is not None:
+    record = await find_task(db, task_id, account_id=account_id)
+    if record.deleted_at is not None:
         raise TaskNotFoundError(task_id)
     if record.status != COMPLETED:
         raise VideoRejected(

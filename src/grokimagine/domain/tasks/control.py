@@ -119,7 +119,7 @@ async def cancel(db: Database, account_id: str, task_id: str) -> TaskRecord:
     # A few rounds, because the task may move on between the read and the compare-and-set
     # (a worker claims it, or finishes it).
     for _ in range(3):
-        record = await find_task(db, account_id, task_id)
+        record = await find_task(db, task_id, account_id=account_id)
         if record.status in FINISHED:
             raise TaskNotCancelableError(record.status)
         if record.status == PENDING and await task_queue.cancel_task(
@@ -128,7 +128,7 @@ async def cancel(db: Database, account_id: str, task_id: str) -> TaskRecord:
             break
         if record.status == PROCESSING and await _ask_worker_to_cancel(db, task_id):
             break
-    return await find_task(db, account_id, task_id)
+    return await find_task(db, task_id, account_id=account_id)
 
 
 async def _ask_worker_to_cancel(db: Database, task_id: str) -> bool:
@@ -151,7 +151,7 @@ async def delete(db: Database, store: FileStore, account_id: str, task_id: str) 
     and ``/v1/status`` still answers. Deleting twice is harmless. :class:`TaskNotFoundError`
     for an unknown task.
     """
-    record = await find_task(db, account_id, task_id)
+    record = await find_task(db, task_id, account_id=account_id)
     if record.status not in FINISHED:
         # Not waiting for the worker: its lease is gone with the status, so it stops at once.
         await task_queue.cancel_task(db, task_id, statuses=(PENDING, PROCESSING))
@@ -163,4 +163,4 @@ async def delete(db: Database, store: FileStore, account_id: str, task_id: str) 
         )
         await announce_change(conn, db.dialect, task_id)
     await asyncio.to_thread(store.delete_task_files, task_id)
-    return await find_task(db, account_id, task_id)
+    return await find_task(db, task_id, account_id=account_id)

@@ -16,7 +16,6 @@ from grokimagine.domain import ids
 from grokimagine.domain.accounts.accounts import Principal
 from grokimagine.domain.billing.credits import reserve_credits
 from grokimagine.domain.billing.plans import Plan
-from grokimagine.domain.billing.price_table import DEFAULT_TABLE, PriceQuery, PriceTable, price_of
 from grokimagine.domain.clock import utcnow
 from grokimagine.domain.media.images import LoadedImage
 from grokimagine.domain.media.video_sources import LoadedVideo
@@ -150,51 +149,6 @@ class TaskRecord:
     files_expired_at: datetime | None = None  # its files were purged (retention)
 
 
-@dataclass(frozen=True)
-class Quote:
-    """What a task would cost: ``price`` is what is charged (0 on a test key)."""
-
-    price: int
-    per_video: int
-    videos: int
-    seconds: int
-    resolution: str
-    charged: bool
-
-    def describe(self) -> dict[str, Any]:
-        """As ``POST /v1/quote`` answers it."""
-        return {
-            "price": self.price,
-            "credits_per_video": self.per_video,
-            "n": self.videos,
-            "duration": self.seconds,
-            "resolution": self.resolution,
-            "charged": self.charged,
-        }
-
-
-def quote_task(prices: PriceTable, principal: Principal, new_task: NewTask) -> Quote:
-    """The price of ``new_task`` under ``prices`` (its route's first engine's rule, if any).
-
-    Raises :class:`~grokimagine.domain.billing.price_table.NoPriceError` when the table has none.
-    """
-    query = PriceQuery(
-        resolution=new_task.resolution,
-        seconds=new_task.duration,
-        videos=new_task.video_count,
-        engine=new_task.route[0] if new_task.route else None,
-    )
-    per_video = price_of(prices, PriceQuery(query.resolution, query.seconds, 1, query.engine))
-    return Quote(
-        price=price_of(prices, query, charged=principal.live),
-        per_video=per_video,
-        videos=new_task.video_count,
-        seconds=new_task.duration,
-        resolution=new_task.resolution,
-        charged=principal.live,
-    )
-
-
 async def _admit(conn: Any, account_id: str, plan: Plan | None) -> None:
     # The account row, locked: submissions of one account queue here (on PostgreSQL; SQLite
     # runs one writer at a time), so the count below cannot be raced past, in any process.
@@ -239,21 +193,19 @@ async def submit_task(
     principal: Principal,
     new_task: NewTask,
     *,
-    price: int | None = None,
+    price: int,
     plan: Plan | None = None,
 ) -> TaskRecord:
     """Price the task, store the inputs, reserve the credits and create the task, all or nothing.
 
-    ``price`` is the quote :func:`grokimagine.domain.submission.generate.submit_generation` computed
-    (the default table's when not given); it is stored on the task. ``plan`` (the account's)
+    ``price`` is the task's quote (``domain/billing/quotes.py``) under the operator's table,
+    always given: it is charged and stored on the task. ``plan`` (the account's)
     sets the most tasks pending or running, counted under a lock on the account row. Raises
     :class:`AccountDisabledError`, :class:`TooManyActiveTasksError`,
     :class:`InsufficientCreditsError`, or :class:`IdempotencyKeyTakenError` when a concurrent
     request took the idempotency key first. The other rules of a submission are
     :func:`~grokimagine.domain.submission.generate.submit_generation`'s.
     """
-    if price is None:
-        price = quote_task(DEFAULT_TABLE, principal, new_task).price
     task_id = ids.new_task_id()
     stored_images = await asyncio.to_thread(_store_inputs, store, task_id, new_task.images)
     stored_video = (
@@ -324,18 +276,19 @@ _TASK_OF_ACCOUNT = select(tasks).where(
 )
 
 
-async def get_task(db: Database, account_id: str, task_id: str) -> TaskRecord | None:
-    """The task ``task_id`` if it belongs to ``account_id`` (deleted ones too); else ``None``."""
-    row = await db.lookup(_TASK_OF_ACCOUNT, {"task_id": task_id, "account_id": account_id})
-    return None if row is None else _record(row)
+_TASK = select(tasks).where(tasks.c.id == bindparam("task_id"))
 
 
-async def find_task(db: Database, account_id: str, task_id: str) -> TaskRecord:
-    """The task ``task_id`` of ``account_id``; :class:`TaskNotFoundError` if it has no such task."""
-    record = await get_task(db, account_id, task_id)
-    if record is None:
+async def find_task(db: Database, task_id: str, *, account_id: str | None) -> TaskRecord:
+    """The task ``task_id`` of ``account_id`` (deleted ones too), or of any account when
+    ``account_id`` is None (operators); :class:`TaskNotFoundError` if there is none."""
+    if account_id is None:
+        row = await db.lookup(_TASK, {"task_id": task_id})
+    else:
+        row = await db.lookup(_TASK_OF_ACCOUNT, {"task_id": task_id, "account_id": account_id})
+    if row is None:
         raise TaskNotFoundError(task_id)
-    return record
+    return _record(row)
 
 
 async def wait_until_finished(
@@ -345,8 +298,8 @@ async def wait_until_finished(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
     while True:
-        record = await get_task(db, account_id, task_id)
-        if record is not None and record.status in FINISHED:
+        record = await find_task(db, task_id, account_id=account_id)
+        if record.status in FINISHED:
             return record
         left = deadline - loop.time()
         if left <= 0:

@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from grokimagine.domain.accounts.accounts import Principal
 from grokimagine.domain.submission.generate import Submission, quote_generation, submit_generation
+from grokimagine.domain.submission.video_operations import quote_video_operation
 from grokimagine.domain.tasks.control import queue_position
 from grokimagine.domain.tasks.records import find_task, wait_until_finished
 from grokimagine.domain.tasks.views import status_view, task_view
@@ -33,6 +34,7 @@ from grokimagine.http.v1.schemas import (
     StatusResponse,
 )
 from grokimagine.http.v1.task_schemas import QuoteData, Task
+from grokimagine.http.v1.video_schemas import EditRequest, ExtendRequest
 from grokimagine.services import Services
 
 
@@ -168,11 +170,30 @@ def parse_body(model: type[M], payload: dict[str, Any]) -> M:
     openapi_extra={"requestBody": request_body(GenerateRequest)},
 )
 async def quote(request: Request) -> Response:
-    """The price of a generate body, checked exactly as `POST /v1/generate` checks it (options,
-    images, callback URL, mode); nothing is created or charged. `affordable` says whether the
-    balance covers it now."""
-    body = await generate_body(request)
-    estimate = await quote_generation(services_of(request), principal_of(request), body.to_order())
+    """The price of a request, checked exactly as its route checks it (options, images or the
+    source video, callback URL, mode); nothing is created or charged. The body is a generate
+    body, or with `"operation": "extend"` or `"edit"` the body of `POST /v1/extend` or
+    `POST /v1/edit` (the source is loaded and probed: its size and length set the price).
+    `affordable` says whether the balance covers it now."""
+    payload = await json_object(request)
+    operation = payload.get("operation", "generate")
+    services, principal = services_of(request), principal_of(request)
+    if operation == "generate":
+        if "task_id" in payload or "video" in payload:
+            # A source video without an operation: pricing it as a generation would be wrong.
+            raise invalid_request(
+                "The operation parameter is required with a source video: extend or edit"
+            )
+        order = parse_body(GenerateRequest, payload).to_order()
+        estimate = await quote_generation(services, principal, order)
+    elif operation in ("extend", "edit"):
+        model = ExtendRequest if operation == "extend" else EditRequest
+        video_order = parse_body(model, payload).to_order(None)
+        estimate = await quote_video_operation(services, principal, video_order)
+    else:
+        raise invalid_request(
+            "The operation parameter is not valid: expected generate, extend or edit"
+        )
     return success(estimate.describe())
 
 
@@ -200,7 +221,7 @@ async def status(request: Request) -> Response:
     """The task's state, its original request and, once completed, its video URLs."""
     task_id = parse_id(request.query_params.get("task_id"))
     services = services_of(request)
-    record = await find_task(services.db, principal_of(request).account_id, task_id)
+    record = await find_task(services.db, task_id, account_id=principal_of(request).account_id)
     # Counted only while pending: a poll of a running or finished task costs no extra query.
     position = await queue_position(services.db, record)
     ttl = services.settings.url_ttl_seconds

@@ -155,7 +155,11 @@ class LedgerEntry(BaseModel):
 
     id: int
     delta: int
-    reason: Literal["grant", "deduct", "monthly", "reserve", "refund"]
+    # purchase: a paid Stripe payment; redeem: a code; takeback: a refund or lost dispute of a
+    # payment (may take the balance below zero), its note naming the payment.
+    reason: Literal[
+        "grant", "deduct", "monthly", "reserve", "refund", "purchase", "redeem", "takeback"
+    ]
     task_id: str | None
     note: str
     created_at: str

@@ -69,7 +69,7 @@ async def read_task(request: Request, task_id: TaskIdPath) -> Response:
     """The task with every Part 3 field: queue position, URL expiry, options, cancel and delete
     state. ``/v1/status`` keeps the reference page's body."""
     services = services_of(request)
-    record = await find_task(services.db, principal_of(request).account_id, task_id)
+    record = await find_task(services.db, task_id, account_id=principal_of(request).account_id)
     return await _task_response(request, record)
 
 
@@ -122,7 +122,7 @@ async def delete_task(request: Request, task_id: TaskIdPath) -> Response:
 async def deliveries(request: Request, task_id: TaskIdPath) -> Response:
     """Every webhook message of the task with its attempts: status codes, errors, next retry."""
     services = services_of(request)
-    await find_task(services.db, principal_of(request).account_id, task_id)
+    await find_task(services.db, task_id, account_id=principal_of(request).account_id)
     return success({"deliveries": await deliveries_of_task(services.db, task_id)})
 
 

@@ -2,7 +2,7 @@
 expiry, account webhook endpoints, low-balance email
 
 Revision ID: 0011
-Revises: 0010
+Revises: 0010, 0012
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from alembic import op
 import grokimagine.storage.schema
 
 revision = "0011"
-down_revision = "0010"  # the head of issue 25's branch (issue 24 merged in); re-chained at merge
+# Merges the heads of issue 24 (0010) and issue 26 (0012, on main); re-chained at merge.
+down_revision = ("0010", "0012")
 branch_labels = None
 depends_on = None
 

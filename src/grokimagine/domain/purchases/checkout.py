@@ -1,0 +1,185 @@
+"""Buying credits: a Stripe Checkout Session per purchase, and the account's payments.
+
+Stripe hosts the payment page, so no card data ever reaches this service. The payment row is
+written before Stripe is called and named in the session's metadata; the webhook
+(``stripe_events.py``) grants the credits when Stripe says the session is paid.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import stripe
+from sqlalchemy import insert, select, update
+
+from grokimagine.domain.clock import iso_utc, utcnow
+from grokimagine.domain.purchases.credit_packs import format_money, get_pack
+from grokimagine.settings import Settings, StripeSettings
+from grokimagine.storage.db import Database
+from grokimagine.storage.schema import accounts, payments
+
+
+class PaymentsNotConfiguredError(Exception):
+    """Stripe is not configured here: credits come from redemption codes or the operator."""
+
+
+class PaymentProviderError(Exception):
+    """Stripe refused or could not be reached; nothing was charged."""
+
+
+@dataclass(frozen=True)
+class Checkout:
+    """A Checkout Session to send the customer to."""
+
+    payment_id: str
+    session_id: str
+    url: str
+
+
+@contextlib.asynccontextmanager
+async def stripe_session(config: StripeSettings) -> AsyncIterator[stripe.StripeClient]:
+    """A Stripe client of these settings on httpx (for the async calls), closed afterwards.
+
+    Made per use: its connection pool belongs to the event loop it first ran on, and payments
+    are rare enough that a fresh connection costs nothing that matters.
+    """
+    if not config.enabled or config.secret_key is None:
+        raise PaymentsNotConfiguredError()
+    addresses: dict[str, str] = {"api": config.api_base} if config.api_base else {}
+    http_client = stripe.HTTPXClient(timeout=30)
+    try:
+        yield stripe.StripeClient(
+            config.secret_key.get_secret_value(),
+            base_addresses=addresses,  # type: ignore[arg-type]
+            http_client=http_client,
+            max_network_retries=2,
+        )
+    finally:
+        await http_client.close_async()
+
+
+async def start_checkout(
+    db: Database,
+    settings: Settings,
+    account_id: str,
+    pack_id: str,
+    *,
+    success_url: str,
+    cancel_url: str,
+) -> Checkout:
+    """Record a pending payment for a pack and open a Checkout Session for it.
+
+    Raises :class:`PaymentsNotConfiguredError`, ``PackNotFoundError`` or
+    :class:`PaymentProviderError`.
+    """
+    if not settings.stripe.enabled:
+        raise PaymentsNotConfiguredError()
+    pack = await get_pack(db, pack_id, on_sale_only=True)
+    found = await db.fetch_one(select(accounts.c.disabled_at).where(accounts.c.id == account_id))
+    if found is None or found.disabled_at is not None:
+        raise PaymentProviderError("this account is disabled")
+    payment_id = "pay_" + secrets.token_urlsafe(12)
+    async with db.write() as conn:
+        await conn.execute(
+            insert(payments).values(
+                id=payment_id,
+                account_id=account_id,
+                provider="stripe",
+                pack_id=pack.id,
+                credits=pack.credits,
+                amount_minor=pack.price_minor,
+                currency=pack.currency,
+                status="pending",
+                credits_granted=0,
+                credits_taken_back=0,
+                amount_refunded_minor=0,
+                created_at=utcnow(),
+            )
+        )
+    metadata = {"payment_id": payment_id, "account_id": account_id, "credits": str(pack.credits)}
+    try:
+        async with stripe_session(settings.stripe) as client:
+            session = await client.v1.checkout.sessions.create_async(
+                {
+                    "mode": "payment",
+                    "line_items": [
+                        {
+                            "price_data": {
+                                "currency": pack.currency,
+                                "unit_amount": pack.price_minor,
+                                "product_data": {"name": f"{pack.name} ({pack.credits:,} credits)"},
+                            },
+                            "quantity": 1,
+                        }
+                    ],
+                    "client_reference_id": account_id,
+                    "metadata": metadata,
+                    "payment_intent_data": {"metadata": metadata},
+                    "success_url": success_url,
+                    "cancel_url": cancel_url,
+                },
+                # Stripe's own idempotency: a retried call opens the same session.
+                {"idempotency_key": payment_id},
+            )
+    except stripe.StripeError as exc:
+        async with db.write() as conn:
+            await conn.execute(
+                update(payments).where(payments.c.id == payment_id).values(status="failed")
+            )
+        raise PaymentProviderError(exc.user_message or "the payment provider refused") from exc
+    async with db.write() as conn:
+        await conn.execute(
+            update(payments)
+            .where(payments.c.id == payment_id)
+            .values(checkout_session_id=session.id)
+        )
+    if not session.url:
+        raise PaymentProviderError("the payment provider returned no payment page")
+    return Checkout(payment_id, session.id, session.url)
+
+
+def describe_payment(row: Any) -> dict[str, Any]:
+    """A payment as the console and the admin API show it."""
+    return {
+        "id": row.id,
+        "account_id": row.account_id,
+        "status": row.status,
+        "credits": int(row.credits),
+        "amount": format_money(int(row.amount_minor), row.currency),
+        "amount_minor": int(row.amount_minor),
+        "currency": row.currency,
+        "credits_granted": int(row.credits_granted),
+        "credits_taken_back": int(row.credits_taken_back),
+        "amount_refunded": format_money(int(row.amount_refunded_minor), row.currency),
+        "dispute_status": row.dispute_status,
+        "receipt_url": row.receipt_url,
+        "payment_intent_id": row.payment_intent_id,
+        "created_at": iso_utc(row.created_at),
+        "paid_at": iso_utc(row.paid_at),
+    }
+
+
+async def account_payments(db: Database, account_id: str, *, limit: int = 50) -> list[dict]:
+    """The account's payments that were paid (receipts), newest first."""
+    rows = await db.fetch_all(
+        select(payments)
+        .where(payments.c.account_id == account_id, payments.c.status == "paid")
+        .order_by(payments.c.created_at.desc())
+        .limit(limit)
+    )
+    return [describe_payment(row) for row in rows]
+
+
+async def recent_payments(db: Database, *, limit: int = 100) -> list[dict]:
+    """Every account's paid payments, newest first (for operators)."""
+    rows = await db.fetch_all(
+        select(payments)
+        .where(payments.c.status == "paid")
+        .order_by(payments.c.created_at.desc())
+        .limit(limit)
+    )
+    return [describe_payment(row) for row in rows]
