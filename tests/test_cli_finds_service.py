@@ -89,3 +89,34 @@ def test_an_unreadable_record_counts_as_none(tmp_path: Path, monkeypatch) -> Non
     monkeypatch.setenv("GROKIMAGINE_SERVICE_RECORD", str(tmp_path / "service.json"))
     (tmp_path / "service.json").write_text(json.dumps({"data_dir": 1}))
     assert read_record() is None
+
+
+def test_commands_know_the_plans_an_operator_saved_in_the_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import create_engine, insert
+
+    from grokimagine.storage.schema import business_settings
+
+    env = _env(tmp_path)
+    data_dir = tmp_path / "service"
+    env["GROKIMAGINE_DATA_DIR"] = str(data_dir)
+    database_url = f"sqlite:///{data_dir / 'grokimagine.db'}"
+    upgrade_database(database_url)
+    engine = create_engine(database_url)
+    with engine.begin() as conn:
+        conn.execute(
+            insert(business_settings).values(
+                version=1,
+                settings={"plans": {"studio": {"requests_per_minute": 90}}},
+                actor="user_x",
+                note="",
+                created_at=datetime.now(UTC),
+            )
+        )
+    engine.dispose()
+    listed = _cli(env, tmp_path / "cwd", "plans")
+    assert listed.returncode == 0, listed.stderr
+    assert "studio" in listed.stdout

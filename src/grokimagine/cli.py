@@ -17,16 +17,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from sqlalchemy.engine import make_url
-
 from grokimagine.domain.accounts import accounts, admin_keys, users
 from grokimagine.domain.accounts.audit import CLI
 from grokimagine.domain.billing.credits import BalanceTooLowError
 from grokimagine.domain.billing.plans import UnknownPlanError, plan_catalog
 from grokimagine.domain.operator import accounts as account_admin
-from grokimagine.domain.operator.business_settings import check_business_settings
+from grokimagine.domain.operator.business_settings import (
+    apply_values,
+    check_business_settings,
+    current_version,
+)
 from grokimagine.ops.logs import configure_logging
-from grokimagine.ops.service_record import read_record, record_path, write_record
+from grokimagine.ops.service_record import NoServiceError, find_service, write_record
 from grokimagine.settings import Settings
 from grokimagine.storage.db import Database
 from grokimagine.storage.locks import exclusive
@@ -56,9 +58,9 @@ def _main(argv: Sequence[str] | None) -> int:
     settings = Settings()
     configure_logging(settings.log_format)
     try:
-        if getattr(args, "needs_service", True):
-            settings = find_service(settings)
         check_business_settings(settings)
+        if getattr(args, "needs_service", True):
+            settings = with_business_settings(find_service(settings))
         return int(args.run(settings, args) or 0)
     except NoServiceError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -76,39 +78,20 @@ def _main(argv: Sequence[str] | None) -> int:
         return 1
 
 
-class NoServiceError(Exception):
-    """No running or recorded service was found; nothing was created."""
+def with_business_settings(settings: Settings) -> Settings:
+    """``settings`` with the service's business settings (plans, prices, ...) from its database,
+    so that a command knows a plan an operator added in /admin."""
+    upgrade_database(settings.resolved_database_url)
 
+    async def read() -> Settings:
+        db = Database(settings.resolved_database_url)
+        try:
+            version = await current_version(db)
+        finally:
+            await db.dispose()
+        return settings if version is None else apply_values(settings, version.values)
 
-def _explicit_location() -> bool:
-    return any(
-        os.environ.get(name) for name in ("GROKIMAGINE_DATABASE_URL", "GROKIMAGINE_DATA_DIR")
-    )
-
-
-def find_service(settings: Settings) -> Settings:
-    """The settings of the service an operator command works on: the variables when they name a
-    database or data folder (used as given: a provisioning script may create it), else what
-    ``serve`` recorded, else ``./data`` if a database is there. Raises :class:`NoServiceError`
-    rather than create an empty database nobody asked for."""
-    if _explicit_location():
-        return settings
-    record = read_record()
-    if record is not None:
-        settings = settings.replace(
-            data_dir=Path(record.data_dir), database_url=record.database_url
-        )
-        where = f"recorded by serve in {record_path()}"
-    else:
-        where = f"./data; serve has recorded no service in {record_path()}"
-    url = make_url(settings.resolved_database_url)
-    if url.get_backend_name() == "sqlite" and not Path(url.database or "").is_file():
-        raise NoServiceError(
-            f"no grokimagine service found: no database at {url.database} ({where}). Start it "
-            "with `grokimagine serve` (which records where its data is), or name it with "
-            "GROKIMAGINE_DATA_DIR or GROKIMAGINE_DATABASE_URL. Nothing was created."
-        )
-    return settings
+    return asyncio.run(read())
 
 
 def _parser() -> argparse.ArgumentParser:

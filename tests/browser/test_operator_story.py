@@ -86,14 +86,14 @@ def test_an_operator_runs_the_business_from_the_browser(
     operator.get_by_role("button", name="Create account").click()
     expect(operator.get_by_role("status")).to_contain_text(f"Email sent to {CUSTOMER}.")
     expect(operator.locator("#account-balance")).to_have_text("500")
-    account_url = operator.url
     account_id = operator.locator("p.mono").first.inner_text()
+    account_url = f"{studio.base_url}/admin/accounts/{account_id}"
 
     # The customer follows the invitation from the SMTP server, sets a password, generates.
     [invite_link] = links_in(mail.inbox.last_to(CUSTOMER))
     customer = _page(browser)
     _follow(customer, studio, invite_link, "carla's first password")
-    customer.get_by_role("link", name="Playground").click()
+    customer.get_by_role("link", name="Playground", exact=True).click()
     expect(customer.locator("#price")).to_have_text("40")
     customer.get_by_label("Prompt", exact=True).fill("a paper boat on a pond")
     customer.get_by_role("button", name="Generate").click()
@@ -119,7 +119,7 @@ def test_an_operator_runs_the_business_from_the_browser(
     expect(operator.get_by_role("status")).to_contain_text("Saved as version 2.")
     quote = httpx.post(f"{studio.base_url}/v1/quote", json=body, headers=headers).json()["data"]
     assert quote["price"] == 64
-    customer.get_by_role("link", name="Playground").click()
+    customer.get_by_role("link", name="Playground", exact=True).click()
     expect(customer.locator("#price")).to_have_text("64")
     tasks = httpx.get(f"{studio.base_url}/v1/tasks", headers=headers).json()["data"]["tasks"]
     assert [(t["status"], t["consumed_credits"]) for t in tasks] == [("completed", 40)]

@@ -14,6 +14,10 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+
+from grokimagine.settings import Settings
+
 RECORD_ENV = "GROKIMAGINE_SERVICE_RECORD"
 
 
@@ -63,3 +67,38 @@ def read_record() -> ServiceRecord | None:
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+class NoServiceError(Exception):
+    """No running or recorded service was found; nothing was created."""
+
+
+def _explicit_location() -> bool:
+    return any(
+        os.environ.get(name) for name in ("GROKIMAGINE_DATABASE_URL", "GROKIMAGINE_DATA_DIR")
+    )
+
+
+def find_service(settings: Settings) -> Settings:
+    """The settings of the service an operator command works on: the variables when they name a
+    database or data folder (used as given: a provisioning script may create it), else what
+    ``serve`` recorded, else ``./data`` if a database is there. Raises :class:`NoServiceError`
+    rather than create an empty database nobody asked for."""
+    if _explicit_location():
+        return settings
+    record = read_record()
+    if record is not None:
+        settings = settings.replace(
+            data_dir=Path(record.data_dir), database_url=record.database_url
+        )
+        where = f"recorded by serve in {record_path()}"
+    else:
+        where = f"./data; serve has recorded no service in {record_path()}"
+    url = make_url(settings.resolved_database_url)
+    if url.get_backend_name() == "sqlite" and not Path(url.database or "").is_file():
+        raise NoServiceError(
+            f"no grokimagine service found: no database at {url.database} ({where}). Start it "
+            "with `grokimagine serve` (which records where its data is), or name it with "
+            "GROKIMAGINE_DATA_DIR or GROKIMAGINE_DATABASE_URL. Nothing was created."
+        )
+    return settings

@@ -16,8 +16,8 @@ from sqlalchemy import func, select, update
 from grokimagine.domain.accounts.audit import CLI
 from grokimagine.domain.clock import utcnow
 from grokimagine.domain.operator import business_settings
-from grokimagine.domain.operator.tasks import find_task
 from grokimagine.domain.tasks import retention
+from grokimagine.domain.tasks.records import find_task as find_any_task
 from grokimagine.http.app import create_app
 from grokimagine.services import Services, build_services
 from grokimagine.settings import Settings
@@ -68,6 +68,10 @@ async def _retain(services: Services, days: dict[str, int]) -> None:
         current.values.model_copy(update={"retention_days": days}),
         based_on=current.version,
     )
+
+
+async def _record(services: Services, task_id: str):
+    return await find_any_task(services.db, task_id, account_id=None)
 
 
 def _keys(record) -> list[str]:
@@ -130,7 +134,7 @@ async def test_old_files_are_purged_and_the_task_and_its_money_stay(stored: Serv
         old_url = (
             await client.get("/v1/status", params={"task_id": old}, headers=customer.headers)
         ).json()["data"]["response"][0]
-        records = {task_id: await find_task(stored.db, task_id) for task_id in (old, older, recent)}
+        records = {task_id: await _record(stored, task_id) for task_id in (old, older, recent)}
         assert all(_exists(stored, key) for r in records.values() for key in _keys(r))
 
         report = await retention.purge_expired_files(
@@ -200,7 +204,7 @@ async def test_a_purge_killed_midway_and_run_again_deletes_nothing_twice_and_mis
         _, made = await _tasks(stored, client, 5)
     await _retain(stored, {"default": 1})
     await _age(stored, made, days=2)
-    keys = {task_id: _keys(await find_task(stored.db, task_id)) for task_id in made}
+    keys = {task_id: _keys(await _record(stored, task_id)) for task_id in made}
 
     first = _CountingStore(stored.store, keys, kill_after=3)
     with pytest.raises(_Killed):
@@ -208,7 +212,7 @@ async def test_a_purge_killed_midway_and_run_again_deletes_nothing_twice_and_mis
             stored.db, first, stored.retention_days, owner="w1", batch=2
         )
     marked_first = {
-        task_id for task_id in made if (await find_task(stored.db, task_id)).files_expired_at
+        task_id for task_id in made if (await _record(stored, task_id)).files_expired_at
     }
     # A real kill leaves its lease behind until it expires.
     async with stored.db.write() as conn:
@@ -237,7 +241,7 @@ async def test_a_purge_killed_midway_and_run_again_deletes_nothing_twice_and_mis
     }
     assert removed == {task_id: len(keys[task_id]) for task_id in made}  # each file once
     for task_id in made:
-        record = await find_task(stored.db, task_id)
+        record = await _record(stored, task_id)
         assert record.files_expired_at is not None
         assert not any(first._exists(key) for key in keys[task_id])
     assert await retention.due_for_purge(stored.db, stored.retention_days) == []

@@ -1,7 +1,7 @@
 """Operators without a shell: email links, disabled users, business settings, retention
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0012
 """
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ from alembic import op
 import grokimagine.storage.schema
 
 revision = "0010"
-down_revision = "0008"  # the head of issue 24's branch; re-chained at merge
+down_revision = (
+    "0012"  # the head of this branch after merging main (0012_money_in); the lead re-chains
+)
 branch_labels = None
 depends_on = None
 

@@ -2,7 +2,7 @@
 expiry, account webhook endpoints, low-balance email
 
 Revision ID: 0011
-Revises: 0010, 0012
+Revises: 0010
 """
 
 from __future__ import annotations
@@ -13,8 +13,7 @@ from alembic import op
 import grokimagine.storage.schema
 
 revision = "0011"
-# Merges the heads of issue 24 (0010) and issue 26 (0012, on main); re-chained at merge.
-down_revision = ("0010", "0012")
+down_revision = "0010"  # the head of this branch (0008 -> 0012 -> 0010); re-chained at merge
 branch_labels = None
 depends_on = None
 
