@@ -1,13 +1,15 @@
 """Schemathesis against a real ``grokimagine serve`` on SQLite and on PostgreSQL.
 
-    python scripts/schemathesis_run.py [--max-examples 50] [--seed 10]
-        [--databases sqlite,postgresql]
+    python scripts/schemathesis_run.py [--max-examples 50] [--admin-max-examples 15]
+        [--seed 10] [--databases sqlite,postgresql] [--surfaces public,admin]
 
 Every operation, every check, a fixed seed and a bounded number of examples per operation;
 fails on any 5xx, any response the OpenAPI document does not describe, or a traceback in the
-server's log. PostgreSQL is the server at ``GROKIMAGINE_TEST_POSTGRES`` (as the tests use it);
-a database of the run's own is made and dropped. Image URLs in the document's examples are
-``data:`` URIs; nothing leaves the machine but what the SSRF guard refuses anyway.
+server's log. Two passes per database: the public API (``/v1``, ``/files``...) with an API key,
+then the admin API (``/admin/v1``) with an admin key made by ``grokimagine admin-keys create``.
+PostgreSQL is the server at ``GROKIMAGINE_TEST_POSTGRES`` (as the tests use it); a database
+of the run's own is made and dropped. Image URLs in the document's examples are ``data:``
+URIs; nothing leaves the machine but what the SSRF guard refuses anyway.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ EXCLUDED_CHECKS = "use_after_free,positive_data_acceptance"
 # The event stream of a task that never finishes (no worker runs here) stays open until the
 # request timeout, which makes a run take many minutes; tests/http/v1/test_task_events.py covers it.
 EXCLUDED_PATHS = "/events$"
+# Each pass covers its own surface: API keys get 401 on /admin/v1 (a test checks that).
+ADMIN_PATHS = "^/admin/v1/"
 
 
 def free_port() -> int:
@@ -89,6 +93,14 @@ def run_on(database: str, args: argparse.Namespace, work: Path) -> tuple[int, st
             text=True,
         )
         token = created.stdout.strip().splitlines()[-1]
+        made = subprocess.run(
+            [BIN / "grokimagine", "admin-keys", "create", "--name", "schemathesis"],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        admin_token = made.stdout.strip().splitlines()[-1]
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         with open(log_path, "wb") as log:
@@ -108,31 +120,38 @@ def run_on(database: str, args: argparse.Namespace, work: Path) -> tuple[int, st
             if server.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"server did not start:\n{log_path.read_text()[-3000:]}")
             time.sleep(0.2)
-        started = time.monotonic()
-        report = work / f"report-{database}"
-        command = [
-            str(BIN / "schemathesis"),
-            "run",
-            f"{base}/openapi.json",
-            *("--checks", "all", "--exclude-checks", EXCLUDED_CHECKS),
-            *("--exclude-path-regex", EXCLUDED_PATHS),
-            *("--max-examples", str(args.max_examples), "--seed", str(args.seed)),
-            *("--header", f"Authorization: Bearer {token}"),
-            *("--workers", "1", "--request-timeout", "10", "--no-color"),
-            *("--suppress-health-check", "all"),
-            *("--report", "junit", "--report-dir", str(report)),
-        ]
-        result = subprocess.run(command, env=env, capture_output=True, text=True)
-        seconds = time.monotonic() - started
-        output = result.stdout + result.stderr
+        passes = {
+            "public": (token, ["--exclude-path-regex", f"{EXCLUDED_PATHS}|{ADMIN_PATHS}"]),
+            "admin": (admin_token, ["--include-path-regex", ADMIN_PATHS]),
+        }
+        code, summaries = 0, []
+        for surface in args.surfaces.split(","):
+            bearer, paths = passes[surface]
+            examples = args.max_examples if surface == "public" else args.admin_max_examples
+            started = time.monotonic()
+            command = [
+                str(BIN / "schemathesis"),
+                "run",
+                f"{base}/openapi.json",
+                *("--checks", "all", "--exclude-checks", EXCLUDED_CHECKS),
+                *paths,
+                *("--max-examples", str(examples), "--seed", str(args.seed)),
+                *("--header", f"Authorization: Bearer {bearer}"),
+                *("--workers", "1", "--request-timeout", "10", "--no-color"),
+                *("--suppress-health-check", "all"),
+                *("--report", "junit", "--report-dir", str(work / f"report-{database}-{surface}")),
+            ]
+            result = subprocess.run(command, env=env, capture_output=True, text=True)
+            seconds = time.monotonic() - started
+            print((result.stdout + result.stderr)[-6000:])
+            summaries.append(
+                f"{database} {surface}: schemathesis exit {result.returncode} in {seconds:.0f} s"
+            )
+            code = code or result.returncode
         server_log = log_path.read_text(errors="replace")
         tracebacks = server_log.count("Traceback")
-        print(output[-6000:])
-        summary = (
-            f"{database}: schemathesis exit {result.returncode} in {seconds:.0f} s,"
-            f" {tracebacks} traceback(s) in the server log"
-        )
-        code = result.returncode or (1 if tracebacks else 0)
+        summary = "; ".join(summaries) + f"; {tracebacks} traceback(s) in the server log"
+        code = code or (1 if tracebacks else 0)
         if tracebacks:
             print(server_log[-6000:])
         return code, summary
@@ -148,7 +167,9 @@ def run_on(database: str, args: argparse.Namespace, work: Path) -> tuple[int, st
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--max-examples", type=int, default=50)
+    parser.add_argument("--admin-max-examples", type=int, default=15)
     parser.add_argument("--seed", type=int, default=10)
+    parser.add_argument("--surfaces", default="public,admin")
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs)")
     args = parser.parse_args()

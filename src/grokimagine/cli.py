@@ -19,7 +19,7 @@ from typing import TypeVar
 
 from grokimagine.domain.accounts import accounts, admin_keys, users
 from grokimagine.domain.accounts.audit import CLI
-from grokimagine.domain.billing.credits import BalanceTooLowError
+from grokimagine.domain.billing.credits import MAX_BALANCE, BalanceLimitError, BalanceTooLowError
 from grokimagine.domain.billing.plans import UnknownPlanError, plan_catalog
 from grokimagine.domain.operator import accounts as account_admin
 from grokimagine.domain.operator.business_settings import (
@@ -75,6 +75,9 @@ def _main(argv: Sequence[str] | None) -> int:
         print(
             f"error: the balance is {exc.balance}; a deduction never goes below 0", file=sys.stderr
         )
+        return 1
+    except BalanceLimitError as exc:
+        print(f"error: the balance is {exc.balance}; at most {MAX_BALANCE}", file=sys.stderr)
         return 1
 
 

@@ -9,6 +9,7 @@ Settings that belong together live in groups (``settings.relay``, ``settings.xai
 
 from __future__ import annotations
 
+import json
 import re
 from decimal import Decimal
 from pathlib import Path
@@ -68,7 +69,7 @@ class PlanFields(BaseModel):
     requests_per_minute: int | None = Field(None, ge=1)
     allow_spicy: bool | None = None
     max_active_tasks: int | None = Field(None, ge=1)
-    monthly_credits: int | None = Field(None, ge=0)
+    monthly_credits: int | None = Field(None, ge=0, le=10**12)
 
 
 class LimitSettings(SettingsGroup):
@@ -219,6 +220,73 @@ class OpenAIVideosSettings(SettingsGroup):
     )
 
 
+class FleetNode(BaseModel):
+    """One GPU server of a fleet engine: its base URL (ending in /v1), share and job slots."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(min_length=1, description="Base URL ending in /v1, e.g. http://gpu1:30000/v1.")
+    weight: float = Field(1.0, gt=0, description="Share of the jobs, relative to other nodes.")
+    concurrency: int = Field(1, ge=1, le=256, description="Jobs this node runs at once.")
+    name: str | None = Field(None, max_length=60, description="Shown name; default host:port.")
+
+
+class FleetEngineSettings(SettingsGroup):
+    """What the GPU-fleet engines share (``sglang``, ``vllm-omni``; docs/gpu-fleet.md)."""
+
+    nodes: Annotated[list[FleetNode], NoDecode] = Field(
+        default_factory=list,
+        description='The nodes, as JSON: ["http://gpu1:30000/v1", {"url": ..., "weight": 2, '
+        '"concurrency": 2}].',
+    )
+    api_key: SecretStr | None = Field(None, description="Bearer key the nodes were started with.")
+    model: str | None = Field(None, description="Model name to send; the node's own if unset.")
+    sizes: dict[str, str] = Field(
+        default_factory=dict,
+        description='Ratio to "WxH" size sent; the request\'s own size if a ratio is absent.',
+    )
+    durations: list[int] = Field(
+        default_factory=lambda: [2, 3, 4, 5], description="Seconds the served model can render."
+    )
+    image_to_video: bool = Field(False, description="The served model takes an input image (I2V).")
+    num_inference_steps: int | None = Field(None, ge=1, le=500, description="Steps; model default.")
+    guidance_scale: float | None = Field(None, ge=0, le=50, description="CFG scale; model default.")
+    probe_seconds: float = Field(10.0, gt=0, description="Health probe interval per node.")
+    node_lost_seconds: float = Field(
+        60.0, gt=0, description="A node silent this long mid-job is lost; the job moves once."
+    )
+
+    @field_validator("nodes", mode="before")
+    @classmethod
+    def _urls_are_nodes(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            value = (
+                json.loads(text)
+                if text.startswith("[")
+                else [part.strip() for part in text.split(",") if part.strip()]
+            )
+        if isinstance(value, list):
+            return [{"url": item} if isinstance(item, str) else item for item in value]
+        return value
+
+
+class SglangSettings(FleetEngineSettings):
+    """The ``sglang`` engine: SGLang Diffusion servers (``sglang serve``), JSON requests."""
+
+    flat_prefix = "sglang_"
+
+
+class VllmOmniSettings(FleetEngineSettings):
+    """The ``vllm-omni`` engine: vLLM-Omni servers (``vllm serve ... --omni``), multipart."""
+
+    flat_prefix = "vllm_omni_"
+
+    sync: bool = Field(
+        False, description="Use POST /v1/videos/sync (the MP4 in the answer) instead of polling."
+    )
+
+
 class DiffusersSettings(SettingsGroup):
     """The ``diffusers`` engine: open-weight video models on a GPU (docs/diffusers.md).
 
@@ -328,7 +396,7 @@ class ConsoleSettings(SettingsGroup):
         "invites. Seeds the business settings on the first start; /admin/settings after.",
     )
     starter_credits: int = Field(
-        0, ge=0, description="Credits granted to an account made by an open sign-up."
+        0, ge=0, le=10**12, description="Credits granted to an account made by an open sign-up."
     )
     session_hours: float = Field(24.0 * 7, gt=0, description="How long a console sign-in lasts.")
     signin_limit: int = Field(
@@ -433,6 +501,41 @@ class StripeSettings(SettingsGroup):
         return self.secret_key is not None and self.webhook_secret is not None
 
 
+_MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+
+
+class OpenAIApiSettings(SettingsGroup):
+    """The OpenAI-shaped surface (``/v1/videos``, ``/v1/models``): the models it lists."""
+
+    flat_prefix = "openai_api_"
+
+    default_model: str = Field(
+        "grokimagine-video",
+        description="Model id of the caller's own route (by plan and mode); the default.",
+    )
+    models: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description='More models, each a route: {"wan-2.2": ["diffusers", "preview"]}.',
+    )
+
+    @field_validator("default_model")
+    @classmethod
+    def _model_id(cls, value: str) -> str:
+        if not _MODEL_ID.fullmatch(value):
+            raise ValueError(f"{value!r} is not a model id (letters, digits, . _ : -)")
+        return value
+
+    @field_validator("models")
+    @classmethod
+    def _model_routes(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for model, engines in value.items():
+            if not _MODEL_ID.fullmatch(model):
+                raise ValueError(f"{model!r} is not a model id (letters, digits, . _ : -)")
+            if not engines or not all(engines):
+                raise ValueError(f"model {model!r} needs a non-empty list of engine names")
+        return value
+
+
 # Attribute of Settings -> its group.
 GROUPS: dict[str, type[SettingsGroup]] = {
     "limits": LimitSettings,
@@ -441,6 +544,8 @@ GROUPS: dict[str, type[SettingsGroup]] = {
     "xai": XaiSettings,
     "openai_videos": OpenAIVideosSettings,
     "diffusers": DiffusersSettings,
+    "sglang": SglangSettings,
+    "vllm_omni": VllmOmniSettings,
     "s3": S3Settings,
     "webhooks": WebhookSettings,
     "console": ConsoleSettings,
@@ -449,6 +554,7 @@ GROUPS: dict[str, type[SettingsGroup]] = {
     "smtp": SmtpSettings,
     "selfservice": SelfServiceSettings,
     "stripe": StripeSettings,
+    "openai_api": OpenAIApiSettings,
 }
 
 
@@ -478,7 +584,7 @@ class Settings(BaseSettings):
     auth_cache_seconds: float = Field(
         2.0, ge=0, description="How long a token lookup is cached; revocation takes this long."
     )
-    demo_credits: int = Field(4000, ge=0, description="Credits of the demo account.")
+    demo_credits: int = Field(4000, ge=0, le=10**12, description="Credits of the demo account.")
     sqlite_write_wait_seconds: float = Field(
         10.0,
         gt=0,
@@ -550,6 +656,8 @@ class Settings(BaseSettings):
     xai: XaiSettings = Field(default_factory=XaiSettings)
     openai_videos: OpenAIVideosSettings = Field(default_factory=OpenAIVideosSettings)
     diffusers: DiffusersSettings = Field(default_factory=DiffusersSettings)
+    sglang: SglangSettings = Field(default_factory=SglangSettings)
+    vllm_omni: VllmOmniSettings = Field(default_factory=VllmOmniSettings)
     s3: S3Settings = Field(default_factory=S3Settings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
@@ -558,6 +666,7 @@ class Settings(BaseSettings):
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     selfservice: SelfServiceSettings = Field(default_factory=SelfServiceSettings)
     stripe: StripeSettings = Field(default_factory=StripeSettings)
+    openai_api: OpenAIApiSettings = Field(default_factory=OpenAIApiSettings)
 
     @model_validator(mode="before")
     @classmethod

@@ -13,6 +13,9 @@ MODES: tuple[str, ...] = ("fun", "normal", "spicy")
 # The reference page's plans (their limits are in domain/billing/plans.py).
 PLAN_NAMES: tuple[str, ...] = ("free", "pro", "enterprise")
 RATIOS: tuple[str, ...] = ("2:3", "3:2", "1:1")
+# Widescreen and portrait video, beyond the reference page's three: engines that render them
+# say so in their capabilities (the OpenAI-shaped /v1/videos asks for 1280x720 and 720x1280).
+WIDE_RATIOS: tuple[str, ...] = ("16:9", "9:16")
 # What a task does: make a video, continue a source video, or change one.
 Operation = Literal["generate", "extend", "edit"]
 OPERATIONS: tuple[str, ...] = ("generate", "extend", "edit")
@@ -34,6 +37,8 @@ DEFAULT_SIZES: dict[str, VideoSize] = {
     "1:1": VideoSize(480, 480),
     "2:3": VideoSize(480, 720),
     "3:2": VideoSize(720, 480),
+    "16:9": VideoSize(854, 480),
+    "9:16": VideoSize(480, 854),
 }
 
 # Part 3 options. Every size of a tier keeps the ratio; 480p is the reference page's sizes.
@@ -49,6 +54,8 @@ SIZES: dict[str, dict[str, VideoSize]] = {
         "1:1": VideoSize(720, 720),
         "2:3": VideoSize(720, 1080),
         "3:2": VideoSize(1080, 720),
+        "16:9": VideoSize(1280, 720),
+        "9:16": VideoSize(720, 1280),
     },
 }
 

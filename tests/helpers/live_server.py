@@ -62,9 +62,14 @@ async def _prepare(settings: Settings, credits: int) -> tuple[str, str]:
 
 @contextmanager
 def live_server(
-    settings: Settings, *, credits: int = 4000, worker: bool = True
+    settings: Settings,
+    *,
+    credits: int = 4000,
+    worker: bool = True,
+    build: Callable[..., FastAPI] = create_app,
 ) -> Iterator[LiveServer]:
-    """Serve ``settings`` on 127.0.0.1 (a free port) until the block ends."""
+    """Serve ``settings`` on 127.0.0.1 (a free port) until the block ends; ``build`` makes the
+    app (the console's, to serve the pages too)."""
     account_id, token = asyncio.run(_prepare(settings, credits))
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -72,7 +77,7 @@ def live_server(
     port = sock.getsockname()[1]
     url = f"http://127.0.0.1:{port}"
     services = build_services(settings, public_url=url)
-    app = create_app(services, worker=Worker(services) if worker else None)
+    app = build(services, worker=Worker(services) if worker else None)
     config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=3)
     server = uvicorn.Server(config)
     loop_box: list[asyncio.AbstractEventLoop] = []

@@ -15,7 +15,11 @@ Stripe's API reference (docs.stripe.com/api/checkout/sessions, /api/events/types
   ``checkout.session.completed``, signed with the endpoint's secret (``t=...,v1=HMAC-SHA256``
   of ``"{t}.{body}"``), then redirects to the session's ``success_url``;
 - after a refund made through ``POST /v1/refunds``, ``charge.refunded`` with the charge;
-- :meth:`FakeStripe.dispute` sends ``charge.dispute.closed`` for a payment intent.
+- :meth:`FakeStripe.dispute` sends ``charge.dispute.closed`` for a payment intent;
+- Checkout in ``subscription`` mode (a recurring ``price_data``, ``subscription_data``): paying
+  creates in localstripe a customer with the card as default, a plan and the subscription
+  (localstripe invoices and charges it, and sends ``invoice.payment_succeeded`` and
+  ``customer.subscription.*`` events itself, signed; they are kept when asked for).
 Every event sent is kept in :attr:`FakeStripe.events` (body and header) for tests to replay.
 """
 
@@ -39,6 +43,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 from tests.helpers.localstripe_server import free_port
+from tests.helpers.stripe_subscription_fake import pay_subscription
 
 SESSION_PARAMS = {
     "mode",
@@ -51,7 +56,10 @@ SESSION_PARAMS = {
     "customer",
     "customer_email",
     "expand",
+    "subscription_data",
+    "customer_creation",
 }
+MODES = ("payment", "subscription")
 TEST_CARD = {"number": "4242424242424242", "exp_month": "12", "exp_year": "2034", "cvc": "123"}
 
 
@@ -213,8 +221,13 @@ def build_app(fake: FakeStripe) -> Starlette:
         unknown = sorted(set(params) - SESSION_PARAMS)
         if unknown:
             return stripe_error(400, f"Received unknown parameter: {unknown[0]}", unknown[0])
-        if params.get("mode") != "payment":
-            return stripe_error(400, "This fake supports mode=payment only", "mode")
+        mode = params.get("mode")
+        if mode not in MODES:
+            return stripe_error(400, "This fake supports mode=payment and subscription", "mode")
+        # Stripe refuses the other mode's parameters.
+        wrong = "subscription_data" if mode == "payment" else "payment_intent_data"
+        if wrong in params:
+            return stripe_error(400, f"{wrong} is not allowed in {mode} mode", wrong)
         if not params.get("success_url"):
             return stripe_error(400, "Missing required param: success_url.", "success_url")
         items = params.get("line_items")
@@ -228,6 +241,15 @@ def build_app(fake: FakeStripe) -> Starlette:
                 return stripe_error(
                     400, "line_items need price_data", f"line_items[{index}][price_data]"
                 )
+            recurring = data.get("recurring")
+            if (mode == "subscription") != bool(recurring):
+                return stripe_error(
+                    400,
+                    "subscription mode needs a recurring price; payment mode a one-time price",
+                    f"line_items[{index}][price_data][recurring]",
+                )
+            if recurring and recurring.get("interval") not in ("day", "week", "month", "year"):
+                return stripe_error(400, "Invalid interval", "recurring[interval]")
             if currency not in (None, data["currency"]):
                 return stripe_error(400, "All line items must share a currency", "line_items")
             currency = data["currency"]
@@ -236,7 +258,7 @@ def build_app(fake: FakeStripe) -> Starlette:
         session = {
             "id": session_id,
             "object": "checkout.session",
-            "mode": "payment",
+            "mode": mode,
             "status": "open",
             "payment_status": "unpaid",
             "amount_subtotal": total,
@@ -247,6 +269,7 @@ def build_app(fake: FakeStripe) -> Starlette:
             "customer_email": params.get("customer_email"),
             "metadata": params.get("metadata") or {},
             "payment_intent": None,
+            "subscription": None,
             "success_url": params["success_url"],
             "cancel_url": params.get("cancel_url"),
             "url": f"{fake.base_url}/c/pay/{session_id}",
@@ -254,6 +277,9 @@ def build_app(fake: FakeStripe) -> Starlette:
             "created": int(time.time()),
             "expires_at": int(time.time()) + 24 * 3600,
             "_intent_metadata": (params.get("payment_intent_data") or {}).get("metadata") or {},
+            "_subscription_metadata": (params.get("subscription_data") or {}).get("metadata") or {},
+            "_line_items": items,
+            "_customer_creation": params.get("customer_creation"),
         }
         fake.sessions[session_id] = session
         if key:
@@ -291,6 +317,16 @@ def build_app(fake: FakeStripe) -> Starlette:
         )
         if method.status_code != 200:
             return HTMLResponse("<h1>Card refused</h1>", status_code=402)
+        if session["mode"] == "subscription":
+            return await pay_subscription(fake, session, method.json()["id"])
+        customer: dict[str, str] = {}
+        if session["_customer_creation"] == "always":
+            # The card saved on a new customer (setup_future_usage), as Checkout does.
+            made = await fake.localstripe(
+                "POST", "/v1/customers", data={"payment_method": method.json()["id"]}
+            )
+            customer = {"customer": made.json()["id"]}
+            session["customer"] = made.json()["id"]
         intent = await fake.localstripe(
             "POST",
             "/v1/payment_intents",
@@ -299,6 +335,7 @@ def build_app(fake: FakeStripe) -> Starlette:
                 "currency": session["currency"],
                 "payment_method": method.json()["id"],
                 "confirm": "true",
+                **customer,
                 **{f"metadata[{k}]": v for k, v in session["_intent_metadata"].items()},
             },
         )
@@ -307,6 +344,16 @@ def build_app(fake: FakeStripe) -> Starlette:
         session.update(status="complete", payment_status="paid", payment_intent=intent.json()["id"])
         await fake.deliver(fake.make_event("checkout.session.completed", _public(session)))
         return RedirectResponse(session["success_url"], status_code=303)
+
+    async def localstripe_event(request: Request) -> Response:
+        """localstripe's own signed webhooks: kept (and passed on) like the fake's events."""
+        body = await request.body()
+        event = json.loads(body)
+        sent = SentEvent(event["id"], event["type"], body, request.headers["stripe-signature"])
+        with fake.lock:
+            fake.events.append(sent)
+        await fake.deliver(sent)
+        return Response(status_code=200)
 
     async def receipt(request: Request) -> Response:
         return HTMLResponse(f"<h1>Receipt for {request.path_params['charge_id']}</h1>")
@@ -341,6 +388,7 @@ def build_app(fake: FakeStripe) -> Starlette:
             Route("/c/pay/{session_id}", pay_page, methods=["GET"]),
             Route("/c/pay/{session_id}", pay, methods=["POST"]),
             Route("/receipts/{charge_id}", receipt, methods=["GET"]),
+            Route("/_localstripe/events", localstripe_event, methods=["POST"]),
             Route("/v1/{rest:path}", passthrough, methods=["GET", "POST", "DELETE"]),
         ]
     )
@@ -353,7 +401,8 @@ def _public(session: dict[str, Any]) -> dict[str, Any]:
 class FakeStripeServer:
     """:class:`FakeStripe` served by uvicorn in a thread on a free loopback port."""
 
-    def __init__(self, fake: FakeStripe) -> None:
+    def __init__(self, fake: FakeStripe, *, localstripe_events: bool = False) -> None:
+        self.localstripe_events = localstripe_events
         port = free_port()
         fake.base_url = f"http://127.0.0.1:{port}"
         self.fake = fake
@@ -370,6 +419,17 @@ class FakeStripeServer:
             if time.monotonic() > deadline or not self.thread.is_alive():
                 raise RuntimeError("the fake Stripe server did not start")
             time.sleep(0.02)
+        if self.localstripe_events:
+            # localstripe signs its events with the secret it is given, as Stripe does.
+            answer = httpx.post(
+                f"{self.fake.localstripe_url}/_config/webhooks/fake",
+                data={
+                    "url": f"{self.fake.base_url}/_localstripe/events",
+                    "secret": self.fake.webhook_secret,
+                },
+                timeout=30,
+            )
+            answer.raise_for_status()
         return self.fake
 
     def __exit__(self, *_: object) -> None:
@@ -377,6 +437,11 @@ class FakeStripeServer:
         self.thread.join(timeout=30)
 
 
-def run_fake_stripe(localstripe_url: str, webhook_secret: str) -> FakeStripeServer:
-    """``with run_fake_stripe(url, secret) as fake:``: the fake on loopback."""
-    return FakeStripeServer(FakeStripe(localstripe_url, webhook_secret))
+def run_fake_stripe(
+    localstripe_url: str, webhook_secret: str, *, localstripe_events: bool = False
+) -> FakeStripeServer:
+    """``with run_fake_stripe(url, secret) as fake:``: the fake on loopback; with
+    ``localstripe_events``, localstripe's own webhooks are kept in :attr:`FakeStripe.events`."""
+    return FakeStripeServer(
+        FakeStripe(localstripe_url, webhook_secret), localstripe_events=localstripe_events
+    )

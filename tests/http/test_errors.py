@@ -16,7 +16,7 @@ RATE_HEADERS = {"x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset
 async def test_an_unknown_route_is_a_json_404(
     client: httpx.AsyncClient, customer: Customer
 ) -> None:
-    response = await client.get("/v1/videos", headers=customer.headers)
+    response = await client.get("/v1/no-such-route", headers=customer.headers)
     assert response.status_code == 404
     assert response.json() == {
         "code": 404,

@@ -10,17 +10,29 @@ from datetime import UTC, datetime, time
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
+from grokimagine.console.forms import check_address, form_choice, form_text, read_form
 from grokimagine.console.web import admin_user, form_user, render, see_other, services_of
+from grokimagine.domain.billing.plans import UnknownPlanError, plan_catalog
 from grokimagine.domain.errors import InvalidRequestError
-from grokimagine.domain.purchases import credit_packs, redemption_codes
+from grokimagine.domain.purchases import (
+    credit_amounts,
+    credit_packs,
+    plan_prices,
+    redemption_codes,
+)
 from grokimagine.domain.purchases.checkout import recent_payments
+from grokimagine.http.fields import FieldError, parse_day, parse_whole
 
-router = APIRouter(prefix="/admin/money", include_in_schema=False)
+router = APIRouter(
+    prefix="/admin/money", include_in_schema=False, dependencies=[Depends(check_address)]
+)
+# Past every bound the domain checks (credits, uses, batch size): a longer number is a typo.
+MAX_FORM_NUMBER = 10**12
 
 
 def _number(form: FormData, name: str, default: int | None = None) -> int:
@@ -29,9 +41,10 @@ def _number(form: FormData, name: str, default: int | None = None) -> int:
         if default is not None:
             return default
         raise InvalidRequestError(f"{name} is required")
+    # ASCII digits only (int() would take "٣"), by the rule of every form (http/fields.py).
     try:
-        return int(text.strip().replace(",", ""))
-    except ValueError:
+        return parse_whole(text.replace(",", ""), name, low=0, high=MAX_FORM_NUMBER)
+    except FieldError:
         raise InvalidRequestError(f"{name} must be a whole number") from None
 
 
@@ -40,7 +53,11 @@ def _price_minor(text: object) -> int:
     if not isinstance(text, str) or not text.strip():
         raise InvalidRequestError("the price is required")
     units, _, cents = text.strip().partition(".")
-    if not units.isdigit() or not (cents == "" or (cents.isdigit() and len(cents) <= 2)):
+    digits = units + cents
+    # ASCII digits: "²".isdigit() is true, and int("²") raises.
+    if not digits.isascii() or not units.isdigit() or len(units) > 9:
+        raise InvalidRequestError("the price must look like 10 or 10.50")
+    if not (cents == "" or (cents.isdigit() and len(cents) <= 2)):
         raise InvalidRequestError("the price must look like 10 or 10.50")
     return int(units) * 100 + int(cents.ljust(2, "0") or 0)
 
@@ -48,6 +65,13 @@ def _price_minor(text: object) -> int:
 def _back(*, notice: str = "", error: str = "") -> Response:
     query = urlencode({k: v for k, v in (("notice", notice), ("error", error)) if v})
     return see_other("/admin/money" + (f"?{query}" if query else ""))
+
+
+async def _amount_offer(db: Any) -> dict[str, Any] | None:
+    try:
+        return (await credit_amounts.get_amount_price(db, on_sale_only=False)).describe()
+    except credit_amounts.AmountsNotOnSaleError:
+        return None
 
 
 async def _page(request: Request, **extra: Any) -> Response:
@@ -60,6 +84,9 @@ async def _page(request: Request, **extra: Any) -> Response:
         section="admin-money",
         stripe_enabled=services.settings.stripe.enabled,
         packs=[pack.describe() for pack in await credit_packs.list_packs(services.db)],
+        plan_names=plan_catalog(services.settings).names(),
+        amount_offer=await _amount_offer(services.db),
+        plan_prices=[price.describe() for price in await plan_prices.list_plan_prices(services.db)],
         batches=await redemption_codes.list_batches(services.db),
         payments=await recent_payments(services.db),
         notice=request.query_params.get("notice", ""),
@@ -77,18 +104,18 @@ async def money_page(request: Request) -> Response:
 @router.post("/packs")
 async def create_pack(request: Request) -> Response:
     """Put a new pack on sale."""
-    form = await request.form()
+    form = await read_form(request)
     user = await form_user(request, form, admin=True)
-    currency = form.get("currency")
-    name = form.get("name")
+    currency = form_text(form, "currency", max_chars=3) if "currency" in form else "usd"
+    name = form_text(form, "name", max_chars=100)
     try:
         pack = await credit_packs.create_pack(
             services_of(request).db,
             user.actor(),
-            name=name if isinstance(name, str) else "",
+            name=name,
             credits=_number(form, "credits"),
             price_minor=_price_minor(form.get("price")),
-            currency=currency if isinstance(currency, str) else "usd",
+            currency=currency,
         )
     except InvalidRequestError as exc:
         return _back(error=f"Pack not created: {exc.message}")
@@ -98,9 +125,9 @@ async def create_pack(request: Request) -> Response:
 @router.post("/packs/{pack_id}/sale")
 async def set_sale(request: Request, pack_id: str) -> Response:
     """Take a pack off sale, or put it back."""
-    form = await request.form()
+    form = await read_form(request)
     user = await form_user(request, form, admin=True)
-    on_sale = form.get("active") == "1"
+    on_sale = form_choice(form, "active", ("0", "1")) == "1"
     try:
         await credit_packs.update_pack(
             services_of(request).db, user.actor(), pack_id, active=on_sale
@@ -110,17 +137,63 @@ async def set_sale(request: Request, pack_id: str) -> Response:
     return _back(notice="Pack on sale." if on_sale else "Pack taken off sale.")
 
 
+@router.post("/credit-amount")
+async def set_amount_price(request: Request) -> Response:
+    """Sell credits by the amount: bounds and a price per 1,000 credits."""
+    form = await read_form(request)
+    user = await form_user(request, form, admin=True)
+    currency = form.get("currency")
+    try:
+        await credit_amounts.set_amount_price(
+            services_of(request).db,
+            user.actor(),
+            currency=currency if isinstance(currency, str) else "usd",
+            price_per_thousand_minor=_price_minor(form.get("per_thousand")),
+            min_credits=_number(form, "min_credits"),
+            max_credits=_number(form, "max_credits"),
+            active=form_choice(form, "active", ("0", "1"), default="0") == "1",
+        )
+    except InvalidRequestError as exc:
+        return _back(error=f"Not set: {exc.message}")
+    return _back(notice="Credits by the amount: set.")
+
+
+@router.post("/plan-prices")
+async def set_plan_price(request: Request) -> Response:
+    """Set a plan's monthly price; an empty price takes the plan off sale."""
+    form = await read_form(request)
+    user = await form_user(request, form, admin=True)
+    services = services_of(request)
+    plan, price, currency = form.get("plan"), form.get("price"), form.get("currency")
+    plan = plan if isinstance(plan, str) else ""
+    try:
+        if isinstance(price, str) and not price.strip():
+            await plan_prices.remove_plan_price(services.db, user.actor(), plan)
+            return _back(notice=f"The {plan} plan is off sale.")
+        await plan_prices.set_plan_price(
+            services.db,
+            user.actor(),
+            plan_catalog(services.settings),
+            plan,
+            unit_amount=_price_minor(price),
+            currency=currency if isinstance(currency, str) else "usd",
+        )
+    except (InvalidRequestError, UnknownPlanError, plan_prices.PlanPriceNotFoundError) as exc:
+        return _back(error=f"Plan price not set: {exc}")
+    return _back(notice=f"The {plan} plan's monthly price is set.")
+
+
 @router.post("/codes")
 async def mint(request: Request) -> Response:
     """Mint a batch and show its codes, this once."""
-    form = await request.form()
+    form = await read_form(request)
     user = await form_user(request, form, admin=True)
-    expires = form.get("expires")
-    note = form.get("note")
+    expires = form_text(form, "expires", max_chars=10)
+    note = form_text(form, "note", max_chars=200)
     try:
         expires_at = None
-        if isinstance(expires, str) and expires:
-            expires_at = datetime.combine(datetime.fromisoformat(expires).date(), time.max, UTC)
+        if expires:
+            expires_at = datetime.combine(parse_day(expires, "expires"), time.max, UTC)
         batch = await redemption_codes.mint_codes(
             services_of(request).db,
             user.actor(),
@@ -128,7 +201,7 @@ async def mint(request: Request) -> Response:
             credits=_number(form, "credits"),
             max_uses=_number(form, "uses", 1),
             expires_at=expires_at,
-            note=note if isinstance(note, str) else "",
+            note=note,
         )
     except ValueError as exc:
         return _back(error=f"Codes not minted: {exc}")

@@ -4,28 +4,38 @@ signed-in operator's user id."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter
-from starlette.datastructures import FormData
+from fastapi import APIRouter, Depends
 from starlette.requests import Request
 from starlette.responses import Response
 
 from grokimagine.console.charts import daily_chart
 from grokimagine.console.confirm import ask_first, confirmed
+from grokimagine.console.forms import (
+    check_address,
+    form_choice,
+    form_credits,
+    form_text,
+    query_choice,
+    query_day,
+    query_text,
+    read_form,
+)
 from grokimagine.console.pages import STATUSES
 from grokimagine.console.web import PageError, admin_user, form_user, render, see_other, services_of
 from grokimagine.domain.accounts import accounts, users
 from grokimagine.domain.accounts.audit import audit_page
 from grokimagine.domain.accounts.sessions import SessionUser
-from grokimagine.domain.billing.credits import BalanceTooLowError
+from grokimagine.domain.billing.credits import BalanceLimitError, BalanceTooLowError
 from grokimagine.domain.billing.plans import UnknownPlanError, plan_catalog
 from grokimagine.domain.billing.price_table import price_table
 from grokimagine.domain.billing.usage import ledger_page
 from grokimagine.domain.clock import utcnow
 from grokimagine.domain.cursors import InvalidCursorError
+from grokimagine.domain.errors import InvalidRequestError
 from grokimagine.domain.operator import accounts as account_admin
 from grokimagine.domain.operator import tasks as task_admin
 from grokimagine.domain.operator.reports import (
@@ -35,15 +45,12 @@ from grokimagine.domain.operator.reports import (
 )
 from grokimagine.domain.tasks.control import TaskNotCancelableError
 
-router = APIRouter(prefix="/admin", include_in_schema=False)
+router = APIRouter(prefix="/admin", include_in_schema=False, dependencies=[Depends(check_address)])
 
 PAGE = 50
 USAGE_DAYS = 30
-
-
-def _text(form: FormData, name: str) -> str:
-    value = form.get(name)
-    return value.strip() if isinstance(value, str) else ""
+MAX_REASON = 200
+STATES = {"active": False, "disabled": True}
 
 
 def _bad_cursor() -> PageError:
@@ -56,16 +63,17 @@ async def accounts_page(request: Request) -> Response:
     user = await admin_user(request)
     services = services_of(request)
     query = request.query_params
-    state = query.get("state", "")
-    plan = query.get("plan") or None
+    state = query_choice(request, "state", STATES)
+    plan = query_choice(request, "plan", plan_catalog(services.settings).names())
+    search = query_text(request, "q")
     try:
         page = await account_admin.search_accounts(
             services.db,
             limit=PAGE,
             cursor=query.get("cursor") or None,
-            query=query.get("q") or None,
-            plan=plan if plan in plan_catalog(services.settings) else None,
-            disabled={"disabled": True, "active": False}.get(state),
+            query=search or None,
+            plan=plan,
+            disabled=STATES[state] if state else None,
         )
     except InvalidCursorError:
         raise _bad_cursor() from None
@@ -76,9 +84,9 @@ async def accounts_page(request: Request) -> Response:
         section="admin-accounts",
         accounts=page.accounts,
         next_cursor=page.next_cursor,
-        q=query.get("q", ""),
+        q=search,
         plan=plan or "",
-        state=state,
+        state=state or "",
         plans=plan_catalog(services.settings).names(),
     )
 
@@ -139,7 +147,7 @@ def _task_back(task_id: str, *, notice: str = "", error: str = "") -> Response:
 @router.post("/accounts/{account_id}/plan")
 async def change_plan(request: Request, account_id: str) -> Response:
     """Move the account to another plan."""
-    form = await request.form()
+    form = await read_form(request)
     user = await form_user(request, form, admin=True)
     services = services_of(request)
     try:
@@ -147,7 +155,7 @@ async def change_plan(request: Request, account_id: str) -> Response:
             services.db,
             user.actor(),
             account_id,
-            _text(form, "plan"),
+            form_text(form, "plan", max_chars=40, required=True),
             plan_catalog(services.settings),
         )
     except UnknownPlanError as exc:
@@ -160,9 +168,9 @@ async def change_plan(request: Request, account_id: str) -> Response:
 @router.post("/accounts/{account_id}/spicy")
 async def set_spicy(request: Request, account_id: str) -> Response:
     """Allow or forbid spicy mode."""
-    form = await request.form()
+    form = await read_form(request)
     user = await form_user(request, form, admin=True)
-    allowed = _text(form, "allow") == "yes"
+    allowed = form_choice(form, "allow", ("yes", "no")) == "yes"
     try:
         await account_admin.set_spicy(services_of(request).db, user.actor(), account_id, allowed)
     except accounts.AccountNotFoundError:
@@ -173,10 +181,10 @@ async def set_spicy(request: Request, account_id: str) -> Response:
 @router.post("/accounts/{account_id}/state")
 async def set_state(request: Request, account_id: str) -> Response:
     """Disable (keys refused, nothing spent) or enable the account."""
-    form = await request.form()
+    form = await read_form(request)
     user = await form_user(request, form, admin=True)
     db = services_of(request).db
-    disable = _text(form, "state") == "disabled"
+    disable = STATES[form_choice(form, "state", STATES)]
     if disable and not confirmed(form):
         return ask_first(
             request,
@@ -201,14 +209,13 @@ async def set_state(request: Request, account_id: str) -> Response:
 @router.post("/accounts/{account_id}/credits")
 async def move_credits(request: Request, account_id: str) -> Response:
     """Grant or deduct credits, with a reason (a ledger row and an audit entry)."""
-    form = await request.form()
+    form = await read_form(request)
     user = await form_user(request, form, admin=True)
     db = services_of(request).db
-    amount_text = _text(form, "amount")
-    if not amount_text.isdigit():
-        return _back(account_id, error="The amount must be a whole number of credits.")
-    amount = int(amount_text)
-    deducting = _text(form, "direction") == "deduct"
+    # Each field by the admin API's rules: a wrong value is a 400 naming it, never a default.
+    amount = form_credits(form, "amount")
+    deducting = form_choice(form, "direction", ("grant", "deduct")) == "deduct"
+    reason = form_text(form, "reason", max_chars=MAX_REASON, required=True)
     if not confirmed(form):
         verb, where = ("Deduct", "from") if deducting else ("Grant", "to")
         return ask_first(
@@ -216,7 +223,7 @@ async def move_credits(request: Request, account_id: str) -> Response:
             user,
             form,
             title=f"{verb} {amount:,} credits {where} account {account_id}?",
-            consequence=f"{verb} {amount:,} credits (reason: {_text(form, 'reason') or 'none'}). "
+            consequence=f"{verb} {amount:,} credits (reason: {reason}). "
             "A ledger row and an audit entry record it under your name.",
             button=f"{verb} {amount:,} credits",
             back=f"/admin/accounts/{account_id}",
@@ -224,10 +231,12 @@ async def move_credits(request: Request, account_id: str) -> Response:
         )
     move = account_admin.deduct if deducting else account_admin.grant
     try:
-        balance = await move(db, user.actor(), account_id, amount, _text(form, "reason"))
+        balance = await move(db, user.actor(), account_id, amount, reason)
     except BalanceTooLowError:
         return _back(account_id, error="The balance is too low for that deduction.")
-    except ValueError as exc:
+    except BalanceLimitError:
+        return _back(account_id, error="That grant would take the balance past its limit.")
+    except InvalidRequestError as exc:
         return _back(account_id, error=str(exc))
     except accounts.AccountNotFoundError:
         raise PageError(404, "There is no such account.") from None
@@ -241,15 +250,17 @@ async def tasks_page(request: Request) -> Response:
     user = await admin_user(request)
     services = services_of(request)
     query = request.query_params
-    status = query.get("status") if query.get("status") in STATUSES else None
+    status = query_choice(request, "status", STATUSES)
+    account = query_text(request, "account", max_chars=64)
+    engine = query_text(request, "engine", max_chars=40)
     try:
         page = await task_admin.list_all_tasks(
             services.db,
             limit=PAGE,
             cursor=query.get("cursor") or None,
-            account_id=query.get("account") or None,
+            account_id=account or None,
             status=status,
-            engine=query.get("engine") or None,
+            engine=engine or None,
         )
     except InvalidCursorError:
         raise _bad_cursor() from None
@@ -260,9 +271,9 @@ async def tasks_page(request: Request) -> Response:
         section="admin-tasks",
         records=page.records,
         next_cursor=page.next_cursor,
-        account=query.get("account", ""),
+        account=account,
         status=status or "",
-        engine=query.get("engine", ""),
+        engine=engine,
         statuses=STATUSES,
         stale_before=utcnow() - timedelta(minutes=10),
     )
@@ -291,7 +302,7 @@ async def task_page(request: Request, task_id: str) -> Response:
 @router.post("/tasks/{task_id}/refund")
 async def refund(request: Request, task_id: str) -> Response:
     """Refund a completed task exactly what it was charged, once."""
-    form = await request.form()
+    form = await read_form(request)
     user = await form_user(request, form, admin=True)
     if not confirmed(form):
         return ask_first(
@@ -305,7 +316,10 @@ async def refund(request: Request, task_id: str) -> Response:
         )
     try:
         amount = await task_admin.refund_task(
-            services_of(request).db, user.actor(), task_id, _text(form, "reason")
+            services_of(request).db,
+            user.actor(),
+            task_id,
+            form_text(form, "reason", max_chars=MAX_REASON),
         )
     except task_admin.TaskNotFoundError:
         raise PageError(404, "There is no such task.") from None
@@ -317,7 +331,7 @@ async def refund(request: Request, task_id: str) -> Response:
 @router.post("/tasks/{task_id}/cancel")
 async def cancel(request: Request, task_id: str) -> Response:
     """Cancel a task of any account (refunded)."""
-    form = await request.form()
+    form = await read_form(request)
     user = await form_user(request, form, admin=True)
     if not confirmed(form):
         return ask_first(
@@ -339,21 +353,14 @@ async def cancel(request: Request, task_id: str) -> Response:
     return _task_back(task_id, notice="Canceled.")
 
 
-def _day(text: str | None, default: date) -> date:
-    try:
-        return date.fromisoformat(text) if text else default
-    except ValueError:
-        raise PageError(400, "Dates are YYYY-MM-DD.") from None
-
-
 @router.get("/usage")
 async def usage_page(request: Request) -> Response:
     """Tasks, credits, revenue, provider cost and margin per day and per engine."""
     user = await admin_user(request)
     services = services_of(request)
     today = utcnow().date()
-    until = _day(request.query_params.get("until"), today)
-    since = _day(request.query_params.get("since"), until - timedelta(days=USAGE_DAYS - 1))
+    until = query_day(request, "until", today)
+    since = query_day(request, "since", until - timedelta(days=USAGE_DAYS - 1))
     try:
         lines = await usage_and_margin(
             services.db,
@@ -417,14 +424,17 @@ async def audit(request: Request) -> Response:
     """Every admin action, newest first, filtered by actor, action or target."""
     user = await admin_user(request)
     query = request.query_params
+    target = query_text(request, "target", max_chars=64)
+    actor = query_text(request, "actor", max_chars=64)
+    action = query_text(request, "action", max_chars=40)
     try:
         page = await audit_page(
             services_of(request).db,
             limit=PAGE,
             cursor=query.get("cursor") or None,
-            target_id=query.get("target") or None,
-            actor=query.get("actor") or None,
-            action=query.get("action") or None,
+            target_id=target or None,
+            actor=actor or None,
+            action=action or None,
         )
     except InvalidCursorError:
         raise _bad_cursor() from None
@@ -438,9 +448,9 @@ async def audit(request: Request) -> Response:
             services_of(request).db, (entry["actor"] for entry in page.entries)
         ),
         next_cursor=page.next_cursor,
-        target=query.get("target", ""),
-        actor=query.get("actor", ""),
-        action=query.get("action", ""),
+        target=target,
+        actor=actor,
+        action=action,
     )
 
 

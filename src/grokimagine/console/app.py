@@ -29,6 +29,7 @@ from grokimagine.console.web import HERE, PageError, SignInRequired, render, sig
 from grokimagine.http import app as api
 from grokimagine.http.app import BackgroundWorker
 from grokimagine.http.envelope import error_response
+from grokimagine.http.fields import FieldError
 from grokimagine.services import Services
 from grokimagine.settings import Settings
 
@@ -37,6 +38,10 @@ API_PREFIXES = ("/console/api/", "/admin/api/")
 
 def _wants_json(request: Request) -> bool:
     return request.url.path.startswith(API_PREFIXES)
+
+
+def _is_page(path: str) -> bool:
+    return path.startswith(CONSOLE_PREFIXES) and not path.startswith(ADMIN_API_PREFIX)
 
 
 def create_app(
@@ -97,6 +102,30 @@ def install_console(app: FastAPI, settings: Settings) -> None:
             status=exc.status,
             message=exc.message,
         )
+
+    api_field_error = app.exception_handlers[FieldError]
+
+    @app.exception_handler(FieldError)
+    async def _field_error(request: Request, exc: FieldError) -> Response:
+        # A page's refused field gets a page naming it; the API (and /console/api) keep JSON.
+        if not _is_page(request.url.path):
+            return await api_field_error(request, exc)
+        if _wants_json(request):
+            return error_response(400, "INVALID_REQUEST", f"Invalid request: {exc}")
+        message = f"The {exc.field} field is not valid: {exc.why}."
+        return render(request, "error.html", None, status_code=400, status=400, message=message)
+
+    api_unexpected = app.exception_handlers[Exception]
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        # Logged by the API's handler; a page gets a page rather than the API's JSON body.
+        response = await api_unexpected(request, exc)
+        path = request.url.path
+        if not _is_page(path) or _wants_json(request):
+            return response
+        message = "Something went wrong on our side. Try again in a moment."
+        return render(request, "error.html", None, status_code=500, status=500, message=message)
 
     api_http_error = app.exception_handlers[StarletteHTTPException]
 

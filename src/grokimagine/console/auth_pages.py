@@ -6,10 +6,11 @@ import contextlib
 from datetime import timedelta
 from urllib.parse import quote
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from starlette.requests import Request
 from starlette.responses import Response
 
+from grokimagine.console.forms import check_address, read_form
 from grokimagine.console.web import (
     SECOND_FACTOR_COOKIE,
     SESSION_COOKIE,
@@ -27,7 +28,9 @@ from grokimagine.domain.accounts.sessions import session_user
 from grokimagine.http.v1.generate import limiter_of
 from grokimagine.net.mailer import EmailError
 
-router = APIRouter(prefix="/console", include_in_schema=False)
+router = APIRouter(
+    prefix="/console", include_in_schema=False, dependencies=[Depends(check_address)]
+)
 
 
 def _address(request: Request) -> str:
@@ -95,7 +98,7 @@ async def sign_in_form(request: Request) -> Response:
 @router.post("/sign-in")
 async def sign_in(request: Request) -> Response:
     """Check the email and password; on success, start a session and go on."""
-    form = await request.form()
+    form = await read_form(request)
     check_anonymous_form(request, form)
     email, password = _text(form.get("email")), _text(form.get("password"))
     if await _over_limit(request, email=email):
@@ -146,7 +149,7 @@ async def sign_in(request: Request) -> Response:
 @router.post("/sign-out")
 async def sign_out(request: Request) -> Response:
     """End this session and forget the cookie."""
-    form = await request.form()
+    form = await read_form(request)
     user = await form_user(request, form)
     await sessions.end_session(services_of(request).db, user.session_id)
     response = see_other("/console/sign-in")
@@ -169,7 +172,7 @@ async def sign_up(request: Request) -> Response:
     settings = services.settings
     if settings.console.signup != "open":
         return render(request, "closed.html", None, status_code=404)
-    form = await request.form()
+    form = await read_form(request)
     check_anonymous_form(request, form)
     email, password = _text(form.get("email")), _text(form.get("password"))
     if await _over_limit(request, email=None):
@@ -225,7 +228,7 @@ async def password_form(request: Request) -> Response:
 @router.post("/password")
 async def change_password(request: Request) -> Response:
     """Set a new password; every other session of this user ends."""
-    form = await request.form()
+    form = await read_form(request)
     user = await form_user(request, form)
     new, again = _text(form.get("new_password")), _text(form.get("new_password_again"))
     error = "" if new == again else "The two new passwords are not the same."

@@ -7,12 +7,13 @@ import csv
 import io
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from starlette.requests import Request
 from starlette.responses import Response
 
 from grokimagine.console.billing_pages import money_context
 from grokimagine.console.charts import daily_chart
+from grokimagine.console.forms import check_address, form_choice, form_text, query_choice, read_form
 from grokimagine.console.web import (
     PageError,
     current_user,
@@ -43,10 +44,13 @@ from grokimagine.domain.tasks.webhook_deliveries import deliveries_of_task
 from grokimagine.services import Services
 from grokimagine.vocabulary import MODES
 
-router = APIRouter(prefix="/console", include_in_schema=False)
+router = APIRouter(
+    prefix="/console", include_in_schema=False, dependencies=[Depends(check_address)]
+)
 
 STATUSES = ("pending", "processing", "completed", "failed", "canceled")
 HISTORY_PAGE = 24
+MAX_KEY_NAME = 100  # the column's length
 
 
 def card(record: TaskRecord, services: Services) -> dict[str, Any]:
@@ -106,8 +110,8 @@ async def history(request: Request) -> Response:
     user = await current_user(request)
     services = services_of(request)
     query = request.query_params
-    status = query.get("status") if query.get("status") in STATUSES else None
-    mode = query.get("mode") if query.get("mode") in MODES else None
+    status = query_choice(request, "status", STATUSES)
+    mode = query_choice(request, "mode", MODES)
     search = (query.get("q") or "").strip()[:200]
     try:
         page = await task_control.list_tasks(
@@ -207,7 +211,7 @@ async def download(request: Request, task_id: str, index: int) -> Response:
 @router.post("/tasks/{task_id}/delete")
 async def delete_task(request: Request, task_id: str) -> Response:
     """Delete the task's files (cancelling it first if it is still running)."""
-    form = await request.form()
+    form = await read_form(request)
     user = await form_user(request, form)
     services = services_of(request)
     record = await task_control.delete(services.db, services.store, user.account_id, task_id)
@@ -219,7 +223,7 @@ async def delete_task(request: Request, task_id: str) -> Response:
 @router.post("/tasks/{task_id}/cancel")
 async def cancel_task(request: Request, task_id: str) -> Response:
     """Cancel a task that has not finished (refunded)."""
-    form = await request.form()
+    form = await read_form(request)
     user = await form_user(request, form)
     try:
         record = await task_control.cancel(services_of(request).db, user.account_id, task_id)
@@ -276,10 +280,9 @@ async def keys_page(request: Request) -> Response:
 @router.post("/keys")
 async def create_key(request: Request) -> Response:
     """Create a named key, then redirect to the keys page, which shows its token this once."""
-    form = await request.form()
+    form = await read_form(request)
     user = await form_user(request, form)
-    name = form.get("name")
-    name = name.strip() if isinstance(name, str) else ""
+    name = form_text(form, "name", max_chars=MAX_KEY_NAME)
     if not name:
         return await _keys_page(
             request, user, status_code=400, new_key=None, error="Give the key a name."
@@ -291,7 +294,7 @@ async def create_key(request: Request) -> Response:
         )
     except EmailNotVerifiedError as exc:
         return await _keys_page(request, user, status_code=403, new_key=None, error=str(exc))
-    live = form.get("kind") != "test"
+    live = form_choice(form, "kind", ("live", "test"), default="live") == "live"
     expires = form.get("expires")
     days = int(expires) if isinstance(expires, str) and expires in KEY_LIFETIMES else None
     new_key = await accounts.create_key(
@@ -313,7 +316,7 @@ async def create_key(request: Request) -> Response:
 @router.post("/keys/{key_id}/revoke")
 async def revoke_key(request: Request, key_id: str) -> Response:
     """Revoke one of the account's keys (another account's key id does nothing)."""
-    form = await request.form()
+    form = await read_form(request)
     user = await form_user(request, form)
     await accounts.revoke_key(services_of(request).db, key_id, account_id=user.account_id)
     return see_other("/console/keys")

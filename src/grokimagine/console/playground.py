@@ -9,10 +9,11 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from starlette.requests import Request
 from starlette.responses import Response
 
+from grokimagine.console.forms import check_address
 from grokimagine.console.web import current_user, fetch_user, render, services_of
 from grokimagine.domain.accounts.self_service import check_email_verified
 from grokimagine.domain.billing.usage import account_details
@@ -24,7 +25,9 @@ from grokimagine.http.errors import ApiError
 from grokimagine.http.v1.generate import generate_body
 from grokimagine.http.v1.task_events import watched_task_stream
 
-router = APIRouter(prefix="/console", include_in_schema=False)
+router = APIRouter(
+    prefix="/console", include_in_schema=False, dependencies=[Depends(check_address)]
+)
 
 
 def _client_version() -> str:

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from grokimagine.console.auth_pages import set_session_cookie
+from grokimagine.console.forms import read_form
 from grokimagine.console.web import (
     SECOND_FACTOR_COOKIE,
     check_anonymous_form,
@@ -69,7 +70,7 @@ async def forgot_password_form(request: Request) -> Response:
 @router.post("/forgot-password")
 async def forgot_password(request: Request) -> Response:
     """Email a single-use link if the address is a user's; the same answer either way."""
-    form = await request.form()
+    form = await read_form(request)
     check_anonymous_form(request, form)
     email = _text(form.get("email")).strip().lower()[:254]
     if await _over_limit(request, "address:" + _address(request), "email:" + email):
@@ -112,7 +113,7 @@ async def verify_email(request: Request) -> Response:
 @router.post("/verify-email/resend")
 async def resend_verification(request: Request) -> Response:
     """Send the signed-in user a new verification link."""
-    form = await request.form()
+    form = await read_form(request)
     user = await form_user(request, form)
     if await _over_limit(request, "user:" + user.user_id):
         return see_other("/console?verification=limited")
@@ -146,7 +147,7 @@ async def second_factor_form(request: Request) -> Response:
 @router.post("/sign-in/code")
 async def second_factor(request: Request) -> Response:
     """Check the code; a right one turns the half-done sign-in into a session."""
-    form = await request.form()
+    form = await read_form(request)
     check_anonymous_form(request, form)
     services = services_of(request)
     token = request.cookies.get(SECOND_FACTOR_COOKIE) or ""
@@ -227,7 +228,7 @@ async def security_page(request: Request) -> Response:
 @router.post("/security/two-factor/start")
 async def start_two_factor(request: Request) -> Response:
     """Make a secret for the person's app (pending until its first code)."""
-    form = await request.form()
+    form = await read_form(request)
     user = await form_user(request, form)
     try:
         await two_factor.start_enrolment(services_of(request).db, user.user_id, user.email)
@@ -239,7 +240,7 @@ async def start_two_factor(request: Request) -> Response:
 @router.post("/security/two-factor/confirm")
 async def confirm_two_factor(request: Request) -> Response:
     """The first code turns it on; the recovery codes are shown once, after the redirect."""
-    form = await request.form()
+    form = await read_form(request)
     user = await form_user(request, form)
     try:
         codes = await two_factor.confirm_enrolment(
@@ -263,7 +264,7 @@ async def confirm_two_factor(request: Request) -> Response:
 @router.post("/security/two-factor/off")
 async def turn_off_two_factor(request: Request) -> Response:
     """Turn it off with a current code or a recovery code."""
-    form = await request.form()
+    form = await read_form(request)
     user = await form_user(request, form)
     try:
         await two_factor.turn_off(services_of(request).db, user.user_id, _text(form.get("code")))
@@ -278,7 +279,7 @@ async def turn_off_two_factor(request: Request) -> Response:
 @router.post("/billing/alert")
 async def set_low_balance_alert(request: Request) -> Response:
     """Email the account's users when the balance falls below the amount (empty: never)."""
-    form = await request.form()
+    form = await read_form(request)
     user = await form_user(request, form)
     raw = _text(form.get("threshold")).strip().replace(",", "")
     if raw and not raw.isdigit():

@@ -7,12 +7,13 @@ land on the new task's page; a refusal is shown on the source task's page.
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
+from grokimagine.console.forms import check_address, read_form
 from grokimagine.console.pages import render_task_page
 from grokimagine.console.web import PageError, form_user, see_other, services_of
 from grokimagine.domain.accounts.sessions import SessionUser
@@ -21,7 +22,9 @@ from grokimagine.domain.tasks.records import TaskNotFoundError, find_task
 from grokimagine.http.errors import DOMAIN_ERRORS, describe_validation_errors, refusal_for
 from grokimagine.http.v1.video_schemas import EditRequest, ExtendRequest
 
-router = APIRouter(prefix="/console", include_in_schema=False)
+router = APIRouter(
+    prefix="/console", include_in_schema=False, dependencies=[Depends(check_address)]
+)
 
 _NOT_YOURS = "There is no such task in your account."
 
@@ -40,7 +43,9 @@ def _body(form: FormData, task_id: str, *, extend: bool) -> dict[str, object]:
         body["mode"] = mode
     if extend:
         duration = (_text(form, "duration") or "").strip()
-        body["duration"] = int(duration) if duration.isdigit() else duration or None
+        # ASCII digits only: "²".isdigit() is true and int("²") raises (as would 5000 digits).
+        whole = duration.isascii() and duration.isdigit() and len(duration) <= 9
+        body["duration"] = int(duration) if whole else duration or None
     return body
 
 
@@ -73,7 +78,7 @@ async def _refused(
 
 
 async def _submit(request: Request, task_id: str, *, extend: bool) -> Response:
-    form = await request.form()
+    form = await read_form(request)
     user = await form_user(request, form)
     operation = "extend" if extend else "edit"
     model = ExtendRequest if extend else EditRequest

@@ -156,7 +156,14 @@ def check_anonymous_form(request: Request, form: FormData) -> None:
     """Refuse (403) a sign-in or sign-up form whose token is not its cookie's."""
     cookie = request.cookies.get(FORM_COOKIE)
     token = form.get("csrf_token")
-    if not cookie or not isinstance(token, str) or not hmac.compare_digest(cookie, token):
+    # Compared as bytes: compare_digest refuses str holding anything but ASCII.
+    if (
+        not cookie
+        or not isinstance(token, str)
+        or not hmac.compare_digest(
+            cookie.encode("utf-8", "replace"), token.encode("utf-8", "replace")
+        )
+    ):
         raise PageError(403, _EXPIRED_FORM)
 
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
+from grokimagine.console.forms import read_form
 from grokimagine.console.web import PageError, current_user, form_user, render, see_other
 from grokimagine.console.web import services_of as services_of_request
 from grokimagine.domain.billing.usage import account_details, rotate_webhook_secret
@@ -59,7 +60,7 @@ async def webhooks(request: Request) -> Response:
 @router.post("/webhooks/rotate")
 async def rotate_secret(request: Request) -> Response:
     """Replace the per-request signing secret."""
-    form = await request.form()
+    form = await read_form(request)
     user = await form_user(request, form)
     await rotate_webhook_secret(services_of_request(request).db, user.account_id)
     return see_other("/console/webhooks?done=rotated")
@@ -68,7 +69,7 @@ async def rotate_secret(request: Request) -> Response:
 @router.post("/webhooks/endpoints")
 async def add_endpoint(request: Request) -> Response:
     """Register an endpoint (its URL must pass the same checks as a callback_url)."""
-    form = await request.form()
+    form = await read_form(request)
     user = await form_user(request, form)
     services = services_of_request(request)
     url = form.get("url")
@@ -92,7 +93,7 @@ def see_other_with_error(message: str) -> Response:
 @router.post("/webhooks/endpoints/{endpoint_id}/test")
 async def test_endpoint(request: Request, endpoint_id: str) -> Response:
     """Queue a ``webhook.test`` event to the endpoint."""
-    form = await request.form()
+    form = await read_form(request)
     user = await form_user(request, form)
     try:
         await webhook_endpoints.send_test_event(
@@ -107,7 +108,7 @@ async def test_endpoint(request: Request, endpoint_id: str) -> Response:
 @router.post("/webhooks/endpoints/{endpoint_id}/delete")
 async def delete_endpoint(request: Request, endpoint_id: str) -> Response:
     """Stop sending to the endpoint."""
-    form = await request.form()
+    form = await read_form(request)
     user = await form_user(request, form)
     try:
         await webhook_endpoints.delete_endpoint(
@@ -121,7 +122,7 @@ async def delete_endpoint(request: Request, endpoint_id: str) -> Response:
 @router.post("/webhooks/deliveries/{delivery_id}/resend")
 async def resend(request: Request, delivery_id: str) -> Response:
     """Send a finished delivery again."""
-    form = await request.form()
+    form = await read_form(request)
     user = await form_user(request, form)
     try:
         await webhook_endpoints.resend_delivery(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TypeVar
 
-from grokimagine.vocabulary import DEFAULT_RESOLUTION, DEFAULT_SECONDS
+from grokimagine.vocabulary import DEFAULT_RESOLUTION, DEFAULT_SECONDS, RATIOS
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ class Capabilities:
     extend_durations: tuple[int, ...] = ()
     extend_source_seconds: tuple[float, float] | None = None
     edit_max_seconds: float | None = None
+    ratios: tuple[str, ...] = RATIOS  # aspect ratios it renders (vocabulary.SIZES has each size)
 
     def intersect(self, other: Capabilities) -> Capabilities:
         """What both engines accept."""
@@ -48,6 +49,7 @@ class Capabilities:
                 self.extend_source_seconds, other.extend_source_seconds
             ),
             edit_max_seconds=_smaller(self.edit_max_seconds, other.edit_max_seconds),
+            ratios=tuple(r for r in self.ratios if r in other.ratios),
         )
 
     def offers(self, operation: str) -> bool:

@@ -16,7 +16,7 @@ from grokimagine.engines.base import Engine
 from grokimagine.engines.capabilities import BASELINE, Capabilities
 from grokimagine.engines.errors import EngineConfigError, UnknownEngineError
 from grokimagine.settings import Settings
-from grokimagine.vocabulary import RESOLUTIONS
+from grokimagine.vocabulary import RATIOS, RESOLUTIONS, WIDE_RATIOS
 
 __all__ = [
     "EngineConfigError",
@@ -93,6 +93,7 @@ def _preview_capabilities(settings: Settings) -> Capabilities:
         negative_prompt=True,
         operations=ALL_OPERATIONS,
         extend_durations=PREVIEW_DURATIONS,
+        ratios=RATIOS + WIDE_RATIOS,  # it draws any size
     )
 
 
@@ -135,6 +136,7 @@ def _xai_capabilities(settings: Settings) -> Capabilities:
         extend_durations=XAI_EXTEND_DURATIONS,
         extend_source_seconds=XAI_EXTEND_SOURCE_SECONDS,
         edit_max_seconds=XAI_EDIT_MAX_SECONDS,
+        ratios=RATIOS + WIDE_RATIOS,  # xAI's aspect_ratio takes 16:9 and 9:16 too
     )
 
 
@@ -158,6 +160,52 @@ def _openai_videos_capabilities(settings: Settings) -> Capabilities:
     extras = settings.openai_videos.send_extras
     # /v1/videos takes one input_reference image.
     return Capabilities(durations, RESOLUTIONS, seed=extras, negative_prompt=extras, max_images=1)
+
+
+# -- GPU fleets: SGLang Diffusion and vLLM-Omni servers (docs/gpu-fleet.md) -----------------
+
+
+def _build_sglang(settings: Settings) -> Engine:
+    from grokimagine.engines.relay.fleet_engine import SglangEngine
+
+    return SglangEngine(settings)
+
+
+def _build_vllm_omni(settings: Settings) -> Engine:
+    from grokimagine.engines.relay.fleet_engine import VllmOmniEngine
+
+    return VllmOmniEngine(settings)
+
+
+def _fleet_check(engine: str) -> Callable[[Settings], None]:
+    def check(settings: Settings) -> None:
+        from grokimagine.engines.relay.fleet_engine import check_fleet_settings
+
+        check_fleet_settings(settings, engine)
+
+    return check
+
+
+def _fleet_capabilities(group_name: str) -> Callable[[Settings], Capabilities]:
+    def capabilities(settings: Settings) -> Capabilities:
+        group = getattr(settings, group_name)
+        durations = tuple(sorted(set(group.durations))) or PREVIEW_DURATIONS
+        # Both servers take seed and negative_prompt, and one input image when the served
+        # model is an image-to-video one.
+        images = 1 if group.image_to_video else 0
+        return Capabilities(
+            durations, RESOLUTIONS, seed=True, negative_prompt=True, max_images=images
+        )
+
+    return capabilities
+
+
+def _fleet_concurrency(group_name: str) -> Callable[[Settings], int]:
+    def concurrency(settings: Settings) -> int:
+        # Every job slot of every node: the pool hands each task to a node with a free one.
+        return max(1, sum(node.concurrency for node in getattr(settings, group_name).nodes))
+
+    return concurrency
 
 
 # -- diffusers (open-weight models on a GPU) -------------------------------------------------
@@ -215,6 +263,20 @@ SPECS: dict[str, EngineSpec] = {
             _check_openai_videos,
             _openai_videos_capabilities,
             _relay_concurrency,
+        ),
+        EngineSpec(
+            "sglang",
+            _build_sglang,
+            _fleet_check("sglang"),
+            _fleet_capabilities("sglang"),
+            _fleet_concurrency("sglang"),
+        ),
+        EngineSpec(
+            "vllm-omni",
+            _build_vllm_omni,
+            _fleet_check("vllm-omni"),
+            _fleet_capabilities("vllm_omni"),
+            _fleet_concurrency("vllm_omni"),
         ),
         # One pipeline on one GPU renders one video at a time; run a worker per GPU.
         EngineSpec("diffusers", _build_diffusers, _check_diffusers, _diffusers_capabilities),

@@ -19,9 +19,13 @@ from grokimagine.http.admin import operations as admin_ops_routes
 from grokimagine.http.admin import ops
 from grokimagine.http.admin import settings as admin_settings_routes
 from grokimagine.http.auth import Authenticator
+from grokimagine.http.boundary import ErrorBoundary
 from grokimagine.http.errors import install_error_handlers
 from grokimagine.http.gate import ApiGate
 from grokimagine.http.observe import RequestObserver
+from grokimagine.http.openai import schemas as openai_schemas
+from grokimagine.http.openai import videos as openai_routes
+from grokimagine.http.openai.errors import OpenAIErrorEnvelope
 from grokimagine.http.openapi.document import install_openapi
 from grokimagine.http.openapi.shaping import camel_case_operation_id, shape_for_generators
 from grokimagine.http.ratelimit import RateLimiter, storage_for
@@ -127,12 +131,16 @@ def create_app(
     app.include_router(admin_ops_routes.router)
     app.include_router(admin_settings_routes.router)
     app.include_router(admin_money_routes.router)
+    app.include_router(openai_routes.router)  # OpenAI's Videos API shape (issue 22)
     # Kept on the app so that an admin change to an account drops its cached keys here at once.
     app.state.authenticator = authenticator = Authenticator(
         services.db, settings.auth_cache_seconds
     )
     # POST /v1/generate parses its own body; its schema is listed for generators all the same.
-    shape_for_generators(app, [GenerateRequest, ExtendRequest, EditRequest])
+    shape_for_generators(
+        app, [GenerateRequest, ExtendRequest, EditRequest, *openai_schemas.REQUEST_BODIES]
+    )
+    app.add_middleware(ErrorBoundary)  # innermost: a 500 keeps the connection (issue 21)
     plan_limits = plan_catalog(settings).limits()  # kept current by BusinessSettingsRefresh
     app.add_middleware(
         ApiGate,
@@ -144,6 +152,8 @@ def create_app(
     )
     # Outside the gate: the gate limits by the plans in force.
     app.add_middleware(BusinessSettingsRefresh, services=services, plan_limits=plan_limits)
+    # Around the gate: its refusals on /v1/videos and /v1/models get OpenAI's envelope too.
+    app.add_middleware(OpenAIErrorEnvelope)
     # Added last, so outermost: it sees (and times) the gate's refusals too.
     app.add_middleware(
         RequestObserver,

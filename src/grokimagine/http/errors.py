@@ -16,24 +16,38 @@ from starlette.routing import Match
 
 from grokimagine.domain.accounts.accounts import AccountNotFoundError
 from grokimagine.domain.accounts.self_service import EmailNotVerifiedError
-from grokimagine.domain.billing.credits import BalanceTooLowError, InsufficientCreditsError
+from grokimagine.domain.billing.credits import (
+    MAX_BALANCE,
+    BalanceLimitError,
+    BalanceTooLowError,
+    InsufficientCreditsError,
+)
 from grokimagine.domain.billing.plans import UnknownPlanError
 from grokimagine.domain.cursors import InvalidCursorError
 from grokimagine.domain.errors import InvalidRequestError
 from grokimagine.domain.media.images import ImageRejected, ImageTooLargeError
 from grokimagine.domain.media.video_sources import VideoRejected
+from grokimagine.domain.operator.accounts import KeyNotFoundError
 from grokimagine.domain.operator.business_settings import (
     BusinessSettingsError,
     StaleVersionError,
 )
 from grokimagine.domain.operator.tasks import TaskNotRefundableError
 from grokimagine.domain.purchases.checkout import PaymentProviderError, PaymentsNotConfiguredError
+from grokimagine.domain.purchases.credit_amounts import AmountsNotOnSaleError
 from grokimagine.domain.purchases.credit_packs import PackNotFoundError
+from grokimagine.domain.purchases.plan_prices import PlanPriceNotFoundError
 from grokimagine.domain.purchases.redemption_codes import CodeNotRedeemableError
 from grokimagine.domain.purchases.stripe_events import (
     PaymentNotYetKnownError,
     WebhookSignatureError,
 )
+from grokimagine.domain.purchases.subscription_events import StripeUnreachableError
+from grokimagine.domain.purchases.subscriptions import (
+    SubscriptionExistsError,
+    SubscriptionNotFoundError,
+)
+from grokimagine.domain.submission.models import ModelNotFoundError
 from grokimagine.domain.submission.video_operations import OperationNotSupportedError
 from grokimagine.domain.tasks.control import TaskNotCancelableError
 from grokimagine.domain.tasks.idempotency import IdempotencyConflictError
@@ -43,7 +57,9 @@ from grokimagine.domain.tasks.records import (
     TaskNotFoundError,
     TooManyActiveTasksError,
 )
+from grokimagine.domain.tasks.videos import VideoAssetMissingError
 from grokimagine.http.envelope import error_response
+from grokimagine.http.fields import FieldError
 from grokimagine.storage.db import DatabaseBusyError
 
 log = logging.getLogger("grokimagine.http")
@@ -162,10 +178,28 @@ DOMAIN_ERRORS: dict[type[Exception], Refusal] = {
     BalanceTooLowError: Refusal(
         409, "BALANCE_TOO_LOW", lambda exc: f"Balance too low: it is {exc.balance} credits"
     ),
+    BalanceLimitError: Refusal(
+        409,
+        "BALANCE_LIMIT",
+        lambda exc: (
+            f"Balance limit: it is {exc.balance} credits; a balance holds at most {MAX_BALANCE}"
+        ),
+    ),
+    KeyNotFoundError: Refusal(
+        404,
+        "KEY_NOT_FOUND",
+        lambda exc: f"Key not found: no active key {exc.key_id} on account {exc.account_id}",
+    ),
     TaskNotRefundableError: Refusal(
         409, "TASK_NOT_REFUNDABLE", lambda exc: f"Task not refundable: {exc.why}"
     ),
     TaskNotFoundError: Refusal(404, "TASK_NOT_FOUND", lambda _: "Task not found"),
+    ModelNotFoundError: Refusal(
+        404, "MODEL_NOT_FOUND", lambda exc: f"Model not found: {exc.model}"
+    ),
+    VideoAssetMissingError: Refusal(
+        404, "ASSET_NOT_FOUND", lambda exc: f"Not found: {exc.message}"
+    ),
     TaskNotCancelableError: Refusal(
         409,
         "TASK_NOT_CANCELABLE",
@@ -192,6 +226,23 @@ DOMAIN_ERRORS: dict[type[Exception], Refusal] = {
     # Any answer but 2xx makes Stripe deliver the event again later, which is what we want.
     PaymentNotYetKnownError: Refusal(
         409, "PAYMENT_NOT_READY", lambda exc: f"Payment not ready: {exc}; deliver again later"
+    ),
+    StripeUnreachableError: Refusal(
+        503, "PAYMENT_PROVIDER_UNAVAILABLE", lambda exc: f"Payment provider unavailable: {exc}"
+    ),
+    AmountsNotOnSaleError: Refusal(
+        404, "AMOUNTS_NOT_ON_SALE", lambda _: "Not found: credits are not sold by the amount"
+    ),
+    PlanPriceNotFoundError: Refusal(
+        404, "PLAN_PRICE_NOT_FOUND", lambda exc: f"Plan has no monthly price: {exc}"
+    ),
+    SubscriptionExistsError: Refusal(
+        409,
+        "SUBSCRIPTION_EXISTS",
+        lambda _: "Conflict: the account already has a subscription; cancel it first",
+    ),
+    SubscriptionNotFoundError: Refusal(
+        404, "SUBSCRIPTION_NOT_FOUND", lambda _: "Not found: the account has no subscription"
     ),
     IdempotencyConflictError: Refusal(
         409,
@@ -244,6 +295,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> Response:
         return error_response(exc.status, exc.error, exc.message, exc.headers)
+
+    @app.exception_handler(FieldError)
+    async def _field_error(_: Request, exc: FieldError) -> Response:
+        return error_response(400, "INVALID_REQUEST", f"Invalid request: {exc}")
 
     @app.exception_handler(RequestValidationError)
     async def _request_validation(_: Request, exc: RequestValidationError) -> Response:

@@ -164,6 +164,8 @@ tasks = Table(
     Index("ix_tasks_status_created", "status", "created_at"),
     Index("ix_tasks_status_route_head_created", "status", "route_head", "created_at"),
     Index("ix_tasks_account_idempotency", "account_id", "idempotency_key", unique=True),
+    # The fair-share claim's "when was this account last served" (domain/tasks/queue.py).
+    Index("ix_tasks_account_started", "account_id", "started_at"),
 )
 
 # Workers that have run against this database, for the fleet's last-seen metric.
@@ -174,6 +176,9 @@ workers = Table(
     Column("engines", JSON, nullable=False),
     Column("started_at", UTCDateTime, nullable=False),
     Column("last_seen_at", UTCDateTime, nullable=False, index=True),
+    # The GPU nodes behind the worker's fleet engines as it last saw them (health, jobs in
+    # flight, latency), written at each check-in: [{"engine", "name", "url", ...}].
+    Column("nodes", JSON, nullable=True),
 )
 
 # One row per webhook message (a task reaching a final state with a callback_url), written in the
@@ -418,4 +423,80 @@ redemptions = Table(
     Column("code_id", ForeignKey("redemption_codes.id"), primary_key=True),
     Column("account_id", ForeignKey("accounts.id"), primary_key=True),
     Column("created_at", UTCDateTime, nullable=False),
+)
+
+# The monthly price the operator charges for a plan (keyed by the plan's name, issue 26).
+plan_prices = Table(
+    "plan_prices",
+    metadata,
+    Column("plan", String(40), primary_key=True),
+    Column("currency", String(3), nullable=False),
+    Column("unit_amount", BigInteger, nullable=False),  # minor units (cents) a month
+    Column("stripe_price_id", String(200), nullable=True),  # the operator's own Stripe Price
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# A customer's plan subscription through Stripe: ``pending`` until Checkout completes,
+# ``active`` while invoices are paid, ``ended`` once canceled or unpaid (the plan downgraded).
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("account_id", ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("plan", String(40), nullable=False),
+    Column("unit_amount", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("checkout_session_id", String(200), nullable=True, unique=True),
+    Column("stripe_subscription_id", String(200), nullable=True, unique=True),
+    Column("stripe_customer_id", String(200), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("renewed_at", UTCDateTime, nullable=True),
+    Column("cancels_at", UTCDateTime, nullable=True),  # canceled at the period's end
+    Column("ended_at", UTCDateTime, nullable=True),
+)
+
+# Each paid subscription invoice grants the plan's monthly credits once: the invoice id is
+# the primary key, written in the grant's transaction.
+subscription_invoices = Table(
+    "subscription_invoices",
+    metadata,
+    Column("invoice_id", String(200), primary_key=True),
+    Column("subscription_id", ForeignKey("subscriptions.id"), nullable=False, index=True),
+    Column("account_id", ForeignKey("accounts.id"), nullable=False),
+    Column("credits", BigInteger, nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("hosted_invoice_url", Text, nullable=True),
+    Column("paid_at", UTCDateTime, nullable=False),
+)
+
+# "Buy an amount": the operator's price for any number of credits between two bounds (one row).
+credit_amount_prices = Table(
+    "credit_amount_prices",
+    metadata,
+    Column("id", String(20), primary_key=True),  # always "default"
+    Column("currency", String(3), nullable=False),
+    Column("price_per_thousand_minor", BigInteger, nullable=False),  # minor units per 1,000
+    Column("min_credits", BigInteger, nullable=False),
+    Column("max_credits", BigInteger, nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Auto top-up: below ``threshold`` credits, one pack is charged to the saved card. ``armed``
+# is cleared when a top-up starts and set again only once the balance is back at the threshold,
+# so one crossing starts one top-up.
+auto_top_ups = Table(
+    "auto_top_ups",
+    metadata,
+    Column("account_id", ForeignKey("accounts.id"), primary_key=True),
+    Column("enabled", Boolean, nullable=False),
+    Column("threshold", BigInteger, nullable=False),
+    Column("pack_id", String(40), nullable=True),
+    Column("armed", Boolean, nullable=False),
+    Column("stripe_customer_id", String(200), nullable=True),
+    Column("payment_method_id", String(200), nullable=True),
+    Column("last_payment_id", String(40), nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False),
 )

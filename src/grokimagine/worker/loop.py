@@ -20,12 +20,14 @@ import uuid
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from grokimagine.domain.billing.low_balance import send_due_alerts
 from grokimagine.domain.billing.plan_grants import grant_monthly_credits
 from grokimagine.domain.billing.plans import plan_catalog
 from grokimagine.domain.operator import fleet
 from grokimagine.domain.operator.business_settings import refresh_business_settings
+from grokimagine.domain.purchases.auto_top_up import sweep_auto_top_ups
 from grokimagine.domain.tasks import queue as task_queue
 from grokimagine.domain.tasks.queue import Lease
 from grokimagine.domain.tasks.records import TaskRecord
@@ -149,11 +151,24 @@ class Worker:
         if force or now - self._checked_in >= CHECK_IN_SECONDS:
             self._checked_in = now
             WORKER_HEARTBEATS.inc()
-            await fleet.touch_worker(self.services.db, self.worker_id)
+            await fleet.touch_worker(self.services.db, self.worker_id, self._node_views())
             await refresh_business_settings(self.services)  # plans, retention
             self.retention.maybe_start()
             await grant_monthly_credits(self.services.db, plan_catalog(self.services.settings))
             await send_due_alerts(self.services.db, self.settings.smtp)  # low-balance emails
+            try:
+                await sweep_auto_top_ups(self.services.db, self.services.settings)
+            except Exception:  # a payment problem must not stop the videos
+                log.exception("auto top-up sweep failed; next check-in tries again")
+
+    def _node_views(self) -> list[dict[str, Any]]:
+        """The GPU nodes of this worker's fleet engines (sglang, vllm-omni), as they are now."""
+        views: list[dict[str, Any]] = []
+        for name in sorted(self.engines):
+            node_status = getattr(self.router.engine(name), "node_status", None)
+            if callable(node_status):
+                views += [{"engine": name, **node} for node in node_status()]
+        return views
 
     def _warm_up(self, names: list[str]) -> None:
         """Build every engine (loading weights, opening pools) before the first claim."""

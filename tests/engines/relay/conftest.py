@@ -14,8 +14,10 @@ from grokimagine.engines.relay.limits import reset_provider_slots
 from grokimagine.settings import Settings
 
 from .fake_openai import FakeOpenAIVideos, OpenAIScenario
+from .fake_sglang import FakeSglang, SglangScenario
+from .fake_vllm_omni import FakeVllmOmni, VllmScenario
 from .fake_xai import FakeXai, XaiScenario
-from .helpers import OPENAI_KEY, XAI_KEY, ProgressLog, fast_settings
+from .helpers import OPENAI_KEY, VLLM_KEY, XAI_KEY, ProgressLog, fast_settings
 from .loopback import LoopbackServer
 
 
@@ -40,6 +42,36 @@ def openai_server(sample_mp4: bytes) -> Iterator[tuple[FakeOpenAIVideos, str]]:
     fake = FakeOpenAIVideos(sample_mp4, OPENAI_KEY)
     with LoopbackServer(fake.app) as server:
         yield fake, server.base_url
+
+
+@pytest.fixture(scope="module")
+def sglang_server(sample_mp4: bytes) -> Iterator[tuple[FakeSglang, str]]:
+    fake = FakeSglang(sample_mp4)
+    with LoopbackServer(fake.app) as server:
+        yield fake, server.base_url
+
+
+@pytest.fixture(scope="module")
+def vllm_server(sample_mp4: bytes) -> Iterator[tuple[FakeVllmOmni, str]]:
+    fake = FakeVllmOmni(sample_mp4, api_key=VLLM_KEY)
+    with LoopbackServer(fake.app) as server:
+        yield fake, server.base_url
+
+
+@pytest.fixture
+def sglang(sglang_server: tuple[FakeSglang, str]) -> FakeSglang:
+    """The fake SGLang Diffusion node, reset to a plain successful scenario."""
+    fake, _ = sglang_server
+    fake.reset(SglangScenario())
+    return fake
+
+
+@pytest.fixture
+def vllm(vllm_server: tuple[FakeVllmOmni, str]) -> FakeVllmOmni:
+    """The fake vLLM-Omni node, reset to a plain successful scenario."""
+    fake, _ = vllm_server
+    fake.reset(VllmScenario())
+    return fake
 
 
 @pytest.fixture(autouse=True)

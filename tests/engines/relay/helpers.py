@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,7 @@ from grokimagine.settings import Settings
 
 XAI_KEY = "xai-test-key-0123456789"
 OPENAI_KEY = "sk-test-key-0123456789"
+VLLM_KEY = "vllm-test-key-0123456789"
 
 
 def fast_settings(**overrides: Any) -> Settings:
@@ -30,6 +33,16 @@ def fast_settings(**overrides: Any) -> Settings:
     }
     values.update(overrides)
     return Settings(**values)
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 20.0) -> bool:
+    """Poll ``predicate`` (a fake's state, seen from a test thread) until true or ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 def make_request(**overrides: Any) -> GenerationRequest:

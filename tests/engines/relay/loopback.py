@@ -13,10 +13,10 @@ import uvicorn
 class LoopbackServer:
     """Context manager serving ``app`` over real HTTP on loopback; ``base_url`` is its address."""
 
-    def __init__(self, app: object):
+    def __init__(self, app: object, *, port: int = 0):
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._socket.bind(("127.0.0.1", 0))
+        self._socket.bind(("127.0.0.1", port))  # 0: a free port; a given one: restart there
         host, port = self._socket.getsockname()
         self.base_url = f"http://{host}:{port}"
         config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
@@ -43,6 +43,11 @@ class LoopbackServer:
         self._server.should_exit = True
         self._thread.join(timeout=10)
         self._socket.close()
+
+    def kill(self) -> None:
+        """Stop at once, dropping connections in flight (a host that dies mid-request)."""
+        self._server.force_exit = True
+        self.__exit__(None, None, None)
 
 
 def closed_port_url() -> str:

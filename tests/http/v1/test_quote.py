@@ -12,7 +12,9 @@ from sqlalchemy import func, select
 
 from grokimagine.domain.accounts import accounts
 from grokimagine.domain.accounts.audit import CLI
+from grokimagine.domain.billing.price_table import PriceTableError
 from grokimagine.domain.operator import business_settings
+from grokimagine.domain.operator.business_settings import check_business_settings
 from grokimagine.services import Services
 from grokimagine.settings import Settings
 from grokimagine.storage.schema import tasks
@@ -158,27 +160,15 @@ async def test_a_custom_table_prices_by_engine_and_tier_and_never_reprices_old_t
     assert await balance(services, customer.account_id) == 1000
 
 
-async def test_a_duration_past_every_tier_is_refused_by_quote_and_generate_alike(
-    settings: Settings, services: Services
+async def test_a_table_without_a_tier_for_a_duration_the_engines_accept_refuses_the_start(
+    settings: Settings,
 ) -> None:
+    # The preview engine accepts 1 to 10 s: a table whose tiers stop at 6 s cannot price 7 s,
+    # so the app does not start (issue 21), rather than refusing those requests one by one.
     table = {"default": {"480p": {"tiers": {"6": 40}}, "720p": {"tiers": {"6": 60}}}}
-    async with app_with(settings, pricing_table=json.dumps(table)) as (own, client):
-        customer = await make_customer(own)
-        body = {**REFERENCE, "duration": 8}
-        quoted = error(
-            await client.post("/v1/quote", json=body, headers=customer.headers),
-            400,
-            "INVALID_REQUEST",
-        )
-        generated = error(
-            await client.post("/v1/generate", json=body, headers=customer.headers),
-            400,
-            "INVALID_REQUEST",
-        )
-        assert quoted["message"] == generated["message"]
-        assert "no price for 8 s at 480p" in quoted["message"]
-    assert await task_count(services) == 0
-    assert await balance(services, customer.account_id) == 400
+    bad = settings.replace(pricing_table=json.dumps(table))
+    with pytest.raises(PriceTableError, match="no price for a 7 s video at 480p on preview"):
+        check_business_settings(bad)  # what create_app, serve and worker call first
 
 
 async def test_quote_refuses_exactly_what_generate_refuses_and_creates_nothing(

@@ -11,7 +11,8 @@ from sqlalchemy import Row, bindparam, func, insert, select, update
 from grokimagine.domain import ids
 from grokimagine.domain.accounts.audit import Actor, record_action
 from grokimagine.domain.billing import credits
-from grokimagine.domain.billing.plans import PLANS, PlanCatalog
+from grokimagine.domain.billing.credits import MAX_CREDITS_PER_CHANGE
+from grokimagine.domain.billing.plans import PLANS, PlanCatalog, UnknownPlanError
 from grokimagine.domain.clock import iso_utc, utcnow
 from grokimagine.domain.errors import InvalidRequestError
 from grokimagine.storage.db import Database, DbConnection
@@ -142,9 +143,11 @@ async def open_account(
     so that what is made with it (a console user at sign-up) commits with it; its id."""
     catalog = plans or PlanCatalog(PLANS)
     if plan not in catalog:
-        raise ValueError(f"unknown plan {plan!r}; plans: {', '.join(catalog.names())}")
-    if credits_granted < 0:
-        raise ValueError("the opening grant cannot be negative")
+        raise UnknownPlanError(f"unknown plan {plan!r}; plans: {', '.join(catalog.names())}")
+    if not 0 <= credits_granted <= MAX_CREDITS_PER_CHANGE:
+        raise InvalidRequestError(
+            f"The credits parameter is not valid: from 0 to {MAX_CREDITS_PER_CHANGE}"
+        )
     account = Account(
         id=ids.new_account_id(),
         name=name,

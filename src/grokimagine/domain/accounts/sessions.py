@@ -195,7 +195,10 @@ async def session_user(db: Database, token: str | None) -> SessionUser | None:
 
 def csrf_matches(user: SessionUser, submitted: str | None) -> bool:
     """Whether a form's CSRF token is this session's (compared in constant time)."""
-    return bool(submitted) and hmac.compare_digest(user.csrf_token, submitted or "")
+    if not submitted:
+        return False
+    # As bytes: compare_digest raises on str holding anything but ASCII.
+    return hmac.compare_digest(user.csrf_token.encode(), submitted.encode("utf-8", "replace"))
 
 
 async def end_session(db: Database, session_id: str) -> None:

@@ -10,12 +10,27 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from grokimagine.domain.clock import utcnow
+from grokimagine.domain.errors import InvalidRequestError
 from grokimagine.ops.metrics import CREDITS
 from grokimagine.storage.schema import accounts, ledger
+
+# The most one grant or deduction moves, on every surface (admin API, /admin form, CLI).
+MAX_CREDITS_PER_CHANGE = 10**12
+# The most a grant may raise a balance to: far inside the BIGINT column (9.2e18) on both
+# databases, so refunds on top of it never overflow and the ledger's SUM stays an integer.
+MAX_BALANCE = 10**15
 
 
 class InsufficientCreditsError(Exception):
     """The balance is below the price."""
+
+
+class BalanceLimitError(Exception):
+    """A grant would take the balance past :data:`MAX_BALANCE`."""
+
+    def __init__(self, balance: int) -> None:
+        super().__init__(f"the balance is {balance}")
+        self.balance = balance
 
 
 class BalanceTooLowError(Exception):
@@ -35,10 +50,28 @@ async def grant_credits(
     admin_key_id: str | None = None,
     reason: str = "grant",
 ) -> int:
-    """Add ``amount`` credits (positive) to an account; returns the new balance."""
-    if amount <= 0:
-        raise ValueError("a grant must be positive")
-    return await _post(conn, account_id, amount, reason, None, note, admin_key_id)
+    """Add ``amount`` credits (1 to :data:`MAX_CREDITS_PER_CHANGE`) to an account; the new
+    balance. Raises :class:`BalanceLimitError` past :data:`MAX_BALANCE`."""
+    if not 0 < amount <= MAX_CREDITS_PER_CHANGE:
+        raise InvalidRequestError(
+            f"The amount parameter is not valid: from 1 to {MAX_CREDITS_PER_CHANGE} credits"
+        )
+    # Conditional, like a deduction: racing grants cannot pass the ceiling together.
+    result = await conn.execute(
+        update(accounts)
+        .where(accounts.c.id == account_id, accounts.c.balance <= MAX_BALANCE - amount)
+        .values(balance=accounts.c.balance + amount)
+        .returning(accounts.c.balance)
+    )
+    balance = result.scalar_one_or_none()
+    if balance is None:
+        found = await conn.execute(select(accounts.c.balance).where(accounts.c.id == account_id))
+        current = found.scalar_one_or_none()
+        if current is None:
+            raise LookupError(f"no account {account_id}")
+        raise BalanceLimitError(int(current))
+    await _write_row(conn, account_id, amount, reason, None, note, admin_key_id)
+    return int(balance)
 
 
 async def deduct_credits(
@@ -55,8 +88,10 @@ async def deduct_credits(
     the conditional UPDATE is what holds under racing deductions and submissions, as in
     :func:`reserve_credits`.
     """
-    if amount <= 0:
-        raise ValueError("a deduction must be positive")
+    if not 0 < amount <= MAX_CREDITS_PER_CHANGE:
+        raise InvalidRequestError(
+            f"The amount parameter is not valid: from 1 to {MAX_CREDITS_PER_CHANGE} credits"
+        )
     result = await conn.execute(
         update(accounts)
         .where(accounts.c.id == account_id, accounts.c.balance >= amount)
@@ -166,6 +201,19 @@ async def _post(
     balance = result.scalar_one_or_none()
     if balance is None:
         raise LookupError(f"no account {account_id}")
+    await _write_row(conn, account_id, amount, reason, task_id, note, admin_key_id)
+    return int(balance)
+
+
+async def _write_row(
+    conn: AsyncConnection,
+    account_id: str,
+    amount: int,
+    reason: str,
+    task_id: str | None,
+    note: str,
+    admin_key_id: str | None,
+) -> None:
     await conn.execute(
         insert(ledger).values(
             account_id=account_id,
@@ -177,4 +225,3 @@ async def _post(
             created_at=utcnow(),
         )
     )
-    return int(balance)

@@ -11,11 +11,11 @@ from datetime import datetime
 from sqlalchemy import and_, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from grokimagine.domain.billing.credits import grant_credits
+from grokimagine.domain.billing.credits import BalanceLimitError, grant_credits
 from grokimagine.domain.billing.plans import PlanCatalog
 from grokimagine.domain.clock import utcnow
 from grokimagine.storage.db import Database
-from grokimagine.storage.schema import accounts, monthly_grants
+from grokimagine.storage.schema import accounts, monthly_grants, subscriptions
 
 
 def period_of(moment: datetime) -> str:
@@ -46,6 +46,10 @@ async def grant_monthly_credits(
                 accounts.c.plan == plan.name,
                 accounts.c.disabled_at.is_(None),
                 monthly_grants.c.account_id.is_(None),
+                # A paid subscription's credits come with each paid invoice instead.
+                accounts.c.id.not_in(
+                    select(subscriptions.c.account_id).where(subscriptions.c.status == "active")
+                ),
             )
         )
         for (account_id,) in due:
@@ -68,5 +72,7 @@ async def grant_monthly_credits(
                     )
             except IntegrityError:
                 continue  # another worker granted it first
+            except BalanceLimitError:
+                continue  # at the ceiling already: nothing more to add this month
             made += 1
     return made

@@ -27,6 +27,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -38,6 +39,8 @@ from grokimagine.settings import Settings
 from grokimagine.vocabulary import DEFAULT_SECONDS, RESOLUTIONS
 
 MAX_CREDITS_PER_VIDEO = 10_000_000
+MAX_TIER_SECONDS = 3600  # far past any video an engine makes
+_SECONDS = re.compile(r"^[0-9]{1,4}$")
 
 
 class PriceTableError(ValueError):
@@ -111,8 +114,15 @@ class PriceTable:
                 name: (self.extend.get(name) or self.rule_for(name, engine)).describe()
                 for name in self.default
             },
-            "edit": {name: self.edit_price(name, engine) for name in self.default},
+            "edit": {name: self._edit_or_none(name, engine) for name in self.default},
         }
+
+    def _edit_or_none(self, resolution: str, engine: str | None) -> int | None:
+        # Shown, not charged: a gap the engines never reach (start-up checks those) is null.
+        try:
+            return self.edit_price(resolution, engine)
+        except NoPriceError:
+            return None
 
     def rules_for_engine(self, engine: str | None) -> dict[str, dict[str, Any]]:
         """The rule of each resolution that applies on ``engine``, described."""
@@ -194,7 +204,8 @@ def read_price_table_source(source: str | None) -> Any:
     if text.startswith("{"):
         try:
             return json.loads(text)
-        except json.JSONDecodeError as exc:
+        except (ValueError, RecursionError) as exc:
+            # ValueError: JSONDecodeError, or an integer past Python's digit limit.
             raise PriceTableError(f"not valid JSON: {exc}") from None
     path = Path(text)
     try:
@@ -203,7 +214,7 @@ def read_price_table_source(source: str | None) -> Any:
         raise PriceTableError(f"cannot read {path}: {exc.strerror or exc}") from None
     try:
         return tomllib.loads(content) if path.suffix == ".toml" else json.loads(content)
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+    except (ValueError, RecursionError, UnicodeDecodeError) as exc:
         raise PriceTableError(f"{path}: {exc}") from None
 
 
@@ -281,12 +292,14 @@ def _parse_tiers(raw: Any, where: str) -> tuple[tuple[int, int], ...]:
         raise PriceTableError(f"{where}: must be a non-empty object of seconds -> credits")
     tiers = []
     for seconds, credits in raw.items():
-        try:
-            longest = int(seconds)
-        except (TypeError, ValueError):
-            raise PriceTableError(f"{where}.{seconds}: seconds must be a whole number") from None
-        if longest < 1:
-            raise PriceTableError(f"{where}.{seconds}: seconds must be at least 1")
+        # ASCII digits only: int() would take "٦", " 6" and "1_0" too.
+        if not isinstance(seconds, str) or not _SECONDS.match(seconds):
+            raise PriceTableError(f"{where}.{seconds}: seconds must be a whole number")
+        longest = int(seconds)
+        if not 1 <= longest <= MAX_TIER_SECONDS:
+            raise PriceTableError(
+                f"{where}.{seconds}: seconds must be from 1 to {MAX_TIER_SECONDS}"
+            )
         tiers.append((longest, _whole(credits, f"{where}.{seconds}")))
     tiers.sort()
     return tuple(tiers)
@@ -308,8 +321,9 @@ def _decimal(value: Any, where: str) -> Decimal:
         number = Decimal(str(value))
     except InvalidOperation:
         raise PriceTableError(f"{where}: must be a number, not {value!r}") from None
-    if not number.is_finite() or number < 0:
-        raise PriceTableError(f"{where}: must be a number at least 0")
+    # Bounded before any arithmetic: 1e999999 times 60 overflows the decimal context.
+    if not number.is_finite() or not 0 <= number <= MAX_CREDITS_PER_VIDEO:
+        raise PriceTableError(f"{where}: must be a number from 0 to {MAX_CREDITS_PER_VIDEO}")
     return number
 
 

@@ -12,12 +12,22 @@ from typing import Any
 
 from sqlalchemy import or_, select, update
 
-from grokimagine.domain.accounts.accounts import Account, AccountNotFoundError, _account
+from grokimagine.domain.accounts.accounts import (
+    Account,
+    AccountNotFoundError,
+    _account,
+    revoke_key,
+)
 from grokimagine.domain.accounts.audit import Actor, record_action
-from grokimagine.domain.billing.credits import deduct_credits, grant_credits
+from grokimagine.domain.billing.credits import (
+    MAX_CREDITS_PER_CHANGE,
+    deduct_credits,
+    grant_credits,
+)
 from grokimagine.domain.billing.plans import PlanCatalog
 from grokimagine.domain.clock import utcnow
 from grokimagine.domain.cursors import InvalidCursorError, decode_cursor, encode_cursor
+from grokimagine.domain.errors import InvalidRequestError
 from grokimagine.storage.db import Database, DbConnection
 from grokimagine.storage.schema import accounts
 
@@ -163,17 +173,21 @@ async def enable_account(db: Database, actor: Actor, account_id: str) -> Account
 def _reason(reason: str) -> str:
     reason = reason.strip()
     if not reason:
-        raise ValueError("a reason is required")
+        raise InvalidRequestError("The reason parameter is required")
     if len(reason) > MAX_REASON:
-        raise ValueError(f"the reason is over {MAX_REASON} characters")
+        raise InvalidRequestError(
+            f"The reason parameter is not valid: at most {MAX_REASON} characters"
+        )
     return reason
 
 
 async def grant(db: Database, actor: Actor, account_id: str, amount: int, reason: str) -> int:
     """Add ``amount`` credits with a reason; a ledger row carries the admin key. New balance."""
     reason = _reason(reason)
-    if amount <= 0:
-        raise ValueError("the amount must be a positive number of credits")
+    if not 0 < amount <= MAX_CREDITS_PER_CHANGE:
+        raise InvalidRequestError(
+            f"The amount parameter is not valid: from 1 to {MAX_CREDITS_PER_CHANGE} credits"
+        )
     async with db.write() as conn:
         before = await _locked(conn, account_id)
         balance = await grant_credits(
@@ -196,8 +210,10 @@ async def deduct(db: Database, actor: Actor, account_id: str, amount: int, reaso
     """Take ``amount`` credits with a reason, never below zero (raises
     :class:`~grokimagine.domain.billing.credits.BalanceTooLowError`). New balance."""
     reason = _reason(reason)
-    if amount <= 0:
-        raise ValueError("the amount must be a positive number of credits")
+    if not 0 < amount <= MAX_CREDITS_PER_CHANGE:
+        raise InvalidRequestError(
+            f"The amount parameter is not valid: from 1 to {MAX_CREDITS_PER_CHANGE} credits"
+        )
     async with db.write() as conn:
         # No lock taken first: the conditional UPDATE alone decides, as for a task's charge.
         found = await conn.execute(select(accounts.c.id).where(accounts.c.id == account_id))
@@ -217,3 +233,19 @@ async def deduct(db: Database, actor: Actor, account_id: str, amount: int, reaso
             note=reason,
         )
     return balance
+
+
+class KeyNotFoundError(LookupError):
+    """The account has no active key of that id (unknown, another account's, or revoked)."""
+
+    def __init__(self, account_id: str, key_id: str) -> None:
+        super().__init__(f"no active key {key_id} on account {account_id}")
+        self.account_id = account_id
+        self.key_id = key_id
+
+
+async def revoke_account_key(db: Database, actor: Actor, account_id: str, key_id: str) -> None:
+    """Revoke the active key ``key_id`` of ``account_id`` (audited); raises
+    :class:`KeyNotFoundError` if it has none of that id."""
+    if not await revoke_key(db, key_id, actor=actor, account_id=account_id):
+        raise KeyNotFoundError(account_id, key_id)

@@ -25,12 +25,14 @@ from sqlalchemy.exc import IntegrityError
 
 from grokimagine.domain.accounts.audit import Actor, record_action
 from grokimagine.domain.billing.plans import PlanTableError, plan_catalog
+from grokimagine.domain.billing.price_coverage import check_price_coverage
 from grokimagine.domain.billing.price_table import (
     PriceTableError,
     price_table,
     read_price_table_source,
 )
 from grokimagine.domain.clock import iso_utc, utcnow
+from grokimagine.engines.registry import engine_spec
 from grokimagine.net.policy import Allowlist
 from grokimagine.services import Services
 from grokimagine.settings import PlanFields, Settings
@@ -44,9 +46,15 @@ MAX_RETENTION_DAYS = 3650
 
 def check_business_settings(settings: Settings) -> None:
     """Build the price table and the plan catalog once; a bad entry raises ``ValueError`` with
-    the variable's name and the entry at fault (``serve``, ``worker`` and the app call this)."""
-    price_table(settings)
-    plan_catalog(settings)
+    the variable's name and the entry at fault (``serve``, ``worker`` and the app call this).
+    The table must also price every request the engines of the routes accept."""
+    check_price_coverage(price_table(settings), settings, plan_catalog(settings))
+    for model, route in settings.openai_api.models.items():
+        for engine in route:
+            try:
+                engine_spec(settings, engine)
+            except ValueError as exc:
+                raise ValueError(f"GROKIMAGINE_OPENAI_API_MODELS: model {model!r}: {exc}") from None
 
 
 class BusinessSettingsError(ValueError):

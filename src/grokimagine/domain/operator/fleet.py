@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
 
@@ -34,12 +35,15 @@ async def register_worker(db: Database, worker_id: str, engines: Collection[str]
         )
 
 
-async def touch_worker(db: Database, worker_id: str) -> None:
-    """Record that a worker is alive now."""
+async def touch_worker(
+    db: Database, worker_id: str, nodes: list[dict[str, Any]] | None = None
+) -> None:
+    """Record that a worker is alive now, and (when given) the GPU nodes it sees."""
+    values: dict[str, Any] = {"last_seen_at": utcnow()}
+    if nodes is not None:
+        values["nodes"] = nodes
     async with db.write() as conn:
-        await conn.execute(
-            update(workers).where(workers.c.id == worker_id).values(last_seen_at=utcnow())
-        )
+        await conn.execute(update(workers).where(workers.c.id == worker_id).values(**values))
 
 
 async def fleet_snapshot(db: Database) -> FleetSnapshot:

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import and_, func, select
 
 from grokimagine.domain.clock import iso_utc, utcnow
+from grokimagine.domain.errors import InvalidRequestError
 from grokimagine.domain.operator.tasks import provider_facts
 from grokimagine.domain.tasks.records import PENDING, PROCESSING
 from grokimagine.storage.db import Database
@@ -23,7 +24,7 @@ PROVIDER_COLUMNS = ("provider_job_id", "provider_cost_usd")
 ALIVE_WITHIN = timedelta(seconds=30)
 
 
-class ReportRangeError(ValueError):
+class ReportRangeError(InvalidRequestError):
     """The report's dates are reversed or span too long."""
 
 
@@ -128,6 +129,7 @@ async def workers_and_engines(db: Database) -> dict[str, Any]:
         )
     }
     listed = []
+    seen_nodes: list[tuple[datetime, str, list[dict[str, Any]]]] = []
     alive_engines: dict[str, int] = defaultdict(int)
     for row in sorted(rows, key=lambda r: r.id):
         alive = row.last_seen_at > now - ALIVE_WITHIN or row.id in leased
@@ -142,6 +144,8 @@ async def workers_and_engines(db: Database) -> dict[str, Any]:
             }
         )
         if alive:
+            seen_nodes.append((row.last_seen_at, row.id, list(row.nodes or [])))
+        if alive:
             for engine in row.engines:
                 alive_engines[engine] += 1
     engines = [
@@ -152,4 +156,24 @@ async def workers_and_engines(db: Database) -> dict[str, Any]:
         }
         for name in sorted(set(alive_engines) | set(pending))
     ]
-    return {"workers": listed, "engines": engines}
+    return {"workers": listed, "engines": engines, "nodes": _fleet_nodes(seen_nodes)}
+
+
+def _fleet_nodes(
+    seen: list[tuple[datetime, str, list[dict[str, Any]]]],
+) -> list[dict[str, Any]]:
+    """Each GPU node once, as its freshest live worker saw it, with the jobs every live worker
+    has on it (several workers may share one pool of nodes)."""
+    merged: dict[tuple[str, str], dict[str, Any]] = {}
+    for _, worker_id, nodes in sorted(seen, key=lambda entry: entry[0], reverse=True):
+        for node in nodes:
+            key = (str(node.get("engine")), str(node.get("url")))
+            known = merged.get(key)
+            if known is None:
+                merged[key] = {**node, "workers": [worker_id]}
+            else:
+                known["in_flight"] = int(known.get("in_flight") or 0) + int(
+                    node.get("in_flight") or 0
+                )
+                known["workers"].append(worker_id)
+    return sorted(merged.values(), key=lambda n: (str(n.get("engine")), str(n.get("name"))))

@@ -17,6 +17,7 @@ import stripe
 from sqlalchemy import insert, select, update
 
 from grokimagine.domain.clock import iso_utc, utcnow
+from grokimagine.domain.purchases.credit_amounts import get_amount_price, quote_amount
 from grokimagine.domain.purchases.credit_packs import format_money, get_pack
 from grokimagine.settings import Settings, StripeSettings
 from grokimagine.storage.db import Database
@@ -70,8 +71,10 @@ async def start_checkout(
     *,
     success_url: str,
     cancel_url: str,
+    save_card: bool = False,
 ) -> Checkout:
-    """Record a pending payment for a pack and open a Checkout Session for it.
+    """Record a pending payment for a pack and open a Checkout Session for it (with
+    ``save_card``, Stripe keeps the card for auto top-up, off-session).
 
     Raises :class:`PaymentsNotConfiguredError`, ``PackNotFoundError`` or
     :class:`PaymentProviderError`.
@@ -79,6 +82,51 @@ async def start_checkout(
     if not settings.stripe.enabled:
         raise PaymentsNotConfiguredError()
     pack = await get_pack(db, pack_id, on_sale_only=True)
+    order = _Order(pack.id, pack.credits, pack.price_minor, pack.currency, pack.name, save_card)
+    return await _open_checkout(db, settings, account_id, order, success_url, cancel_url)
+
+
+async def start_amount_checkout(
+    db: Database,
+    settings: Settings,
+    account_id: str,
+    credits: int,
+    *,
+    success_url: str,
+    cancel_url: str,
+) -> Checkout:
+    """Record a pending payment for ``credits`` at the operator's rate and open a Checkout
+    Session for it.
+
+    Raises :class:`PaymentsNotConfiguredError`, ``AmountsNotOnSaleError``,
+    ``InvalidRequestError`` (out of the bounds) or :class:`PaymentProviderError`.
+    """
+    if not settings.stripe.enabled:
+        raise PaymentsNotConfiguredError()
+    offer = await get_amount_price(db)
+    price = quote_amount(offer, credits)
+    order = _Order(None, credits, price, offer.currency, "Credits")
+    return await _open_checkout(db, settings, account_id, order, success_url, cancel_url)
+
+
+@dataclass(frozen=True)
+class _Order:
+    pack_id: str | None
+    credits: int
+    price_minor: int
+    currency: str
+    name: str
+    save_card: bool = False
+
+
+async def _open_checkout(
+    db: Database,
+    settings: Settings,
+    account_id: str,
+    order: _Order,
+    success_url: str,
+    cancel_url: str,
+) -> Checkout:
     found = await db.fetch_one(select(accounts.c.disabled_at).where(accounts.c.id == account_id))
     if found is None or found.disabled_at is not None:
         raise PaymentProviderError("this account is disabled")
@@ -89,10 +137,10 @@ async def start_checkout(
                 id=payment_id,
                 account_id=account_id,
                 provider="stripe",
-                pack_id=pack.id,
-                credits=pack.credits,
-                amount_minor=pack.price_minor,
-                currency=pack.currency,
+                pack_id=order.pack_id,
+                credits=order.credits,
+                amount_minor=order.price_minor,
+                currency=order.currency,
                 status="pending",
                 credits_granted=0,
                 credits_taken_back=0,
@@ -100,25 +148,36 @@ async def start_checkout(
                 created_at=utcnow(),
             )
         )
-    metadata = {"payment_id": payment_id, "account_id": account_id, "credits": str(pack.credits)}
+    metadata = {"payment_id": payment_id, "account_id": account_id, "credits": str(order.credits)}
+    intent_data: dict[str, Any] = {"metadata": metadata}
+    saving: dict[str, Any] = {}
+    if order.save_card:
+        # Stripe's "save payment details during payment": a customer, the card kept for
+        # off-session charges (auto top-up).
+        metadata = {**metadata, "save_card": "1"}
+        intent_data = {"metadata": metadata, "setup_future_usage": "off_session"}
+        saving = {"customer_creation": "always"}
     try:
         async with stripe_session(settings.stripe) as client:
             session = await client.v1.checkout.sessions.create_async(
                 {
+                    **saving,
                     "mode": "payment",
                     "line_items": [
                         {
                             "price_data": {
-                                "currency": pack.currency,
-                                "unit_amount": pack.price_minor,
-                                "product_data": {"name": f"{pack.name} ({pack.credits:,} credits)"},
+                                "currency": order.currency,
+                                "unit_amount": order.price_minor,
+                                "product_data": {
+                                    "name": f"{order.name} ({order.credits:,} credits)"
+                                },
                             },
                             "quantity": 1,
                         }
                     ],
                     "client_reference_id": account_id,
                     "metadata": metadata,
-                    "payment_intent_data": {"metadata": metadata},
+                    "payment_intent_data": intent_data,
                     "success_url": success_url,
                     "cancel_url": cancel_url,
                 },

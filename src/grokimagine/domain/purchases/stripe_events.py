@@ -24,9 +24,17 @@ from sqlalchemy.exc import IntegrityError
 
 from grokimagine.domain.accounts.audit import Actor, record_action
 from grokimagine.domain.billing.credits import grant_credits, take_back_credits
+from grokimagine.domain.billing.plans import plan_catalog
 from grokimagine.domain.clock import utcnow
+from grokimagine.domain.purchases.auto_top_up import save_card
 from grokimagine.domain.purchases.checkout import PaymentsNotConfiguredError, stripe_session
 from grokimagine.domain.purchases.credit_packs import format_money
+from grokimagine.domain.purchases.subscription_events import (
+    SubscriptionRef,
+    apply_subscription_event,
+    find_subscription,
+    is_subscription_event,
+)
 from grokimagine.settings import Settings
 from grokimagine.storage.db import Database, DbConnection
 from grokimagine.storage.schema import payments, stripe_events
@@ -91,7 +99,10 @@ async def handle_event(db: Database, settings: Settings, event: dict[str, Any]) 
     if await db.fetch_one(select(stripe_events.c.id).where(stripe_events.c.id == event_id)):
         return Outcome("duplicate", "handled before")
     receipt = None
-    if kind in PAID_SESSION_EVENTS and data.get("payment_status") == "paid":
+    subscription: SubscriptionRef | None = None
+    if is_subscription_event(kind, data):
+        subscription = await find_subscription(db, settings, kind, data)
+    elif kind in PAID_SESSION_EVENTS and data.get("payment_status") == "paid":
         receipt = await _charge_of(settings, data.get("payment_intent"))
     if kind == "charge.refunded" or kind.startswith("charge.dispute."):
         await _check_known(db, settings, data)
@@ -104,7 +115,10 @@ async def handle_event(db: Database, settings: Settings, event: dict[str, Any]) 
                     id=event_id, type=kind[:100], outcome="", handled_at=utcnow()
                 )
             )
-            outcome = await _apply(conn, kind, data, receipt)
+            if is_subscription_event(kind, data):
+                outcome = await _apply_subscription(conn, settings, kind, data, subscription)
+            else:
+                outcome = await _apply(conn, kind, data, receipt)
             await conn.execute(
                 update(stripe_events)
                 .where(stripe_events.c.id == event_id)
@@ -115,6 +129,19 @@ async def handle_event(db: Database, settings: Settings, event: dict[str, Any]) 
         return Outcome("duplicate", "handled concurrently")
     log.info("stripe event %s %s: %s (%s)", event_id, kind, outcome.result, outcome.detail)
     return outcome
+
+
+async def _apply_subscription(
+    conn: DbConnection,
+    settings: Settings,
+    kind: str,
+    data: dict[str, Any],
+    subscription: SubscriptionRef | None,
+) -> Outcome:
+    if subscription is None:
+        return Outcome("ignored", "not a subscription of this service")
+    plans = plan_catalog(settings)
+    return Outcome(*await apply_subscription_event(conn, plans, kind, data, subscription))
 
 
 async def _apply(
@@ -130,6 +157,8 @@ async def _apply(
             .values(status="expired")
         )
         return Outcome("applied", "session expired")
+    if kind == "payment_intent.succeeded" and (data.get("metadata") or {}).get("auto_top_up"):
+        return await _top_up_paid(conn, data)
     if kind == "charge.refunded":
         return await _charge_refunded(conn, data)
     if kind.startswith("charge.dispute."):
@@ -170,6 +199,9 @@ async def _session_paid(
     )
     if changed.rowcount != 1:
         return Outcome("ignored", "payment already paid")
+    customer, method = session.get("customer"), receipt.get("payment_method")
+    if (session.get("metadata") or {}).get("save_card") and customer and method:
+        await save_card(conn, payment.account_id, str(customer), str(method))
     price = format_money(int(payment.amount_minor), payment.currency)
     balance = await grant_credits(
         conn,
@@ -186,6 +218,50 @@ async def _session_paid(
         payment.account_id,
         after={"payment": payment.id, "credits": int(payment.credits), "balance": balance},
         note=f"{price}, {session.get('payment_intent')}",
+    )
+    return Outcome("applied", f"granted {payment.credits}")
+
+
+async def _top_up_paid(conn: DbConnection, intent: dict[str, Any]) -> Outcome:
+    """An auto top-up's off-session charge succeeded: grant its pack once."""
+    payment_id = (intent.get("metadata") or {}).get("payment_id")
+    payment = (await conn.execute(select(payments).where(payments.c.id == payment_id))).first()
+    if payment is None:
+        return Outcome("ignored", "not a payment of this service")
+    received = intent.get("amount_received", intent.get("amount"))
+    if received != payment.amount_minor or str(intent.get("currency")) != payment.currency:
+        log.error("auto top-up %s: intent %s amount differs", payment.id, intent.get("id"))
+        return Outcome("ignored", "amount differs from the payment's")
+    charge = intent.get("latest_charge")
+    changed = await conn.execute(
+        update(payments)
+        .where(payments.c.id == payment.id, payments.c.status.in_(("pending", "failed")))
+        .values(
+            status="paid",
+            paid_at=utcnow(),
+            credits_granted=payment.credits,
+            payment_intent_id=intent.get("id"),
+            charge_id=charge if isinstance(charge, str) else None,
+        )
+    )
+    if changed.rowcount != 1:
+        return Outcome("ignored", "payment already paid")
+    price = format_money(int(payment.amount_minor), payment.currency)
+    balance = await grant_credits(
+        conn,
+        payment.account_id,
+        int(payment.credits),
+        note=f"payment {payment.id}: auto top-up, {int(payment.credits):,} credits for {price}",
+        reason="purchase",
+    )
+    await record_action(
+        conn,
+        STRIPE,
+        "payment.paid",
+        "account",
+        payment.account_id,
+        after={"payment": payment.id, "credits": int(payment.credits), "balance": balance},
+        note=f"{price}, auto top-up {intent.get('id')}",
     )
     return Outcome("applied", f"granted {payment.credits}")
 
@@ -280,11 +356,17 @@ async def _charge_of(settings: Settings, intent_id: Any) -> dict[str, str | None
         log.warning("could not read payment intent %s for its receipt", intent_id)
         return {}
     charge = intent.to_dict().get("latest_charge")
+    method = intent.to_dict().get("payment_method")
+    method = method if isinstance(method, str) else None
     if isinstance(charge, str):
-        return {"charge_id": charge, "receipt_url": None}
+        return {"charge_id": charge, "receipt_url": None, "payment_method": method}
     if not charge:
-        return {}
-    return {"charge_id": charge.get("id"), "receipt_url": _link(charge.get("receipt_url"))}
+        return {"payment_method": method}
+    return {
+        "charge_id": charge.get("id"),
+        "receipt_url": _link(charge.get("receipt_url")),
+        "payment_method": method,
+    }
 
 
 def _link(url: Any) -> str | None:

@@ -82,10 +82,16 @@ class GenerationOrder:
     # so a reference-page client sees the reference page's behaviour.
     given: frozenset[str] = field(default_factory=frozenset)
     idempotency_key: str | None = None
+    # A model the operator named (GROKIMAGINE_OPENAI_API_MODELS) and its route, chosen by
+    # domain/submission/models.py; None: the account's route by plan and mode.
+    model: str | None = None
+    model_route: tuple[str, ...] | None = None
 
     def options_given(self) -> dict[str, Any]:
         """The Part 3 options the caller set, as the status's ``request`` echoes them."""
         values = {name: getattr(self, name) for name in OPTION_FIELDS if name in self.given}
+        if self.model is not None:
+            values["model"] = self.model
         return {name: value for name, value in values.items() if value is not None}
 
     def fields(self) -> dict[str, Any]:
@@ -101,6 +107,8 @@ class GenerationOrder:
             "seed": self.seed,
             "negative_prompt": self.negative_prompt,
             "callback_url": self.callback_url,
+            # Only when set, so that keys of requests without them keep their fingerprints.
+            **({"model": self.model} if self.model is not None else {}),
         }
 
 
@@ -127,10 +135,18 @@ def mode_allowed(principal: Principal, mode: str, plan: Plan | None = None) -> b
     return mode != "spicy" or (principal.allow_spicy and (plan is None or plan.allow_spicy))
 
 
-def engine_route(router: EngineRouter, principal: Principal, mode: str) -> list[str]:
-    """The engines for a new task: the routes' choice, or the preview engine for test keys."""
+def engine_route(
+    router: EngineRouter,
+    principal: Principal,
+    mode: str,
+    model_route: tuple[str, ...] | None = None,
+) -> list[str]:
+    """The engines for a new task: the routes' choice (or the chosen model's route), or the
+    preview engine for test keys."""
     if not principal.live:
         return list(TEST_KEY_ROUTE)
+    if model_route is not None:
+        return list(model_route)
     return router.route(principal.plan, mode)
 
 
@@ -188,7 +204,7 @@ async def price_order(
 ) -> PricedOrder:
     """Judge ``order`` by every rule a submission checks before its transaction (options,
     callback URL, images, mode) and price it under the operator's table."""
-    route = engine_route(services.router, principal, order.mode)
+    route = engine_route(services.router, principal, order.mode, order.model_route)
     check_options(order, route_capabilities(services.settings, route))
     await check_callback_url(services, order.callback_url)
     images = await _load_images(services, order.images or ())
@@ -271,6 +287,9 @@ def price_list(services: SubmissionServices, principal: Principal) -> dict[str, 
 
 def check_options(order: GenerationOrder, capabilities: Capabilities) -> None:
     """Refuse the options the caller set that the serving engines do not offer."""
+    if order.ratio not in capabilities.ratios:
+        offered = ", ".join(capabilities.ratios)
+        raise InvalidRequestError(f"The ratio parameter is not valid: offered are {offered}")
     if "duration" in order.given and order.duration not in capabilities.durations:
         offered = ", ".join(str(seconds) for seconds in capabilities.durations)
         raise InvalidRequestError(f"The duration parameter is not valid: offered are {offered}")

@@ -3,6 +3,11 @@
 Every transition is a compare-and-set: an UPDATE whose WHERE clause names the state it expects
 (status, lease owner, attempt). Only the transaction whose UPDATE matched may refund, so a task is
 never refunded or completed twice, whatever the races between workers, sweeps and cancels.
+
+Claims are fair across accounts: among the runnable tasks, the next one belongs to the account
+served longest ago (an account never served first), oldest task first within it. So one
+account's burst of a hundred tasks takes turns with a quiet account's single task instead of
+starving it (round-robin over the accounts with pending work).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.orm import aliased
 
 from grokimagine.domain.billing.credits import refund_credits
 from grokimagine.domain.clock import utcnow
@@ -72,6 +78,33 @@ def _claimable(
     return and_(condition, served)
 
 
+def _fair_account(now: Any, claimable: Any) -> Any:
+    """The account whose turn it is: of those with a claimable task, the one whose last claim
+    is oldest (never served: first), ties to the oldest waiting task.
+
+    Grouping first costs one ``ix_tasks_account_started`` lookup per waiting account, not one
+    per waiting task. ``now`` caps the times, so a clock step back cannot bury an account.
+    """
+    waiting = (
+        select(tasks.c.account_id, func.min(tasks.c.created_at).label("oldest"))
+        .where(claimable)
+        .group_by(tasks.c.account_id)
+        .subquery()
+    )
+    earlier = aliased(tasks)
+    last_served = (
+        select(func.max(earlier.c.started_at))
+        .where(earlier.c.account_id == waiting.c.account_id, earlier.c.started_at <= now)
+        .scalar_subquery()
+    )
+    return (
+        select(waiting.c.account_id)
+        .order_by(last_served.asc().nulls_first(), waiting.c.oldest, waiting.c.account_id)
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
 async def claim_next_task(
     db: Database,
     owner: str,
@@ -81,39 +114,41 @@ async def claim_next_task(
     engines: Collection[str] | None = None,
     unrouted: bool = True,
 ) -> tuple[TaskRecord, Lease] | None:
-    """Claim the oldest runnable task (pending, or processing with an expired lease).
+    """Claim a runnable task (pending, or processing with an expired lease), fairly: the oldest
+    task of the account served longest ago.
 
     With ``engines``, only a task whose route starts with one of them (or, with ``unrouted``,
     has no route).
     """
     now = utcnow()
-    candidate = (
-        select(tasks.c.id)
-        .where(_claimable(now, max_attempts, engines, unrouted))
-        .order_by(tasks.c.created_at)
-        .limit(1)
-        # Workers on PostgreSQL skip each other's rows instead of queueing on them.
-        .with_for_update(skip_locked=True)
-        .scalar_subquery()
-    )
+    claimable = _claimable(now, max_attempts, engines, unrouted)
+    oldest = select(tasks.c.id).where(claimable).order_by(tasks.c.created_at, tasks.c.id)
+    # The oldest task of the account whose turn it is; if other workers hold every one of
+    # its tasks (PostgreSQL skips locked rows), the oldest task of anyone.
+    candidates = (oldest.where(tasks.c.account_id == _fair_account(now, claimable)), oldest)
+    row = None
     async with db.write() as conn:
-        row = (
-            await conn.execute(
-                update(tasks)
-                .where(tasks.c.id == candidate, _claimable(now, max_attempts, engines, unrouted))
-                .values(
-                    status=PROCESSING,
-                    lease_owner=owner,
-                    lease_expires_at=now + timedelta(seconds=lease_seconds),
-                    attempts=tasks.c.attempts + 1,
-                    started_at=now,
-                    progress=0,
+        for candidate in candidates:
+            # Workers on PostgreSQL skip each other's rows instead of queueing on them.
+            locked = candidate.limit(1).with_for_update(skip_locked=True).scalar_subquery()
+            row = (
+                await conn.execute(
+                    update(tasks)
+                    .where(tasks.c.id == locked, claimable)
+                    .values(
+                        status=PROCESSING,
+                        lease_owner=owner,
+                        lease_expires_at=now + timedelta(seconds=lease_seconds),
+                        attempts=tasks.c.attempts + 1,
+                        started_at=now,
+                        progress=0,
+                    )
+                    .returning(*tasks.c)
                 )
-                .returning(*tasks.c)
-            )
-        ).first()
-        if row is not None:
-            await announce_change(conn, db.dialect, row.id)
+            ).first()
+            if row is not None:
+                await announce_change(conn, db.dialect, row.id)
+                break
     if row is None:
         return None
     record = record_from_row(row)

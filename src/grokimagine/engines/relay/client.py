@@ -29,12 +29,15 @@ from grokimagine.engines.relay.breaker import CircuitOpenError
 from grokimagine.engines.relay.config import ProviderConfig
 from grokimagine.engines.relay.errors import (
     PROVIDER_BAD_RESPONSE,
+    PROVIDER_FAILED,
     PROVIDER_RATE_LIMITED,
     PROVIDER_RESULT_EXPIRED,
+    PROVIDER_TIMEOUT,
     PROVIDER_UNAVAILABLE,
     ProviderJobGone,
     ProviderRateLimited,
     ProviderUnavailable,
+    parse_error_body,
     raise_for_provider_status,
     relay_error,
 )
@@ -139,22 +142,108 @@ class ProviderClient:
         return result
 
     def call_json(
-        self, method: str, path: str, control: RenderControl, *, json: dict[str, Any] | None = None
+        self,
+        method: str,
+        path: str,
+        control: RenderControl,
+        *,
+        json: dict[str, Any] | None = None,
+        data: dict[str, str] | None = None,
+        files: dict[str, tuple[str, bytes, str]] | None = None,
     ) -> tuple[dict[str, Any], httpx.Headers]:
-        """Send one API call and return its JSON object and headers, or raise an EngineError."""
-        body, headers = self._call(method, path, control, json=json)
+        """Send one API call and return its JSON object and headers, or raise an EngineError.
+
+        ``data`` and ``files`` send a multipart form instead of a JSON body.
+        """
+        body, headers = self._call(method, path, control, json=json, data=data, files=files)
         if body is None:
             raise relay_error(PROVIDER_BAD_RESPONSE, f"{self.config.name}: not a JSON object")
         return body, headers
 
-    def poll_json(self, path: str, control: RenderControl) -> dict[str, Any] | None:
+    def poll_json(
+        self, path: str, control: RenderControl, *, failed_job_errors: bool = False
+    ) -> dict[str, Any] | None:
         """GET a job's state: its JSON object, or ``None`` while the job is still running.
 
         A 202 whose body is empty or not a JSON object means "still running" (xAI answers so
         at times); a 404 means the provider no longer knows the job (:class:`ProviderJobGone`).
+        With ``failed_job_errors``, an error status whose body is the job itself with ``status``
+        ``failed`` is that job's answer (vLLM-Omni answers a failed job's GET with a 5xx).
         """
-        body, _ = self._call("GET", path, control, pending_if_empty=True)
+        body, _ = self._call(
+            "GET", path, control, pending_if_empty=True, failed_job_errors=failed_job_errors
+        )
         return body
+
+    def models(self) -> list[str]:
+        """The model ids of ``GET {base}/models``, once, without retries or the breaker (probes).
+
+        Raises :class:`ProviderUnavailable` when the server does not answer a model list.
+        """
+        try:
+            response = self._api.get("/models", timeout=self.config.connect_timeout)
+        except httpx.TransportError as exc:
+            raise ProviderUnavailable(f"{self.config.name} unreachable: {exc!r}") from exc
+        if response.status_code != 200:
+            raise ProviderUnavailable(f"{self.config.name} /models answered {response.status_code}")
+        try:
+            listed = response.json().get("data")
+        except (ValueError, AttributeError):
+            listed = None
+        if not isinstance(listed, list):
+            raise ProviderUnavailable(f"{self.config.name} /models is not a model list")
+        return [str(item.get("id")) for item in listed if isinstance(item, dict)]
+
+    def delete_quietly(self, path: str) -> bool:
+        """DELETE once, ignoring every failure (freeing a node's disk, aborting a job)."""
+        try:
+            return self._api.delete(path, timeout=self.config.connect_timeout).is_success
+        except httpx.HTTPError:
+            return False
+
+    def post_for_file(
+        self,
+        path: str,
+        output: Path,
+        control: RenderControl,
+        *,
+        data: dict[str, str],
+        files: dict[str, tuple[str, bytes, str]] | None = None,
+    ) -> tuple[int, httpx.Headers]:
+        """POST a form whose answer is the video itself (a synchronous route), into ``output``.
+
+        One attempt only: a retry would render the video again. A network error is
+        :class:`ProviderUnavailable` (the caller decides whether the node is lost).
+        """
+        partial = output.with_name(output.name + ".part")
+        timeout = httpx.Timeout(self.config.job_timeout, connect=self.config.connect_timeout)
+        control.check_canceled()
+        try:
+            with self._api.stream(
+                "POST", path, data=data, files=files, timeout=timeout
+            ) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    if response.status_code == 504:
+                        raise relay_error(
+                            PROVIDER_TIMEOUT, f"{self.config.name} render timed out (504)"
+                        )
+                    if response.status_code == 500:
+                        detail = parse_error_body(response)
+                        raise relay_error(
+                            PROVIDER_FAILED, f"{self.config.name} render failed: {detail.message}"
+                        )
+                    raise_for_provider_status(self.config.name, response)
+                size = self._write_body(response, partial, control)
+                headers = response.headers
+        except httpx.TransportError as exc:
+            partial.unlink(missing_ok=True)
+            raise ProviderUnavailable(f"{self.config.name} unreachable: {exc!r}") from exc
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        os.replace(partial, output)
+        return size, headers
 
     def _call(
         self,
@@ -163,16 +252,23 @@ class ProviderClient:
         control: RenderControl,
         *,
         json: dict[str, Any] | None = None,
+        data: dict[str, str] | None = None,
+        files: dict[str, tuple[str, bytes, str]] | None = None,
         pending_if_empty: bool = False,
+        failed_job_errors: bool = False,
     ) -> tuple[dict[str, Any] | None, httpx.Headers]:
         def attempt() -> tuple[dict[str, Any] | None, httpx.Headers]:
             control.check_canceled()
             try:
-                response = self._api.request(method, path, json=json)
+                response = self._api.request(method, path, json=json, data=data, files=files)
             except httpx.TransportError as exc:
                 raise ProviderUnavailable(f"{self.config.name} unreachable: {exc!r}") from exc
             if pending_if_empty and response.status_code == 404:
                 raise ProviderJobGone(f"{self.config.name} no longer knows the job (404)")
+            if failed_job_errors and response.status_code >= 400:
+                failed = _failed_job_body(response)
+                if failed is not None:
+                    return failed, response.headers
             raise_for_provider_status(self.config.name, response)
             try:
                 body = response.json()
@@ -269,6 +365,17 @@ class ProviderClient:
                 file.write(chunk)
                 control.check_canceled()
         return size
+
+
+def _failed_job_body(response: httpx.Response) -> dict[str, Any] | None:
+    """The job object an error answer carries when it says the job failed, else None."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    if isinstance(body, dict) and body.get("status") == "failed" and "id" in body:
+        return body
+    return None
 
 
 def parse_answer(model: type[M], body: dict[str, Any], provider: str) -> M:

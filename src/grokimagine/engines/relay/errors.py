@@ -82,7 +82,8 @@ class ProviderErrorBody:
 
 
 def parse_error_body(response: httpx.Response) -> ProviderErrorBody:
-    """Read ``{"error": {"code", "message"}}`` (OpenAI, xAI) or ``{"code", "error"}`` (xAI)."""
+    """Read ``{"error": {"code", "message"}}`` (OpenAI, xAI, vLLM), ``{"code", "error"}`` (xAI)
+    or FastAPI's ``{"detail": "..." | [{"loc", "msg"}]}`` (SGLang Diffusion)."""
     try:
         body = response.json()
     except ValueError:
@@ -94,6 +95,16 @@ def parse_error_body(response: httpx.Response) -> ProviderErrorBody:
         return ProviderErrorBody(str(error.get("code") or ""), str(error.get("message") or ""))
     if isinstance(error, str):
         return ProviderErrorBody(str(body.get("code") or ""), error)
+    detail = body.get("detail")
+    if isinstance(detail, str):
+        return ProviderErrorBody("", detail)
+    if isinstance(detail, list):
+        parts = [
+            f"{'.'.join(str(p) for p in item.get('loc', ()))}: {item.get('msg', '')}"
+            for item in detail
+            if isinstance(item, dict)
+        ]
+        return ProviderErrorBody("", "; ".join(parts)[:300])
     return ProviderErrorBody(str(body.get("code") or ""), str(body.get("message") or ""))
 
 

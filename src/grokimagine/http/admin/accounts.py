@@ -11,10 +11,8 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from grokimagine.domain.accounts import accounts
-from grokimagine.domain.billing.credits import BalanceTooLowError
-from grokimagine.domain.billing.plans import UnknownPlanError, plan_catalog
+from grokimagine.domain.billing.plans import plan_catalog
 from grokimagine.domain.billing.usage import ledger_page
-from grokimagine.domain.cursors import InvalidCursorError
 from grokimagine.domain.operator import accounts as account_admin
 from grokimagine.http.admin.auth import AdminActor
 from grokimagine.http.admin.schemas import (
@@ -30,7 +28,7 @@ from grokimagine.http.admin.schemas import (
     NewApiKey,
 )
 from grokimagine.http.envelope import success
-from grokimagine.http.errors import ApiError, invalid_request
+from grokimagine.http.fields import LineText
 from grokimagine.http.params import IdPath
 from grokimagine.http.v1.schemas import Envelope, Error
 from grokimagine.http.v1.task_schemas import CursorParam, LedgerPage
@@ -44,37 +42,27 @@ def services_of(request: Request) -> Services:
     return request.app.state.services
 
 
-def account_not_found(account_id: str) -> ApiError:
-    """404 ``ACCOUNT_NOT_FOUND``."""
-    return ApiError(404, f"Account not found: {account_id}", "ACCOUNT_NOT_FOUND")
-
-
-def _bad_cursor() -> ApiError:
-    return invalid_request("The cursor parameter is not valid")
-
-
 @router.get("/accounts", summary="List and search accounts", response_model=Envelope[AccountList])
 async def list_accounts(
     request: Request,
     actor: AdminActor,
-    q: Annotated[str | None, Query(max_length=200, description="Id, or part of the name.")] = None,
-    plan: Annotated[str | None, Query(max_length=20)] = None,
+    q: Annotated[
+        LineText | None, Query(max_length=200, description="Id, or part of the name.")
+    ] = None,
+    plan: Annotated[LineText | None, Query(max_length=40)] = None,
     disabled: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: CursorParam = None,
 ) -> Response:
     """Accounts, newest first."""
-    try:
-        page = await account_admin.search_accounts(
-            services_of(request).db,
-            limit=limit,
-            cursor=cursor,
-            query=q,
-            plan=plan,
-            disabled=disabled,
-        )
-    except InvalidCursorError:
-        raise _bad_cursor() from None
+    page = await account_admin.search_accounts(
+        services_of(request).db,
+        limit=limit,
+        cursor=cursor,
+        query=q,
+        plan=plan,
+        disabled=disabled,
+    )
     return success(
         {
             "accounts": [account.describe() for account in page.accounts],
@@ -87,18 +75,15 @@ async def list_accounts(
 async def create_account(request: Request, actor: AdminActor, body: AccountCreate) -> Response:
     """A new account on a plan, with an opening grant of credits (a ledger row)."""
     services = services_of(request)
-    try:
-        account = await accounts.create_account(
-            services.db,
-            plan=body.plan,
-            credits_granted=body.credits,
-            allow_spicy=body.allow_spicy,
-            name=body.name,
-            plans=plan_catalog(services.settings),
-            actor=actor,
-        )
-    except ValueError as exc:
-        raise invalid_request(str(exc)) from None
+    account = await accounts.create_account(
+        services.db,
+        plan=body.plan,
+        credits_granted=body.credits,
+        allow_spicy=body.allow_spicy,
+        name=body.name,
+        plans=plan_catalog(services.settings),
+        actor=actor,
+    )
     return success(account.describe())
 
 
@@ -107,10 +92,7 @@ async def create_account(request: Request, actor: AdminActor, body: AccountCreat
 )
 async def get_account(request: Request, actor: AdminActor, account_id: IdPath) -> Response:
     """One account."""
-    try:
-        account = await accounts.get_account(services_of(request).db, account_id)
-    except accounts.AccountNotFoundError:
-        raise account_not_found(account_id) from None
+    account = await accounts.get_account(services_of(request).db, account_id)
     return success(account.describe())
 
 
@@ -125,20 +107,15 @@ async def change_account(
     """Each field given is changed and audited; a new plan applies to the next request."""
     services = services_of(request)
     db = services.db
-    try:
-        account = await accounts.get_account(db, account_id)
-        if body.plan is not None and body.plan != account.plan:
-            account = await account_admin.change_plan(
-                db, actor, account_id, body.plan, plan_catalog(services.settings)
-            )
-        if body.allow_spicy is not None and body.allow_spicy != account.allow_spicy:
-            account = await account_admin.set_spicy(db, actor, account_id, body.allow_spicy)
-        if body.name is not None and body.name != account.name:
-            account = await account_admin.rename_account(db, actor, account_id, body.name)
-    except accounts.AccountNotFoundError:
-        raise account_not_found(account_id) from None
-    except UnknownPlanError as exc:
-        raise invalid_request(f"The plan parameter is not valid: {exc.args[0]}") from None
+    account = await accounts.get_account(db, account_id)
+    if body.plan is not None and body.plan != account.plan:
+        account = await account_admin.change_plan(
+            db, actor, account_id, body.plan, plan_catalog(services.settings)
+        )
+    if body.allow_spicy is not None and body.allow_spicy != account.allow_spicy:
+        account = await account_admin.set_spicy(db, actor, account_id, body.allow_spicy)
+    if body.name is not None and body.name != account.name:
+        account = await account_admin.rename_account(db, actor, account_id, body.name)
     request.app.state.authenticator.forget_account(account_id)
     return success(account.describe())
 
@@ -152,10 +129,7 @@ async def disable_account(request: Request, actor: AdminActor, account_id: IdPat
     """Its keys answer 403 ACCOUNT_DISABLED and it cannot spend; tasks already queued run on.
     Disabling twice is harmless."""
     services = services_of(request)
-    try:
-        account = await account_admin.disable_account(services.db, actor, account_id)
-    except accounts.AccountNotFoundError:
-        raise account_not_found(account_id) from None
+    account = await account_admin.disable_account(services.db, actor, account_id)
     request.app.state.authenticator.forget_account(account_id)
     return success(account.describe())
 
@@ -168,10 +142,7 @@ async def disable_account(request: Request, actor: AdminActor, account_id: IdPat
 async def enable_account(request: Request, actor: AdminActor, account_id: IdPath) -> Response:
     """Its keys work again."""
     services = services_of(request)
-    try:
-        account = await account_admin.enable_account(services.db, actor, account_id)
-    except accounts.AccountNotFoundError:
-        raise account_not_found(account_id) from None
+    account = await account_admin.enable_account(services.db, actor, account_id)
     request.app.state.authenticator.forget_account(account_id)
     return success(account.describe())
 
@@ -182,10 +153,7 @@ async def enable_account(request: Request, actor: AdminActor, account_id: IdPath
 async def list_keys(request: Request, actor: AdminActor, account_id: IdPath) -> Response:
     """Every key of the account, revoked ones too; never the tokens."""
     db = services_of(request).db
-    try:
-        await accounts.get_account(db, account_id)
-    except accounts.AccountNotFoundError:
-        raise account_not_found(account_id) from None
+    await accounts.get_account(db, account_id)
     keys = await accounts.list_keys(db, account_id)
     return success({"keys": [key.describe() for key in keys]})
 
@@ -200,12 +168,9 @@ async def create_key(
 ) -> Response:
     """A new API key; its token is in this response only."""
     kind = body.kind if body else "live"
-    try:
-        new_key = await accounts.create_key(
-            services_of(request).db, account_id, live=kind == "live", actor=actor
-        )
-    except accounts.AccountNotFoundError:
-        raise account_not_found(account_id) from None
+    new_key = await accounts.create_key(
+        services_of(request).db, account_id, live=kind == "live", actor=actor
+    )
     return success({"key": new_key.key.describe(), "token": new_key.token})
 
 
@@ -219,9 +184,7 @@ async def revoke_key(
 ) -> Response:
     """Revoke a key of the account; the account's keys after it."""
     services = services_of(request)
-    revoked = await accounts.revoke_key(services.db, key_id, actor=actor, account_id=account_id)
-    if not revoked:
-        raise ApiError(404, f"No active key {key_id} on account {account_id}", "KEY_NOT_FOUND")
+    await account_admin.revoke_account_key(services.db, actor, account_id, key_id)
     request.app.state.authenticator.forget_account(account_id)
     keys = await accounts.list_keys(services.db, account_id)
     return success({"keys": [key.describe() for key in keys]})
@@ -239,14 +202,9 @@ async def grant_credits(
     request: Request, actor: AdminActor, account_id: IdPath, body: CreditChange
 ) -> Response:
     """Add credits; the ledger row carries the reason and this admin key's id."""
-    try:
-        balance = await account_admin.grant(
-            services_of(request).db, actor, account_id, body.amount, body.reason
-        )
-    except accounts.AccountNotFoundError:
-        raise account_not_found(account_id) from None
-    except ValueError as exc:
-        raise invalid_request(str(exc)) from None
+    balance = await account_admin.grant(
+        services_of(request).db, actor, account_id, body.amount, body.reason
+    )
     return success({"account_id": account_id, "balance": balance})
 
 
@@ -260,20 +218,9 @@ async def deduct_credits(
     request: Request, actor: AdminActor, account_id: IdPath, body: CreditChange
 ) -> Response:
     """Take credits, never below zero (409 BALANCE_TOO_LOW)."""
-    try:
-        balance = await account_admin.deduct(
-            services_of(request).db, actor, account_id, body.amount, body.reason
-        )
-    except accounts.AccountNotFoundError:
-        raise account_not_found(account_id) from None
-    except BalanceTooLowError as exc:
-        raise ApiError(
-            409,
-            f"Balance too low: {exc.balance} credits, cannot deduct {body.amount}",
-            "BALANCE_TOO_LOW",
-        ) from None
-    except ValueError as exc:
-        raise invalid_request(str(exc)) from None
+    balance = await account_admin.deduct(
+        services_of(request).db, actor, account_id, body.amount, body.reason
+    )
     return success({"account_id": account_id, "balance": balance})
 
 
@@ -291,11 +238,6 @@ async def account_ledger(
 ) -> Response:
     """Every change of the account's balance, newest first."""
     db = services_of(request).db
-    try:
-        await accounts.get_account(db, account_id)
-        page = await ledger_page(db, account_id, limit=limit, cursor=cursor, for_operator=True)
-    except accounts.AccountNotFoundError:
-        raise account_not_found(account_id) from None
-    except InvalidCursorError:
-        raise _bad_cursor() from None
+    await accounts.get_account(db, account_id)
+    page = await ledger_page(db, account_id, limit=limit, cursor=cursor, for_operator=True)
     return success({"entries": page.entries, "next_cursor": page.next_cursor})

@@ -1,4 +1,5 @@
-"""Admin API, money in: credit packs, redemption codes, payments (docs/payments.md)."""
+"""Admin API, money in: credit packs, plan prices, redemption codes, payments
+(docs/payments.md)."""
 
 from __future__ import annotations
 
@@ -6,15 +7,17 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
+from grokimagine.domain.billing.plans import plan_catalog
 from grokimagine.domain.clock import iso_utc
-from grokimagine.domain.purchases import credit_packs, redemption_codes
+from grokimagine.domain.purchases import credit_amounts, credit_packs, plan_prices, redemption_codes
 from grokimagine.domain.purchases.checkout import recent_payments
 from grokimagine.http.admin.auth import AdminActor
 from grokimagine.http.admin.schemas import ADMIN_ERRORS
 from grokimagine.http.envelope import success
+from grokimagine.http.fields import LineText, Moment
 from grokimagine.http.params import IdPath
 from grokimagine.services import Services
 
@@ -30,10 +33,10 @@ class PackCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=100)
-    credits: int = Field(ge=1, le=credit_packs.MAX_CREDITS)
-    price_minor: int = Field(ge=50, le=credit_packs.MAX_PRICE_MINOR, examples=[1000])
-    currency: str = Field("usd", min_length=3, max_length=3)
+    name: LineText = Field(min_length=1, max_length=100)
+    credits: int = Field(ge=1, le=credit_packs.MAX_CREDITS, strict=True)
+    price_minor: int = Field(ge=50, le=credit_packs.MAX_PRICE_MINOR, examples=[1000], strict=True)
+    currency: LineText = Field("usd", min_length=3, max_length=3)
 
 
 class PackChange(BaseModel):
@@ -41,11 +44,37 @@ class PackChange(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(None, min_length=1, max_length=100)
-    credits: int | None = Field(None, ge=1, le=credit_packs.MAX_CREDITS)
-    price_minor: int | None = Field(None, ge=50, le=credit_packs.MAX_PRICE_MINOR)
-    currency: str | None = Field(None, min_length=3, max_length=3)
-    active: bool | None = None
+    name: LineText | None = Field(None, min_length=1, max_length=100)
+    credits: int | None = Field(None, ge=1, le=credit_packs.MAX_CREDITS, strict=True)
+    price_minor: int | None = Field(None, ge=50, le=credit_packs.MAX_PRICE_MINOR, strict=True)
+    currency: LineText | None = Field(None, min_length=3, max_length=3)
+    active: bool | None = Field(None, strict=True)
+
+
+class PlanPriceSet(BaseModel):
+    """A plan's monthly price in minor units (cents); optionally the operator's own Stripe
+    Price (``price_...``, monthly) to charge instead of one made from this amount."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    unit_amount: int = Field(ge=50, le=credit_packs.MAX_PRICE_MINOR, strict=True, examples=[2000])
+    currency: LineText = Field("usd", min_length=3, max_length=3)
+    stripe_price_id: LineText | None = Field(None, max_length=200)
+
+
+class AmountPriceSet(BaseModel):
+    """Credits sold by the amount: any number in ``[min_credits, max_credits]`` at
+    ``price_per_thousand_minor`` minor units per 1,000 credits (rounded up)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    currency: LineText = Field("usd", min_length=3, max_length=3)
+    price_per_thousand_minor: int = Field(
+        ge=1, le=credit_packs.MAX_PRICE_MINOR, strict=True, examples=[1000]
+    )
+    min_credits: int = Field(ge=1, le=credit_packs.MAX_CREDITS, strict=True, examples=[500])
+    max_credits: int = Field(ge=1, le=credit_packs.MAX_CREDITS, strict=True, examples=[1_000_000])
+    active: bool = Field(True, strict=True)
 
 
 class CodeMint(BaseModel):
@@ -53,11 +82,13 @@ class CodeMint(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    count: int = Field(1, ge=1, le=redemption_codes.MAX_BATCH)
-    credits: int = Field(ge=1, le=redemption_codes.MAX_CODE_CREDITS)
-    uses: int = Field(1, ge=1, le=redemption_codes.MAX_USES, description="Redemptions per code.")
-    expires_at: AwareDatetime | None = None
-    note: str = Field("", max_length=200)
+    count: int = Field(1, ge=1, le=redemption_codes.MAX_BATCH, strict=True)
+    credits: int = Field(ge=1, le=redemption_codes.MAX_CODE_CREDITS, strict=True)
+    uses: int = Field(
+        1, ge=1, le=redemption_codes.MAX_USES, strict=True, description="Redemptions per code."
+    )
+    expires_at: Moment | None = None
+    note: LineText = Field("", max_length=200)
 
 
 @router.get("/credit-packs", summary="List credit packs")
@@ -83,6 +114,46 @@ async def change_pack(
         _services(request).db, actor, pack_id, **body.model_dump(exclude_unset=True)
     )
     return success(pack.describe())
+
+
+@router.get("/plan-prices", summary="List plan prices")
+async def list_plan_prices(request: Request, actor: AdminActor) -> Response:
+    """Each priced plan's monthly price; plans without one cannot be subscribed to."""
+    prices = await plan_prices.list_plan_prices(_services(request).db)
+    return success({"plan_prices": [price.describe() for price in prices]})
+
+
+@router.put("/plan-prices/{plan}", summary="Set a plan's monthly price")
+async def set_plan_price(
+    request: Request, actor: AdminActor, plan: IdPath, body: PlanPriceSet
+) -> Response:
+    """Set or change a plan's monthly price (audited); running subscriptions keep theirs."""
+    services = _services(request)
+    price = await plan_prices.set_plan_price(
+        services.db, actor, plan_catalog(services.settings), plan, **body.model_dump()
+    )
+    return success(price.describe())
+
+
+@router.delete("/plan-prices/{plan}", summary="Take a plan off sale")
+async def remove_plan_price(request: Request, actor: AdminActor, plan: IdPath) -> Response:
+    """Remove a plan's price (audited); running subscriptions go on."""
+    await plan_prices.remove_plan_price(_services(request).db, actor, plan)
+    return success({"plan": plan, "removed": True})
+
+
+@router.get("/credit-amount", summary="Show the price of credits by the amount")
+async def get_amount_price(request: Request, actor: AdminActor) -> Response:
+    """The offer, on sale or not; 404 if never set."""
+    offer = await credit_amounts.get_amount_price(_services(request).db, on_sale_only=False)
+    return success(offer.describe())
+
+
+@router.put("/credit-amount", summary="Set the price of credits by the amount")
+async def set_amount_price(request: Request, actor: AdminActor, body: AmountPriceSet) -> Response:
+    """Sell any number of credits between two bounds at a rate (audited)."""
+    offer = await credit_amounts.set_amount_price(_services(request).db, actor, **body.model_dump())
+    return success(offer.describe())
 
 
 @router.post("/redemption-codes", summary="Mint redemption codes")

@@ -3,7 +3,7 @@ and prices."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -12,14 +12,8 @@ from starlette.responses import Response
 from grokimagine.domain.accounts.audit import audit_page
 from grokimagine.domain.billing.plans import plan_catalog
 from grokimagine.domain.billing.price_table import price_table
-from grokimagine.domain.cursors import InvalidCursorError
 from grokimagine.domain.operator import tasks as task_admin
-from grokimagine.domain.operator.reports import (
-    ReportRangeError,
-    usage_and_margin,
-    workers_and_engines,
-)
-from grokimagine.domain.tasks.control import TaskNotCancelableError
+from grokimagine.domain.operator.reports import usage_and_margin, workers_and_engines
 from grokimagine.http.admin.accounts import services_of
 from grokimagine.http.admin.auth import AdminActor
 from grokimagine.http.admin.schemas import (
@@ -36,7 +30,7 @@ from grokimagine.http.admin.schemas import (
 )
 from grokimagine.http.admin.views import admin_task_detail_view, admin_task_view
 from grokimagine.http.envelope import success
-from grokimagine.http.errors import ApiError, invalid_request
+from grokimagine.http.fields import Day, LineText, Moment
 from grokimagine.http.params import TaskIdPath
 from grokimagine.http.v1.schemas import Envelope, Error
 from grokimagine.http.v1.task_schemas import CursorParam
@@ -47,45 +41,30 @@ TaskStatus = Literal["pending", "processing", "completed", "failed", "canceled"]
 DEFAULT_REPORT_DAYS = 7
 
 
-def _task_not_found(task_id: str) -> ApiError:
-    return ApiError(404, f"Task not found: {task_id}", "TASK_NOT_FOUND")
-
-
-def _aware(moment: datetime | None, name: str) -> datetime | None:
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        raise invalid_request(f"The {name} parameter is not valid: give a time zone (Z)")
-    return moment.astimezone(UTC)
-
-
 @router.get("/tasks", summary="Tasks across accounts", response_model=Envelope[AdminTaskList])
 async def list_tasks(
     request: Request,
     actor: AdminActor,
-    account_id: Annotated[str | None, Query(max_length=40)] = None,
+    account_id: Annotated[LineText | None, Query(max_length=40)] = None,
     status: TaskStatus | None = None,
-    engine: Annotated[str | None, Query(max_length=40)] = None,
-    since: Annotated[datetime | None, Query(description="Created at or after (ISO 8601).")] = None,
-    until: Annotated[datetime | None, Query(description="Created before (ISO 8601).")] = None,
+    engine: Annotated[LineText | None, Query(max_length=40)] = None,
+    since: Annotated[Moment | None, Query(description="Created at or after.")] = None,
+    until: Annotated[Moment | None, Query(description="Created before.")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: CursorParam = None,
 ) -> Response:
     """Tasks of every account (deleted ones too), newest first, filtered. ``engine`` is the
     engine that ran the task, or the first of its route for one not run yet."""
-    try:
-        page = await task_admin.list_all_tasks(
-            services_of(request).db,
-            limit=limit,
-            cursor=cursor,
-            account_id=account_id,
-            status=status,
-            engine=engine,
-            since=_aware(since, "since"),
-            until=_aware(until, "until"),
-        )
-    except InvalidCursorError:
-        raise invalid_request("The cursor parameter is not valid") from None
+    page = await task_admin.list_all_tasks(
+        services_of(request).db,
+        limit=limit,
+        cursor=cursor,
+        account_id=account_id,
+        status=status,
+        engine=engine,
+        since=since,
+        until=until,
+    )
     return success(
         {
             "tasks": [admin_task_view(record) for record in page.records],
@@ -98,10 +77,7 @@ async def list_tasks(
 async def get_task(request: Request, actor: AdminActor, task_id: TaskIdPath) -> Response:
     """A task with its engine, attempts, provider job ids and cost, price, charges, refunds
     and ledger rows."""
-    try:
-        detail = await task_admin.task_detail(services_of(request).db, task_id)
-    except task_admin.TaskNotFoundError:
-        raise _task_not_found(task_id) from None
+    detail = await task_admin.task_detail(services_of(request).db, task_id)
     return success(admin_task_detail_view(detail))
 
 
@@ -121,14 +97,9 @@ async def refund_task(
 ) -> Response:
     """Give back exactly what a completed task was charged, once; a second refund is 409.
     Failed and canceled tasks were refunded when they ended; cancel an unfinished one."""
-    try:
-        refunded = await task_admin.refund_task(
-            services_of(request).db, actor, task_id, body.reason if body else ""
-        )
-    except task_admin.TaskNotFoundError:
-        raise _task_not_found(task_id) from None
-    except task_admin.TaskNotRefundableError as exc:
-        raise ApiError(409, f"Task not refundable: {exc.why}", "TASK_NOT_REFUNDABLE") from None
+    refunded = await task_admin.refund_task(
+        services_of(request).db, actor, task_id, body.reason if body else ""
+    )
     return success({"task_id": task_id, "refunded": refunded})
 
 
@@ -142,15 +113,8 @@ async def cancel_task(request: Request, actor: AdminActor, task_id: TaskIdPath) 
     """As its owner would: a pending task at once (refunded), a processing one at its engine's
     next step."""
     db = services_of(request).db
-    try:
-        await task_admin.cancel_task(db, actor, task_id)
-        detail = await task_admin.task_detail(db, task_id)
-    except task_admin.TaskNotFoundError:
-        raise _task_not_found(task_id) from None
-    except TaskNotCancelableError as exc:
-        raise ApiError(
-            409, f"Task not cancelable: it is already {exc.status}", "TASK_NOT_CANCELABLE"
-        ) from None
+    await task_admin.cancel_task(db, actor, task_id)
+    detail = await task_admin.task_detail(db, task_id)
     return success(admin_task_detail_view(detail))
 
 
@@ -158,8 +122,8 @@ async def cancel_task(request: Request, actor: AdminActor, task_id: TaskIdPath) 
 async def usage(
     request: Request,
     actor: AdminActor,
-    since: Annotated[date | None, Query(description="First UTC day; default 6 days ago.")] = None,
-    until: Annotated[date | None, Query(description="Last UTC day; default today.")] = None,
+    since: Annotated[Day | None, Query(description="First UTC day; default 6 days ago.")] = None,
+    until: Annotated[Day | None, Query(description="Last UTC day; default today.")] = None,
 ) -> Response:
     """Per UTC day (of task creation) and engine: tasks, credits charged and refunded, revenue
     at GROKIMAGINE_PRICING_USD_PER_CREDIT, provider cost in USD where known, margin."""
@@ -167,12 +131,7 @@ async def usage(
     last = until or datetime.now(UTC).date()
     first = since or last - timedelta(days=DEFAULT_REPORT_DAYS - 1)
     per_credit = services.settings.pricing.usd_per_credit
-    try:
-        lines = await usage_and_margin(
-            services.db, since=first, until=last, usd_per_credit=per_credit
-        )
-    except ReportRangeError as exc:
-        raise invalid_request(str(exc)) from None
+    lines = await usage_and_margin(services.db, since=first, until=last, usd_per_credit=per_credit)
     return success(
         {
             "since": first.isoformat(),
@@ -186,7 +145,14 @@ async def usage(
 @router.get("/workers", summary="Workers and engines", response_model=Envelope[Fleet])
 async def workers(request: Request, actor: AdminActor) -> Response:
     """Workers seen in the last hour (alive: checked in within 30 s, or holding a task) and
-    the engines they serve, with the tasks waiting for each."""
+    the engines they serve, with the tasks waiting for each; the GPU nodes of the fleet
+    engines (health, jobs in flight, recent latency) as the live workers last reported them."""
+    return success(await workers_and_engines(services_of(request).db))
+
+
+@router.get("/fleet", summary="Fleet: workers, engines, GPU nodes", response_model=Envelope[Fleet])
+async def fleet_view(request: Request, actor: AdminActor) -> Response:
+    """The same document as ``/admin/v1/workers``, under the name the GPU fleet docs use."""
     return success(await workers_and_engines(services_of(request).db))
 
 
@@ -194,24 +160,21 @@ async def workers(request: Request, actor: AdminActor) -> Response:
 async def audit(
     request: Request,
     actor: AdminActor,
-    target_id: Annotated[str | None, Query(max_length=64)] = None,
-    actor_id: Annotated[str | None, Query(alias="actor", max_length=40)] = None,
-    action: Annotated[str | None, Query(max_length=40)] = None,
+    target_id: Annotated[LineText | None, Query(max_length=64)] = None,
+    actor_id: Annotated[LineText | None, Query(alias="actor", max_length=40)] = None,
+    action: Annotated[LineText | None, Query(max_length=40)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: CursorParam = None,
 ) -> Response:
     """Every admin action (API and CLI): who, what, when, before and after; newest first."""
-    try:
-        page = await audit_page(
-            services_of(request).db,
-            limit=limit,
-            cursor=cursor,
-            target_id=target_id,
-            actor=actor_id,
-            action=action,
-        )
-    except InvalidCursorError:
-        raise invalid_request("The cursor parameter is not valid") from None
+    page = await audit_page(
+        services_of(request).db,
+        limit=limit,
+        cursor=cursor,
+        target_id=target_id,
+        actor=actor_id,
+        action=action,
+    )
     return success({"entries": page.entries, "next_cursor": page.next_cursor})
 
 

@@ -6,38 +6,44 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from grokimagine.domain.billing.credits import MAX_CREDITS_PER_CHANGE
+from grokimagine.http.fields import LineText
 from grokimagine.http.v1.schemas import Error
 from grokimagine.http.v1.task_schemas import TaskMoneyData
 
 MAX_REASON = 200
+MAX_PLAN_NAME = 40
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Strict: false is not 0 credits, "true" is not a boolean (schemathesis found the first).
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class AccountCreate(_Body):
     """A new account."""
 
-    name: str = Field("", max_length=200)
-    plan: str = Field("free", description="One of GET /admin/v1/plans.")
+    name: LineText = Field("", max_length=200)
+    plan: LineText = Field(
+        "free", max_length=MAX_PLAN_NAME, description="One of GET /admin/v1/plans."
+    )
     allow_spicy: bool = False
-    credits: int = Field(0, ge=0, le=10**12, description="Opening grant.")
+    credits: int = Field(0, ge=0, le=MAX_CREDITS_PER_CHANGE, description="Opening grant.")
 
 
 class AccountChange(_Body):
     """Fields to change; each change is its own audit entry."""
 
-    plan: str | None = None
+    plan: LineText | None = Field(None, max_length=MAX_PLAN_NAME)
     allow_spicy: bool | None = None
-    name: str | None = Field(None, max_length=200)
+    name: LineText | None = Field(None, max_length=200)
 
 
 class CreditChange(_Body):
     """Credits to grant or deduct, and why (kept on the ledger row and in the audit log)."""
 
-    amount: int = Field(gt=0, le=10**12, strict=True)
-    reason: str = Field(min_length=1, max_length=MAX_REASON)
+    amount: int = Field(gt=0, le=MAX_CREDITS_PER_CHANGE, strict=True)
+    reason: LineText = Field(min_length=1, max_length=MAX_REASON)
 
 
 class KeyCreate(_Body):
@@ -49,7 +55,7 @@ class KeyCreate(_Body):
 class RefundBody(_Body):
     """Why a task is refunded."""
 
-    reason: str = Field("", max_length=MAX_REASON)
+    reason: LineText = Field("", max_length=MAX_REASON)
 
 
 class AdminAccount(BaseModel):
@@ -186,6 +192,26 @@ class WorkerInfo(BaseModel):
     last_seen_at: str | None
 
 
+class NodeInfo(BaseModel):
+    """A GPU node of a fleet engine (sglang, vllm-omni) as the live workers see it."""
+
+    engine: str
+    name: str
+    url: str
+    healthy: bool
+    reason: str | None = Field(None, description="Why it was taken out, while it is.")
+    since: float | None = Field(None, description="Unix time of its last health change.")
+    weight: float
+    concurrency: int
+    in_flight: int = Field(description="Jobs on it now, summed over the live workers.")
+    jobs_done: int
+    jobs_failed: int
+    models: list[str] = Field(default_factory=list)
+    latency_p50_s: float | None = Field(None, description="Median seconds of its recent jobs.")
+    latency_last_s: float | None = None
+    workers: list[str] = Field(default_factory=list)
+
+
 class EngineInfo(BaseModel):
     """An engine: live workers serving it and tasks waiting for it."""
 
@@ -199,6 +225,7 @@ class Fleet(BaseModel):
 
     workers: list[WorkerInfo]
     engines: list[EngineInfo]
+    nodes: list[NodeInfo] = Field(default_factory=list)
 
 
 class AuditEntry(BaseModel):

@@ -1,7 +1,7 @@
 """Operators without a shell: email links, disabled users, business settings, retention
 
 Revision ID: 0010
-Revises: 0012
+Revises: 0016
 """
 
 from __future__ import annotations
@@ -12,9 +12,8 @@ from alembic import op
 import grokimagine.storage.schema
 
 revision = "0010"
-down_revision = (
-    "0012"  # the head of this branch after merging main (0012_money_in); the lead re-chains
-)
+# The head of this branch after merging main (0016_subscriptions); the lead re-chains at merge.
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
