@@ -177,15 +177,18 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=40)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--skip-pickup", action="store_true", help="generate throughput only")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install wrk")
     work = Path(tempfile.mkdtemp(prefix="gi-scale-"))
     try:
-        pickups = {
-            "LISTEN/NOTIFY (default)": pickup_latencies(work, args.samples, notify=True),
-            "polling only, 1 s interval": pickup_latencies(work, args.samples, notify=False),
-        }
+        pickups = {}
+        if not args.skip_pickup:
+            pickups = {
+                "LISTEN/NOTIFY (default)": pickup_latencies(work, args.samples, notify=True),
+                "polling only, 1 s interval": pickup_latencies(work, args.samples, notify=False),
+            }
         throughput = {
             n: generate_throughput(work, n, args.seconds, args.connections) for n in (1, 2)
         }

@@ -14,4 +14,10 @@ def iso_utc(moment: datetime | None) -> str | None:
     """``YYYY-MM-DDTHH:MM:SSZ``, the reference page's form."""
     if moment is None:
         return None
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    # Formatted by hand: several timestamps per status poll, and strftime costs twice as much.
+    return (
+        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}"
+        f"T{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}Z"
+    )

@@ -68,6 +68,9 @@ accounts = Table(
     # set when that email went out, cleared when the balance is back at or above it.
     Column("low_balance_threshold", BigInteger, nullable=True),
     Column("low_balance_alerted_at", UTCDateTime, nullable=True),
+    # Tasks pending or processing, changed in the transaction of every task that enters or leaves
+    # those states: the plan's active-task limit reads it instead of counting the tasks.
+    Column("active_tasks", Integer, nullable=False, server_default="0"),
 )
 
 api_keys = Table(
@@ -161,7 +164,8 @@ tasks = Table(
     # its money and its audit stay.
     Column("files_expired_at", UTCDateTime, nullable=True),
     Index("ix_tasks_account_created", "account_id", "created_at"),
-    Index("ix_tasks_status_created", "status", "created_at"),
+    # The queue in order, ids included: a ranking of the queue reads this index alone.
+    Index("ix_tasks_status_created_id", "status", "created_at", "id"),
     Index("ix_tasks_status_route_head_created", "status", "route_head", "created_at"),
     Index("ix_tasks_account_idempotency", "account_id", "idempotency_key", unique=True),
     # The fair-share claim's "when was this account last served" (domain/tasks/queue.py).

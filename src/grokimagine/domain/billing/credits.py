@@ -6,7 +6,7 @@ task change that causes it commit together or not at all.
 
 from __future__ import annotations
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from grokimagine.domain.clock import utcnow
@@ -119,6 +119,16 @@ async def deduct_credits(
     return int(balance)
 
 
+# Built once: every submission runs these (building a statement costs more than running it).
+_RESERVE = (
+    update(accounts)
+    .where(accounts.c.id == bindparam("account"), accounts.c.balance >= bindparam("amount"))
+    .values(balance=accounts.c.balance - bindparam("amount"))
+    .returning(accounts.c.balance)
+)
+_INSERT_LEDGER = insert(ledger)
+
+
 async def reserve_credits(conn: AsyncConnection, account_id: str, amount: int, task_id: str) -> int:
     """Take ``amount`` credits for a task, or raise :class:`InsufficientCreditsError`.
 
@@ -126,24 +136,20 @@ async def reserve_credits(conn: AsyncConnection, account_id: str, amount: int, t
     racing for the last credits, the second sees the first's decrement (PostgreSQL re-checks the
     WHERE clause on the updated row; SQLite runs writers one at a time).
     """
-    result = await conn.execute(
-        update(accounts)
-        .where(accounts.c.id == account_id, accounts.c.balance >= amount)
-        .values(balance=accounts.c.balance - amount)
-        .returning(accounts.c.balance)
-    )
+    result = await conn.execute(_RESERVE, {"account": account_id, "amount": amount})
     balance = result.scalar_one_or_none()
     if balance is None:
         raise InsufficientCreditsError(account_id)
     await conn.execute(
-        insert(ledger).values(
-            account_id=account_id,
-            delta=-amount,
-            reason="reserve",
-            task_id=task_id,
-            note="",
-            created_at=utcnow(),
-        )
+        _INSERT_LEDGER,
+        {
+            "account_id": account_id,
+            "delta": -amount,
+            "reason": "reserve",
+            "task_id": task_id,
+            "note": "",
+            "created_at": utcnow(),
+        },
     )
     # Counted here, inside the transaction: off only if the task's insert then fails.
     CREDITS.labels("reserved").inc(amount)

@@ -9,11 +9,12 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, and_, bindparam, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 
 from grokimagine.domain.clock import utcnow
 from grokimagine.domain.cursors import decode_task_cursor, encode_cursor
 from grokimagine.domain.tasks import queue as task_queue
+from grokimagine.domain.tasks.queue_positions import queue_positions_of
 from grokimagine.domain.tasks.records import (
     FINISHED,
     PENDING,
@@ -92,22 +93,10 @@ def _matches(search: str) -> ColumnElement[bool]:
     return or_(tasks.c.id == search.strip(), in_prompt)
 
 
-_own = tasks.alias("own")
-# Built once, with the task's id as the only parameter: status polls of pending tasks run it,
-# and on SQLite it takes the raw-driver path (``Database.lookup``).
-_TASKS_AHEAD = select(func.count().label("ahead")).where(
-    tasks.c.status == PENDING,
-    tasks.c.created_at
-    < select(_own.c.created_at).where(_own.c.id == bindparam("task_id")).scalar_subquery(),
-)
-
-
 async def queue_position(db: Database, record: TaskRecord) -> int | None:
-    """How many pending tasks were created before this pending one (0: it is next)."""
-    if record.status != PENDING:
-        return None
-    row = await db.lookup(_TASKS_AHEAD, {"task_id": record.id})
-    return int(row["ahead"]) if row is not None else 0
+    """How many pending tasks were created before this pending one (0: it is next); ``None``
+    for a task not pending. See :mod:`~grokimagine.domain.tasks.queue_positions`."""
+    return await queue_positions_of(db).position(record)
 
 
 async def cancel(db: Database, account_id: str, task_id: str) -> TaskRecord:

@@ -30,6 +30,7 @@ from grokimagine.domain.tasks.records import (
     PENDING,
     PROCESSING,
     TaskRecord,
+    count_task_finished,
     record_from_row,
 )
 from grokimagine.domain.tasks.signals import announce_change, notify_task_ready
@@ -292,6 +293,7 @@ async def complete_task(
         )
         finished = result.first()
         if finished is not None:
+            await count_task_finished(conn, finished.account_id)
             await enqueue_delivery(conn, finished._mapping, COMPLETED)
             await announce_change(conn, db.dialect, lease.task_id)
     return finished is not None
@@ -420,6 +422,7 @@ async def _finish_with_refund(
         ).first()
         if row is None:
             return False
+        await count_task_finished(conn, row.account_id)
         await _refund_task(conn, row.id, row.account_id)
         await enqueue_delivery(conn, row._mapping, status)
         await announce_change(conn, db.dialect, row.id)

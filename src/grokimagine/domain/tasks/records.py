@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, func, insert, select
+from sqlalchemy import Row, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from grokimagine.domain import ids
@@ -149,25 +149,38 @@ class TaskRecord:
     files_expired_at: datetime | None = None  # its files were purged (retention)
 
 
+# Built once: building a statement costs more than running it on SQLite (submissions are hot).
+_INSERT_TASK = insert(tasks)
+_COUNT_IN = (
+    update(accounts)
+    .where(accounts.c.id == bindparam("account"))
+    .values(active_tasks=accounts.c.active_tasks + 1)
+    .returning(accounts.c.disabled_at, accounts.c.active_tasks)
+)
+_COUNT_OUT = (
+    update(accounts)
+    .where(accounts.c.id == bindparam("account"))
+    .values(active_tasks=accounts.c.active_tasks - 1)
+)
+
+
 async def _admit(conn: Any, account_id: str, plan: Plan | None) -> None:
-    # The account row, locked: submissions of one account queue here (on PostgreSQL; SQLite
-    # runs one writer at a time), so the count below cannot be raced past, in any process.
-    row = (
-        await conn.execute(
-            select(accounts.c.disabled_at).where(accounts.c.id == account_id).with_for_update()
-        )
-    ).first()
+    # One UPDATE counts the new task in and takes the account row's lock: submissions of one
+    # account queue here (on PostgreSQL; SQLite runs one writer at a time), so the limit cannot
+    # be raced past, in any process. A refusal rolls the count back with the transaction.
+    row = (await conn.execute(_COUNT_IN, {"account": account_id})).first()
     if row is None or row.disabled_at is not None:
         raise AccountDisabledError(account_id)
     if plan is None or plan.max_active_tasks is None:
         return
-    active = await conn.execute(
-        select(func.count())
-        .select_from(tasks)
-        .where(tasks.c.account_id == account_id, tasks.c.status.in_((PENDING, PROCESSING)))
-    )
-    if int(active.scalar_one()) >= plan.max_active_tasks:
+    if int(row.active_tasks) > plan.max_active_tasks:
         raise TooManyActiveTasksError(plan.max_active_tasks)
+
+
+async def count_task_finished(conn: Any, account_id: str) -> None:
+    """Within the transaction that moves a task to a final state, take it off the account's
+    count of active tasks (see :func:`_admit`)."""
+    await conn.execute(_COUNT_OUT, {"account": account_id})
 
 
 def echo_request(new_task: NewTask) -> dict[str, Any]:
@@ -207,7 +220,12 @@ async def submit_task(
     :func:`~grokimagine.domain.submission.generate.submit_generation`'s.
     """
     task_id = ids.new_task_id()
-    stored_images = await asyncio.to_thread(_store_inputs, store, task_id, new_task.images)
+    # Most tasks have no input files: no hop to a thread for them.
+    stored_images = (
+        await asyncio.to_thread(_store_inputs, store, task_id, new_task.images)
+        if new_task.images
+        else []
+    )
     stored_video = (
         await asyncio.to_thread(_store_video, store, task_id, new_task.source_video)
         if new_task.source_video is not None
@@ -255,7 +273,7 @@ async def submit_task(
             await _admit(conn, principal.account_id, plan)
             if price:
                 await reserve_credits(conn, principal.account_id, price, task_id)
-            await conn.execute(insert(tasks).values(**values))
+            await conn.execute(_INSERT_TASK, values)
             await notify_task_ready(conn, db.dialect, values["route_head"])
     except IntegrityError as exc:
         await asyncio.to_thread(store.delete_task_files, task_id)

@@ -10,9 +10,10 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from grokimagine.domain.billing.task_money import TaskMoney, task_money
+from grokimagine.domain.billing.task_money import TaskMoney, money_of_tasks, task_money
 from grokimagine.domain.clock import iso_utc
 from grokimagine.domain.tasks.control import queue_position
+from grokimagine.domain.tasks.queue_positions import queue_positions_of
 from grokimagine.domain.tasks.records import COMPLETED, TaskRecord
 from grokimagine.storage.db import Database
 from grokimagine.storage.files import FileStore
@@ -69,6 +70,19 @@ async def task_view(
     position = await queue_position(db, record)
     money = await task_money(db, record.id, record.price_credits)
     return render_task(record, position, money, store, url_ttl_seconds)
+
+
+async def task_views(
+    records: list[TaskRecord], db: Database, store: FileStore, url_ttl_seconds: int
+) -> list[dict[str, Any]]:
+    """The task resources of a page of tasks, in a fixed number of queries whatever its size
+    (one for the queue positions, one for the ledger rows)."""
+    positions = await queue_positions_of(db).positions(records)
+    money = await money_of_tasks(db, {record.id: record.price_credits for record in records})
+    return [
+        render_task(record, positions[record.id], money[record.id], store, url_ttl_seconds)
+        for record in records
+    ]
 
 
 def render_task(

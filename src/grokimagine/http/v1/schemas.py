@@ -247,7 +247,10 @@ class Status(BaseModel):
     started_at: str | None = None
     completed_at: str | None = None
     queue_position: int | None = Field(
-        None, description="While pending: how many tasks are ahead of this one (0: next)."
+        None,
+        description="While pending: how many tasks are ahead of this one (0: next). Exact"
+        " under 64; further back it may still count tasks that left the queue in the last"
+        " second.",
     )
     expires_at: str | None = Field(
         None,

@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from grokimagine.domain.tasks import control as task_control
 from grokimagine.domain.tasks.records import TaskRecord, find_task
-from grokimagine.domain.tasks.views import task_view
+from grokimagine.domain.tasks.views import task_view, task_views
 from grokimagine.domain.tasks.webhook_deliveries import deliveries_of_task
 from grokimagine.http.envelope import success
 from grokimagine.http.params import TaskIdPath
@@ -54,7 +54,7 @@ async def list_tasks(
         services.db, principal_of(request).account_id, limit=limit, cursor=cursor, status=status
     )
     ttl = services.settings.url_ttl_seconds
-    views = [await task_view(record, services.db, services.store, ttl) for record in page.records]
+    views = await task_views(page.records, services.db, services.store, ttl)
     return success({"tasks": views, "next_cursor": page.next_cursor})
 
 

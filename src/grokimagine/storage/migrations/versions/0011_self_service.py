@@ -2,7 +2,7 @@
 expiry, account webhook endpoints, low-balance email
 
 Revision ID: 0011
-Revises: 0010
+Revises: 0010, 0009
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from alembic import op
 import grokimagine.storage.schema
 
 revision = "0011"
-down_revision = "0010"  # the head of this branch (0008 -> 0012 -> 0010); re-chained at merge
+# Joins the heads of issue 24 (0010) and main (0009); the lead re-chains at merge.
+down_revision = ("0010", "0009")
 branch_labels = None
 depends_on = None
 
