@@ -407,6 +407,24 @@ class ConsoleSettings(SettingsGroup):
     )
 
 
+class SelfServiceSettings(SettingsGroup):
+    """What customers do on their own (issue 25): email verification, two-factor sign-in."""
+
+    flat_prefix = "selfservice_"
+
+    verify_email: bool = Field(
+        False,
+        description="A sign-up must open the link emailed to it before it can make keys or videos.",
+    )
+    require_operator_two_factor: bool = Field(
+        False,
+        description="Operators must turn on two-factor sign-in before /admin opens for them.",
+    )
+    forgot_password_limit: int = Field(
+        5, ge=1, description="Forgot-password requests per minute per client address and email."
+    )
+
+
 class EventSettings(SettingsGroup):
     """Task event streams (``GET /v1/tasks/{task_id}/events``)."""
 
@@ -534,6 +552,7 @@ GROUPS: dict[str, type[SettingsGroup]] = {
     "events": EventSettings,
     "pricing": PricingSettings,
     "smtp": SmtpSettings,
+    "selfservice": SelfServiceSettings,
     "stripe": StripeSettings,
     "openai_api": OpenAIApiSettings,
 }
@@ -645,7 +664,7 @@ class Settings(BaseSettings):
     events: EventSettings = Field(default_factory=EventSettings)
     pricing: PricingSettings = Field(default_factory=PricingSettings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
-
+    selfservice: SelfServiceSettings = Field(default_factory=SelfServiceSettings)
     stripe: StripeSettings = Field(default_factory=StripeSettings)
     openai_api: OpenAIApiSettings = Field(default_factory=OpenAIApiSettings)
 

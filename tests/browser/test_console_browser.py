@@ -91,10 +91,10 @@ def test_from_sign_in_to_a_played_video(browser: Browser, server: Server, custom
     page.get_by_label("Videos", exact=True).select_option("1")
     expect(page.locator("#price")).to_have_text("40")
     page.get_by_role("tab", name="Python").click()
-    expect(page.locator("#snippet")).to_contain_text("httpx.post")
+    expect(page.locator("#snippet")).to_contain_text("client.videos.create_and_wait(")
     page.get_by_role("tab", name="CLI").click()
     expect(page.locator("#snippet")).to_contain_text(
-        "grokimagine generate 'a red fox running through fresh snow at sunrise'"
+        "grokimagine-client generate 'a red fox running through fresh snow at sunrise'"
     )
     expect(page.locator("#snippet")).to_contain_text("--ratio '3:2'")
     page.get_by_role("tab", name="Python").click()

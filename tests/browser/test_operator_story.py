@@ -127,7 +127,7 @@ def test_an_operator_runs_the_business_from_the_browser(
     expect(operator.locator("#account-balance")).to_have_text("460")
 
     # A password reset by emailed link: the customer's session ends, the new password works.
-    operator.get_by_role("button", name=f"Send a password link to {CUSTOMER}").click()
+    operator.get_by_role("button", name=f"Send password link to {CUSTOMER}").click()
     expect(operator.get_by_role("status")).to_contain_text(f"Email sent to {CUSTOMER}.")
     reset = mail.inbox.last_to(CUSTOMER)
     assert reset["Subject"] == "Reset your password"

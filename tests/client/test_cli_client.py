@@ -179,14 +179,14 @@ def test_a_terminal_shows_live_progress_and_writes_the_file(
     assert len(decode(target).frames) > 0
 
 
-@pytest.mark.parametrize("answer", ["y", "n"])
+@pytest.mark.parametrize("answer", ["c", "l"])
 def test_ctrl_c_asks_to_cancel_or_leave_the_task_and_prints_its_id(
     idle_server: LiveServer, answer: str
 ) -> None:
     terminal = Terminal([*CLIENT, "generate", "a patient fox", "--wait"], _env(idle_server))
     terminal.read_until(b"pending")
     terminal.process.send_signal(signal.SIGINT)
-    terminal.read_until(b"[y/N]")
+    terminal.read_until(b"[c]ancel / [L]eave")
     terminal.type(answer + "\n")
     code = terminal.finish()
     screen = terminal.output.decode(errors="replace")
@@ -198,7 +198,7 @@ def test_ctrl_c_asks_to_cancel_or_leave_the_task_and_prints_its_id(
             "grokimagine.domain.tasks.records", fromlist=["find_task"]
         ).find_task(services.db, task_id, account_id=idle_server.account_id)
     )
-    if answer == "y":
+    if answer == "c":
         assert f"canceled {task_id}" in screen and state.status == "canceled"
     else:
         assert f"{task_id} keeps running" in screen and state.status == "pending"

@@ -69,12 +69,15 @@ async def test_a_new_key_is_shown_once_and_never_again(services: Services, brows
     created = await http.post(
         "/console/keys", data={"name": "backend", "kind": "test", "csrf_token": csrf}
     )
-    assert created.status_code == 200
-    token = re.search(r'value="(gi_test_[^"]+)"', created.text).group(1)
+    # Post/Redirect/Get: reloading the page the browser lands on never makes a second key.
+    assert created.status_code == 303 and created.headers["location"] == "/console/keys"
+    shown = await http.get("/console/keys")
+    token = re.search(r'value="(gi_test_[^"]+)"', shown.text).group(1)
     keys = await accounts.list_keys(services.db, who.account_id)
     assert [(key.name, key.kind) for key in keys] == [("backend", "test")]
     later = await http.get("/console/keys")
     assert token not in later.text and keys[0].token_prefix in later.text
+    assert len(await accounts.list_keys(services.db, who.account_id)) == 1
     # The token works on the API.
     status = await http.get("/v1/account", headers={"Authorization": f"Bearer {token}"})
     assert status.status_code == 200

@@ -104,7 +104,8 @@ async def test_a_password_change_signs_out_the_other_browsers(services: Services
             "new_password_again": "a brand new password",
         },
     )
-    assert changed.status_code == 200 and "Password changed" in changed.text
+    assert changed.status_code == 303
+    assert "Password changed" in (await here.get(changed.headers["location"])).text
     assert (await here.get("/console")).status_code == 200
     assert (await there.get("/console")).status_code == 303
 

@@ -245,13 +245,14 @@ async def test_the_key_form_names_its_field_and_makes_no_key_when_refused(
         refused_naming(response, "name")
         assert made == []
     elif not name.strip():
-        assert response.status_code == 200 and made == []
+        assert response.status_code == 400 and made == []
         assert "Give the key a name." in response.text
     elif kind not in ("live", "test"):
         refused_naming(response, "kind")
         assert made == []
     else:
-        assert response.status_code == 200, response.text
+        # Post/Redirect/Get (issue 25): the token shows on the page redirected to.
+        assert response.status_code == 303, response.text
         assert [(key.name, key.kind) for key in made] == [(name.strip(), kind)]
 
 

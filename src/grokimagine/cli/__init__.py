@@ -24,7 +24,14 @@ Command = Callable[["Settings", argparse.Namespace], int | None]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the console script."""
+    """Entry point of the console script: Ctrl-C at any moment exits 130 without a traceback."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        return client_cli.EXIT_INTERRUPTED
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if hasattr(args, "client_command"):

@@ -20,7 +20,9 @@ from grokimagine.console import (
     link_pages,
     pages,
     playground,
+    self_service_pages,
     video_forms,
+    webhook_pages,
 )
 from grokimagine.console.security import ADMIN_API_PREFIX, CONSOLE_PREFIXES, ConsoleHeaders
 from grokimagine.console.web import HERE, PageError, SignInRequired, render, sign_in_redirect
@@ -62,6 +64,8 @@ def create_app_from_env() -> FastAPI:
 def install_console(app: FastAPI, settings: Settings) -> None:
     """Serve the console under ``/console`` and the operator pages under ``/admin``."""
     app.include_router(auth_pages.router)
+    app.include_router(self_service_pages.router)
+    app.include_router(webhook_pages.router)
     app.include_router(link_pages.router)
     app.include_router(pages.router)
     app.include_router(playground.router)

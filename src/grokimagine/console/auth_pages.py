@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import timedelta
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends
 from starlette.requests import Request
@@ -10,6 +12,7 @@ from starlette.responses import Response
 
 from grokimagine.console.forms import check_address, read_form
 from grokimagine.console.web import (
+    SECOND_FACTOR_COOKIE,
     SESSION_COOKIE,
     check_anonymous_form,
     current_user,
@@ -20,9 +23,10 @@ from grokimagine.console.web import (
     see_other,
     services_of,
 )
-from grokimagine.domain.accounts import sessions, users
+from grokimagine.domain.accounts import self_service, sessions, two_factor, users
 from grokimagine.domain.accounts.sessions import session_user
 from grokimagine.http.v1.generate import limiter_of
+from grokimagine.net.mailer import EmailError
 
 router = APIRouter(
     prefix="/console", include_in_schema=False, dependencies=[Depends(check_address)]
@@ -79,6 +83,7 @@ def _sign_in_page(request: Request, *, error: str = "", email: str = "", status:
         email=email,
         next=safe_next(request.query_params.get("next")),
         signup_open=services_of(request).settings.console.signup == "open",
+        reset=request.query_params.get("reset") == "1",
     )
 
 
@@ -109,13 +114,34 @@ async def sign_in(request: Request) -> Response:
         return _sign_in_page(
             request, error="The email or password is not correct.", email=email, status=401
         )
+    next_page = safe_next(_text(form.get("next")))
+    if await two_factor.is_enabled(services.db, user.id):
+        # The password was right; the code of the person's app is due before any page opens.
+        half = await sessions.start_session(
+            services.db,
+            user.id,
+            address=_address(request),
+            lifetime=timedelta(hours=services.settings.console.session_hours),
+            second_factor_due=True,
+        )
+        response = see_other(f"/console/sign-in/code?next={quote(next_page, safe='')}")
+        response.set_cookie(
+            SECOND_FACTOR_COOKIE,
+            half.token,
+            max_age=int(sessions.SECOND_FACTOR_WINDOW.total_seconds()),
+            path="/console/sign-in",
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
+        return response
     new = await sessions.start_session(
         services.db,
         user.id,
         address=_address(request),
         lifetime=timedelta(hours=services.settings.console.session_hours),
     )
-    response = see_other(safe_next(_text(form.get("next"))))
+    response = see_other(next_page)
     set_session_cookie(request, response, new.token)
     return response
 
@@ -157,17 +183,29 @@ async def sign_up(request: Request) -> Response:
             error="Too many attempts from this address. Wait a minute and try again.",
             email=email,
         )
+    verify = settings.selfservice.verify_email
     try:
         user = await users.create_user(
             services.db,
             email=email,
             password=password,
             starter_credits=settings.console.starter_credits,
+            email_verified=not verify,
         )
     except users.UserError as exc:
         return render_anonymous(
             request, "sign_up.html", status_code=400, error=str(exc), email=email
         )
+    if verify:
+        # If the email cannot go out now, the overview page offers to send it again.
+        with contextlib.suppress(EmailError):
+            await self_service.send_email_verification(
+                services.db,
+                settings.smtp,
+                user_id=user.id,
+                email=user.email,
+                base_url=settings.public_url or str(request.base_url),
+            )
     new = await sessions.start_session(
         services.db,
         user.id,
@@ -183,7 +221,8 @@ async def sign_up(request: Request) -> Response:
 async def password_form(request: Request) -> Response:
     """The change-password form."""
     user = await current_user(request)
-    return render(request, "password.html", user, section="password", error="", done=False)
+    done = request.query_params.get("changed") == "1"
+    return render(request, "password.html", user, section="password", error="", done=done)
 
 
 @router.post("/password")
@@ -204,12 +243,8 @@ async def change_password(request: Request) -> Response:
             )
         except users.UserError as exc:
             error = str(exc)
+    if not error:
+        return see_other("/console/password?changed=1")
     return render(
-        request,
-        "password.html",
-        user,
-        status_code=400 if error else 200,
-        section="password",
-        error=error,
-        done=not error,
+        request, "password.html", user, status_code=400, section="password", error=error, done=False
     )

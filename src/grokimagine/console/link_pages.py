@@ -17,7 +17,7 @@ from grokimagine.console.web import (
     see_other,
     services_of,
 )
-from grokimagine.domain.accounts import sessions, users
+from grokimagine.domain.accounts import sessions, two_factor, users
 from grokimagine.domain.accounts.tokens import (
     PASSWORD_PURPOSES,
     LinkTokenError,
@@ -98,6 +98,9 @@ async def set_password(request: Request) -> Response:
             error=error,
             status=400,
         )
+    if await two_factor.is_enabled(services.db, user_id):
+        # The link proves the email, not the second factor: sign in with both (issue 25).
+        return see_other("/console/sign-in?reset=1")
     address = request.client.host if request.client else "unknown"
     new = await sessions.start_session(
         services.db,

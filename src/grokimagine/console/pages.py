@@ -23,22 +23,24 @@ from grokimagine.console.web import (
     services_of,
 )
 from grokimagine.domain.accounts import accounts
+from grokimagine.domain.accounts.accounts import NewKey
+from grokimagine.domain.accounts.self_service import EmailNotVerifiedError, check_email_verified
 from grokimagine.domain.accounts.sessions import SessionUser
+from grokimagine.domain.billing import low_balance
 from grokimagine.domain.billing.task_money import task_money
 from grokimagine.domain.billing.usage import (
     USAGE_DAYS,
     account_details,
     ledger_entries,
     ledger_page,
-    rotate_webhook_secret,
     usage_by_day,
 )
 from grokimagine.domain.clock import utcnow
 from grokimagine.domain.cursors import InvalidCursorError
 from grokimagine.domain.tasks import control as task_control
 from grokimagine.domain.tasks.records import FINISHED, TaskNotFoundError, TaskRecord, find_task
-from grokimagine.domain.tasks.views import task_view, thumbnail_url
-from grokimagine.domain.tasks.webhook_deliveries import deliveries_of_account, deliveries_of_task
+from grokimagine.domain.tasks.views import task_view, thumbnail_url, video_seconds
+from grokimagine.domain.tasks.webhook_deliveries import deliveries_of_task
 from grokimagine.services import Services
 from grokimagine.vocabulary import MODES
 
@@ -110,6 +112,7 @@ async def history(request: Request) -> Response:
     query = request.query_params
     status = query_choice(request, "status", STATUSES)
     mode = query_choice(request, "mode", MODES)
+    search = (query.get("q") or "").strip()[:200]
     try:
         page = await task_control.list_tasks(
             services.db,
@@ -118,6 +121,7 @@ async def history(request: Request) -> Response:
             cursor=query.get("cursor") or None,
             status=status,
             mode=mode,
+            search=search or None,
         )
     except InvalidCursorError:
         raise PageError(400, "That page link is not valid. Start from the first page.") from None
@@ -131,6 +135,7 @@ async def history(request: Request) -> Response:
         paged=bool(query.get("cursor")),
         status=status or "",
         mode=mode or "",
+        q=search,
         statuses=STATUSES,
         modes=MODES,
     )
@@ -177,6 +182,7 @@ async def render_task_page(
             record, services.db, services.store, services.settings.url_ttl_seconds
         ),
         record=record,
+        seconds=video_seconds(record),
         timeline=_timeline(record),
         money=await task_money(services.db, record.id, record.price_credits),
         deliveries=await deliveries_of_task(services.db, record.id),
@@ -228,32 +234,83 @@ async def cancel_task(request: Request, task_id: str) -> Response:
     return see_other(f"/console/tasks/{task_id}")
 
 
+# The token of a key just made travels to the page that shows it once in this cookie: the POST
+# redirects (so a reload never makes a second key) and the GET reads the cookie and drops it.
+NEW_KEY_COOKIE = "gi_new_key"
+NEW_KEY_SECONDS = 120
+KEY_LIFETIMES = {"7": "7 days", "30": "30 days", "90": "90 days", "365": "1 year"}
+
+
 async def _keys_page(request: Request, user: SessionUser, **extra: Any) -> Response:
     keys = await accounts.list_keys(services_of(request).db, user.account_id)
     keys.sort(key=lambda key: (key.revoked_at is not None, key.created_at), reverse=False)
-    return render(request, "keys.html", user, section="keys", keys=keys, **extra)
+    return render(
+        request,
+        "keys.html",
+        user,
+        section="keys",
+        keys=keys,
+        now=utcnow(),
+        lifetimes=KEY_LIFETIMES,
+        **extra,
+    )
+
+
+def _shown_key(cookie: str | None, keys: list[accounts.ApiKey]) -> NewKey | None:
+    """The key of the new-key cookie, if it names a key of this account that the token fits."""
+    key_id, _, token = (cookie or "").partition(":")
+    for key in keys:
+        if key.id == key_id and token.startswith(key.token_prefix) and key.revoked_at is None:
+            return NewKey(key=key, token=token)
+    return None
 
 
 @router.get("/keys")
 async def keys_page(request: Request) -> Response:
-    """The account's API keys (never their tokens) and the form to make one."""
+    """The account's API keys (never their tokens, but for a key just made, once)."""
     user = await current_user(request)
-    return await _keys_page(request, user, new_key=None, error="")
+    keys = await accounts.list_keys(services_of(request).db, user.account_id)
+    new_key = _shown_key(request.cookies.get(NEW_KEY_COOKIE), keys)
+    response = await _keys_page(request, user, new_key=new_key, error="")
+    if NEW_KEY_COOKIE in request.cookies:
+        response.delete_cookie(NEW_KEY_COOKIE, path="/console/keys")
+    return response
 
 
 @router.post("/keys")
 async def create_key(request: Request) -> Response:
-    """Create a named key and show its token this once (the page is never cached)."""
+    """Create a named key, then redirect to the keys page, which shows its token this once."""
     form = await read_form(request)
     user = await form_user(request, form)
     name = form_text(form, "name", max_chars=MAX_KEY_NAME)
     if not name:
-        return await _keys_page(request, user, new_key=None, error="Give the key a name.")
+        return await _keys_page(
+            request, user, status_code=400, new_key=None, error="Give the key a name."
+        )
+    try:
+        check_email_verified(
+            required=services_of(request).settings.selfservice.verify_email,
+            verified=user.email_verified,
+        )
+    except EmailNotVerifiedError as exc:
+        return await _keys_page(request, user, status_code=403, new_key=None, error=str(exc))
     live = form_choice(form, "kind", ("live", "test"), default="live") == "live"
+    expires = form.get("expires")
+    days = int(expires) if isinstance(expires, str) and expires in KEY_LIFETIMES else None
     new_key = await accounts.create_key(
-        services_of(request).db, user.account_id, live=live, name=name
+        services_of(request).db, user.account_id, live=live, name=name, expires_in_days=days
     )
-    return await _keys_page(request, user, new_key=new_key, error="")
+    response = see_other("/console/keys")
+    response.set_cookie(
+        NEW_KEY_COOKIE,
+        f"{new_key.key.id}:{new_key.token}",
+        max_age=NEW_KEY_SECONDS,
+        path="/console/keys",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return response
 
 
 @router.post("/keys/{key_id}/revoke")
@@ -285,6 +342,8 @@ async def billing(request: Request) -> Response:
         entries=page.entries,
         next_cursor=page.next_cursor,
         paged=cursor is not None,
+        alert_threshold=await low_balance.threshold_of(services.db, user.account_id),
+        alert_state=request.query_params.get("alert", ""),
         **await money_context(request, services, user.account_id),
     )
 
@@ -317,29 +376,3 @@ async def billing_csv(request: Request) -> Response:
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="ledger.csv"'},
     )
-
-
-@router.get("/webhooks")
-async def webhooks(request: Request) -> Response:
-    """The signing secret (hidden until revealed) and the latest deliveries."""
-    user = await current_user(request)
-    services = services_of(request)
-    details = await account_details(services.db, user.account_id)
-    return render(
-        request,
-        "webhooks.html",
-        user,
-        section="webhooks",
-        secret=details["webhook_secret"],
-        deliveries=await deliveries_of_account(services.db, user.account_id),
-        rotated=request.query_params.get("rotated") == "1",
-    )
-
-
-@router.post("/webhooks/rotate")
-async def rotate_secret(request: Request) -> Response:
-    """Replace the signing secret."""
-    form = await read_form(request)
-    user = await form_user(request, form)
-    await rotate_webhook_secret(services_of(request).db, user.account_id)
-    return see_other("/console/webhooks?rotated=1")

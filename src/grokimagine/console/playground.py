@@ -6,32 +6,36 @@ browser) and goes through the same validation and submission as the API.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, Depends
-from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.requests import Request
 from starlette.responses import Response
 
 from grokimagine.console.forms import check_address
 from grokimagine.console.web import current_user, fetch_user, render, services_of
+from grokimagine.domain.accounts.self_service import check_email_verified
 from grokimagine.domain.billing.usage import account_details
 from grokimagine.domain.submission.generate import price_list, quote_generation, submit_generation
-from grokimagine.domain.tasks.records import FINISHED, TaskNotFoundError, find_task
+from grokimagine.domain.tasks.records import TaskNotFoundError, find_task
 from grokimagine.domain.tasks.views import task_view
 from grokimagine.http.envelope import success
 from grokimagine.http.errors import ApiError
 from grokimagine.http.v1.generate import generate_body
+from grokimagine.http.v1.task_events import watched_task_stream
 
 router = APIRouter(
     prefix="/console", include_in_schema=False, dependencies=[Depends(check_address)]
 )
 
-EVENT_POLL_SECONDS = 0.4
-EVENT_STREAM_SECONDS = 15 * 60  # the browser reconnects by itself after this
+
+def _client_version() -> str:
+    """The version of the SDK and CLI installed beside the server (what the snippets call)."""
+    try:
+        return version("grokimagine-client")
+    except PackageNotFoundError:
+        return ""
 
 
 def _prefill(request_echo: dict[str, Any] | None) -> dict[str, Any]:
@@ -71,6 +75,7 @@ async def playground(request: Request) -> Response:
         prefill=_prefill(echo),
         balance=details["balance"],
         api_base=str(request.base_url).rstrip("/"),
+        client_version=_client_version(),
     )
 
 
@@ -90,6 +95,10 @@ async def generate(request: Request) -> Response:
     Refusals (credits, mode, a disabled account, options) come back in the API's error format.
     """
     user = await fetch_user(request)
+    check_email_verified(
+        required=services_of(request).settings.selfservice.verify_email,
+        verified=user.email_verified,
+    )
     order = (await generate_body(request)).to_order(None)
     submission = await submit_generation(services_of(request), user.principal(), order)
     return success({"task_id": submission.task_id})
@@ -126,24 +135,9 @@ async def task_state(request: Request, task_id: str) -> Response:
 
 @router.get("/api/tasks/{task_id}/events")
 async def task_events(request: Request, task_id: str) -> Response:
-    """The task's live state as server-sent events (``task``), one per change, until it ends."""
+    """The task's changes as server-sent events (``task``), from the app's one task watcher
+    (the stream of ``GET /v1/tasks/{id}/events``), until it ends."""
     user = await current_user(request)
-    first = await _live_view(request, user.account_id, task_id)
-    if first is None:
-        raise ApiError(404, "Task not found", "TASK_NOT_FOUND")
-    loop = asyncio.get_running_loop()
-
-    async def events() -> AsyncIterator[ServerSentEvent]:
-        view: dict[str, Any] | None = first
-        last: dict[str, Any] | None = None
-        deadline = loop.time() + EVENT_STREAM_SECONDS
-        while view is not None and loop.time() < deadline:
-            if view != last:
-                yield ServerSentEvent(data=orjson.dumps(view).decode(), event="task")
-                last = view
-            if view["status"] in FINISHED:
-                return
-            await asyncio.sleep(EVENT_POLL_SECONDS)
-            view = await _live_view(request, user.account_id, task_id)
-
-    return EventSourceResponse(events(), ping=15)
+    return await watched_task_stream(
+        request, user.account_id, task_id, request.headers.get("last-event-id")
+    )

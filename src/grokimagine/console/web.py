@@ -20,6 +20,7 @@ from grokimagine.domain.accounts.sessions import SessionUser, csrf_matches, sess
 from grokimagine.services import Services
 
 SESSION_COOKIE = "gi_session"
+SECOND_FACTOR_COOKIE = "gi_second_factor"  # a sign-in whose password was right, code still due
 FORM_COOKIE = "gi_form"  # the CSRF token of the forms shown before sign-in
 _EXPIRED_FORM = (
     "This form has expired or did not come from this site. Reload the page and try again."
@@ -85,6 +86,14 @@ async def admin_user(request: Request) -> SessionUser:
     user = await current_user(request)
     if not user.is_admin:
         raise PageError(404, "This page does not exist.")
+    if services_of(request).settings.selfservice.require_operator_two_factor and not (
+        user.two_factor
+    ):
+        raise PageError(
+            403,
+            "Operators must sign in with two factors here: turn on two-factor sign-in on the "
+            "Two-factor sign-in page of the console first.",
+        )
     return user
 
 
@@ -115,6 +124,9 @@ def render(
 ) -> HTMLResponse:
     """A page from ``template`` with the user, their CSRF token and the current section."""
     context.setdefault("csrf_token", user.csrf_token if user else "")
+    context.setdefault(
+        "verify_email_required", services_of(request).settings.selfservice.verify_email
+    )
     return templates.TemplateResponse(
         request, template, {"user": user, **context}, status_code=status_code
     )

@@ -113,6 +113,7 @@ def create_app(
     app.state.services = services
     install_openapi(app)
     app.state.task_watcher = task_events.build_task_watcher(services)
+    app.state.webhook_sender = webhooks  # woken by a test event or a resend
     app.state.limiter = limiter = RateLimiter(
         storage_for(settings.redis_url, settings.redis_prefix)
     )

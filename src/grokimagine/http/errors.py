@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Match
 
 from grokimagine.domain.accounts.accounts import AccountNotFoundError
+from grokimagine.domain.accounts.self_service import EmailNotVerifiedError
 from grokimagine.domain.billing.credits import (
     MAX_BALANCE,
     BalanceLimitError,
@@ -250,6 +251,8 @@ DOMAIN_ERRORS: dict[type[Exception], Refusal] = {
             "Idempotency conflict: this Idempotency-Key was used with a different request body"
         ),
     ),
+    # Issue 25: an open sign-up that the operator asks to verify, before it has.
+    EmailNotVerifiedError: Refusal(403, "EMAIL_NOT_VERIFIED", str),
 }
 
 

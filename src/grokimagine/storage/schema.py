@@ -64,6 +64,10 @@ accounts = Table(
     Column("created_at", UTCDateTime, nullable=False),
     # Set by an operator: the account's keys are refused and it cannot spend.
     Column("disabled_at", UTCDateTime, nullable=True),
+    # Issue 25: email the account's users when the balance falls below this (null: never);
+    # set when that email went out, cleared when the balance is back at or above it.
+    Column("low_balance_threshold", BigInteger, nullable=True),
+    Column("low_balance_alerted_at", UTCDateTime, nullable=True),
     # Tasks pending or processing, changed in the transaction of every task that enters or leaves
     # those states: the plan's active-task limit reads it instead of counting the tasks.
     Column("active_tasks", Integer, nullable=False, server_default="0"),
@@ -80,6 +84,10 @@ api_keys = Table(
     Column("name", String(100), nullable=False, default=""),  # given in the console
     Column("created_at", UTCDateTime, nullable=False),
     Column("revoked_at", UTCDateTime, nullable=True),
+    # Issue 25: when a request last used the key (written at most once a minute per key), and
+    # when it stops working (optional, set by its owner).
+    Column("last_used_at", UTCDateTime, nullable=True),
+    Column("expires_at", UTCDateTime, nullable=True),
 )
 
 ledger = Table(
@@ -183,7 +191,8 @@ webhook_deliveries = Table(
     "webhook_deliveries",
     metadata,
     Column("id", String(40), primary_key=True),  # the webhook-id header, same on every retry
-    Column("task_id", ForeignKey("tasks.id"), nullable=False, index=True),
+    # Null for an endpoint's test event (issue 25), which is about no task.
+    Column("task_id", ForeignKey("tasks.id"), nullable=True, index=True),
     Column("account_id", ForeignKey("accounts.id"), nullable=False),
     Column("event", String(40), nullable=False),  # task.completed | task.failed | task.canceled
     Column("url", Text, nullable=False),
@@ -198,6 +207,10 @@ webhook_deliveries = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("finished_at", UTCDateTime, nullable=True),
     Index("ix_webhook_deliveries_status_next", "status", "next_attempt_at"),
+    # Issue 25: the account's endpoint it goes to (null: the task's callback_url), signed with
+    # that endpoint's secret; a test event's body is stored (a task's is built at each attempt).
+    Column("endpoint_id", String(40), nullable=True),
+    Column("payload", JSON, nullable=True),
 )
 
 # People who sign in to the console: each belongs to one account; role "admin" makes an operator.
@@ -213,6 +226,13 @@ users = Table(
     Column("password_changed_at", UTCDateTime, nullable=False),
     # Set by an operator: the user cannot sign in and their sessions are gone.
     Column("disabled_at", UTCDateTime, nullable=True),
+    # Issue 25: the TOTP secret (base32; pending until the first code confirms it), when
+    # two-factor sign-in was turned on, the time step of the last code accepted (a code works
+    # once), and when the email was verified (null: a sign-up that has not opened its link).
+    Column("totp_secret", String(64), nullable=True),
+    Column("totp_enabled_at", UTCDateTime, nullable=True),
+    Column("totp_last_step", BigInteger, nullable=True),
+    Column("email_verified_at", UTCDateTime, nullable=True),
 )
 
 # Console sessions, server-side: the cookie holds a random token; only its SHA-256 is stored.
@@ -225,6 +245,9 @@ sessions = Table(
     Column("address", String(64), nullable=False, default=""),
     Column("created_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
+    # Issue 25: the password was right, the second factor is still due; such a session signs
+    # nobody in (a few minutes long; replaced by a new session once the code is right).
+    Column("second_factor_due", Boolean, nullable=False, default=False, server_default="0"),
 )
 
 # Operators' keys for /admin/v1: never accepted on /v1, as API keys are never accepted here.
@@ -301,6 +324,31 @@ job_leases = Table(
     Column("name", String(40), primary_key=True),
     Column("owner", String(100), nullable=True),
     Column("expires_at", UTCDateTime, nullable=True),
+)
+
+# Issue 25: single-use recovery codes of two-factor sign-in, stored as SHA-256 (high-entropy
+# random codes, like API keys); a code is spent by a conditional UPDATE.
+recovery_codes = Table(
+    "recovery_codes",
+    metadata,
+    Column("code_hash", String(64), primary_key=True),
+    Column("user_id", ForeignKey("users.id"), nullable=False, index=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("used_at", UTCDateTime, nullable=True),
+)
+
+# Issue 25: an account's webhook endpoints: every task event of the chosen types goes to each,
+# signed with the endpoint's own secret (Standard Webhooks), besides any per-request callback_url.
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("account_id", ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("url", Text, nullable=False),
+    Column("events", JSON, nullable=False),  # e.g. ["task.completed", "task.failed"]
+    Column("secret", String(100), nullable=False),  # whsec_...
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("deleted_at", UTCDateTime, nullable=True),
 )
 
 # Money in (issue 26, docs/payments.md). Credit packs the operator sells, priced in minor units

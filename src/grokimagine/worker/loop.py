@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from grokimagine.domain.billing.low_balance import send_due_alerts
 from grokimagine.domain.billing.plan_grants import grant_monthly_credits
 from grokimagine.domain.billing.plans import plan_catalog
 from grokimagine.domain.operator import fleet
@@ -154,6 +155,7 @@ class Worker:
             await refresh_business_settings(self.services)  # plans, retention
             self.retention.maybe_start()
             await grant_monthly_credits(self.services.db, plan_catalog(self.services.settings))
+            await send_due_alerts(self.services.db, self.settings.smtp)  # low-balance emails
             try:
                 await sweep_auto_top_ups(self.services.db, self.services.settings)
             except Exception:  # a payment problem must not stop the videos

@@ -31,6 +31,15 @@ ImageInput = str | os.PathLike[str] | bytes
 VideoSource = Task | str | os.PathLike[str] | bytes
 
 
+def task_id_of(task: str | Task) -> str:
+    """The id of a task given as its id or as a :class:`Task` (anything else: ``TypeError``)."""
+    if isinstance(task, Task):
+        return task.id
+    if isinstance(task, str) and task:
+        return task
+    raise TypeError(f"expected a task id or a Task, got {type(task).__name__}")
+
+
 @dataclass(frozen=True)
 class ClientConfig:
     """Where and how to call the API."""

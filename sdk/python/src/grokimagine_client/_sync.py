@@ -30,6 +30,7 @@ from grokimagine_client._base import (
     should_retry,
     stream_error,
     stream_unavailable,
+    task_id_of,
     total_size,
     video_targets,
 )
@@ -281,7 +282,7 @@ class Videos:
 
     def wait(
         self,
-        task_id: str,
+        task: str | Task,
         *,
         timeout: float = 900.0,
         on_update: OnUpdate | None = None,
@@ -293,8 +294,9 @@ class Videos:
         Follows the event stream, and polls where there is none. Raises
         :class:`TaskFailedError` (or :class:`ContentRejectedError`), :class:`TaskCanceledError`,
         or :class:`TaskTimeoutError` after ``timeout`` seconds; each carries the task id, and the
-        task goes on running on a timeout.
+        task goes on running on a timeout. ``task``: a task id or a :class:`Task`.
         """
+        task_id = task_id_of(task)
         deadline = time.monotonic() + timeout
         updates = UpdateFilter()
         last: list[Task] = []
@@ -365,15 +367,38 @@ class Videos:
         self,
         prompt: str,
         *,
+        mode: str | None = None,
+        ratio: str | None = None,
+        images: Sequence[ImageInput] | None = None,
+        n: int | None = None,
+        duration: int | None = None,
+        resolution: str | None = None,
+        seed: int | None = None,
+        negative_prompt: str | None = None,
+        callback_url: str | None = None,
+        idempotency_key: str | None = None,
+        extra_body: Mapping[str, Any] | None = None,
         timeout: float = 900.0,
         on_update: OnUpdate | None = None,
-        **options: Any,
     ) -> Task:
-        """:meth:`create`, then :meth:`wait`: returns the completed task."""
-        task = self.create(prompt, **options)
+        """:meth:`create` with the same options, then :meth:`wait`: returns the completed task."""
+        task = self.create(
+            prompt,
+            mode=mode,
+            ratio=ratio,
+            images=images,
+            n=n,
+            duration=duration,
+            resolution=resolution,
+            seed=seed,
+            negative_prompt=negative_prompt,
+            callback_url=callback_url,
+            idempotency_key=idempotency_key,
+            extra_body=extra_body,
+        )
         if on_update is not None:
             on_update(task)
-        return self.wait(task.id, timeout=timeout, on_update=on_update)
+        return self.wait(task, timeout=timeout, on_update=on_update)
 
     def download(
         self,
@@ -387,7 +412,7 @@ class Videos:
         ``dest``: a file name (one video; more get ``_<i>`` suffixes) or a folder (default: the
         current one). An interrupted download resumes where it stopped (HTTP Range).
         """
-        current = self.retrieve(task if isinstance(task, str) else task.id)
+        current = self.retrieve(task_id_of(task))
         if not current.succeeded:
             raise GrokImagineError(
                 f"task {current.id} is {current.status}: nothing to download",

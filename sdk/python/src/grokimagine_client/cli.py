@@ -139,8 +139,11 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``grokimagine-client``."""
-    return run(parser().parse_args(argv))
+    """Entry point of ``grokimagine-client``: Ctrl-C at any moment exits 130, no traceback."""
+    try:
+        return run(parser().parse_args(argv))
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
 
 
 def run(args: argparse.Namespace, *, out: Any = None) -> int:
@@ -154,6 +157,8 @@ def run(args: argparse.Namespace, *, out: Any = None) -> int:
     except GrokImagineError as exc:
         display.error(exc)
         return EXIT_USAGE
+    except KeyboardInterrupt:  # while starting up: nothing was sent yet
+        return EXIT_INTERRUPTED
     try:
         with client:
             return int(args.client_command(client, args, display))
@@ -275,6 +280,13 @@ def _interrupted(client: GrokImagine, task_id: str, display: Display) -> None:
             task = client.videos.cancel(task_id)
         except GrokImagineError as exc:
             display.error(exc)
+            return
+        except KeyboardInterrupt:  # a second Ctrl-C while canceling: say where things stand
+            display.note(
+                task_id,
+                "left_running",
+                f"cancel of {task_id} interrupted; check it with: grokimagine status {task_id}",
+            )
             return
         display.note(task_id, "canceled", f"canceled {task_id} ({task.status}); credits refunded")
         return

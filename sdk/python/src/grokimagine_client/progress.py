@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import json
+import select
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -153,13 +155,58 @@ class TerminalDisplay(Display):
             sys.stderr.write(text + "\n")
 
     def ask_cancel(self, task_id: str) -> bool:
+        return ask_cancel_or_leave(self.out, sys.stdin, task_id)
+
+
+ANSWER_SECONDS = 10.0  # after this long without an answer, the task is left running
+CANCEL_ANSWERS = frozenset({"c", "cancel", "y", "yes"})
+LEAVE_ANSWERS = frozenset({"", "l", "leave", "n", "no"})
+
+
+def ask_cancel_or_leave(
+    out: TextIO, answers: TextIO, task_id: str, *, seconds: float = ANSWER_SECONDS
+) -> bool:
+    """Ask whether to cancel an interrupted task or leave it running; ``True`` to cancel.
+
+    Leaving is the default: on Enter, on end of input, on a second Ctrl-C, and when nobody
+    answers within ``seconds``. Anything else is asked again.
+    """
+    deadline = time.monotonic() + seconds
+    prompt = (
+        f"\nInterrupted. Cancel task {task_id} (refunded) or leave it running?"
+        f" [c]ancel / [L]eave (leaving in {seconds:g} s): "
+    )
+    while True:
         try:
-            self.out.write(f"\nInterrupted. Cancel task {task_id} (refunded)? [y/N] ")
-            self.out.flush()
-            answer = sys.stdin.readline()
+            out.write(prompt)
+            out.flush()
+            answer = read_answer(answers, deadline - time.monotonic())
         except (KeyboardInterrupt, EOFError):
+            answer = None
+        if answer is None:
+            out.write("\n")
             return False
-        return answer.strip().lower() in ("y", "yes")
+        choice = answer.strip().lower()
+        if choice in CANCEL_ANSWERS:
+            return True
+        if choice in LEAVE_ANSWERS:
+            return False
+        prompt = "Type c to cancel the task or l to leave it running: "
+
+
+def read_answer(answers: TextIO, seconds: float) -> str | None:
+    """A line typed within ``seconds``, or ``None`` (no answer in time, or end of input)."""
+    if seconds <= 0:
+        return None
+    try:
+        ready, _, _ = select.select([answers], [], [], seconds)
+    except (OSError, ValueError, io.UnsupportedOperation):
+        # No file descriptor to wait on (Windows consoles, tests' in-memory text): just read.
+        ready = [answers]
+    if not ready:
+        return None
+    line = answers.readline()
+    return line if line else None
 
 
 class _LivePanel:

@@ -42,6 +42,42 @@
     });
   });
 
+  // --- Navigation menu on narrow screens -----------------------------------------------------
+  const menuButton = $(".menu-button");
+  if (menuButton) {
+    const menu = document.getElementById(menuButton.getAttribute("aria-controls"));
+    menuButton.addEventListener("click", () => {
+      const open = menuButton.getAttribute("aria-expanded") !== "true";
+      menuButton.setAttribute("aria-expanded", String(open));
+      menu.classList.toggle("open", open);
+    });
+  }
+
+  // --- Tabs: one Tab stop, arrow keys move between them (WAI-ARIA tabs pattern) -------------
+  function setUpTabs(list, onSelect) {
+    const tabs = $$('[role="tab"]', list);
+    const select = (tab, focus) => {
+      tabs.forEach((other) => {
+        const chosen = other === tab;
+        other.classList.toggle("active", chosen);
+        other.setAttribute("aria-selected", String(chosen));
+        other.tabIndex = chosen ? 0 : -1;
+      });
+      if (focus) tab.focus();
+      onSelect(tab);
+    };
+    tabs.forEach((tab, index) => {
+      tab.tabIndex = tab.getAttribute("aria-selected") === "true" ? 0 : -1;
+      tab.addEventListener("click", () => select(tab, false));
+      tab.addEventListener("keydown", (event) => {
+        const moves = { ArrowRight: index + 1, ArrowLeft: index - 1, Home: 0, End: tabs.length - 1 };
+        if (!(event.key in moves)) return;
+        event.preventDefault();
+        select(tabs[(moves[event.key] + tabs.length) % tabs.length], true);
+      });
+    });
+  }
+
   // --- Live task state ---------------------------------------------------------------------
   const FINISHED = ["completed", "failed", "canceled"];
 
@@ -56,26 +92,34 @@
     return task.status;
   }
 
-  // Follows a task by server-sent events; falls back to polling if the stream breaks.
+  // Follows a task by the server's event stream (fed by its one task watcher). A page follows
+  // one task at a time: following another closes the previous stream. Falls back to polling
+  // only where the browser has no EventSource or the stream cannot be opened.
+  let following = null;
   function followTask(taskId, onUpdate) {
+    if (following) following.close();
     let done = false;
     const url = `/console/api/tasks/${encodeURIComponent(taskId)}`;
     const finish = (task) => { done = FINISHED.includes(task.status); onUpdate(task); return done; };
     const poll = async () => {
-      while (!done) {
+      while (!done && following === current) {
         const answer = await fetch(url, { credentials: "same-origin" });
         if (answer.ok && finish((await answer.json()).data)) return;
-        await new Promise((resolve) => setTimeout(resolve, 1000));
+        await new Promise((resolve) => setTimeout(resolve, 2000));
       }
     };
+    const current = { close: () => { done = true; if (current.source) current.source.close(); } };
+    following = current;
     if (!window.EventSource) { poll(); return; }
     const source = new EventSource(`${url}/events`);
+    current.source = source;
     source.addEventListener("task", (event) => {
       if (finish(JSON.parse(event.data))) source.close();
     });
     source.onerror = () => {
-      source.close();
-      if (!done) poll();
+      // The browser reconnects by itself (with Last-Event-ID) while the stream is CONNECTING;
+      // only a closed one (refused) falls back to polling.
+      if (source.readyState === EventSource.CLOSED && !done) poll();
     };
   }
 
@@ -152,10 +196,23 @@
     return data.data;
   }
 
-  function showError(message) {
+  // Two kinds of error: the price check's (replaced by the next check) and a refused Generate's,
+  // which stays until the person changes the form or generates again.
+  let quoteError = "";
+  let submitError = "";
+  function showErrors() {
     const box = $("#pg-error");
-    box.textContent = message || "";
+    const message = submitError || quoteError;
+    box.textContent = message;
     box.hidden = !message;
+  }
+  function showError(message) {
+    submitError = message || "";
+    showErrors();
+  }
+  function showQuoteError(message) {
+    quoteError = message || "";
+    showErrors();
   }
 
   // Snippets show the request as the API takes it; long data URIs are shortened for reading.
@@ -165,17 +222,18 @@
     return request;
   }
 
-  // The `grokimagine` command (the server's install, or pip install './sdk/python[cli]') with the
-  // same options.
+  // The `grokimagine-client` command (installed with the server, or alone with the SDK) with
+  // the same options.
   function shellQuote(text) {
     return `'${String(text).replace(/'/g, "'\\''")}'`;
   }
 
+  const OPTION_FLAGS = { mode: "--mode", ratio: "--ratio", n: "--n", duration: "--duration",
+    resolution: "--resolution", seed: "--seed", negative_prompt: "--negative-prompt" };
+
   function cliCommand(request) {
-    const parts = [`grokimagine generate ${shellQuote(request.prompt)}`];
-    const flags = { mode: "--mode", ratio: "--ratio", n: "--n", duration: "--duration",
-      resolution: "--resolution", seed: "--seed", negative_prompt: "--negative-prompt" };
-    Object.entries(flags).forEach(([field, flag]) => {
+    const parts = [`grokimagine-client generate ${shellQuote(request.prompt)}`];
+    Object.entries(OPTION_FLAGS).forEach(([field, flag]) => {
       if (request[field] !== undefined) parts.push(`${flag} ${shellQuote(request[field])}`);
     });
     (request.images || []).forEach((_, index) => parts.push(`-i image${index + 1}.png`));
@@ -183,14 +241,41 @@
     return parts.join(" \\\n  ");
   }
 
+  // Python with our SDK (grokimagine_client): create_and_wait takes the same options.
+  function pythonLiteral(value) {
+    return typeof value === "string" ? JSON.stringify(value) : String(value);
+  }
+
+  function pythonSnippet(request) {
+    const options = Object.keys(OPTION_FLAGS)
+      .filter((field) => request[field] !== undefined)
+      .map((field) => `    ${field}=${pythonLiteral(request[field])},`);
+    if (request.images) {
+      const files = request.images.map((_, index) => `"image${index + 1}.png"`).join(", ");
+      options.push(`    images=[${files}],`);
+    }
+    return [
+      "import os",
+      "",
+      "from grokimagine_client import GrokImagine",
+      "",
+      `client = GrokImagine(api_key=os.environ["GROKIMAGINE_API_KEY"], base_url="${apiBase}")`,
+      "task = client.videos.create_and_wait(",
+      `    ${pythonLiteral(request.prompt)},`,
+      ...options,
+      ")",
+      'for path in client.videos.download(task, "."):',
+      "    print(task.status, path)",
+    ].join("\n");
+  }
+
   function renderSnippet() {
     const request = snippetBody();
-    const json = JSON.stringify(request, null, 2);
     const compact = JSON.stringify(snippetBody());
     const quoted = compact.replace(/'/g, "'\\''");
     const snippets = {
       curl: `curl -X POST ${apiBase}/v1/generate \\\n  -H "Authorization: Bearer $GROKIMAGINE_API_KEY" \\\n  -H "Content-Type: application/json" \\\n  -d '${quoted}'`,
-      python: `import os, time\nimport httpx\n\nheaders = {"Authorization": f"Bearer {os.environ['GROKIMAGINE_API_KEY']}"}\nbody = ${json.replace(/\btrue\b/g, "True").replace(/\bfalse\b/g, "False").replace(/\bnull\b/g, "None")}\ntask = httpx.post("${apiBase}/v1/generate", json=body, headers=headers).json()["data"]\nwhile True:\n    status = httpx.get("${apiBase}/v1/status", params={"task_id": task["task_id"]}, headers=headers).json()["data"]\n    if status["status"] in ("completed", "failed", "canceled"):\n        break\n    time.sleep(2)\nprint(status["status"], status["response"])`,
+      python: pythonSnippet(request),
       cli: cliCommand(request),
     };
     $("#snippet").textContent = snippets[snippetKind];
@@ -208,23 +293,17 @@
         $("#price").textContent = quote.price.toLocaleString();
         $("#pg-balance").textContent = quote.balance.toLocaleString();
         $("#price-note").hidden = quote.affordable;
-        showError("");
+        showQuoteError("");
       } catch (error) {
         $("#price").textContent = "—";
-        showError(error.message);
+        showQuoteError(error.message);
       }
     }, 150);
   }
 
-  $$(".tab").forEach((tab) => {
-    tab.addEventListener("click", () => {
-      snippetKind = tab.dataset.snippet;
-      $$(".tab").forEach((other) => {
-        other.classList.toggle("active", other === tab);
-        other.setAttribute("aria-selected", String(other === tab));
-      });
-      renderSnippet();
-    });
+  setUpTabs($(".tabs"), (tab) => {
+    snippetKind = tab.dataset.snippet;
+    renderSnippet();
   });
 
   // Images: file input and drag and drop, read as data URIs.
@@ -267,9 +346,11 @@
   }));
   dropzone.addEventListener("drop", (event) => addFiles(event.dataTransfer.files));
 
-  form.mode.addEventListener("change", () => { applyMode(); refresh(); });
-  form.addEventListener("input", refresh);
-  form.addEventListener("change", refresh);
+  // A person changing the form has seen the refusal: it goes, and the price is checked again.
+  const edited = () => { showError(""); refresh(); };
+  form.mode.addEventListener("change", () => { applyMode(); edited(); });
+  form.addEventListener("input", edited);
+  form.addEventListener("change", edited);
 
   form.addEventListener("submit", async (event) => {
     event.preventDefault();

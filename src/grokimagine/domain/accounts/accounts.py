@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Row, bindparam, func, insert, select, update
@@ -29,6 +29,7 @@ class Principal:
     allow_spicy: bool
     live: bool
     disabled: bool = False
+    key_expires_at: datetime | None = None  # after this the key works no more (issue 25)
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,12 @@ class ApiKey:
     created_at: datetime
     revoked_at: datetime | None
     name: str = ""
+    last_used_at: datetime | None = None
+    expires_at: datetime | None = None
+
+    def expired(self, now: datetime) -> bool:
+        """Whether the key's expiry has passed."""
+        return self.expires_at is not None and self.expires_at <= now
 
     def describe(self) -> dict[str, Any]:
         """The key as JSON: never its token."""
@@ -90,6 +97,7 @@ class NewKey:
 
 
 MAX_KEY_NAME = 100
+MAX_KEY_DAYS = 3650
 
 
 class AccountNotFoundError(LookupError):
@@ -202,18 +210,23 @@ async def create_key(
     live: bool = True,
     name: str = "",
     actor: Actor | None = None,
+    expires_in_days: int | None = None,
 ) -> NewKey:
-    """Add a key (optionally named) to an account and return its token, which is not kept;
-    audited with an ``actor``."""
+    """Add a key (optionally named, optionally expiring) to an account and return its token,
+    which is not kept; audited with an ``actor``."""
+    if expires_in_days is not None and not 1 <= expires_in_days <= MAX_KEY_DAYS:
+        raise InvalidRequestError(f"a key expires within 1 to {MAX_KEY_DAYS} days")
     token = ids.new_token(live=live)
+    now = utcnow()
     key = ApiKey(
         id=ids.new_key_id(),
         account_id=account_id,
         token_prefix=token[:12],
         kind="live" if live else "test",
-        created_at=utcnow(),
+        created_at=now,
         revoked_at=None,
         name=name.strip()[:MAX_KEY_NAME],
+        expires_at=now + timedelta(days=expires_in_days) if expires_in_days else None,
     )
     async with db.write() as conn:
         found = await conn.execute(select(accounts.c.id).where(accounts.c.id == account_id))
@@ -228,6 +241,7 @@ async def create_key(
                 kind=key.kind,
                 name=key.name,
                 created_at=key.created_at,
+                expires_at=key.expires_at,
             )
         )
         if actor is not None:
@@ -282,6 +296,8 @@ async def list_keys(db: Database, account_id: str | None = None) -> list[ApiKey]
             created_at=r.created_at,
             revoked_at=r.revoked_at,
             name=r.name,
+            last_used_at=r.last_used_at,
+            expires_at=r.expires_at,
         )
         for r in rows
     ]
@@ -295,6 +311,7 @@ _AUTH_QUERY = (
         accounts.c.plan,
         accounts.c.allow_spicy,
         accounts.c.disabled_at,
+        api_keys.c.expires_at,
     )
     .join(accounts, accounts.c.id == api_keys.c.account_id)
     .where(api_keys.c.token_hash == bindparam("token_hash"), api_keys.c.revoked_at.is_(None))
@@ -308,6 +325,9 @@ async def authenticate(db: Database, token: str) -> Principal | None:
     row = await db.lookup(_AUTH_QUERY, {"token_hash": ids.hash_token(token)})
     if row is None:
         return None
+    expires_at = row["expires_at"]
+    if expires_at is not None and expires_at <= utcnow():
+        return None
     return Principal(
         account_id=row["account_id"],
         key_id=row["id"],
@@ -315,7 +335,28 @@ async def authenticate(db: Database, token: str) -> Principal | None:
         allow_spicy=row["allow_spicy"],
         live=row["kind"] == "live",
         disabled=row["disabled_at"] is not None,
+        key_expires_at=expires_at,
     )
+
+
+# A key's last use is written at most this often: a polling client costs no write per request.
+LAST_USED_PRECISION = timedelta(minutes=1)
+
+
+async def touch_key(db: Database, key_id: str) -> None:
+    """Record that ``key_id`` was used now, unless that was recorded within the last minute
+    (by this process or another)."""
+    now = utcnow()
+    last = api_keys.c.last_used_at
+    async with db.write() as conn:
+        await conn.execute(
+            update(api_keys)
+            .where(
+                api_keys.c.id == key_id,
+                (last.is_(None)) | (last < now - LAST_USED_PRECISION),
+            )
+            .values(last_used_at=now)
+        )
 
 
 def _account(row: Row[Any]) -> Account:

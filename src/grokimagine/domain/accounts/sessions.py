@@ -21,6 +21,8 @@ from grokimagine.storage.db import Database
 from grokimagine.storage.schema import accounts, sessions, users
 
 TOKEN_BYTES = 32
+# How long the second step of a sign-in (the code) may take.
+SECOND_FACTOR_WINDOW = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,8 @@ class SessionUser:
     plan: str
     allow_spicy: bool
     account_disabled: bool = False
+    two_factor: bool = False
+    email_verified: bool = True
 
     @property
     def is_admin(self) -> bool:
@@ -73,9 +77,15 @@ def session_id_of(token: str) -> str:
 
 
 async def start_session(
-    db: Database, user_id: str, *, address: str, lifetime: timedelta
+    db: Database,
+    user_id: str,
+    *,
+    address: str,
+    lifetime: timedelta,
+    second_factor_due: bool = False,
 ) -> NewSession:
-    """Start a session for ``user_id``; the token goes into the cookie."""
+    """Start a session for ``user_id``; the token goes into the cookie. With
+    ``second_factor_due`` it signs nobody in until :func:`finish_second_factor`."""
     token = secrets.token_urlsafe(TOKEN_BYTES)
     now = utcnow()
     session_id = session_id_of(token)
@@ -91,10 +101,48 @@ async def start_session(
                 csrf_token=secrets.token_urlsafe(TOKEN_BYTES),
                 address=address[:64],
                 created_at=now,
-                expires_at=now + lifetime,
+                expires_at=now + (SECOND_FACTOR_WINDOW if second_factor_due else lifetime),
+                second_factor_due=second_factor_due,
             )
         )
     return NewSession(token=token, id=session_id)
+
+
+async def second_factor_user(db: Database, token: str | None) -> str | None:
+    """The user whose password was right but whose second factor is still due, or ``None``."""
+    if not token or len(token) > 100:
+        return None
+    row = await db.fetch_one(
+        select(sessions.c.user_id, sessions.c.expires_at)
+        .join(users, users.c.id == sessions.c.user_id)
+        .where(
+            sessions.c.id == session_id_of(token),
+            sessions.c.second_factor_due.is_(True),
+            users.c.disabled_at.is_(None),
+        )
+    )
+    if row is None or row.expires_at <= utcnow():
+        return None
+    return str(row.user_id)
+
+
+async def finish_second_factor(
+    db: Database, token: str, *, address: str, lifetime: timedelta
+) -> NewSession | None:
+    """Replace the half-done session of ``token`` with a real one (a new token: whoever saw the
+    first learns nothing); ``None`` if it is gone (used, expired)."""
+    user_id = await second_factor_user(db, token)
+    if user_id is None:
+        return None
+    async with db.write() as conn:
+        gone = await conn.execute(
+            delete(sessions).where(
+                sessions.c.id == session_id_of(token), sessions.c.second_factor_due.is_(True)
+            )
+        )
+    if gone.rowcount != 1:  # a concurrent request finished it first
+        return None
+    return await start_session(db, user_id, address=address, lifetime=lifetime)
 
 
 _SESSION_QUERY = (
@@ -109,11 +157,17 @@ _SESSION_QUERY = (
         accounts.c.plan,
         accounts.c.allow_spicy,
         accounts.c.disabled_at,
+        users.c.totp_enabled_at,
+        users.c.email_verified_at,
     )
     .join(users, users.c.id == sessions.c.user_id)
     .join(accounts, accounts.c.id == users.c.account_id)
     # A disabled user's sessions are deleted too; this also covers one started meanwhile.
-    .where(sessions.c.id == bindparam("session_id"), users.c.disabled_at.is_(None))
+    .where(
+        sessions.c.id == bindparam("session_id"),
+        users.c.disabled_at.is_(None),
+        sessions.c.second_factor_due.is_(False),
+    )
 )
 
 
@@ -134,6 +188,8 @@ async def session_user(db: Database, token: str | None) -> SessionUser | None:
         plan=row["plan"],
         allow_spicy=bool(row["allow_spicy"]),
         account_disabled=row["disabled_at"] is not None,
+        two_factor=row["totp_enabled_at"] is not None,
+        email_verified=row["email_verified_at"] is not None,
     )
 
 

@@ -120,6 +120,7 @@ async def create_user(
     admin: bool = False,
     plan: str = "free",
     starter_credits: int = 0,
+    email_verified: bool = True,
 ) -> User:
     """Create a user in ``account_id``, or in a new account on ``plan`` with a starter grant.
 
@@ -156,6 +157,8 @@ async def create_user(
                     role=ADMIN if admin else CUSTOMER,
                     created_at=now,
                     password_changed_at=now,
+                    # A sign-up the operator asks to verify starts unverified (issue 25).
+                    email_verified_at=now if email_verified else None,
                 )
             )
     except IntegrityError:  # a concurrent sign-up with the same email won the unique index

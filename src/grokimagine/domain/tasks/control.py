@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 
 from grokimagine.domain.clock import utcnow
 from grokimagine.domain.cursors import decode_task_cursor, encode_cursor
@@ -53,9 +53,13 @@ async def list_tasks(
     cursor: str | None,
     status: str | None,
     mode: str | None = None,
+    search: str | None = None,
 ) -> TaskPage:
-    """An account's tasks that are not deleted, newest first, optionally of one status and mode."""
+    """An account's tasks that are not deleted, newest first, optionally of one status and mode,
+    and matching ``search`` (a task id, or words that all appear in the prompt, any case)."""
     query = select(tasks).where(tasks.c.account_id == account_id, tasks.c.deleted_at.is_(None))
+    if search and search.strip():
+        query = query.where(_matches(search))
     if status is not None:
         query = query.where(tasks.c.status == status)
     if mode is not None:
@@ -75,6 +79,18 @@ async def list_tasks(
     more = len(rows) > limit
     last = records[-1] if more else None
     return TaskPage(records, encode_cursor(last.created_at.isoformat(), last.id) if last else None)
+
+
+MAX_SEARCH_WORDS = 8
+
+
+def _matches(search: str) -> ColumnElement[bool]:
+    """A task whose id is ``search``, or whose prompt holds each of its words (LIKE with the
+    words escaped, on lower-cased text: the same on SQLite and PostgreSQL)."""
+    words = search.lower().split()[:MAX_SEARCH_WORDS]
+    prompt = func.lower(tasks.c.prompt)
+    in_prompt = and_(*(prompt.contains(word[:200], autoescape=True) for word in words))
+    return or_(tasks.c.id == search.strip(), in_prompt)
 
 
 async def queue_position(db: Database, record: TaskRecord) -> int | None:

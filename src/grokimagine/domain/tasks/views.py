@@ -112,6 +112,15 @@ def render_task(
     return view
 
 
+def video_seconds(record: TaskRecord) -> float:
+    """How long the task's video plays: the rendered seconds, plus, for an extend, the source
+    it continues (the engine prepends it)."""
+    rendered = record.num_frames / record.fps if record.fps else 0.0
+    if record.operation == "extend" and record.input_video:
+        return float(record.input_video.get("seconds") or 0.0) + rendered
+    return rendered
+
+
 def thumbnail_url(record: TaskRecord, store: FileStore, url_ttl_seconds: int) -> str | None:
     """A signed URL of the poster frame of the task's first video, once there is one."""
     if record.status != COMPLETED or not record.posters or record.files_expired_at is not None:

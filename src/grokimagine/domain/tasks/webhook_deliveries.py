@@ -20,7 +20,7 @@ from grokimagine.domain.clock import iso_utc, utcnow
 from grokimagine.domain.tasks.records import CANCELED, COMPLETED
 from grokimagine.domain.tasks.records import FAILED as FAILED_TASK
 from grokimagine.storage.db import Database, DbConnection
-from grokimagine.storage.schema import webhook_deliveries
+from grokimagine.storage.schema import webhook_deliveries, webhook_endpoints
 
 EVENTS: dict[str, str] = {
     COMPLETED: "task.completed",
@@ -36,13 +36,15 @@ class Delivery:
     """A claimed delivery: what to send where, and the attempts so far."""
 
     id: str
-    task_id: str
+    task_id: str | None  # None: an endpoint's test event
     account_id: str
     event: str
     url: str
     attempts: int
     attempt_log: list[dict[str, Any]]
     created_at: datetime
+    endpoint_id: str | None = None  # an account endpoint (its secret signs), else callback_url
+    payload: dict[str, Any] | None = None  # a stored body (test events); else the task's view
 
 
 @dataclass(frozen=True)
@@ -60,28 +62,43 @@ class AttemptResult:
 
 
 async def enqueue_delivery(conn: DbConnection, finished: Mapping[str, Any], status: str) -> None:
-    """Insert the delivery announcing ``status`` for a task row (id, account_id, callback_url).
-
-    Does nothing for a task without a callback URL. Call it inside the transaction that sets
-    the task's final state.
-    """
+    """Insert the deliveries announcing ``status`` for a task row (id, account_id,
+    callback_url): one to its callback URL, one to each endpoint of the account that wants the
+    event. Call it inside the transaction that sets the task's final state."""
+    event = EVENTS[status]
+    targets: list[tuple[str, str | None]] = []
     url = finished.get("callback_url")
-    if not url:
+    if url:
+        targets.append((url, None))
+    endpoints = await conn.execute(
+        select(webhook_endpoints.c.id, webhook_endpoints.c.url, webhook_endpoints.c.events).where(
+            webhook_endpoints.c.account_id == finished["account_id"],
+            webhook_endpoints.c.deleted_at.is_(None),
+        )
+    )
+    targets += [(row.url, row.id) for row in endpoints if event in (row.events or [])]
+    if not targets:
         return
     now = utcnow()
     await conn.execute(
-        insert(webhook_deliveries).values(
-            id=ids.new_delivery_id(),
-            task_id=finished["id"],
-            account_id=finished["account_id"],
-            event=EVENTS[status],
-            url=url,
-            status=PENDING,
-            attempts=0,
-            next_attempt_at=now,
-            attempt_log=[],
-            created_at=now,
-        )
+        insert(webhook_deliveries),
+        [
+            {
+                "id": ids.new_delivery_id(),
+                "task_id": finished["id"],
+                "account_id": finished["account_id"],
+                "event": event,
+                "url": target,
+                "status": PENDING,
+                "attempts": 0,
+                "next_attempt_at": now,
+                "attempt_log": [],
+                "created_at": now,
+                "endpoint_id": endpoint_id,
+                "payload": None,
+            }
+            for target, endpoint_id in targets
+        ],
     )
 
 
@@ -130,6 +147,8 @@ async def claim_due_deliveries(
             attempts=row.attempts,
             attempt_log=list(row.attempt_log or []),
             created_at=row.created_at,
+            endpoint_id=row.endpoint_id,
+            payload=row.payload,
         )
         for row in rows
     ]
@@ -229,6 +248,7 @@ async def deliveries_of_account(
             "last_error": row.last_error,
             "created_at": iso_utc(row.created_at),
             "next_attempt_at": iso_utc(row.next_attempt_at),
+            "endpoint_id": row.endpoint_id,
         }
         for row in rows
     ]

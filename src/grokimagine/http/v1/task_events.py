@@ -101,8 +101,17 @@ async def stream_task_events(
     ] = None,
 ) -> Response:
     """Follow a task until it finishes: one event per change, the whole task in each."""
+    return await watched_task_stream(
+        request, principal_of(request).account_id, task_id, last_event_id
+    )
+
+
+async def watched_task_stream(
+    request: Request, account_id: str, task_id: str, last_event_id: str | None
+) -> Response:
+    """The event stream of ``task_id`` of ``account_id``, fed by the app's one watcher (the
+    console's pages use it too); 404 ``TASK_NOT_FOUND`` for another account's task."""
     services = services_of(request)
-    account_id = principal_of(request).account_id
     watcher = watcher_of(request)
     # Subscribed before the first read, so no change can fall between the two.
     subscription = watcher.subscribe(task_id)

@@ -2,7 +2,7 @@
 the queue's index holds the task id too (queue positions read it alone)
 
 Revision ID: 0009
-Revises: 0016
+Revises: 0008
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0016"  # main's head when merged; the lead re-chains at merge
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """Money in: credit packs, payments, handled Stripe events, redemption codes
 
 Revision ID: 0012
-Revises: 0008
+Revises: 0011
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 import grokimagine.storage.schema
 
 revision = "0012"
-down_revision = "0008"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 

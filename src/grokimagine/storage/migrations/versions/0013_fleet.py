@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013"
-down_revision = "0012"  # main's head when merged; the lead re-chains at merge
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """Plan prices and plan subscriptions through Stripe, with their paid invoices; the price of
 credits bought by the amount; auto top-up
 
-Revision ID: 0016
+Revision ID: 0014
 Revises: 0013
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 
 import grokimagine.storage.schema
 
-revision = "0016"
+revision = "0014"
 down_revision = "0013"
 branch_labels = None
 depends_on = None
