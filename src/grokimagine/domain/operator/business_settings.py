@@ -34,7 +34,8 @@ from grokimagine.domain.billing.price_table import (
 from grokimagine.domain.clock import iso_utc, utcnow
 from grokimagine.engines.registry import engine_spec
 from grokimagine.net.policy import Allowlist
-from grokimagine.settings import PlanFields, Settings
+from grokimagine.settings import Settings
+from grokimagine.settings.service import PlanFields
 from grokimagine.storage.db import Database
 from grokimagine.storage.schema import business_settings
 

@@ -50,7 +50,8 @@ from grokimagine.engines.relay.gpu_servers import (
 )
 from grokimagine.engines.relay.media import is_mp4
 from grokimagine.engines.relay.poll import PollUpdate, job_outcome, run_provider_job
-from grokimagine.settings import FleetEngineSettings, Settings, VllmOmniSettings
+from grokimagine.settings import Settings, VllmOmniSettings
+from grokimagine.settings.engines import FleetEngineSettings
 
 # Failures that mean "this node did not take the job": another node may.
 _NODE_REFUSED = frozenset({PROVIDER_UNAVAILABLE, PROVIDER_BUSY})

@@ -27,7 +27,7 @@ from grokimagine.engines.relay.errors import (
 )
 from grokimagine.engines.relay.media import duration_seconds, image_data_uri, styled_prompt
 from grokimagine.engines.relay.poll import PollUpdate
-from grokimagine.settings import FleetEngineSettings
+from grokimagine.settings.engines import FleetEngineSettings
 
 SGLANG = "sglang"
 VLLM_OMNI = "vllm-omni"
