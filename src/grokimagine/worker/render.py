@@ -17,7 +17,7 @@ from pathlib import Path
 
 import av
 
-from grokimagine.domain.tasks import queue as task_queue
+from grokimagine.domain.tasks import provider_jobs
 from grokimagine.domain.tasks.queue import Lease
 from grokimagine.domain.tasks.records import TaskRecord
 from grokimagine.engines.base import (
@@ -69,7 +69,7 @@ class TaskRenderer:
 
         def record_job(engine: str, job: ProviderJob, stored_key: str | None = None) -> None:
             stored = asyncio.run_coroutine_threadsafe(
-                task_queue.record_provider_job(
+                provider_jobs.record_provider_job(
                     self.services.db,
                     lease,
                     video=video,
@@ -126,7 +126,7 @@ class TaskRenderer:
         results = []
         engine = route[0]
         for index in range(record.video_count):
-            kept = task_queue.stored_video(record, index)
+            kept = provider_jobs.stored_video(record, index)
             if kept is not None:
                 # A provider's video an earlier run already paid for, fetched and stored (its
                 # URL may be spent): not asked for again.
@@ -158,7 +158,7 @@ class TaskRenderer:
             control = RenderControl(
                 on_progress=on_progress,
                 cancel_event=run.cancel_event,
-                provider_jobs=task_queue.resumable_jobs(record, index),
+                provider_jobs=provider_jobs.resumable_jobs(record, index),
                 on_provider_job=recorder,
             )
             output = scratch / f"{index}.mp4"

@@ -7,7 +7,7 @@ import asyncio
 import httpx
 from sqlalchemy import select
 
-from grokimagine.domain.tasks.queue import resumable_jobs
+from grokimagine.domain.tasks.provider_jobs import resumable_jobs
 from grokimagine.domain.tasks.records import TaskRecord
 from grokimagine.engines.relay.xai import XaiEngine
 from grokimagine.services import Services

@@ -37,7 +37,6 @@ from grokimagine.domain.tasks.signals import announce_change, notify_task_ready
 from grokimagine.domain.tasks.webhook_deliveries import enqueue_delivery
 from grokimagine.storage.db import Database
 from grokimagine.storage.schema import ledger, tasks
-from grokimagine.vocabulary import RESUMABLE_JOB_STATES
 
 # What a final state change returns: enough to refund the task and announce it by webhook.
 _FINISHED_COLUMNS = (tasks.c.id, tasks.c.account_id, tasks.c.callback_url)
@@ -156,7 +155,8 @@ async def claim_next_task(
     return record, Lease(task_id=record.id, owner=owner, attempt=record.attempts)
 
 
-def _held(lease: Lease) -> Any:
+def lease_held(lease: Lease) -> Any:
+    """The condition that ``lease`` still holds its task (a re-claimed task has a new attempt)."""
     return and_(
         tasks.c.id == lease.task_id,
         tasks.c.status == PROCESSING,
@@ -176,7 +176,7 @@ async def renew_lease(
         row = (
             await conn.execute(
                 update(tasks)
-                .where(_held(lease))
+                .where(lease_held(lease))
                 .values(**values)
                 .returning(tasks.c.cancel_requested)
             )
@@ -186,82 +186,6 @@ async def renew_lease(
     if row is None:
         return LeaseState(held=False, cancel_requested=False)
     return LeaseState(held=True, cancel_requested=bool(row.cancel_requested))
-
-
-async def record_provider_job(
-    db: Database,
-    lease: Lease,
-    *,
-    video: int,
-    engine: str,
-    job_id: str,
-    state: str,
-    cost_usd: float | None = None,
-    stored_key: str | None = None,
-) -> bool:
-    """Store a provider job's id, state and cost on the task; ``False`` if the lease was lost.
-
-    Called the moment a provider accepts a job (before its first poll) and at each outcome, so
-    that a re-run finds the job and resumes it; ``stored_key`` says its video is in the file
-    store already. ``provider_cost_usd`` sums the known costs.
-    """
-    async with db.write() as conn:
-        row = (
-            await conn.execute(select(tasks.c.provider_jobs).where(_held(lease)).with_for_update())
-        ).first()
-        if row is None:
-            return False
-        jobs = [dict(job) for job in row.provider_jobs or []]
-        entry = next(
-            (
-                job
-                for job in jobs
-                if (job["video"], job["engine"], job["job_id"]) == (video, engine, job_id)
-            ),
-            None,
-        )
-        if entry is None:
-            entry = {"video": video, "engine": engine, "job_id": job_id, "cost_usd": None}
-            jobs.append(entry)
-        entry["state"] = state
-        if cost_usd is not None:
-            entry["cost_usd"] = cost_usd
-        if stored_key is not None:
-            entry["stored_key"] = stored_key
-        costs = [job["cost_usd"] for job in jobs if job.get("cost_usd") is not None]
-        result = await conn.execute(
-            update(tasks)
-            .where(_held(lease))
-            .values(
-                provider_jobs=jobs,
-                provider_job_id=job_id,
-                provider_cost_usd=sum(costs) if costs else None,
-            )
-        )
-    return result.rowcount == 1
-
-
-def resumable_jobs(record: TaskRecord, video: int) -> dict[str, str]:
-    """Engine name -> provider job an earlier run of ``record`` left for video ``video``."""
-    found: dict[str, str] = {}
-    for job in record.provider_jobs:
-        if job.get("video") == video and job.get("state") in RESUMABLE_JOB_STATES:
-            found[job["engine"]] = job["job_id"]  # the latest per engine wins
-        elif job.get("video") == video:
-            found.pop(job["engine"], None)
-    return found
-
-
-def stored_video(record: TaskRecord, video: int) -> dict[str, Any] | None:
-    """The provider job whose video ``video`` an earlier run of ``record`` already stored."""
-    return next(
-        (
-            job
-            for job in record.provider_jobs
-            if job.get("video") == video and job.get("stored_key")
-        ),
-        None,
-    )
 
 
 async def complete_task(
@@ -277,7 +201,7 @@ async def complete_task(
     async with db.write() as conn:
         result = await conn.execute(
             update(tasks)
-            .where(_held(lease))
+            .where(lease_held(lease))
             .values(
                 status=COMPLETED,
                 videos=videos,
@@ -301,12 +225,14 @@ async def complete_task(
 
 async def fail_task(db: Database, lease: Lease, code: str, message: str) -> bool:
     """Mark the task failed and refund it; ``False`` if the lease was lost meanwhile."""
-    return await _finish_with_refund(db, _held(lease), FAILED, code, message)
+    return await _finish_with_refund(db, lease_held(lease), FAILED, code, message)
 
 
 async def cancel_running_task(db: Database, lease: Lease) -> bool:
     """Mark a task whose engine stopped on a cancel as canceled, and refund it."""
-    return await _finish_with_refund(db, _held(lease), CANCELED, "CANCELED", "canceled on request")
+    return await _finish_with_refund(
+        db, lease_held(lease), CANCELED, "CANCELED", "canceled on request"
+    )
 
 
 async def cancel_task(db: Database, task_id: str, *, statuses: tuple[str, ...]) -> bool:
@@ -352,7 +278,7 @@ async def release_task(db: Database, lease: Lease) -> bool:
         row = (
             await conn.execute(
                 update(tasks)
-                .where(_held(lease))
+                .where(lease_held(lease))
                 .values(
                     status=PENDING,
                     attempts=tasks.c.attempts - 1,
