@@ -19,7 +19,7 @@ def test_errors_of_every_kind_leave_the_connection_open(
         raise RuntimeError("a bug in a page")
 
     # The sign-in page's first call fails: the console's own 500 page.
-    monkeypatch.setattr("grokimagine.console.auth_pages.session_user", broken)
+    monkeypatch.setattr("grokimagine.console.customer.auth_pages.session_user", broken)
     with live_server(settings, worker=False, build=console_app) as running:
         host_port = running.url.removeprefix("http://")
         connection = http.client.HTTPConnection(host_port, timeout=30)

@@ -9,21 +9,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 
-from grokimagine.console import (
-    admin_key_pages,
-    admin_money,
-    admin_pages,
-    admin_people,
-    admin_settings,
-    auth_pages,
-    billing_pages,
-    link_pages,
-    pages,
-    playground,
-    self_service_pages,
-    video_forms,
-    webhook_pages,
-)
+from grokimagine.console.admin import accounts as admin_pages
+from grokimagine.console.admin import business_settings as admin_settings
+from grokimagine.console.admin import keys as admin_key_pages
+from grokimagine.console.admin import money as admin_money
+from grokimagine.console.admin import people as admin_people
+from grokimagine.console.admin import reports as admin_reports
+from grokimagine.console.admin import tasks as admin_tasks
+from grokimagine.console.customer import auth_pages, link_pages, pages, playground, video_forms
+from grokimagine.console.customer import billing as billing_pages
+from grokimagine.console.customer import self_service as self_service_pages
+from grokimagine.console.customer import webhooks as webhook_pages
 from grokimagine.console.security import ADMIN_API_PREFIX, CONSOLE_PREFIXES, ConsoleHeaders
 from grokimagine.console.web import HERE, PageError, SignInRequired, render, sign_in_redirect
 from grokimagine.http import app as api
@@ -75,6 +71,8 @@ def install_console(app: FastAPI, settings: Settings) -> None:
     app.include_router(admin_key_pages.router)
     app.include_router(admin_settings.router)
     app.include_router(admin_pages.router)
+    app.include_router(admin_tasks.router)
+    app.include_router(admin_reports.router)
     app.include_router(billing_pages.router)
     app.include_router(admin_money.router)
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")

@@ -11,7 +11,7 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
 
-from grokimagine.console.auth_pages import set_session_cookie
+from grokimagine.console.customer.auth_pages import set_session_cookie
 from grokimagine.console.forms import read_form
 from grokimagine.console.web import (
     SECOND_FACTOR_COOKIE,

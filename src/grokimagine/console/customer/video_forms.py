@@ -13,8 +13,8 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
+from grokimagine.console.customer.pages import render_task_page
 from grokimagine.console.forms import check_address, read_form
-from grokimagine.console.pages import render_task_page
 from grokimagine.console.web import PageError, form_user, see_other, services_of
 from grokimagine.domain.accounts.sessions import SessionUser
 from grokimagine.domain.submission.video_operations import VideoOrder, submit_video_operation

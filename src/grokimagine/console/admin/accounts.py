@@ -4,7 +4,6 @@ signed-in operator's user id."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -12,7 +11,6 @@ from fastapi import APIRouter, Depends
 from starlette.requests import Request
 from starlette.responses import Response
 
-from grokimagine.console.charts import daily_chart
 from grokimagine.console.confirm import ask_first, confirmed
 from grokimagine.console.forms import (
     check_address,
@@ -20,40 +18,29 @@ from grokimagine.console.forms import (
     form_credits,
     form_text,
     query_choice,
-    query_day,
     query_text,
     read_form,
 )
-from grokimagine.console.pages import STATUSES
 from grokimagine.console.web import PageError, admin_user, form_user, render, see_other, services_of
 from grokimagine.domain.accounts import accounts, users
 from grokimagine.domain.accounts.audit import audit_page
 from grokimagine.domain.accounts.sessions import SessionUser
 from grokimagine.domain.billing.credits import BalanceLimitError, BalanceTooLowError
 from grokimagine.domain.billing.plans import UnknownPlanError, plan_catalog
-from grokimagine.domain.billing.price_table import price_table
 from grokimagine.domain.billing.usage import ledger_page
-from grokimagine.domain.clock import utcnow
 from grokimagine.domain.cursors import InvalidCursorError
 from grokimagine.domain.errors import InvalidRequestError
 from grokimagine.domain.operator import accounts as account_admin
 from grokimagine.domain.operator import tasks as task_admin
-from grokimagine.domain.operator.reports import (
-    ReportRangeError,
-    usage_and_margin,
-    workers_and_engines,
-)
-from grokimagine.domain.tasks.control import TaskNotCancelableError
 
 router = APIRouter(prefix="/admin", include_in_schema=False, dependencies=[Depends(check_address)])
 
 PAGE = 50
-USAGE_DAYS = 30
 MAX_REASON = 200
 STATES = {"active": False, "disabled": True}
 
 
-def _bad_cursor() -> PageError:
+def bad_cursor() -> PageError:
     return PageError(400, "That page link is not valid. Start from the first page.")
 
 
@@ -76,7 +63,7 @@ async def accounts_page(request: Request) -> Response:
             disabled=STATES[state] if state else None,
         )
     except InvalidCursorError:
-        raise _bad_cursor() from None
+        raise bad_cursor() from None
     return render(
         request,
         "admin/accounts.html",
@@ -128,7 +115,7 @@ async def render_account(
     )
 
 
-def _with_message(path: str, notice: str, error: str) -> Response:
+def with_message(path: str, notice: str, error: str) -> Response:
     # The message comes back as text in the query and is shown escaped, like any input.
     query = urlencode(
         {key: value for key, value in (("notice", notice), ("error", error)) if value}
@@ -137,11 +124,7 @@ def _with_message(path: str, notice: str, error: str) -> Response:
 
 
 def _back(account_id: str, *, notice: str = "", error: str = "") -> Response:
-    return _with_message(f"/admin/accounts/{account_id}", notice, error)
-
-
-def _task_back(task_id: str, *, notice: str = "", error: str = "") -> Response:
-    return _with_message(f"/admin/tasks/{task_id}", notice, error)
+    return with_message(f"/admin/accounts/{account_id}", notice, error)
 
 
 @router.post("/accounts/{account_id}/plan")
@@ -242,229 +225,3 @@ async def move_credits(request: Request, account_id: str) -> Response:
         raise PageError(404, "There is no such account.") from None
     verb = "Deducted" if deducting else "Granted"
     return _back(account_id, notice=f"{verb} {amount:,} credits. Balance: {balance:,}.")
-
-
-@router.get("/tasks")
-async def tasks_page(request: Request) -> Response:
-    """Tasks of every account, newest first, filtered by account, status and engine."""
-    user = await admin_user(request)
-    services = services_of(request)
-    query = request.query_params
-    status = query_choice(request, "status", STATUSES)
-    account = query_text(request, "account", max_chars=64)
-    engine = query_text(request, "engine", max_chars=40)
-    try:
-        page = await task_admin.list_all_tasks(
-            services.db,
-            limit=PAGE,
-            cursor=query.get("cursor") or None,
-            account_id=account or None,
-            status=status,
-            engine=engine or None,
-        )
-    except InvalidCursorError:
-        raise _bad_cursor() from None
-    return render(
-        request,
-        "admin/tasks.html",
-        user,
-        section="admin-tasks",
-        records=page.records,
-        next_cursor=page.next_cursor,
-        account=account,
-        status=status or "",
-        engine=engine,
-        statuses=STATUSES,
-        stale_before=utcnow() - timedelta(minutes=10),
-    )
-
-
-@router.get("/tasks/{task_id}")
-async def task_page(request: Request, task_id: str) -> Response:
-    """One task of any account: engine, attempts, provider ids and cost, its money."""
-    user = await admin_user(request)
-    try:
-        detail = await task_admin.task_detail(services_of(request).db, task_id)
-    except task_admin.TaskNotFoundError:
-        raise PageError(404, "There is no such task.") from None
-    return render(
-        request,
-        "admin/task.html",
-        user,
-        section="admin-tasks",
-        detail=detail,
-        record=detail.record,
-        notice=request.query_params.get("notice", ""),
-        error=request.query_params.get("error", ""),
-    )
-
-
-@router.post("/tasks/{task_id}/refund")
-async def refund(request: Request, task_id: str) -> Response:
-    """Refund a completed task exactly what it was charged, once."""
-    form = await read_form(request)
-    user = await form_user(request, form, admin=True)
-    if not confirmed(form):
-        return ask_first(
-            request,
-            user,
-            form,
-            title=f"Refund task {task_id}?",
-            consequence="The account gets back exactly what this task was charged, once.",
-            button="Refund task",
-            back=f"/admin/tasks/{task_id}",
-        )
-    try:
-        amount = await task_admin.refund_task(
-            services_of(request).db,
-            user.actor(),
-            task_id,
-            form_text(form, "reason", max_chars=MAX_REASON),
-        )
-    except task_admin.TaskNotFoundError:
-        raise PageError(404, "There is no such task.") from None
-    except task_admin.TaskNotRefundableError as exc:
-        return _task_back(task_id, error=f"Not refundable: {exc}")
-    return _task_back(task_id, notice=f"Refunded {amount} credits.")
-
-
-@router.post("/tasks/{task_id}/cancel")
-async def cancel(request: Request, task_id: str) -> Response:
-    """Cancel a task of any account (refunded)."""
-    form = await read_form(request)
-    user = await form_user(request, form, admin=True)
-    if not confirmed(form):
-        return ask_first(
-            request,
-            user,
-            form,
-            title=f"Cancel task {task_id}?",
-            consequence="The task stops (a running one at its next step) and its credits "
-            "go back to the account.",
-            button="Cancel task",
-            back=f"/admin/tasks/{task_id}",
-        )
-    try:
-        await task_admin.cancel_task(services_of(request).db, user.actor(), task_id)
-    except task_admin.TaskNotFoundError:
-        raise PageError(404, "There is no such task.") from None
-    except TaskNotCancelableError as exc:
-        return _task_back(task_id, error=f"Not cancelable: it is {exc.status}")
-    return _task_back(task_id, notice="Canceled.")
-
-
-@router.get("/usage")
-async def usage_page(request: Request) -> Response:
-    """Tasks, credits, revenue, provider cost and margin per day and per engine."""
-    user = await admin_user(request)
-    services = services_of(request)
-    today = utcnow().date()
-    until = query_day(request, "until", today)
-    since = query_day(request, "since", until - timedelta(days=USAGE_DAYS - 1))
-    try:
-        lines = await usage_and_margin(
-            services.db,
-            since=since,
-            until=until,
-            usd_per_credit=services.settings.pricing.usd_per_credit,
-        )
-    except ReportRangeError as exc:
-        raise PageError(400, f"That range cannot be shown: {exc}.") from None
-    per_day: dict[str, list[float]] = {}
-    per_engine: dict[str, dict[str, Any]] = {}
-    for line in lines:
-        day = per_day.setdefault(line["date"], [0, 0])
-        day[0] += line["credits_net"]
-        day[1] += line["tasks"]
-        engine = per_engine.setdefault(
-            line["engine"],
-            {
-                "engine": line["engine"],
-                "tasks": 0,
-                "credits_net": 0,
-                "revenue_usd": 0.0,
-                "provider_cost_usd": 0.0,
-                "margin_usd": 0.0,
-            },
-        )
-        for key in ("tasks", "credits_net", "revenue_usd", "margin_usd"):
-            engine[key] += line[key]
-        engine["provider_cost_usd"] += line["provider_cost_usd"] or 0.0
-    chart = daily_chart(
-        {day: (values[0], values[1]) for day, values in per_day.items()},
-        days=(until - since).days + 1,
-        today=until,
-        bar_name="credits",
-        line_name="tasks",
-    )
-    return render(
-        request,
-        "admin/usage.html",
-        user,
-        section="admin-usage",
-        lines=list(reversed(lines)),
-        engines=sorted(per_engine.values(), key=lambda item: -item["credits_net"]),
-        chart=chart,
-        since=since.isoformat(),
-        until=until.isoformat(),
-        usd_per_credit=services.settings.pricing.usd_per_credit,
-    )
-
-
-@router.get("/fleet")
-async def fleet_page(request: Request) -> Response:
-    """Workers seen in the last hour, alive or not, and the engines they serve."""
-    user = await admin_user(request)
-    fleet = await workers_and_engines(services_of(request).db)
-    return render(request, "admin/fleet.html", user, section="admin-fleet", fleet=fleet)
-
-
-@router.get("/audit")
-async def audit(request: Request) -> Response:
-    """Every admin action, newest first, filtered by actor, action or target."""
-    user = await admin_user(request)
-    query = request.query_params
-    target = query_text(request, "target", max_chars=64)
-    actor = query_text(request, "actor", max_chars=64)
-    action = query_text(request, "action", max_chars=40)
-    try:
-        page = await audit_page(
-            services_of(request).db,
-            limit=PAGE,
-            cursor=query.get("cursor") or None,
-            target_id=target or None,
-            actor=actor or None,
-            action=action or None,
-        )
-    except InvalidCursorError:
-        raise _bad_cursor() from None
-    return render(
-        request,
-        "admin/audit.html",
-        user,
-        section="admin-audit",
-        entries=page.entries,
-        people_by_id=await users.emails_of(
-            services_of(request).db, (entry["actor"] for entry in page.entries)
-        ),
-        next_cursor=page.next_cursor,
-        target=target,
-        actor=actor,
-        action=action,
-    )
-
-
-@router.get("/plans")
-async def plans_page(request: Request) -> Response:
-    """The plans and the price table in force (edited in /admin/settings)."""
-    user = await admin_user(request)
-    services = services_of(request)
-    return render(
-        request,
-        "admin/plans.html",
-        user,
-        section="admin-plans",
-        plans=list(plan_catalog(services.settings)),
-        table=price_table(services.settings).describe(),
-        usd_per_credit=services.settings.pricing.usd_per_credit,
-    )

@@ -15,7 +15,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
-from grokimagine.console.admin_pages import render_account
+from grokimagine.console.admin.accounts import render_account
 from grokimagine.console.confirm import ask_first, confirmed
 from grokimagine.console.web import PageError, admin_user, form_user, render, see_other, services_of
 from grokimagine.domain.accounts import accounts, users

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from grokimagine.console.auth_pages import set_session_cookie
+from grokimagine.console.customer.auth_pages import set_session_cookie
 from grokimagine.console.web import (
     check_anonymous_form,
     render_anonymous,

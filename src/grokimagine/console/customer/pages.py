@@ -11,8 +11,8 @@ from fastapi import APIRouter, Depends
 from starlette.requests import Request
 from starlette.responses import Response
 
-from grokimagine.console.billing_pages import money_context
 from grokimagine.console.charts import daily_chart
+from grokimagine.console.customer.billing import money_context
 from grokimagine.console.forms import check_address, form_choice, form_text, query_choice, read_form
 from grokimagine.console.web import (
     PageError,
