@@ -84,6 +84,7 @@ async def test_one_account_over_its_limit_does_not_limit_another(limited_client)
     assert response.headers["x-ratelimit-remaining"] == "99"
 
 
+@pytest.mark.usefixtures("services")  # an empty database: no business settings saved before
 async def test_an_operator_can_change_a_plans_limit(settings: Settings) -> None:
     own = build_services(settings.replace(plan_limits={"free": 3}))
     customer = await make_customer(own)

@@ -31,7 +31,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     """Run the API (and, unless ``--no-worker``, a worker in each process)."""
     import uvicorn
 
-    from grokimagine.http.connections import PROTOCOL_PATH
+    from grokimagine.http.edge.connections import PROTOCOL_PATH
     from grokimagine.ops.metrics import MULTIPROC_ENV, prepare_multiprocess_dir
     from grokimagine.services import build_file_store
 

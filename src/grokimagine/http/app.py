@@ -18,18 +18,18 @@ from grokimagine.http.admin import money as admin_money_routes
 from grokimagine.http.admin import operations as admin_ops_routes
 from grokimagine.http.admin import ops
 from grokimagine.http.admin import settings as admin_settings_routes
-from grokimagine.http.auth import Authenticator
-from grokimagine.http.boundary import ErrorBoundary
+from grokimagine.http.edge.auth import Authenticator
+from grokimagine.http.edge.boundary import ErrorBoundary
+from grokimagine.http.edge.gate import ApiGate
+from grokimagine.http.edge.observe import RequestObserver
+from grokimagine.http.edge.ratelimit import RateLimiter, storage_for
+from grokimagine.http.edge.settings_refresh import BusinessSettingsRefresh
 from grokimagine.http.errors import install_error_handlers
-from grokimagine.http.gate import ApiGate
-from grokimagine.http.observe import RequestObserver
 from grokimagine.http.openai import schemas as openai_schemas
 from grokimagine.http.openai import videos as openai_routes
 from grokimagine.http.openai.errors import OpenAIErrorEnvelope
 from grokimagine.http.openapi.document import install_openapi
 from grokimagine.http.openapi.shaping import camel_case_operation_id, shape_for_generators
-from grokimagine.http.ratelimit import RateLimiter, storage_for
-from grokimagine.http.settings_refresh import BusinessSettingsRefresh
 from grokimagine.http.v1 import account as account_routes
 from grokimagine.http.v1 import files, task_events
 from grokimagine.http.v1 import generate as routes
@@ -171,7 +171,7 @@ def create_app_from_env(build: Callable[..., FastAPI] = create_app) -> FastAPI:
     the database, Redis and the file store. ``build`` makes the app from the services (the
     console's adds its pages to the API's).
     """
-    from grokimagine.http import connections
+    from grokimagine.http.edge import connections
     from grokimagine.ops.logs import configure_logging
     from grokimagine.services import build_services
     from grokimagine.settings import Settings

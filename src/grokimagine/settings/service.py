@@ -70,7 +70,7 @@ class LimitSettings(SettingsGroup):
 
 
 class HttpServerSettings(SettingsGroup):
-    """Connections of ``serve``: uvicorn's, with our header guards (http/connections.py)."""
+    """Connections of ``serve``: uvicorn's, with our header guards (http/edge/connections.py)."""
 
     flat_prefix = "http_"
 

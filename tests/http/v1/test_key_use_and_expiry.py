@@ -13,7 +13,7 @@ from grokimagine.console.app import create_app
 from grokimagine.domain import clock
 from grokimagine.domain.accounts import accounts
 from grokimagine.domain.errors import InvalidRequestError
-from grokimagine.http import auth
+from grokimagine.http.edge import auth
 from grokimagine.services import Services
 from tests.helpers.console import make_user, sign_in
 

@@ -10,8 +10,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from grokimagine.domain.accounts.admin_keys import authenticate_admin
 from grokimagine.domain.accounts.audit import Actor
+from grokimagine.http.edge.ratelimit import RateLimiter
 from grokimagine.http.errors import ApiError
-from grokimagine.http.ratelimit import RateLimiter
 from grokimagine.services import Services
 
 admin_bearer = HTTPBearer(

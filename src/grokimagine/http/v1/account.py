@@ -10,8 +10,8 @@ from starlette.responses import Response
 from grokimagine.domain.billing.plans import plan_catalog
 from grokimagine.domain.billing.usage import account_details, ledger_page, usage_by_day
 from grokimagine.domain.submission.generate import price_list
+from grokimagine.http.edge.gate import rate_identity
 from grokimagine.http.envelope import success
-from grokimagine.http.gate import rate_identity
 from grokimagine.http.v1.generate import limiter_of, principal_of, services_of
 from grokimagine.http.v1.schemas import ERROR_RESPONSES
 from grokimagine.http.v1.task_schemas import (

@@ -17,11 +17,11 @@ from grokimagine.domain.submission.video_operations import quote_video_operation
 from grokimagine.domain.tasks.control import queue_position
 from grokimagine.domain.tasks.records import find_task, wait_until_finished
 from grokimagine.domain.tasks.views import status_view, task_view
+from grokimagine.http.edge.ratelimit import RateLimiter
 from grokimagine.http.envelope import success
 from grokimagine.http.errors import describe_validation_errors, invalid_request
 from grokimagine.http.openapi.shaping import request_body
 from grokimagine.http.params import ID_SCHEMA, parse_id
-from grokimagine.http.ratelimit import RateLimiter
 from grokimagine.http.v1.headers import idempotency_key_of, preferred_wait
 from grokimagine.http.v1.schemas import (
     BUSY_RESPONSE,

@@ -27,7 +27,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from grokimagine.http.envelope import error_body
 
-PROTOCOL_PATH = "grokimagine.http.connections:GuardedHttpToolsProtocol"
+PROTOCOL_PATH = "grokimagine.http.edge.connections:GuardedHttpToolsProtocol"
 
 
 @dataclass

@@ -16,9 +16,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from grokimagine.domain.accounts.accounts import Principal
 from grokimagine.domain.billing.plans import DEFAULT_PLAN
-from grokimagine.http.auth import Authenticator, bearer_token
+from grokimagine.http.edge.auth import Authenticator, bearer_token
+from grokimagine.http.edge.ratelimit import RateLimiter, Window
 from grokimagine.http.envelope import error_body
-from grokimagine.http.ratelimit import RateLimiter, Window
 
 log = logging.getLogger("grokimagine.http")
 
