@@ -76,6 +76,8 @@ async def test_the_credit_form_takes_only_what_the_admin_api_takes(
             "amount": amount,
             "direction": direction,
             "reason": reason,
+            # Past the confirm step (issue 24): what the second submit of the confirm page sends.
+            "confirm": "yes",
         },
     )
     problems = [

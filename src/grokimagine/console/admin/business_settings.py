@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from grokimagine.console.confirm import ask_first, confirmed
+from grokimagine.console.forms import read_form
 from grokimagine.console.web import admin_user, form_user, render, see_other, services_of
 from grokimagine.domain.accounts import users
 from grokimagine.domain.accounts.sessions import SessionUser
@@ -109,7 +110,7 @@ async def settings_page(request: Request) -> Response:
 @router.post("/settings")
 async def save_settings(request: Request) -> Response:
     """Check the values, ask first (naming what changes), then save the next version."""
-    form = await request.form()
+    form = await read_form(request)
     user = await form_user(request, form, admin=True)
     posted = {name: value for name, value in form.items() if isinstance(value, str)}
     try:

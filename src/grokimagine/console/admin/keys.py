@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from grokimagine.console.confirm import ask_first, confirmed
+from grokimagine.console.forms import read_form
 from grokimagine.console.web import admin_user, form_user, render, see_other, services_of
 from grokimagine.domain.accounts import admin_keys
 from grokimagine.domain.accounts.sessions import SessionUser
@@ -41,7 +42,7 @@ async def admin_keys_page(request: Request) -> Response:
 @router.post("/admin-keys")
 async def create_admin_key(request: Request) -> Response:
     """A new admin key: its token is on this page only."""
-    form = await request.form()
+    form = await read_form(request)
     user = await form_user(request, form, admin=True)
     name = form.get("name")
     new = await admin_keys.create_admin_key(
@@ -53,7 +54,7 @@ async def create_admin_key(request: Request) -> Response:
 @router.post("/admin-keys/{key_id}/revoke")
 async def revoke_admin_key(request: Request, key_id: str) -> Response:
     """Revoke an admin key (asks first)."""
-    form = await request.form()
+    form = await read_form(request)
     user = await form_user(request, form, admin=True)
     if not confirmed(form):
         return ask_first(

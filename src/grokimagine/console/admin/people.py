@@ -17,6 +17,7 @@ from starlette.responses import Response
 
 from grokimagine.console.admin.accounts import render_account
 from grokimagine.console.confirm import ask_first, confirmed
+from grokimagine.console.forms import form_choice, read_form
 from grokimagine.console.web import PageError, admin_user, form_user, render, see_other, services_of
 from grokimagine.domain.accounts import accounts, users
 from grokimagine.domain.accounts.sessions import SessionUser
@@ -85,7 +86,7 @@ async def new_account_form(request: Request) -> Response:
 async def create_account(request: Request) -> Response:
     """Create the account (its opening grant in the ledger, audited), then optionally invite its
     first user."""
-    form = await request.form()
+    form = await read_form(request)
     user = await form_user(request, form, admin=True)
     services = services_of(request)
     plans = plan_catalog(services.settings)
@@ -172,7 +173,7 @@ async def _invite(
 @router.post("/accounts/{account_id}/invite")
 async def invite(request: Request, account_id: str) -> Response:
     """Add a user to the account and email them a link where they choose their password."""
-    form = await request.form()
+    form = await read_form(request)
     user = await form_user(request, form, admin=True)
     try:
         order = InviteForm.model_validate(_fields(form))
@@ -191,7 +192,7 @@ async def _person(request: Request, user_id: str) -> users.User:
 @router.post("/users/{user_id}/reset")
 async def send_reset(request: Request, user_id: str) -> Response:
     """Email the user a single-use link to choose a new password."""
-    form = await request.form()
+    form = await read_form(request)
     user = await form_user(request, form, admin=True)
     person = await _person(request, user_id)
     services = services_of(request)
@@ -217,10 +218,10 @@ async def send_reset(request: Request, user_id: str) -> Response:
 @router.post("/users/{user_id}/operator")
 async def set_operator(request: Request, user_id: str) -> Response:
     """Make the user an operator, or take the role away (asks first)."""
-    form = await request.form()
+    form = await read_form(request)
     user = await form_user(request, form, admin=True)
     person = await _person(request, user_id)
-    make = form.get("operator") == "yes"
+    make = form_choice(form, "operator", ("yes", "no")) == "yes"
     if not make and not confirmed(form):
         return ask_first(
             request,
@@ -244,10 +245,10 @@ async def set_operator(request: Request, user_id: str) -> Response:
 @router.post("/users/{user_id}/state")
 async def set_user_state(request: Request, user_id: str) -> Response:
     """Disable the user (asks first) or enable them again."""
-    form = await request.form()
+    form = await read_form(request)
     user = await form_user(request, form, admin=True)
     person = await _person(request, user_id)
-    disable = form.get("state") == "disabled"
+    disable = form_choice(form, "state", ("disabled", "active")) == "disabled"
     if disable and not confirmed(form):
         return ask_first(
             request,
@@ -272,10 +273,10 @@ async def set_user_state(request: Request, user_id: str) -> Response:
 @router.post("/accounts/{account_id}/keys")
 async def create_key(request: Request, account_id: str) -> Response:
     """A new API key for the account: its token is on this page only."""
-    form = await request.form()
+    form = await read_form(request)
     user = await form_user(request, form, admin=True)
     name = form.get("name")
-    live = form.get("kind") != "test"
+    live = form_choice(form, "kind", ("live", "test"), default="live") == "live"
     try:
         new_key = await accounts.create_key(
             services_of(request).db,
@@ -294,7 +295,7 @@ async def create_key(request: Request, account_id: str) -> Response:
 @router.post("/accounts/{account_id}/keys/{key_id}/revoke")
 async def revoke_key(request: Request, account_id: str, key_id: str) -> Response:
     """Revoke one of the account's keys (asks first)."""
-    form = await request.form()
+    form = await read_form(request)
     user = await form_user(request, form, admin=True)
     if not confirmed(form):
         return ask_first(

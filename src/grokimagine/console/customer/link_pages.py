@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from grokimagine.console.customer.auth_pages import set_session_cookie
+from grokimagine.console.forms import read_form
 from grokimagine.console.web import (
     check_anonymous_form,
     render_anonymous,
@@ -67,7 +68,7 @@ async def set_password_form(request: Request) -> Response:
 @router.post("/set-password")
 async def set_password(request: Request) -> Response:
     """Spend the link and set the password; then a fresh session, every other one ended."""
-    raw = await request.form()
+    raw = await read_form(request)
     check_anonymous_form(request, raw)
     try:
         form = SetPasswordForm.model_validate(

@@ -202,24 +202,7 @@ async def _session_paid(
     customer, method = session.get("customer"), receipt.get("payment_method")
     if (session.get("metadata") or {}).get("save_card") and customer and method:
         await save_card(conn, payment.account_id, str(customer), str(method))
-    price = format_money(int(payment.amount_minor), payment.currency)
-    balance = await grant_credits(
-        conn,
-        payment.account_id,
-        int(payment.credits),
-        note=f"payment {payment.id}: {int(payment.credits):,} credits for {price}",
-        reason="purchase",
-    )
-    await record_action(
-        conn,
-        STRIPE,
-        "payment.paid",
-        "account",
-        payment.account_id,
-        after={"payment": payment.id, "credits": int(payment.credits), "balance": balance},
-        note=f"{price}, {session.get('payment_intent')}",
-    )
-    return Outcome("applied", f"granted {payment.credits}")
+    return await _grant_payment(conn, payment, "", str(session.get("payment_intent")))
 
 
 async def _top_up_paid(conn: DbConnection, intent: dict[str, Any]) -> Outcome:
@@ -246,12 +229,17 @@ async def _top_up_paid(conn: DbConnection, intent: dict[str, Any]) -> Outcome:
     )
     if changed.rowcount != 1:
         return Outcome("ignored", "payment already paid")
+    return await _grant_payment(conn, payment, "auto top-up, ", f"auto top-up {intent.get('id')}")
+
+
+async def _grant_payment(conn: DbConnection, payment: Any, kind: str, reference: str) -> Outcome:
+    """Grant a paid payment's credits and audit it, in the transaction that marked it paid."""
     price = format_money(int(payment.amount_minor), payment.currency)
     balance = await grant_credits(
         conn,
         payment.account_id,
         int(payment.credits),
-        note=f"payment {payment.id}: auto top-up, {int(payment.credits):,} credits for {price}",
+        note=f"payment {payment.id}: {kind}{int(payment.credits):,} credits for {price}",
         reason="purchase",
     )
     await record_action(
@@ -261,7 +249,7 @@ async def _top_up_paid(conn: DbConnection, intent: dict[str, Any]) -> Outcome:
         "account",
         payment.account_id,
         after={"payment": payment.id, "credits": int(payment.credits), "balance": balance},
-        note=f"{price}, auto top-up {intent.get('id')}",
+        note=f"{price}, {reference}",
     )
     return Outcome("applied", f"granted {payment.credits}")
 
