@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from grokimagine.engines.routing import EngineRouter
 from grokimagine.net.policy import Allowlist
@@ -28,6 +29,8 @@ class Services:
     # when this process last checked for a newer one, and its retention days per plan.
     business_version: int = 0
     business_checked_at: float = 0.0
+    # The write of version 1 on a first start, run beside the requests (never in their way).
+    business_seeding: Any = None
     retention_days: dict[str, int] = field(default_factory=dict)
 
     def task_created(self) -> None:

@@ -65,7 +65,8 @@ def test_ctrl_c_while_starting_up_exits_130_without_a_traceback(
     def interrupted(*_: object, **__: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "GrokImagine", interrupted)
+    # The command imports its client when it runs (httpx only then): patch it where it lives.
+    monkeypatch.setattr("grokimagine_client._sync.GrokImagine", interrupted)
     assert cli.main(["balance", "--api-key", "gi_live_x"]) == cli.EXIT_INTERRUPTED
     monkeypatch.setattr(cli, "parser", interrupted)
     assert cli.main(["balance"]) == cli.EXIT_INTERRUPTED

@@ -152,7 +152,7 @@ class Worker:
             self._checked_in = now
             WORKER_HEARTBEATS.inc()
             await fleet.touch_worker(self.services.db, self.worker_id, self._node_views())
-            await refresh_business_settings(self.services)  # plans, retention
+            await refresh_business_settings(self.services, force=True)  # plans, retention
             self.retention.maybe_start()
             await grant_monthly_credits(self.services.db, plan_catalog(self.services.settings))
             await send_due_alerts(self.services.db, self.settings.smtp)  # low-balance emails

@@ -38,13 +38,14 @@ def s3_endpoint() -> Iterator[str]:
 
 @pytest.fixture(params=["local", "s3"])
 async def stored(
-    request: pytest.FixtureRequest, settings: Settings, services: Services
+    request: pytest.FixtureRequest, settings: Settings, services: Services, s3_endpoint: str
 ) -> AsyncIterator[Services]:
-    """The service with its files on local disk, or in a bucket of the S3 test server."""
+    """The service with its files on local disk, or in a bucket of the S3 test server (started
+    once for the module, before any test's leak check takes its count)."""
     if request.param == "local":
         yield services
         return
-    endpoint = request.getfixturevalue("s3_endpoint")
+    endpoint = s3_endpoint
     built = build_services(
         settings.replace(
             storage="s3",
@@ -60,7 +61,7 @@ async def stored(
 
 
 async def _retain(services: Services, days: dict[str, int]) -> None:
-    await business_settings.refresh_business_settings(services)
+    await business_settings.refresh_business_settings(services, force=True)
     current = await business_settings.current_version(services.db)
     await business_settings.change_business_settings(
         services,

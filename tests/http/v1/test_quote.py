@@ -144,7 +144,7 @@ async def test_a_custom_table_prices_by_engine_and_tier_and_never_reprices_old_t
     # task already submitted keeps its price and refund.
     cheaper = {"default": {"480p": {"per_second": 1}, "720p": {"per_second": 1}}}
     async with app_with(settings) as (own, client):
-        await business_settings.refresh_business_settings(own)
+        await business_settings.refresh_business_settings(own, force=True)
         in_force = await business_settings.current_version(own.db)
         await business_settings.change_business_settings(
             own,

@@ -155,7 +155,7 @@ async def storage_page(request: Request) -> Response:
     """Bytes stored per account and what the next retention purge will free."""
     user = await admin_user(request)
     services = services_of(request)
-    await business_settings.refresh_business_settings(services)
+    await business_settings.refresh_business_settings(services, force=True)
     lines = await storage_by_account(services.db, services.store, services.retention_days)
     return render(
         request,

@@ -13,7 +13,9 @@ it is submitted, so a new price table changes only tasks submitted after it.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,6 +40,8 @@ from grokimagine.settings import Settings
 from grokimagine.settings.service import PlanFields
 from grokimagine.storage.db import Database
 from grokimagine.storage.schema import business_settings
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:  # the composition root; imported at run time it would load every engine
     from grokimagine.services import Services
@@ -240,8 +244,19 @@ async def refresh_business_settings(services: Services, *, force: bool = False) 
     """Pick up a version saved by another process (checked at most every
     :data:`REFRESH_SECONDS`); whether the settings changed."""
     if services.business_version == 0:  # nothing applied yet in this process
-        await load_business_settings(services)
-        return True
+        found = await current_version(services.db)
+        if found is not None:
+            _use(services, found)
+            return True
+        if force:  # an operator's page or the admin API wants version 1 in hand
+            await load_business_settings(services)
+            return True
+        # A first start: the environment's values (validated at start-up) are in force already;
+        # storing them as version 1 is a write, which must not hold up this request (on SQLite
+        # another process may hold the write lock). Done beside it, once.
+        if services.business_seeding is None or services.business_seeding.done():
+            services.business_seeding = asyncio.create_task(_seed_quietly(services))
+        return False
     now = time.monotonic()
     if not force and now - services.business_checked_at < REFRESH_SECONDS:
         return False
@@ -252,6 +267,13 @@ async def refresh_business_settings(services: Services, *, force: bool = False) 
         return False
     await load_business_settings(services)
     return True
+
+
+async def _seed_quietly(services: Services) -> None:
+    try:
+        await load_business_settings(services)
+    except Exception:  # a busy or closed database: the next request tries again
+        log.warning("could not store the business settings' first version", exc_info=True)
 
 
 def _changes(old: dict[str, Any], new: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
