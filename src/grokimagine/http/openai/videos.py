@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.responses import Response
 
 from grokimagine.domain.submission.generate import Submission
@@ -29,6 +30,21 @@ from grokimagine.http.v1.generate import DirectRoute, parse_body, principal_of, 
 from grokimagine.http.v1.headers import idempotency_key_of
 from grokimagine.http.v1.schemas import GENERATE_HEADERS
 
+
+class _VideoIdConvertor(Convertor[str]):
+    """A video id in a path: anything but the words that are routes of their own (``POST
+    /v1/videos/edits``, ``/extensions``), so a GET there is a 405 naming POST, not a lookup."""
+
+    regex = r"(?!edits$|extensions$)[^/]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("video_id", _VideoIdConvertor())
 router = APIRouter(prefix="/v1", tags=["openai"], route_class=DirectRoute)
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -171,7 +187,7 @@ async def list_videos(request: Request) -> Response:
 
 
 @router.get(
-    "/videos/{video_id}",
+    "/videos/{video_id:video_id}",
     operation_id="retrieveVideo",
     summary="Retrieve a video (OpenAI shape)",
     response_model=schemas.Video,
@@ -187,7 +203,7 @@ async def retrieve_video(request: Request) -> Response:
 
 
 @router.delete(
-    "/videos/{video_id}",
+    "/videos/{video_id:video_id}",
     operation_id="deleteVideo",
     summary="Delete a video (OpenAI shape)",
     response_model=schemas.VideoDeleted,
