@@ -262,7 +262,8 @@ async def download_content(request: Request) -> Response:
     summary="Remix a video (OpenAI shape)",
     response_model=schemas.Video,
     responses=_ERRORS,
-    openapi_extra={"parameters": [*_VIDEO_ID, *_HEADERS], **_form_body(schemas.RemixBody, {})},
+    # The form body brings its own parameters (the headers): the path's id goes after it.
+    openapi_extra={**_form_body(schemas.RemixBody, {}), "parameters": [*_VIDEO_ID, *_HEADERS]},
 )
 async def remix_video(request: Request) -> Response:
     """A new video: the completed video changed as the new prompt says (an edit, priced as
