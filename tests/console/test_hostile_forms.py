@@ -120,7 +120,9 @@ async def test_account_forms_refuse_unknown_values_rather_than_defaulting(
     before = await accounts.get_account(services.db, account_id)
     field = {"plan": "plan", "spicy": "allow", "state": "state"}[form]
     response = await operator.http.post(
-        f"/admin/accounts/{account_id}/{form}", data={"csrf_token": operator.csrf, field: value}
+        f"/admin/accounts/{account_id}/{form}",
+        # confirm=yes: the second submit of the confirm page that disabling asks for (issue 24).
+        data={"csrf_token": operator.csrf, field: value, "confirm": "yes"},
     )
     after = await accounts.get_account(services.db, account_id)
     accepted = {

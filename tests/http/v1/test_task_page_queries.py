@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import event
 
 from grokimagine.domain.accounts.accounts import authenticate
+from grokimagine.domain.operator import business_settings
 from grokimagine.domain.submission.generate import GenerationOrder, submit_generation
 from grokimagine.domain.tasks.control import cancel
 from grokimagine.domain.tasks.queue_positions import queue_positions_of
@@ -55,6 +56,8 @@ async def test_a_page_of_50_tasks_costs_the_statements_of_a_page_of_1(
     ids = [(await submit_generation(services, principal, order)).task_id for _ in range(tasks)]
     for task_id in ids[-8:-2]:  # refunded tasks have two ledger rows
         await cancel(services.db, customer.account_id, task_id)
+    # The business settings in hand first: a first start stores them beside the requests.
+    await business_settings.refresh_business_settings(services, force=True)
     await services.db.dispose()  # new connections, each traced (SQLite)
     selects = count_selects(services)
 
