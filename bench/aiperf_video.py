@@ -102,6 +102,9 @@ def run_profile(aiperf: Path, url: str, token: str, args: argparse.Namespace, wo
         "--ui-type", "none",
     ]  # fmt: skip
     env = {**os.environ, "AIPERF_HTTP_VIDEO_POLL_INTERVAL": str(args.poll_interval)}
+    # AIPerf 0.13 offline looks a tokenizer up only in the hub's cache and refuses a local folder.
+    env.pop("HF_HUB_OFFLINE", None)
+    env.pop("TRANSFORMERS_OFFLINE", None)
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=args.timeout)
     export = artifacts / "profile_export_aiperf.json"
     if done.returncode != 0 or not export.exists():

@@ -119,3 +119,10 @@ def service_record(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         os.environ.pop("GROKIMAGINE_SERVICE_RECORD", None)
     else:
         os.environ["GROKIMAGINE_SERVICE_RECORD"] = previous
+
+
+@pytest.fixture(autouse=True)
+def hub_offline_switch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The diffusers engine sets ``HF_HUB_OFFLINE`` in its process; a test that builds one
+    leaves the switch as it found it, so no later test's subprocess inherits it."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", os.environ.get("HF_HUB_OFFLINE", "1"))

@@ -9,7 +9,7 @@ from grokimagine.domain.accounts import accounts, admin_keys, users
 from grokimagine.domain.accounts.audit import audit_page
 from grokimagine.services import Services
 from grokimagine.settings import SmtpSettings
-from tests.helpers.console import FORM_TOKEN, csrf_of, make_user, sign_in
+from tests.helpers.console import FORM_TOKEN, csrf_of, make_user, replace_settings, sign_in
 from tests.helpers.smtp import links_in, smtp_server
 
 NEW_TOKEN = re.compile(r'<pre class="code" id="new-token">([^<]+)</pre>')
@@ -47,8 +47,8 @@ async def test_create_an_account_with_credits_asks_first_then_invites_by_smtp(
     assert await accounts.count_accounts(services.db) == 1  # only the operator's
 
     with smtp_server() as server:
-        services.settings = services.settings.replace(
-            smtp=SmtpSettings(host=server.host, port=server.port, security="none")
+        await replace_settings(
+            services, smtp=SmtpSettings(host=server.host, port=server.port, security="none")
         )
         made = await http.post(
             "/admin/accounts/new",
@@ -110,8 +110,8 @@ async def test_a_reset_link_by_email_ends_the_customer_sessions(services: Servic
     customer_http = browser_like()
     await sign_in(customer_http, customer)
     with smtp_server() as server:
-        services.settings = services.settings.replace(
-            smtp=SmtpSettings(host=server.host, port=server.port, security="none")
+        await replace_settings(
+            services, smtp=SmtpSettings(host=server.host, port=server.port, security="none")
         )
         page = await http.post(f"/admin/users/{customer.user_id}/reset", data={"csrf_token": csrf})
         message = server.inbox.last_to(customer.email)

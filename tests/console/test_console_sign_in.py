@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from grokimagine.services import Services
-from tests.helpers.console import attempt_sign_in, make_user, sign_in
+from tests.helpers.console import attempt_sign_in, make_user, replace_settings, sign_in
 
 
 async def test_sign_in_sets_an_httponly_samesite_session_cookie(services: Services, browser_like):
@@ -119,7 +119,7 @@ async def test_sign_up_is_closed_by_default_and_open_when_set(
         "/console/sign-up", data={"email": "new@example.com", "password": "a long password"}
     )
     assert closed.status_code == 404
-    services.settings = services.settings.replace(console_signup="open", console_starter_credits=80)
+    await replace_settings(services, console_signup="open", console_starter_credits=80)
     opened = await attempt_sign_in(http, "new@example.com", "a long password", "/console/sign-up")
     assert opened.status_code == 303
     overview = await http.get("/console")

@@ -12,7 +12,14 @@ import pyotp
 from grokimagine.domain.billing import low_balance
 from grokimagine.services import Services
 from grokimagine.settings import SelfServiceSettings, SmtpSettings
-from tests.helpers.console import FORM_TOKEN, attempt_sign_in, csrf_of, make_user, sign_in
+from tests.helpers.console import (
+    FORM_TOKEN,
+    attempt_sign_in,
+    csrf_of,
+    make_user,
+    replace_settings,
+    sign_in,
+)
 from tests.helpers.smtp import links_in, smtp_server
 
 SECRET = re.compile(r'id="totp-secret" class="mono" readonly value="([A-Z2-7]+)"')
@@ -37,8 +44,8 @@ async def test_forgot_password_emails_a_single_use_link_that_ends_every_session(
     await sign_in(elsewhere, who)
     http = browser_like()
     with smtp_server() as server:
-        services.settings = services.settings.replace(
-            smtp=SmtpSettings(host=server.host, port=server.port, security="none")
+        await replace_settings(
+            services, smtp=SmtpSettings(host=server.host, port=server.port, security="none")
         )
         asked = await _anonymous_post(http, "/console/forgot-password", {"email": who.email})
         unknown = await _anonymous_post(
@@ -140,8 +147,8 @@ async def test_a_reset_link_does_not_skip_the_second_factor(services: Services, 
     csrf = await sign_in(http, who)
     await _turn_on_two_factor(http, csrf)
     with smtp_server() as server:
-        services.settings = services.settings.replace(
-            smtp=SmtpSettings(host=server.host, port=server.port, security="none")
+        await replace_settings(
+            services, smtp=SmtpSettings(host=server.host, port=server.port, security="none")
         )
         stranger = browser_like()
         await _anonymous_post(stranger, "/console/forgot-password", {"email": who.email})
@@ -163,7 +170,8 @@ async def test_a_reset_link_does_not_skip_the_second_factor(services: Services, 
 async def test_sign_ups_verify_their_email_when_the_operator_asks(services: Services, browser_like):
     http = browser_like()
     with smtp_server() as server:
-        services.settings = services.settings.replace(
+        await replace_settings(
+            services,
             smtp=SmtpSettings(host=server.host, port=server.port, security="none"),
             selfservice=SelfServiceSettings(verify_email=True),
             console_signup="open",
@@ -199,8 +207,8 @@ async def test_operators_can_be_required_to_use_two_factors(services: Services, 
     admin = await make_user(services, admin=True)
     http = browser_like()
     csrf = await sign_in(http, admin)
-    services.settings = services.settings.replace(
-        selfservice=SelfServiceSettings(require_operator_two_factor=True)
+    await replace_settings(
+        services, selfservice=SelfServiceSettings(require_operator_two_factor=True)
     )
     refused = await http.get("/admin")
     assert refused.status_code == 403 and "two-factor" in refused.text

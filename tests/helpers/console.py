@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import httpx
 
 from grokimagine.domain.accounts import accounts, users
+from grokimagine.domain.operator.business_settings import load_business_settings
 from grokimagine.services import Services
 
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
@@ -75,3 +76,13 @@ async def csrf_of(http: httpx.AsyncClient, path: str = "/console/keys") -> str:
     match = CSRF_META.search(page.text)
     assert match is not None
     return match.group(1)
+
+
+async def replace_settings(services: Services, **changes: object) -> None:
+    """Change this process's settings as a test needs. The first request stores the business
+    settings' version 1 beside itself and then applies it; it is awaited first, or it could land
+    after the change and undo it (a loaded machine makes it late)."""
+    if services.business_seeding is not None:
+        await services.business_seeding
+    await load_business_settings(services)
+    services.settings = services.settings.replace(**changes)
