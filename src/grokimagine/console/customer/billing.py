@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -79,9 +80,38 @@ async def _amount_offer(services: Services) -> dict[str, Any] | None:
         return None
 
 
-def _base_url(request: Request, services: Services) -> str:
+def _return_urls(
+    request: Request, services: Services, *, paid: str, canceled: str
+) -> dict[str, str]:
+    """Where Stripe sends the customer back (``success_url``, ``cancel_url``): the Billing
+    page, saying ``paid`` or ``canceled``."""
     # Behind a proxy the request's own address may be an internal one: the public URL wins.
-    return (services.settings.public_url or str(request.base_url)).rstrip("/")
+    page = (services.settings.public_url or str(request.base_url)).rstrip("/") + "/console/billing"
+    return {
+        "success_url": f"{page}?" + urlencode({"notice": paid}),
+        "cancel_url": f"{page}?" + urlencode({"notice": canceled}),
+    }
+
+
+def _credits_return_urls(request: Request, services: Services) -> dict[str, str]:
+    """:func:`_return_urls` of a purchase of credits (a pack, or an amount)."""
+    return _return_urls(
+        request,
+        services,
+        paid="Thank you: your credits arrive as soon as Stripe confirms.",
+        canceled="Payment canceled.",
+    )
+
+
+def _whole_credits(form: FormData, name: str) -> int | None:
+    """The whole number of credits typed in ``name`` (thousands commas allowed); ``None`` if
+    it is not one."""
+    value = form.get(name)
+    text = value.strip().replace(",", "") if isinstance(value, str) else ""
+    # ASCII digits only: "²".isdigit() is true and int("²") raises.
+    if not (text.isascii() and text.isdigit()) or len(text) > 12:
+        return None
+    return int(text)
 
 
 def _back(*, notice: str = "", error: str = "") -> Response:
@@ -95,7 +125,6 @@ async def checkout(request: Request) -> Response:
     form = await read_form(request)
     user = await form_user(request, form)
     services = services_of(request)
-    base = _base_url(request, services)
     pack_id = form.get("pack_id")
     try:
         session = await start_checkout(
@@ -103,10 +132,8 @@ async def checkout(request: Request) -> Response:
             services.settings,
             user.account_id,
             pack_id if isinstance(pack_id, str) else "",
-            success_url=f"{base}/console/billing?"
-            + urlencode({"notice": "Thank you: your credits arrive as soon as Stripe confirms."}),
-            cancel_url=f"{base}/console/billing?" + urlencode({"notice": "Payment canceled."}),
             save_card=form.get("save_card") == "1",
+            **_credits_return_urls(request, services),
         )
     except PaymentsNotConfiguredError:
         return _back(error="Card payments are not set up here; redeem a code instead.")
@@ -123,20 +150,16 @@ async def checkout_amount(request: Request) -> Response:
     form = await read_form(request)
     user = await form_user(request, form)
     services = services_of(request)
-    base = _base_url(request, services)
-    text = form.get("credits")
-    text = text.strip().replace(",", "") if isinstance(text, str) else ""
-    if not text.isdigit() or len(text) > 12:
+    credits = _whole_credits(form, "credits")
+    if credits is None:
         return _back(error="Type the number of credits to buy, as a whole number.")
     try:
         session = await start_amount_checkout(
             services.db,
             services.settings,
             user.account_id,
-            int(text),
-            success_url=f"{base}/console/billing?"
-            + urlencode({"notice": "Thank you: your credits arrive as soon as Stripe confirms."}),
-            cancel_url=f"{base}/console/billing?" + urlencode({"notice": "Payment canceled."}),
+            credits,
+            **_credits_return_urls(request, services),
         )
     except PaymentsNotConfiguredError:
         return _back(error="Card payments are not set up here; redeem a code instead.")
@@ -155,7 +178,6 @@ async def subscribe(request: Request) -> Response:
     form = await read_form(request)
     user = await form_user(request, form)
     services = services_of(request)
-    base = _base_url(request, services)
     plan = form.get("plan")
     try:
         session = await start_subscription(
@@ -164,9 +186,12 @@ async def subscribe(request: Request) -> Response:
             plan_catalog(services.settings),
             user.account_id,
             plan if isinstance(plan, str) else "",
-            success_url=f"{base}/console/billing?"
-            + urlencode({"notice": "Thank you: your plan changes as soon as Stripe confirms."}),
-            cancel_url=f"{base}/console/billing?" + urlencode({"notice": "Plan change canceled."}),
+            **_return_urls(
+                request,
+                services,
+                paid="Thank you: your plan changes as soon as Stripe confirms.",
+                canceled="Plan change canceled.",
+            ),
         )
     except PaymentsNotConfiguredError:
         return _back(error="Card payments are not set up here.")
@@ -199,9 +224,8 @@ async def auto_top_up(request: Request) -> Response:
     """Turn auto top-up on or off (threshold and pack)."""
     form = await read_form(request)
     user = await form_user(request, form)
-    threshold, pack_id = form.get("threshold"), form.get("pack_id")
-    text = threshold.strip().replace(",", "") if isinstance(threshold, str) else ""
-    if not text.isdigit() or len(text) > 12:
+    threshold, pack_id = _whole_credits(form, "threshold"), form.get("pack_id")
+    if threshold is None:
         return _back(error="The threshold is a whole number of credits.")
     enabled = form.get("enabled") == "1"
     try:
@@ -209,7 +233,7 @@ async def auto_top_up(request: Request) -> Response:
             services_of(request).db,
             user.account_id,
             enabled=enabled,
-            threshold=int(text),
+            threshold=threshold,
             pack_id=pack_id if isinstance(pack_id, str) else "",
         )
     except InvalidRequestError as exc:
