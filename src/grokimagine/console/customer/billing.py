@@ -10,11 +10,10 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends
-from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from grokimagine.console.forms import check_address, read_form
+from grokimagine.console.forms import check_address, form_typed_credits, read_form
 from grokimagine.console.web import form_user, see_other, services_of
 from grokimagine.domain.billing.plans import UnknownPlanError, plan_catalog
 from grokimagine.domain.errors import InvalidRequestError
@@ -103,17 +102,6 @@ def _credits_return_urls(request: Request, services: Services) -> dict[str, str]
     )
 
 
-def _whole_credits(form: FormData, name: str) -> int | None:
-    """The whole number of credits typed in ``name`` (thousands commas allowed); ``None`` if
-    it is not one."""
-    value = form.get(name)
-    text = value.strip().replace(",", "") if isinstance(value, str) else ""
-    # ASCII digits only: "²".isdigit() is true and int("²") raises.
-    if not (text.isascii() and text.isdigit()) or len(text) > 12:
-        return None
-    return int(text)
-
-
 def _back(*, notice: str = "", error: str = "") -> Response:
     query = urlencode({k: v for k, v in (("notice", notice), ("error", error)) if v})
     return see_other("/console/billing" + (f"?{query}" if query else ""))
@@ -150,7 +138,7 @@ async def checkout_amount(request: Request) -> Response:
     form = await read_form(request)
     user = await form_user(request, form)
     services = services_of(request)
-    credits = _whole_credits(form, "credits")
+    credits = form_typed_credits(form, "credits")
     if credits is None:
         return _back(error="Type the number of credits to buy, as a whole number.")
     try:
@@ -224,7 +212,7 @@ async def auto_top_up(request: Request) -> Response:
     """Turn auto top-up on or off (threshold and pack)."""
     form = await read_form(request)
     user = await form_user(request, form)
-    threshold, pack_id = _whole_credits(form, "threshold"), form.get("pack_id")
+    threshold, pack_id = form_typed_credits(form, "threshold"), form.get("pack_id")
     if threshold is None:
         return _back(error="The threshold is a whole number of credits.")
     enabled = form.get("enabled") == "1"
