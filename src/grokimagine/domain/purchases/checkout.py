@@ -20,7 +20,7 @@ from grokimagine.domain.clock import iso_utc, utcnow
 from grokimagine.domain.purchases.credit_amounts import get_amount_price, quote_amount
 from grokimagine.domain.purchases.credit_packs import format_money, get_pack
 from grokimagine.settings import Settings, StripeSettings
-from grokimagine.storage.db import Database
+from grokimagine.storage.db import Database, DbConnection
 from grokimagine.storage.schema import accounts, payments
 
 
@@ -109,6 +109,40 @@ async def start_amount_checkout(
     return await _open_checkout(db, settings, account_id, order, success_url, cancel_url)
 
 
+def new_payment_id() -> str:
+    """The id of a new payment (also Stripe's idempotency key for it)."""
+    return "pay_" + secrets.token_urlsafe(12)
+
+
+async def insert_pending_payment(
+    conn: DbConnection,
+    payment_id: str,
+    account_id: str,
+    *,
+    pack_id: str | None,
+    credits: int,
+    amount_minor: int,
+    currency: str,
+) -> None:
+    """Record a Stripe payment not paid yet: nothing granted, taken back or refunded."""
+    await conn.execute(
+        insert(payments).values(
+            id=payment_id,
+            account_id=account_id,
+            provider="stripe",
+            pack_id=pack_id,
+            credits=credits,
+            amount_minor=amount_minor,
+            currency=currency,
+            status="pending",
+            credits_granted=0,
+            credits_taken_back=0,
+            amount_refunded_minor=0,
+            created_at=utcnow(),
+        )
+    )
+
+
 @dataclass(frozen=True)
 class _Order:
     pack_id: str | None
@@ -130,23 +164,16 @@ async def _open_checkout(
     found = await db.fetch_one(select(accounts.c.disabled_at).where(accounts.c.id == account_id))
     if found is None or found.disabled_at is not None:
         raise PaymentProviderError("this account is disabled")
-    payment_id = "pay_" + secrets.token_urlsafe(12)
+    payment_id = new_payment_id()
     async with db.write() as conn:
-        await conn.execute(
-            insert(payments).values(
-                id=payment_id,
-                account_id=account_id,
-                provider="stripe",
-                pack_id=order.pack_id,
-                credits=order.credits,
-                amount_minor=order.price_minor,
-                currency=order.currency,
-                status="pending",
-                credits_granted=0,
-                credits_taken_back=0,
-                amount_refunded_minor=0,
-                created_at=utcnow(),
-            )
+        await insert_pending_payment(
+            conn,
+            payment_id,
+            account_id,
+            pack_id=order.pack_id,
+            credits=order.credits,
+            amount_minor=order.price_minor,
+            currency=order.currency,
         )
     metadata = {"payment_id": payment_id, "account_id": account_id, "credits": str(order.credits)}
     intent_data: dict[str, Any] = {"metadata": metadata}
