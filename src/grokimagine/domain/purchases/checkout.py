@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import stripe
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, insert, select, update
 
 from grokimagine.domain.clock import iso_utc, utcnow
 from grokimagine.domain.purchases.credit_amounts import get_amount_price, quote_amount
@@ -184,48 +184,56 @@ async def _open_checkout(
         metadata = {**metadata, "save_card": "1"}
         intent_data = {"metadata": metadata, "setup_future_usage": "off_session"}
         saving = {"customer_creation": "always"}
+    line_item = {
+        "price_data": {
+            "currency": order.currency,
+            "unit_amount": order.price_minor,
+            "product_data": {"name": f"{order.name} ({order.credits:,} credits)"},
+        },
+        "quantity": 1,
+    }
+    return await open_session(
+        db,
+        settings,
+        payments,
+        payment_id,
+        {
+            **saving,
+            "mode": "payment",
+            "line_items": [line_item],
+            "client_reference_id": account_id,
+            "metadata": metadata,
+            "payment_intent_data": intent_data,
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+        },
+    )
+
+
+async def open_session(
+    db: Database, settings: Settings, rows: Table, row_id: str, params: dict[str, Any]
+) -> Checkout:
+    """Open a Checkout Session of ``params`` for the pending row ``row_id`` of ``rows`` (a
+    payment or a subscription): the row keeps the session's id, or is failed when Stripe
+    refuses (raises :class:`PaymentProviderError`)."""
     try:
         async with stripe_session(settings.stripe) as client:
             session = await client.v1.checkout.sessions.create_async(
-                {
-                    **saving,
-                    "mode": "payment",
-                    "line_items": [
-                        {
-                            "price_data": {
-                                "currency": order.currency,
-                                "unit_amount": order.price_minor,
-                                "product_data": {
-                                    "name": f"{order.name} ({order.credits:,} credits)"
-                                },
-                            },
-                            "quantity": 1,
-                        }
-                    ],
-                    "client_reference_id": account_id,
-                    "metadata": metadata,
-                    "payment_intent_data": intent_data,
-                    "success_url": success_url,
-                    "cancel_url": cancel_url,
-                },
+                params,  # type: ignore[arg-type]  # Stripe's TypedDict: built by the callers
                 # Stripe's own idempotency: a retried call opens the same session.
-                {"idempotency_key": payment_id},
+                {"idempotency_key": row_id},
             )
     except stripe.StripeError as exc:
         async with db.write() as conn:
-            await conn.execute(
-                update(payments).where(payments.c.id == payment_id).values(status="failed")
-            )
+            await conn.execute(update(rows).where(rows.c.id == row_id).values(status="failed"))
         raise PaymentProviderError(exc.user_message or "the payment provider refused") from exc
     async with db.write() as conn:
         await conn.execute(
-            update(payments)
-            .where(payments.c.id == payment_id)
-            .values(checkout_session_id=session.id)
+            update(rows).where(rows.c.id == row_id).values(checkout_session_id=session.id)
         )
     if not session.url:
         raise PaymentProviderError("the payment provider returned no payment page")
-    return Checkout(payment_id, session.id, session.url)
+    return Checkout(row_id, session.id, session.url)
 
 
 def describe_payment(row: Any) -> dict[str, Any]:
