@@ -180,6 +180,12 @@ async def test_a_customer_saves_a_card_and_turns_auto_top_up_on(
     page = await http.get("/console/billing")
     assert "Save my card for auto top-up" in page.text and 'id="auto-top-up"' not in page.text
     csrf = await csrf_of(http, "/console/billing")
+    gone = await http.post("/console/billing/checkout", data={"csrf_token": csrf, "pack_id": "x"})
+    by_amount = await http.post(
+        "/console/billing/checkout-amount", data={"csrf_token": csrf, "credits": "1000"}
+    )
+    assert "no+longer+on+sale" in gone.headers["location"]
+    assert "not+sold+by+the+amount" in by_amount.headers["location"]
     went = await http.post(
         "/console/billing/checkout",
         data={"csrf_token": csrf, "pack_id": pack.id, "save_card": "1"},

@@ -6,6 +6,7 @@ The Billing page itself is ``pages.py: billing``; :func:`money_context` is what 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -19,6 +20,7 @@ from grokimagine.domain.billing.plans import UnknownPlanError, plan_catalog
 from grokimagine.domain.errors import InvalidRequestError
 from grokimagine.domain.purchases.auto_top_up import get_auto_top_up, set_auto_top_up
 from grokimagine.domain.purchases.checkout import (
+    Checkout,
     PaymentProviderError,
     PaymentsNotConfiguredError,
     account_payments,
@@ -107,6 +109,24 @@ def _back(*, notice: str = "", error: str = "") -> Response:
     return see_other("/console/billing" + (f"?{query}" if query else ""))
 
 
+async def _pay_for_credits(start: Awaitable[Checkout]) -> Response:
+    """Off to Stripe's page for the purchase of credits (a pack, or an amount) that ``start``
+    opens, or back to Billing saying why not."""
+    try:
+        session = await start
+    except PaymentsNotConfiguredError:
+        return _back(error="Card payments are not set up here; redeem a code instead.")
+    except PackNotFoundError:
+        return _back(error="That pack is no longer on sale.")
+    except AmountsNotOnSaleError:
+        return _back(error="Credits are not sold by the amount here; choose a pack.")
+    except InvalidRequestError as exc:  # an amount out of the operator's bounds
+        return _back(error=f"Not bought: {exc.message}.")
+    except PaymentProviderError as exc:
+        return _back(error=f"The payment could not start: {exc}")
+    return RedirectResponse(session.url, status_code=303)
+
+
 @router.post("/checkout")
 async def checkout(request: Request) -> Response:
     """Open a Stripe Checkout Session for the chosen pack and go there."""
@@ -114,8 +134,8 @@ async def checkout(request: Request) -> Response:
     user = await form_user(request, form)
     services = services_of(request)
     pack_id = form.get("pack_id")
-    try:
-        session = await start_checkout(
+    return await _pay_for_credits(
+        start_checkout(
             services.db,
             services.settings,
             user.account_id,
@@ -123,13 +143,7 @@ async def checkout(request: Request) -> Response:
             save_card=form.get("save_card") == "1",
             **_credits_return_urls(request, services),
         )
-    except PaymentsNotConfiguredError:
-        return _back(error="Card payments are not set up here; redeem a code instead.")
-    except PackNotFoundError:
-        return _back(error="That pack is no longer on sale.")
-    except PaymentProviderError as exc:
-        return _back(error=f"The payment could not start: {exc}")
-    return RedirectResponse(session.url, status_code=303)
+    )
 
 
 @router.post("/checkout-amount")
@@ -141,23 +155,15 @@ async def checkout_amount(request: Request) -> Response:
     credits = form_typed_credits(form, "credits")
     if credits is None:
         return _back(error="Type the number of credits to buy, as a whole number.")
-    try:
-        session = await start_amount_checkout(
+    return await _pay_for_credits(
+        start_amount_checkout(
             services.db,
             services.settings,
             user.account_id,
             credits,
             **_credits_return_urls(request, services),
         )
-    except PaymentsNotConfiguredError:
-        return _back(error="Card payments are not set up here; redeem a code instead.")
-    except AmountsNotOnSaleError:
-        return _back(error="Credits are not sold by the amount here; choose a pack.")
-    except InvalidRequestError as exc:
-        return _back(error=f"Not bought: {exc.message}.")
-    except PaymentProviderError as exc:
-        return _back(error=f"The payment could not start: {exc}")
-    return RedirectResponse(session.url, status_code=303)
+    )
 
 
 @router.post("/subscribe")
