@@ -152,11 +152,16 @@ async def test_a_customer_buys_an_amount_the_operator_offers(
     too_few = await http.post(
         "/console/billing/checkout-amount", data={"csrf_token": csrf, "credits": "10"}
     )
+    # A digit to str.isdigit() but not to int(): refused as a typo, not a server error.
+    superscript = await http.post(
+        "/console/billing/checkout-amount", data={"csrf_token": csrf, "credits": "5²"}
+    )
     went = await http.post(
         "/console/billing/checkout-amount", data={"csrf_token": csrf, "credits": "1,500"}
     )
 
     assert "whole+number" in typo.headers["location"]
+    assert "whole+number" in superscript.headers["location"]
     assert "between+500+and+20%2C000" in too_few.headers["location"]
     assert went.status_code == 303 and went.headers["location"].startswith(fake_stripe.base_url)
     pay_page = await asyncio.to_thread(httpx.get, went.headers["location"], timeout=30)
@@ -175,6 +180,12 @@ async def test_a_customer_saves_a_card_and_turns_auto_top_up_on(
     page = await http.get("/console/billing")
     assert "Save my card for auto top-up" in page.text and 'id="auto-top-up"' not in page.text
     csrf = await csrf_of(http, "/console/billing")
+    gone = await http.post("/console/billing/checkout", data={"csrf_token": csrf, "pack_id": "x"})
+    by_amount = await http.post(
+        "/console/billing/checkout-amount", data={"csrf_token": csrf, "credits": "1000"}
+    )
+    assert "no+longer+on+sale" in gone.headers["location"]
+    assert "not+sold+by+the+amount" in by_amount.headers["location"]
     went = await http.post(
         "/console/billing/checkout",
         data={"csrf_token": csrf, "pack_id": pack.id, "save_card": "1"},
@@ -191,11 +202,16 @@ async def test_a_customer_saves_a_card_and_turns_auto_top_up_on(
         "/console/billing/auto-top-up",
         data={"csrf_token": csrf, "threshold": "-5", "pack_id": pack.id, "enabled": "1"},
     )
+    superscript = await http.post(
+        "/console/billing/auto-top-up",
+        data={"csrf_token": csrf, "threshold": "1²", "pack_id": pack.id, "enabled": "1"},
+    )
     on = await http.post(
         "/console/billing/auto-top-up",
         data={"csrf_token": csrf, "threshold": "1,500", "pack_id": pack.id, "enabled": "1"},
     )
     assert "whole+number" in bad.headers["location"]
+    assert "whole+number" in superscript.headers["location"]
     assert "Auto+top-up+is+on" in on.headers["location"]
     saved = await get_auto_top_up(services.db, customer.account_id)
     assert saved == {

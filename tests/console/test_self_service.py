@@ -256,6 +256,8 @@ async def test_the_billing_page_sets_the_low_balance_alert(services: Services, b
     csrf = await sign_in(http, who)
     for typed, state, stored in (
         ("12x", "invalid", None),
+        ("2²", "invalid", None),  # a digit to str.isdigit(), not to int(): was a 500
+        ("9" * 5000, "invalid", None),  # past int()'s 4300 digits: was a 500
         ("1,500", "saved", 1500),
         ("", "saved", None),
     ):

@@ -84,6 +84,16 @@ def form_credits(form: FormData, name: str = "amount") -> int:
     return parse_credits(_raw(form, name), name)
 
 
+def form_typed_credits(form: FormData, name: str, *, max_digits: int = 12) -> int | None:
+    """A number of credits as a customer types it (thousands commas allowed, at most
+    ``max_digits`` digits); ``None`` when the field holds no such number."""
+    text = _raw(form, name).strip().replace(",", "")
+    # ASCII digits only: "²".isdigit() is true and int("²") raises.
+    if not (text.isascii() and text.isdigit()) or len(text) > max_digits:
+        return None
+    return int(text)
+
+
 def query_text(request: Request, name: str, *, max_chars: int = 200) -> str:
     """A query parameter as text ("" when absent), within ``max_chars``."""
     return clean_text(request.query_params.get(name, ""), name, max_chars=max_chars)

@@ -20,6 +20,7 @@ from grokimagine.engines.relay.config import ProviderConfig
 from grokimagine.engines.relay.errors import (
     CONTENT_REJECTED,
     PROVIDER_AUTH_FAILED,
+    PROVIDER_BAD_RESPONSE,
     PROVIDER_REJECTED,
     PROVIDER_TIMEOUT,
     ProviderRateLimited,
@@ -28,7 +29,7 @@ from grokimagine.engines.relay.errors import (
     parse_retry_after,
     raise_for_provider_status,
 )
-from grokimagine.engines.relay.media import is_mp4, styled_prompt
+from grokimagine.engines.relay.media import check_mp4, is_mp4, styled_prompt
 from grokimagine.engines.relay.poll import GENERATION_SHARE, PollUpdate, wait_for_job
 
 from .helpers import fast_settings, make_request
@@ -172,6 +173,11 @@ def test_is_mp4_looks_at_the_ftyp_box(tmp_path, sample_mp4: bytes) -> None:
     good.write_bytes(sample_mp4)
     bad.write_bytes(b"<html></html>")
     assert is_mp4(good) and not is_mp4(bad)
+    check_mp4(good, "xai")
+    with pytest.raises(EngineError) as refused:
+        check_mp4(bad, "xai")
+    assert refused.value.code == PROVIDER_BAD_RESPONSE
+    assert str(refused.value) == "xai result is not an MP4 file"
 
 
 def test_xai_body_maps_ratio_duration_resolution_and_notes_what_it_drops() -> None:

@@ -7,6 +7,7 @@ marked, with their link. Destructive and money-moving actions ask first (console
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter
@@ -182,19 +183,57 @@ async def invite(request: Request, account_id: str) -> Response:
     return await _invite(request, user, account_id, order)
 
 
-async def _person(request: Request, user_id: str) -> users.User:
+async def _person_form(request: Request, user_id: str) -> tuple[FormData, SessionUser, users.User]:
+    """The posted form, its operator (CSRF checked first) and the user it is about (404)."""
+    form = await read_form(request)
+    user = await form_user(request, form, admin=True)
     person = await users.get_user(services_of(request).db, user_id)
     if person is None:
         raise PageError(404, "There is no such user.")
-    return person
+    return form, user, person
+
+
+async def _change_person(
+    request: Request,
+    form: FormData,
+    user: SessionUser,
+    person: users.User,
+    change: Callable[[], Awaitable[object]],
+    *,
+    ask: bool,
+    title: str,
+    consequence: str,
+    button: str,
+    notice: str,
+) -> Response:
+    """Make ``change`` to ``person`` and go back to their account's page with ``notice``.
+    Where ``ask`` (the change takes something from them), a page asks first: ``title``,
+    ``consequence`` and ``button`` as ``ask_first`` takes them. A change that would lock the
+    operator out is refused on the account's page instead."""
+    back = f"/admin/accounts/{person.account_id}"
+    if ask and not confirmed(form):
+        return ask_first(
+            request,
+            user,
+            form,
+            title=title,
+            consequence=consequence,
+            button=button,
+            back=back,
+        )
+    try:
+        await change()
+    except people.SelfLockoutError as exc:
+        return await render_account(
+            request, user, person.account_id, status_code=400, error=str(exc)
+        )
+    return see_other(f"{back}?notice={notice.replace(' ', '+')}")
 
 
 @router.post("/users/{user_id}/reset")
 async def send_reset(request: Request, user_id: str) -> Response:
     """Email the user a single-use link to choose a new password."""
-    form = await read_form(request)
-    user = await form_user(request, form, admin=True)
-    person = await _person(request, user_id)
+    _, user, person = await _person_form(request, user_id)
     services = services_of(request)
     try:
         sent = await people.send_password_reset(
@@ -218,56 +257,42 @@ async def send_reset(request: Request, user_id: str) -> Response:
 @router.post("/users/{user_id}/operator")
 async def set_operator(request: Request, user_id: str) -> Response:
     """Make the user an operator, or take the role away (asks first)."""
-    form = await read_form(request)
-    user = await form_user(request, form, admin=True)
-    person = await _person(request, user_id)
+    form, user, person = await _person_form(request, user_id)
     make = form_choice(form, "operator", ("yes", "no")) == "yes"
-    if not make and not confirmed(form):
-        return ask_first(
-            request,
-            user,
-            form,
-            title=f"Take the operator role from {person.email}?",
-            consequence="They are signed out everywhere and lose every /admin page.",
-            button="Remove operator role",
-            back=f"/admin/accounts/{person.account_id}",
-        )
-    try:
-        await people.set_operator(services_of(request).db, user.actor(), user_id, make)
-    except people.SelfLockoutError as exc:
-        return await render_account(
-            request, user, person.account_id, status_code=400, error=str(exc)
-        )
-    notice = f"{person.email} is {'now' if make else 'no longer'} an operator."
-    return see_other(f"/admin/accounts/{person.account_id}?notice={notice.replace(' ', '+')}")
+    db = services_of(request).db
+    return await _change_person(
+        request,
+        form,
+        user,
+        person,
+        lambda: people.set_operator(db, user.actor(), user_id, make),
+        ask=not make,
+        title=f"Take the operator role from {person.email}?",
+        consequence="They are signed out everywhere and lose every /admin page.",
+        button="Remove operator role",
+        notice=f"{person.email} is {'now' if make else 'no longer'} an operator.",
+    )
 
 
 @router.post("/users/{user_id}/state")
 async def set_user_state(request: Request, user_id: str) -> Response:
     """Disable the user (asks first) or enable them again."""
-    form = await read_form(request)
-    user = await form_user(request, form, admin=True)
-    person = await _person(request, user_id)
+    form, user, person = await _person_form(request, user_id)
     disable = form_choice(form, "state", ("disabled", "active")) == "disabled"
-    if disable and not confirmed(form):
-        return ask_first(
-            request,
-            user,
-            form,
-            title=f"Disable the user {person.email}?",
-            consequence="They are signed out everywhere, cannot sign in, and their emailed "
-            "links stop working. The account and its API keys stay as they are.",
-            button="Disable user",
-            back=f"/admin/accounts/{person.account_id}",
-        )
-    try:
-        await people.set_user_disabled(services_of(request).db, user.actor(), user_id, disable)
-    except people.SelfLockoutError as exc:
-        return await render_account(
-            request, user, person.account_id, status_code=400, error=str(exc)
-        )
-    notice = f"User {'disabled' if disable else 'enabled'}."
-    return see_other(f"/admin/accounts/{person.account_id}?notice={notice.replace(' ', '+')}")
+    db = services_of(request).db
+    return await _change_person(
+        request,
+        form,
+        user,
+        person,
+        lambda: people.set_user_disabled(db, user.actor(), user_id, disable),
+        ask=disable,
+        title=f"Disable the user {person.email}?",
+        consequence="They are signed out everywhere, cannot sign in, and their emailed "
+        "links stop working. The account and its API keys stay as they are.",
+        button="Disable user",
+        notice=f"User {'disabled' if disable else 'enabled'}.",
+    )
 
 
 @router.post("/accounts/{account_id}/keys")

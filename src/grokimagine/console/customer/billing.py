@@ -6,6 +6,7 @@ The Billing page itself is ``pages.py: billing``; :func:`money_context` is what 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -13,12 +14,13 @@ from fastapi import APIRouter, Depends
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from grokimagine.console.forms import check_address, read_form
+from grokimagine.console.forms import check_address, form_typed_credits, read_form
 from grokimagine.console.web import form_user, see_other, services_of
 from grokimagine.domain.billing.plans import UnknownPlanError, plan_catalog
 from grokimagine.domain.errors import InvalidRequestError
 from grokimagine.domain.purchases.auto_top_up import get_auto_top_up, set_auto_top_up
 from grokimagine.domain.purchases.checkout import (
+    Checkout,
     PaymentProviderError,
     PaymentsNotConfiguredError,
     account_payments,
@@ -79,14 +81,50 @@ async def _amount_offer(services: Services) -> dict[str, Any] | None:
         return None
 
 
-def _base_url(request: Request, services: Services) -> str:
+def _return_urls(
+    request: Request, services: Services, *, paid: str, canceled: str
+) -> dict[str, str]:
+    """Where Stripe sends the customer back (``success_url``, ``cancel_url``): the Billing
+    page, saying ``paid`` or ``canceled``."""
     # Behind a proxy the request's own address may be an internal one: the public URL wins.
-    return (services.settings.public_url or str(request.base_url)).rstrip("/")
+    page = (services.settings.public_url or str(request.base_url)).rstrip("/") + "/console/billing"
+    return {
+        "success_url": f"{page}?" + urlencode({"notice": paid}),
+        "cancel_url": f"{page}?" + urlencode({"notice": canceled}),
+    }
+
+
+def _credits_return_urls(request: Request, services: Services) -> dict[str, str]:
+    """:func:`_return_urls` of a purchase of credits (a pack, or an amount)."""
+    return _return_urls(
+        request,
+        services,
+        paid="Thank you: your credits arrive as soon as Stripe confirms.",
+        canceled="Payment canceled.",
+    )
 
 
 def _back(*, notice: str = "", error: str = "") -> Response:
     query = urlencode({k: v for k, v in (("notice", notice), ("error", error)) if v})
     return see_other("/console/billing" + (f"?{query}" if query else ""))
+
+
+async def _pay_for_credits(start: Awaitable[Checkout]) -> Response:
+    """Off to Stripe's page for the purchase of credits (a pack, or an amount) that ``start``
+    opens, or back to Billing saying why not."""
+    try:
+        session = await start
+    except PaymentsNotConfiguredError:
+        return _back(error="Card payments are not set up here; redeem a code instead.")
+    except PackNotFoundError:
+        return _back(error="That pack is no longer on sale.")
+    except AmountsNotOnSaleError:
+        return _back(error="Credits are not sold by the amount here; choose a pack.")
+    except InvalidRequestError as exc:  # an amount out of the operator's bounds
+        return _back(error=f"Not bought: {exc.message}.")
+    except PaymentProviderError as exc:
+        return _back(error=f"The payment could not start: {exc}")
+    return RedirectResponse(session.url, status_code=303)
 
 
 @router.post("/checkout")
@@ -95,26 +133,17 @@ async def checkout(request: Request) -> Response:
     form = await read_form(request)
     user = await form_user(request, form)
     services = services_of(request)
-    base = _base_url(request, services)
     pack_id = form.get("pack_id")
-    try:
-        session = await start_checkout(
+    return await _pay_for_credits(
+        start_checkout(
             services.db,
             services.settings,
             user.account_id,
             pack_id if isinstance(pack_id, str) else "",
-            success_url=f"{base}/console/billing?"
-            + urlencode({"notice": "Thank you: your credits arrive as soon as Stripe confirms."}),
-            cancel_url=f"{base}/console/billing?" + urlencode({"notice": "Payment canceled."}),
             save_card=form.get("save_card") == "1",
+            **_credits_return_urls(request, services),
         )
-    except PaymentsNotConfiguredError:
-        return _back(error="Card payments are not set up here; redeem a code instead.")
-    except PackNotFoundError:
-        return _back(error="That pack is no longer on sale.")
-    except PaymentProviderError as exc:
-        return _back(error=f"The payment could not start: {exc}")
-    return RedirectResponse(session.url, status_code=303)
+    )
 
 
 @router.post("/checkout-amount")
@@ -123,30 +152,18 @@ async def checkout_amount(request: Request) -> Response:
     form = await read_form(request)
     user = await form_user(request, form)
     services = services_of(request)
-    base = _base_url(request, services)
-    text = form.get("credits")
-    text = text.strip().replace(",", "") if isinstance(text, str) else ""
-    if not text.isdigit() or len(text) > 12:
+    credits = form_typed_credits(form, "credits")
+    if credits is None:
         return _back(error="Type the number of credits to buy, as a whole number.")
-    try:
-        session = await start_amount_checkout(
+    return await _pay_for_credits(
+        start_amount_checkout(
             services.db,
             services.settings,
             user.account_id,
-            int(text),
-            success_url=f"{base}/console/billing?"
-            + urlencode({"notice": "Thank you: your credits arrive as soon as Stripe confirms."}),
-            cancel_url=f"{base}/console/billing?" + urlencode({"notice": "Payment canceled."}),
+            credits,
+            **_credits_return_urls(request, services),
         )
-    except PaymentsNotConfiguredError:
-        return _back(error="Card payments are not set up here; redeem a code instead.")
-    except AmountsNotOnSaleError:
-        return _back(error="Credits are not sold by the amount here; choose a pack.")
-    except InvalidRequestError as exc:
-        return _back(error=f"Not bought: {exc.message}.")
-    except PaymentProviderError as exc:
-        return _back(error=f"The payment could not start: {exc}")
-    return RedirectResponse(session.url, status_code=303)
+    )
 
 
 @router.post("/subscribe")
@@ -155,7 +172,6 @@ async def subscribe(request: Request) -> Response:
     form = await read_form(request)
     user = await form_user(request, form)
     services = services_of(request)
-    base = _base_url(request, services)
     plan = form.get("plan")
     try:
         session = await start_subscription(
@@ -164,9 +180,12 @@ async def subscribe(request: Request) -> Response:
             plan_catalog(services.settings),
             user.account_id,
             plan if isinstance(plan, str) else "",
-            success_url=f"{base}/console/billing?"
-            + urlencode({"notice": "Thank you: your plan changes as soon as Stripe confirms."}),
-            cancel_url=f"{base}/console/billing?" + urlencode({"notice": "Plan change canceled."}),
+            **_return_urls(
+                request,
+                services,
+                paid="Thank you: your plan changes as soon as Stripe confirms.",
+                canceled="Plan change canceled.",
+            ),
         )
     except PaymentsNotConfiguredError:
         return _back(error="Card payments are not set up here.")
@@ -199,9 +218,8 @@ async def auto_top_up(request: Request) -> Response:
     """Turn auto top-up on or off (threshold and pack)."""
     form = await read_form(request)
     user = await form_user(request, form)
-    threshold, pack_id = form.get("threshold"), form.get("pack_id")
-    text = threshold.strip().replace(",", "") if isinstance(threshold, str) else ""
-    if not text.isdigit() or len(text) > 12:
+    threshold, pack_id = form_typed_credits(form, "threshold"), form.get("pack_id")
+    if threshold is None:
         return _back(error="The threshold is a whole number of credits.")
     enabled = form.get("enabled") == "1"
     try:
@@ -209,7 +227,7 @@ async def auto_top_up(request: Request) -> Response:
             services_of(request).db,
             user.account_id,
             enabled=enabled,
-            threshold=int(text),
+            threshold=threshold,
             pack_id=pack_id if isinstance(pack_id, str) else "",
         )
     except InvalidRequestError as exc:

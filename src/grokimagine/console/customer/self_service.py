@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from grokimagine.console.customer.auth_pages import set_session_cookie
-from grokimagine.console.forms import read_form
+from grokimagine.console.forms import form_typed_credits, read_form
 from grokimagine.console.web import (
     SECOND_FACTOR_COOKIE,
     check_anonymous_form,
@@ -28,6 +28,7 @@ from grokimagine.domain.accounts import self_service, sessions, two_factor
 from grokimagine.domain.accounts.tokens import LinkTokenError
 from grokimagine.domain.billing import low_balance
 from grokimagine.domain.errors import InvalidRequestError
+from grokimagine.http.fields import MAX_DIGITS
 from grokimagine.http.v1.generate import limiter_of
 from grokimagine.net.mailer import EmailError
 
@@ -281,13 +282,13 @@ async def set_low_balance_alert(request: Request) -> Response:
     """Email the account's users when the balance falls below the amount (empty: never)."""
     form = await read_form(request)
     user = await form_user(request, form)
-    raw = _text(form.get("threshold")).strip().replace(",", "")
-    if raw and not raw.isdigit():
+    never = not _text(form.get("threshold")).strip().replace(",", "")
+    # Past MAX_DIGITS a number is over any threshold: refused unread, as the domain would.
+    threshold = None if never else form_typed_credits(form, "threshold", max_digits=MAX_DIGITS)
+    if not never and threshold is None:
         return see_other("/console/billing?alert=invalid")
     try:
-        await low_balance.set_threshold(
-            services_of(request).db, user.account_id, int(raw) if raw else None
-        )
+        await low_balance.set_threshold(services_of(request).db, user.account_id, threshold)
     except InvalidRequestError:
         return see_other("/console/billing?alert=invalid")
     return see_other("/console/billing?alert=saved")

@@ -3,6 +3,7 @@ the per-request signing secret, and the delivery log with resend (issue 25)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from urllib.parse import urlencode
 
 from fastapi import APIRouter
@@ -27,6 +28,7 @@ NOTICES = {
     "resent": "Delivery queued again.",
     "deleted": "Endpoint deleted.",
 }
+_NO_ENDPOINT = "There is no such endpoint in your account."
 
 
 def _wake_sender(request: Request) -> None:
@@ -90,45 +92,61 @@ def see_other_with_error(message: str) -> Response:
     return see_other("/console/webhooks?" + urlencode({"error": message}))
 
 
-@router.post("/webhooks/endpoints/{endpoint_id}/test")
-async def test_endpoint(request: Request, endpoint_id: str) -> Response:
-    """Queue a ``webhook.test`` event to the endpoint."""
+async def _change_and_return(
+    request: Request,
+    change: Callable[[str], Awaitable[object]],
+    *,
+    missing: str,
+    done: str,
+    queues_delivery: bool = False,
+) -> Response:
+    """Make ``change`` to the signed-in user's account (given its id) and go back to the page
+    saying ``done``; 404 ``missing`` where what the change names is not the account's. A change
+    that ``queues_delivery`` wakes the sender."""
     form = await read_form(request)
     user = await form_user(request, form)
     try:
-        await webhook_endpoints.send_test_event(
-            services_of_request(request).db, user.account_id, endpoint_id
-        )
+        await change(user.account_id)
     except webhook_endpoints.EndpointNotFoundError:
-        raise PageError(404, "There is no such endpoint in your account.") from None
-    _wake_sender(request)
-    return see_other("/console/webhooks?done=tested")
+        raise PageError(404, missing) from None
+    if queues_delivery:
+        _wake_sender(request)
+    return see_other(f"/console/webhooks?done={done}")
+
+
+@router.post("/webhooks/endpoints/{endpoint_id}/test")
+async def test_endpoint(request: Request, endpoint_id: str) -> Response:
+    """Queue a ``webhook.test`` event to the endpoint."""
+    db = services_of_request(request).db
+    return await _change_and_return(
+        request,
+        lambda account_id: webhook_endpoints.send_test_event(db, account_id, endpoint_id),
+        missing=_NO_ENDPOINT,
+        done="tested",
+        queues_delivery=True,
+    )
 
 
 @router.post("/webhooks/endpoints/{endpoint_id}/delete")
 async def delete_endpoint(request: Request, endpoint_id: str) -> Response:
     """Stop sending to the endpoint."""
-    form = await read_form(request)
-    user = await form_user(request, form)
-    try:
-        await webhook_endpoints.delete_endpoint(
-            services_of_request(request).db, user.account_id, endpoint_id
-        )
-    except webhook_endpoints.EndpointNotFoundError:
-        raise PageError(404, "There is no such endpoint in your account.") from None
-    return see_other("/console/webhooks?done=deleted")
+    db = services_of_request(request).db
+    return await _change_and_return(
+        request,
+        lambda account_id: webhook_endpoints.delete_endpoint(db, account_id, endpoint_id),
+        missing=_NO_ENDPOINT,
+        done="deleted",
+    )
 
 
 @router.post("/webhooks/deliveries/{delivery_id}/resend")
 async def resend(request: Request, delivery_id: str) -> Response:
     """Send a finished delivery again."""
-    form = await read_form(request)
-    user = await form_user(request, form)
-    try:
-        await webhook_endpoints.resend_delivery(
-            services_of_request(request).db, user.account_id, delivery_id
-        )
-    except webhook_endpoints.EndpointNotFoundError:
-        raise PageError(404, "There is no such delivery in your account.") from None
-    _wake_sender(request)
-    return see_other("/console/webhooks?done=resent")
+    db = services_of_request(request).db
+    return await _change_and_return(
+        request,
+        lambda account_id: webhook_endpoints.resend_delivery(db, account_id, delivery_id),
+        missing="There is no such delivery in your account.",
+        done="resent",
+        queues_delivery=True,
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -88,15 +89,7 @@ async def issue_link_token(
     if purpose not in PURPOSES:
         raise ValueError(f"unknown link purpose {purpose!r}")
     now = utcnow()
-    await conn.execute(
-        update(link_tokens)
-        .where(
-            link_tokens.c.user_id == user_id,
-            link_tokens.c.purpose == purpose,
-            link_tokens.c.spent_at.is_(None),
-        )
-        .values(spent_at=now)
-    )
+    await spend_open_links(conn, user_id, {purpose}, now)
     token = secrets.token_urlsafe(TOKEN_BYTES)
     expires_at = now + (lifetime or DEFAULT_LIFETIMES[purpose])
     await conn.execute(
@@ -110,6 +103,22 @@ async def issue_link_token(
         )
     )
     return NewLinkToken(token=token, purpose=purpose, user_id=user_id, expires_at=expires_at)
+
+
+async def spend_open_links(
+    conn: DbConnection, user_id: str, purposes: Collection[str], now: datetime
+) -> None:
+    """Spend the user's unspent links of ``purposes`` inside the caller's transaction: they
+    stop working."""
+    await conn.execute(
+        update(link_tokens)
+        .where(
+            link_tokens.c.user_id == user_id,
+            link_tokens.c.purpose.in_(purposes),
+            link_tokens.c.spent_at.is_(None),
+        )
+        .values(spent_at=now)
+    )
 
 
 async def find_link(
@@ -197,13 +206,5 @@ async def set_password_from_link(db: Database, token: str | None, new_password: 
         # Whoever held a session (a thief, a shared computer) is signed out everywhere.
         await conn.execute(delete(sessions).where(sessions.c.user_id == user_id))
         # A reset also ends the invitation, and the reverse: one password-setting link at a time.
-        await conn.execute(
-            update(link_tokens)
-            .where(
-                link_tokens.c.user_id == user_id,
-                link_tokens.c.purpose.in_(PASSWORD_PURPOSES),
-                link_tokens.c.spent_at.is_(None),
-            )
-            .values(spent_at=utcnow())
-        )
+        await spend_open_links(conn, user_id, PASSWORD_PURPOSES, utcnow())
     return user_id

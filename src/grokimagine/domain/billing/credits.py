@@ -52,10 +52,7 @@ async def grant_credits(
 ) -> int:
     """Add ``amount`` credits (1 to :data:`MAX_CREDITS_PER_CHANGE`) to an account; the new
     balance. Raises :class:`BalanceLimitError` past :data:`MAX_BALANCE`."""
-    if not 0 < amount <= MAX_CREDITS_PER_CHANGE:
-        raise InvalidRequestError(
-            f"The amount parameter is not valid: from 1 to {MAX_CREDITS_PER_CHANGE} credits"
-        )
+    _check_change(amount)
     # Conditional, like a deduction: racing grants cannot pass the ceiling together.
     result = await conn.execute(
         update(accounts)
@@ -65,11 +62,7 @@ async def grant_credits(
     )
     balance = result.scalar_one_or_none()
     if balance is None:
-        found = await conn.execute(select(accounts.c.balance).where(accounts.c.id == account_id))
-        current = found.scalar_one_or_none()
-        if current is None:
-            raise LookupError(f"no account {account_id}")
-        raise BalanceLimitError(int(current))
+        raise BalanceLimitError(await _balance_of(conn, account_id))
     await _write_row(conn, account_id, amount, reason, None, note, admin_key_id)
     return int(balance)
 
@@ -88,10 +81,7 @@ async def deduct_credits(
     the conditional UPDATE is what holds under racing deductions and submissions, as in
     :func:`reserve_credits`.
     """
-    if not 0 < amount <= MAX_CREDITS_PER_CHANGE:
-        raise InvalidRequestError(
-            f"The amount parameter is not valid: from 1 to {MAX_CREDITS_PER_CHANGE} credits"
-        )
+    _check_change(amount)
     result = await conn.execute(
         update(accounts)
         .where(accounts.c.id == account_id, accounts.c.balance >= amount)
@@ -100,23 +90,27 @@ async def deduct_credits(
     )
     balance = result.scalar_one_or_none()
     if balance is None:
-        found = await conn.execute(select(accounts.c.balance).where(accounts.c.id == account_id))
-        current = found.scalar_one_or_none()
-        if current is None:
-            raise LookupError(f"no account {account_id}")
-        raise BalanceTooLowError(int(current))
-    await conn.execute(
-        insert(ledger).values(
-            account_id=account_id,
-            delta=-amount,
-            reason="deduct",
-            task_id=None,
-            note=note,
-            admin_key_id=admin_key_id,
-            created_at=utcnow(),
-        )
-    )
+        raise BalanceTooLowError(await _balance_of(conn, account_id))
+    await _write_row(conn, account_id, -amount, "deduct", None, note, admin_key_id)
     return int(balance)
+
+
+def _check_change(amount: int) -> None:
+    """Refuse a grant or a deduction of no credits, or of more than one change may move."""
+    if not 0 < amount <= MAX_CREDITS_PER_CHANGE:
+        raise InvalidRequestError(
+            f"The amount parameter is not valid: from 1 to {MAX_CREDITS_PER_CHANGE} credits"
+        )
+
+
+async def _balance_of(conn: AsyncConnection, account_id: str) -> int:
+    """The balance a conditional change found (when it changed nothing); ``LookupError`` when
+    there is no such account."""
+    found = await conn.execute(select(accounts.c.balance).where(accounts.c.id == account_id))
+    current = found.scalar_one_or_none()
+    if current is None:
+        raise LookupError(f"no account {account_id}")
+    return int(current)
 
 
 # Built once: every submission runs these (building a statement costs more than running it).

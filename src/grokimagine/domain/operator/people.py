@@ -14,11 +14,15 @@ from grokimagine.domain.accounts import users
 from grokimagine.domain.accounts.accounts import AccountNotFoundError
 from grokimagine.domain.accounts.audit import Actor, record_action
 from grokimagine.domain.accounts.link_emails import SentLink, email_link
-from grokimagine.domain.accounts.tokens import PASSWORD_PURPOSES, issue_link_token
+from grokimagine.domain.accounts.tokens import (
+    PASSWORD_PURPOSES,
+    issue_link_token,
+    spend_open_links,
+)
 from grokimagine.domain.clock import iso_utc, utcnow
 from grokimagine.settings import SmtpSettings
 from grokimagine.storage.db import Database, DbConnection
-from grokimagine.storage.schema import accounts, link_tokens, sessions
+from grokimagine.storage.schema import accounts, sessions
 from grokimagine.storage.schema import users as users_table
 
 
@@ -197,15 +201,7 @@ async def set_user_disabled(db: Database, actor: Actor, user_id: str, disabled: 
         )
         if disabled:
             await conn.execute(delete(sessions).where(sessions.c.user_id == user_id))
-            await conn.execute(
-                update(link_tokens)
-                .where(
-                    link_tokens.c.user_id == user_id,
-                    link_tokens.c.purpose.in_(PASSWORD_PURPOSES),
-                    link_tokens.c.spent_at.is_(None),
-                )
-                .values(spent_at=now)
-            )
+            await spend_open_links(conn, user_id, PASSWORD_PURPOSES, now)
         after = await _locked_user(conn, user_id)
         await record_action(
             conn,

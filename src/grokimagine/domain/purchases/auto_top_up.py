@@ -10,7 +10,6 @@ at or above the threshold. The charge runs outside any request (the worker's che
 from __future__ import annotations
 
 import logging
-import secrets
 from typing import Any
 
 import stripe
@@ -18,7 +17,12 @@ from sqlalchemy import insert, select, update
 
 from grokimagine.domain.clock import utcnow
 from grokimagine.domain.errors import InvalidRequestError
-from grokimagine.domain.purchases.checkout import PaymentsNotConfiguredError, stripe_session
+from grokimagine.domain.purchases.checkout import (
+    PaymentsNotConfiguredError,
+    insert_pending_payment,
+    new_payment_id,
+    stripe_session,
+)
 from grokimagine.domain.purchases.credit_packs import MAX_CREDITS, get_pack
 from grokimagine.settings import Settings
 from grokimagine.storage.db import Database, DbConnection
@@ -120,7 +124,7 @@ async def _claim(db: Database, account_id: str) -> dict[str, Any] | None:
         ).first()
         if pack is None:
             return None  # the pack went off sale: nothing to buy
-        payment_id = "pay_" + secrets.token_urlsafe(12)
+        payment_id = new_payment_id()
         # The compare-and-set: of racing claims, one sees armed and clears it.
         changed = await conn.execute(
             update(auto_top_ups)
@@ -129,21 +133,14 @@ async def _claim(db: Database, account_id: str) -> dict[str, Any] | None:
         )
         if changed.rowcount != 1:
             return None
-        await conn.execute(
-            insert(payments).values(
-                id=payment_id,
-                account_id=account_id,
-                provider="stripe",
-                pack_id=pack.id,
-                credits=pack.credits,
-                amount_minor=pack.price_minor,
-                currency=pack.currency,
-                status="pending",
-                credits_granted=0,
-                credits_taken_back=0,
-                amount_refunded_minor=0,
-                created_at=utcnow(),
-            )
+        await insert_pending_payment(
+            conn,
+            payment_id,
+            account_id,
+            pack_id=pack.id,
+            credits=pack.credits,
+            amount_minor=pack.price_minor,
+            currency=pack.currency,
         )
     return {
         "payment_id": payment_id,

@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import stripe
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, insert, select, update
 
 from grokimagine.domain.clock import iso_utc, utcnow
 from grokimagine.domain.purchases.credit_amounts import get_amount_price, quote_amount
 from grokimagine.domain.purchases.credit_packs import format_money, get_pack
 from grokimagine.settings import Settings, StripeSettings
-from grokimagine.storage.db import Database
+from grokimagine.storage.db import Database, DbConnection
 from grokimagine.storage.schema import accounts, payments
 
 
@@ -109,6 +109,40 @@ async def start_amount_checkout(
     return await _open_checkout(db, settings, account_id, order, success_url, cancel_url)
 
 
+def new_payment_id() -> str:
+    """The id of a new payment (also Stripe's idempotency key for it)."""
+    return "pay_" + secrets.token_urlsafe(12)
+
+
+async def insert_pending_payment(
+    conn: DbConnection,
+    payment_id: str,
+    account_id: str,
+    *,
+    pack_id: str | None,
+    credits: int,
+    amount_minor: int,
+    currency: str,
+) -> None:
+    """Record a Stripe payment not paid yet: nothing granted, taken back or refunded."""
+    await conn.execute(
+        insert(payments).values(
+            id=payment_id,
+            account_id=account_id,
+            provider="stripe",
+            pack_id=pack_id,
+            credits=credits,
+            amount_minor=amount_minor,
+            currency=currency,
+            status="pending",
+            credits_granted=0,
+            credits_taken_back=0,
+            amount_refunded_minor=0,
+            created_at=utcnow(),
+        )
+    )
+
+
 @dataclass(frozen=True)
 class _Order:
     pack_id: str | None
@@ -130,23 +164,16 @@ async def _open_checkout(
     found = await db.fetch_one(select(accounts.c.disabled_at).where(accounts.c.id == account_id))
     if found is None or found.disabled_at is not None:
         raise PaymentProviderError("this account is disabled")
-    payment_id = "pay_" + secrets.token_urlsafe(12)
+    payment_id = new_payment_id()
     async with db.write() as conn:
-        await conn.execute(
-            insert(payments).values(
-                id=payment_id,
-                account_id=account_id,
-                provider="stripe",
-                pack_id=order.pack_id,
-                credits=order.credits,
-                amount_minor=order.price_minor,
-                currency=order.currency,
-                status="pending",
-                credits_granted=0,
-                credits_taken_back=0,
-                amount_refunded_minor=0,
-                created_at=utcnow(),
-            )
+        await insert_pending_payment(
+            conn,
+            payment_id,
+            account_id,
+            pack_id=order.pack_id,
+            credits=order.credits,
+            amount_minor=order.price_minor,
+            currency=order.currency,
         )
     metadata = {"payment_id": payment_id, "account_id": account_id, "credits": str(order.credits)}
     intent_data: dict[str, Any] = {"metadata": metadata}
@@ -157,48 +184,56 @@ async def _open_checkout(
         metadata = {**metadata, "save_card": "1"}
         intent_data = {"metadata": metadata, "setup_future_usage": "off_session"}
         saving = {"customer_creation": "always"}
+    line_item = {
+        "price_data": {
+            "currency": order.currency,
+            "unit_amount": order.price_minor,
+            "product_data": {"name": f"{order.name} ({order.credits:,} credits)"},
+        },
+        "quantity": 1,
+    }
+    return await open_session(
+        db,
+        settings,
+        payments,
+        payment_id,
+        {
+            **saving,
+            "mode": "payment",
+            "line_items": [line_item],
+            "client_reference_id": account_id,
+            "metadata": metadata,
+            "payment_intent_data": intent_data,
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+        },
+    )
+
+
+async def open_session(
+    db: Database, settings: Settings, rows: Table, row_id: str, params: dict[str, Any]
+) -> Checkout:
+    """Open a Checkout Session of ``params`` for the pending row ``row_id`` of ``rows`` (a
+    payment or a subscription): the row keeps the session's id, or is failed when Stripe
+    refuses (raises :class:`PaymentProviderError`)."""
     try:
         async with stripe_session(settings.stripe) as client:
             session = await client.v1.checkout.sessions.create_async(
-                {
-                    **saving,
-                    "mode": "payment",
-                    "line_items": [
-                        {
-                            "price_data": {
-                                "currency": order.currency,
-                                "unit_amount": order.price_minor,
-                                "product_data": {
-                                    "name": f"{order.name} ({order.credits:,} credits)"
-                                },
-                            },
-                            "quantity": 1,
-                        }
-                    ],
-                    "client_reference_id": account_id,
-                    "metadata": metadata,
-                    "payment_intent_data": intent_data,
-                    "success_url": success_url,
-                    "cancel_url": cancel_url,
-                },
+                params,  # type: ignore[arg-type]  # Stripe's TypedDict: built by the callers
                 # Stripe's own idempotency: a retried call opens the same session.
-                {"idempotency_key": payment_id},
+                {"idempotency_key": row_id},
             )
     except stripe.StripeError as exc:
         async with db.write() as conn:
-            await conn.execute(
-                update(payments).where(payments.c.id == payment_id).values(status="failed")
-            )
+            await conn.execute(update(rows).where(rows.c.id == row_id).values(status="failed"))
         raise PaymentProviderError(exc.user_message or "the payment provider refused") from exc
     async with db.write() as conn:
         await conn.execute(
-            update(payments)
-            .where(payments.c.id == payment_id)
-            .values(checkout_session_id=session.id)
+            update(rows).where(rows.c.id == row_id).values(checkout_session_id=session.id)
         )
     if not session.url:
         raise PaymentProviderError("the payment provider returned no payment page")
-    return Checkout(payment_id, session.id, session.url)
+    return Checkout(row_id, session.id, session.url)
 
 
 def describe_payment(row: Any) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from grokimagine.domain.purchases.checkout import (
     Checkout,
     PaymentProviderError,
     PaymentsNotConfiguredError,
+    open_session,
     stripe_session,
 )
 from grokimagine.domain.purchases.credit_packs import format_money
@@ -86,40 +87,22 @@ async def start_subscription(
             },
             "quantity": 1,
         }
-    try:
-        async with stripe_session(settings.stripe) as client:
-            session = await client.v1.checkout.sessions.create_async(
-                {
-                    "mode": "subscription",
-                    "line_items": [item],
-                    "client_reference_id": account_id,
-                    "metadata": metadata,
-                    # Copied onto the subscription, so its events lead back to our row.
-                    "subscription_data": {"metadata": metadata},
-                    "success_url": success_url,
-                    "cancel_url": cancel_url,
-                },
-                {"idempotency_key": row_id},
-            )
-    except stripe.StripeError as exc:
-        await _set_status(db, row_id, "failed")
-        raise PaymentProviderError(exc.user_message or "the payment provider refused") from exc
-    async with db.write() as conn:
-        await conn.execute(
-            update(subscriptions)
-            .where(subscriptions.c.id == row_id)
-            .values(checkout_session_id=session.id)
-        )
-    if not session.url:
-        raise PaymentProviderError("the payment provider returned no payment page")
-    return Checkout(row_id, session.id, session.url)
-
-
-async def _set_status(db: Database, row_id: str, status: str) -> None:
-    async with db.write() as conn:
-        await conn.execute(
-            update(subscriptions).where(subscriptions.c.id == row_id).values(status=status)
-        )
+    return await open_session(
+        db,
+        settings,
+        subscriptions,
+        row_id,
+        {
+            "mode": "subscription",
+            "line_items": [item],
+            "client_reference_id": account_id,
+            "metadata": metadata,
+            # Copied onto the subscription, so its events lead back to our row.
+            "subscription_data": {"metadata": metadata},
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+        },
+    )
 
 
 async def running_subscription(db: Database, account_id: str) -> dict[str, Any] | None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import ColumnElement, insert, select, update
 
 from grokimagine.domain import ids
 from grokimagine.domain.clock import iso_utc, utcnow
@@ -52,6 +52,14 @@ def _new_endpoint_id() -> str:
     return "we_" + secrets.token_urlsafe(12)
 
 
+def _endpoints_of(account_id: str) -> tuple[ColumnElement[bool], ...]:
+    """Where a row is one of the account's endpoints (a deleted one is none of them)."""
+    return (
+        webhook_endpoints.c.account_id == account_id,
+        webhook_endpoints.c.deleted_at.is_(None),
+    )
+
+
 async def add_endpoint(db: Database, account_id: str, url: str, events: list[str]) -> Endpoint:
     """Register ``url`` for ``events`` (checked by the caller against the SSRF guard)."""
     chosen = sorted(set(events))
@@ -61,10 +69,7 @@ async def add_endpoint(db: Database, account_id: str, url: str, events: list[str
     endpoint = Endpoint(_new_endpoint_id(), account_id, url, chosen, ids.new_webhook_secret(), now)
     async with db.write() as conn:
         active = await conn.execute(
-            select(webhook_endpoints.c.id).where(
-                webhook_endpoints.c.account_id == account_id,
-                webhook_endpoints.c.deleted_at.is_(None),
-            )
+            select(webhook_endpoints.c.id).where(*_endpoints_of(account_id))
         )
         if len(active.all()) >= MAX_ENDPOINTS:
             raise InvalidRequestError(f"an account has at most {MAX_ENDPOINTS} endpoints")
@@ -85,9 +90,7 @@ async def list_endpoints(db: Database, account_id: str) -> list[Endpoint]:
     """The account's endpoints, oldest first."""
     rows = await db.fetch_all(
         select(webhook_endpoints)
-        .where(
-            webhook_endpoints.c.account_id == account_id, webhook_endpoints.c.deleted_at.is_(None)
-        )
+        .where(*_endpoints_of(account_id))
         .order_by(webhook_endpoints.c.created_at, webhook_endpoints.c.id)
     )
     return [_endpoint(row) for row in rows]
@@ -107,11 +110,7 @@ async def delete_endpoint(db: Database, account_id: str, endpoint_id: str) -> No
     async with db.write() as conn:
         gone = await conn.execute(
             update(webhook_endpoints)
-            .where(
-                webhook_endpoints.c.id == endpoint_id,
-                webhook_endpoints.c.account_id == account_id,
-                webhook_endpoints.c.deleted_at.is_(None),
-            )
+            .where(webhook_endpoints.c.id == endpoint_id, *_endpoints_of(account_id))
             .values(deleted_at=now)
         )
         if gone.rowcount != 1:
@@ -134,9 +133,7 @@ async def send_test_event(db: Database, account_id: str, endpoint_id: str) -> st
         row = (
             await conn.execute(
                 select(webhook_endpoints.c.url).where(
-                    webhook_endpoints.c.id == endpoint_id,
-                    webhook_endpoints.c.account_id == account_id,
-                    webhook_endpoints.c.deleted_at.is_(None),
+                    webhook_endpoints.c.id == endpoint_id, *_endpoints_of(account_id)
                 )
             )
         ).first()

@@ -31,7 +31,6 @@ from grokimagine.engines.errors import EngineConfigError
 from grokimagine.engines.relay.client import ProviderClient, parse_answer
 from grokimagine.engines.relay.config import ProviderConfig
 from grokimagine.engines.relay.errors import (
-    PROVIDER_BAD_RESPONSE,
     PROVIDER_BUSY,
     PROVIDER_UNAVAILABLE,
     ProviderJobGone,
@@ -48,7 +47,7 @@ from grokimagine.engines.relay.gpu_servers import (
     job_ref,
     split_job_ref,
 )
-from grokimagine.engines.relay.media import is_mp4
+from grokimagine.engines.relay.media import check_mp4
 from grokimagine.engines.relay.poll import PollUpdate, job_outcome, run_provider_job
 from grokimagine.settings import Settings, VllmOmniSettings
 from grokimagine.settings.engines import FleetEngineSettings
@@ -218,8 +217,7 @@ class FleetEngine(Engine):
         else:
             path = f"/videos/{quote(video_id, safe='')}/content"
             size = node.client.download(path, output, control, authenticated=True)
-        if not is_mp4(output):
-            raise relay_error(PROVIDER_BAD_RESPONSE, f"{self.name} result is not an MP4 file")
+        check_mp4(output, self.name)
         # The node keeps every output on its disk until deleted.
         node.client.delete_quietly(f"/videos/{quote(video_id, safe='')}")
         control.report(1.0)
@@ -244,8 +242,7 @@ class FleetEngine(Engine):
             )
         except ProviderUnavailable as exc:
             raise NodeLost(f"node {node.name} lost during a synchronous render: {exc}") from exc
-        if not is_mp4(output):
-            raise relay_error(PROVIDER_BAD_RESPONSE, f"{self.name} result is not an MP4 file")
+        check_mp4(output, self.name)
         control.report(1.0)
         return GenerationResult(
             provider_task_id=headers.get("x-request-id"),

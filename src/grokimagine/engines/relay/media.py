@@ -8,6 +8,7 @@ import base64
 from pathlib import Path
 
 from grokimagine.engines.base import InputImage, InputVideo
+from grokimagine.engines.relay.errors import PROVIDER_BAD_RESPONSE, relay_error
 
 # Our modes as style text appended to the prompt. Neither xAI's video API nor OpenAI's
 # /v1/videos has a mode or style parameter, so the mode travels in the prompt; an operator
@@ -41,6 +42,13 @@ def is_mp4(path: Path) -> bool:
     with path.open("rb") as file:
         head = file.read(12)
     return len(head) == 12 and head[4:8] == b"ftyp"
+
+
+def check_mp4(path: Path, provider: str) -> None:
+    """Refuse what ``provider`` sent as its result unless it is an MP4 (not, say, an error
+    page saved in its place)."""
+    if not is_mp4(path):
+        raise relay_error(PROVIDER_BAD_RESPONSE, f"{provider} result is not an MP4 file")
 
 
 def duration_seconds(num_frames: int, fps: int) -> int:

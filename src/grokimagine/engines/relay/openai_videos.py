@@ -26,16 +26,15 @@ from grokimagine.engines.relay.client import ProviderClient, parse_answer
 from grokimagine.engines.relay.config import ProviderConfig
 from grokimagine.engines.relay.errors import (
     CONTENT_REJECTED,
-    PROVIDER_BAD_RESPONSE,
     PROVIDER_FAILED,
     ProviderJobGone,
     is_moderation,
     relay_error,
 )
 from grokimagine.engines.relay.media import (
+    check_mp4,
     duration_seconds,
     image_data_uri,
-    is_mp4,
     styled_prompt,
 )
 from grokimagine.engines.relay.poll import PollUpdate, job_outcome, run_provider_job
@@ -136,8 +135,7 @@ class OpenAIVideosEngine(Engine):
             video = final.result or Video(id=video_id)
             path = f"/videos/{quote(video.id, safe='')}/content?variant=video"
             size = self._client.download(path, output, control, authenticated=True)
-        if not is_mp4(output):
-            raise relay_error(PROVIDER_BAD_RESPONSE, "openai-videos result is not an MP4 file")
+        check_mp4(output, self.name)
         control.report(1.0)
         return GenerationResult(
             provider_task_id=video.id,

@@ -36,9 +36,9 @@ from grokimagine.engines.relay.errors import (
     relay_error,
 )
 from grokimagine.engines.relay.media import (
+    check_mp4,
     duration_seconds,
     image_data_uri,
-    is_mp4,
     styled_prompt,
     video_data_uri,
 )
@@ -189,8 +189,7 @@ class XaiEngine(Engine):
         status = final.result or XaiStatus()
         video = status.video or XaiVideo()
         size = self._client.download(video.url or "", output, control, authenticated=False)
-        if not is_mp4(output):
-            raise relay_error(PROVIDER_BAD_RESPONSE, "xai result is not an MP4 file")
+        check_mp4(output, self.name)
         control.report(1.0)
         return GenerationResult(
             provider_task_id=request_id,

@@ -5,12 +5,14 @@ Every route parses, calls one domain function (the CLI calls the same ones) and 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from grokimagine.domain.accounts import accounts
+from grokimagine.domain.accounts.audit import Actor
 from grokimagine.domain.billing.plans import plan_catalog
 from grokimagine.domain.billing.usage import ledger_page
 from grokimagine.domain.operator import accounts as account_admin
@@ -33,8 +35,12 @@ from grokimagine.http.params import IdPath
 from grokimagine.http.v1.schemas import Envelope, Error
 from grokimagine.http.v1.task_schemas import CursorParam, LedgerPage
 from grokimagine.services import Services
+from grokimagine.storage.db import Database
 
 router = APIRouter(prefix="/admin/v1", tags=["admin"], responses=ADMIN_ERRORS)
+# account_admin's disable_account and enable_account; its grant and deduct.
+_StateChange = Callable[[Database, Actor, str], Awaitable[accounts.Account]]
+_CreditChange = Callable[[Database, Actor, str, int, str], Awaitable[int]]
 
 
 def services_of(request: Request) -> Services:
@@ -120,6 +126,15 @@ async def change_account(
     return success(account.describe())
 
 
+async def _set_state(
+    request: Request, set_state: _StateChange, actor: Actor, account_id: str
+) -> Response:
+    """Disable or enable the account; its keys' cached verdicts are dropped at once."""
+    account = await set_state(services_of(request).db, actor, account_id)
+    request.app.state.authenticator.forget_account(account_id)
+    return success(account.describe())
+
+
 @router.post(
     "/accounts/{account_id}/disable",
     summary="Disable an account",
@@ -128,10 +143,7 @@ async def change_account(
 async def disable_account(request: Request, actor: AdminActor, account_id: IdPath) -> Response:
     """Its keys answer 403 ACCOUNT_DISABLED and it cannot spend; tasks already queued run on.
     Disabling twice is harmless."""
-    services = services_of(request)
-    account = await account_admin.disable_account(services.db, actor, account_id)
-    request.app.state.authenticator.forget_account(account_id)
-    return success(account.describe())
+    return await _set_state(request, account_admin.disable_account, actor, account_id)
 
 
 @router.post(
@@ -141,10 +153,7 @@ async def disable_account(request: Request, actor: AdminActor, account_id: IdPat
 )
 async def enable_account(request: Request, actor: AdminActor, account_id: IdPath) -> Response:
     """Its keys work again."""
-    services = services_of(request)
-    account = await account_admin.enable_account(services.db, actor, account_id)
-    request.app.state.authenticator.forget_account(account_id)
-    return success(account.describe())
+    return await _set_state(request, account_admin.enable_account, actor, account_id)
 
 
 @router.get(
@@ -190,6 +199,14 @@ async def revoke_key(
     return success({"keys": [key.describe() for key in keys]})
 
 
+async def _change_credits(
+    request: Request, change: _CreditChange, actor: Actor, account_id: str, body: CreditChange
+) -> Response:
+    """Grant or deduct ``body``'s credits; the account's new balance."""
+    balance = await change(services_of(request).db, actor, account_id, body.amount, body.reason)
+    return success({"account_id": account_id, "balance": balance})
+
+
 _NOT_ENOUGH = {409: {"model": Error, "description": "BALANCE_TOO_LOW: it would go below 0"}}
 
 
@@ -202,10 +219,7 @@ async def grant_credits(
     request: Request, actor: AdminActor, account_id: IdPath, body: CreditChange
 ) -> Response:
     """Add credits; the ledger row carries the reason and this admin key's id."""
-    balance = await account_admin.grant(
-        services_of(request).db, actor, account_id, body.amount, body.reason
-    )
-    return success({"account_id": account_id, "balance": balance})
+    return await _change_credits(request, account_admin.grant, actor, account_id, body)
 
 
 @router.post(
@@ -218,10 +232,7 @@ async def deduct_credits(
     request: Request, actor: AdminActor, account_id: IdPath, body: CreditChange
 ) -> Response:
     """Take credits, never below zero (409 BALANCE_TOO_LOW)."""
-    balance = await account_admin.deduct(
-        services_of(request).db, actor, account_id, body.amount, body.reason
-    )
-    return success({"account_id": account_id, "balance": balance})
+    return await _change_credits(request, account_admin.deduct, actor, account_id, body)
 
 
 @router.get(

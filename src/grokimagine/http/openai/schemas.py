@@ -14,7 +14,7 @@ from grokimagine.domain.submission.video_operations import (
     VideoOrder,
 )
 from grokimagine.http.params import storable_text
-from grokimagine.http.v1.schemas import MAX_PROMPT_CHARS
+from grokimagine.http.v1.schemas import checked_prompt
 from grokimagine.http.v1.video_schemas import MAX_VIDEO_SOURCE_CHARS
 from grokimagine.vocabulary import Mode
 
@@ -134,12 +134,7 @@ class _Prompted(BaseModel):
     @field_validator("prompt")
     @classmethod
     def _prompt_fits(cls, value: str) -> str:
-        value = value.strip()
-        if not value:
-            raise ValueError("must not be blank")
-        if len(value) > MAX_PROMPT_CHARS:
-            raise ValueError(f"must be at most {MAX_PROMPT_CHARS} characters")
-        return _storable(value)
+        return _storable(checked_prompt(value))
 
     @field_validator("mode", mode="before")
     @classmethod

@@ -5,10 +5,12 @@ call). Every task is a video here and every video a task there."""
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import orjson
 from fastapi import APIRouter, Request
+from pydantic import BaseModel
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.responses import Response
 
@@ -64,27 +66,16 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 _LIMIT = re.compile(r"[0-9]{1,3}")
 _VIDEO_ID = [{"name": "video_id", "in": "path", "required": True, "schema": ID_SCHEMA}]
 _HEADERS = [GENERATE_HEADERS[0]]  # Idempotency-Key
+_Endpoint = Callable[[Request], Awaitable[Response]]
+_Body = TypeVar("_Body", bound=schemas.EditBody)
 
 
 def _json(payload: Any, headers: dict[str, str] | None = None) -> Response:
     return Response(orjson.dumps(payload), media_type="application/json", headers=headers)
 
 
-def _form_body(model: type[Any], files: dict[str, str]) -> dict[str, Any]:
-    ref = {"$ref": f"#/components/schemas/{model.__name__}"}
-    return {
-        "parameters": _HEADERS,
-        "requestBody": {
-            "required": True,
-            "content": {
-                "multipart/form-data": {"schema": ref},
-                "application/json": {"schema": ref},
-            },
-            "description": "Multipart (as the SDKs send it, files as parts: "
-            + ", ".join(files)
-            + ") or JSON.",
-        },
-    }
+def _video_id(request: Request) -> str:
+    return parse_id(request.path_params["video_id"], "video_id")
 
 
 async def _answer(request: Request, submission: Submission) -> Response:
@@ -96,13 +87,58 @@ async def _answer(request: Request, submission: Submission) -> Response:
     return _json(video_object(services, record), headers)
 
 
-@router.post(
+def _creates_video(
+    path: str,
+    operation_id: str,
+    summary: str,
+    body: type[BaseModel],
+    files: tuple[str, ...] = (),
+    path_parameters: tuple[dict[str, Any], ...] = (),
+) -> Callable[[_Endpoint], _Endpoint]:
+    """The route of a POST that queues a task and answers its video (or the replay). The body
+    parses by hand, so its schema is documented here: ``body``'s fields as multipart form data
+    (``files`` as parts) or as JSON."""
+    ref = {"$ref": f"#/components/schemas/{body.__name__}"}
+    request_body = {
+        "required": True,
+        "content": {
+            "multipart/form-data": {"schema": ref},
+            "application/json": {"schema": ref},
+        },
+        "description": "Multipart (as the SDKs send it, files as parts: "
+        + ", ".join(files)
+        + ") or JSON.",
+    }
+    return router.post(
+        path,
+        operation_id=operation_id,
+        summary=summary,
+        response_model=schemas.Video,
+        responses=_ERRORS,
+        openapi_extra={"parameters": [*path_parameters, *_HEADERS], "requestBody": request_body},
+    )
+
+
+async def _video_operation_body(request: Request, model: type[_Body]) -> _Body:
+    """The body of an edit or an extension: ``video`` may be an upload, up to a video's limit."""
+    limits = services_of(request).settings.limits
+    fields = await body_fields(request, {"video": ""}, limits.max_video_bytes)
+    return parse_body(model, fields)
+
+
+async def _submit_order(request: Request, body: schemas.EditBody) -> Response:
+    """Queue the edit or extension ``body`` orders, and answer its video."""
+    order = body.to_order(idempotency_key_of(request))
+    submission = await submit_video_operation(services_of(request), principal_of(request), order)
+    return await _answer(request, submission)
+
+
+@_creates_video(
     "/videos",
-    operation_id="createVideo",
-    summary="Create a video (OpenAI shape)",
-    response_model=schemas.Video,
-    responses=_ERRORS,
-    openapi_extra=_form_body(schemas.CreateVideoBody, {"input_reference"}),
+    "createVideo",
+    "Create a video (OpenAI shape)",
+    schemas.CreateVideoBody,
+    files=("input_reference",),
 )
 async def create_video(request: Request) -> Response:
     """Queue a video from a prompt (and an optional image), priced, charged and limited like
@@ -197,7 +233,7 @@ async def list_videos(request: Request) -> Response:
 async def retrieve_video(request: Request) -> Response:
     """The video job: its state, progress, size and seconds. Any task id works here."""
     services = services_of(request)
-    video_id = parse_id(request.path_params["video_id"], "video_id")
+    video_id = _video_id(request)
     record = await videos.find_video(services.db, principal_of(request).account_id, video_id)
     return _json(video_object(services, record))
 
@@ -214,7 +250,7 @@ async def delete_video(request: Request) -> Response:
     """Delete the video's files, as `DELETE /v1/tasks/{task_id}` does (an unfinished one is
     canceled and refunded first); it then leaves this surface (404)."""
     services = services_of(request)
-    video_id = parse_id(request.path_params["video_id"], "video_id")
+    video_id = _video_id(request)
     await videos.delete_video(
         services.db, services.store, principal_of(request).account_id, video_id
     )
@@ -246,7 +282,7 @@ async def delete_video(request: Request) -> Response:
 async def download_content(request: Request) -> Response:
     """The MP4 of a completed video, or its poster frame (`variant=thumbnail`)."""
     services = services_of(request)
-    video_id = parse_id(request.path_params["video_id"], "video_id")
+    video_id = _video_id(request)
     variant = request.query_params.get("variant", "video")
     if variant not in videos.VARIANTS:
         raise invalid_request("The variant parameter is not valid: video, thumbnail")
@@ -256,60 +292,40 @@ async def download_content(request: Request) -> Response:
     return Response(asset.data, media_type=asset.media_type)
 
 
-@router.post(
+@_creates_video(
     "/videos/{video_id}/remix",
-    operation_id="remixVideo",
-    summary="Remix a video (OpenAI shape)",
-    response_model=schemas.Video,
-    responses=_ERRORS,
-    # The form body brings its own parameters (the headers): the path's id goes after it.
-    openapi_extra={**_form_body(schemas.RemixBody, {}), "parameters": [*_VIDEO_ID, *_HEADERS]},
+    "remixVideo",
+    "Remix a video (OpenAI shape)",
+    schemas.RemixBody,
+    path_parameters=tuple(_VIDEO_ID),
 )
 async def remix_video(request: Request) -> Response:
     """A new video: the completed video changed as the new prompt says (an edit, priced as
     `POST /v1/edit` is); `remixed_from_video_id` names the source."""
-    video_id = parse_id(request.path_params["video_id"], "video_id")
+    video_id = _video_id(request)
     body = parse_body(schemas.RemixBody, await body_fields(request, {}))
     edit = schemas.EditBody(prompt=body.prompt, mode=body.mode, video={"id": video_id})
-    order = edit.to_order(idempotency_key_of(request))
-    submission = await submit_video_operation(services_of(request), principal_of(request), order)
-    return await _answer(request, submission)
+    return await _submit_order(request, edit)
 
 
-@router.post(
-    "/videos/edits",
-    operation_id="editVideoOpenAI",
-    summary="Edit a video (OpenAI shape)",
-    response_model=schemas.Video,
-    responses=_ERRORS,
-    openapi_extra=_form_body(schemas.EditBody, {"video"}),
+@_creates_video(
+    "/videos/edits", "editVideoOpenAI", "Edit a video (OpenAI shape)", schemas.EditBody, ("video",)
 )
 async def edit_video(request: Request) -> Response:
     """Change a video (an upload, a URL, or `{id}` of a completed one) as the prompt says."""
-    limits = services_of(request).settings.limits
-    fields = await body_fields(request, {"video": ""}, limits.max_video_bytes)
-    body = parse_body(schemas.EditBody, fields)
-    order = body.to_order(idempotency_key_of(request))
-    submission = await submit_video_operation(services_of(request), principal_of(request), order)
-    return await _answer(request, submission)
+    return await _submit_order(request, await _video_operation_body(request, schemas.EditBody))
 
 
-@router.post(
+@_creates_video(
     "/videos/extensions",
-    operation_id="extendVideoOpenAI",
-    summary="Extend a video (OpenAI shape)",
-    response_model=schemas.Video,
-    responses=_ERRORS,
-    openapi_extra=_form_body(schemas.ExtendBody, {"video"}),
+    "extendVideoOpenAI",
+    "Extend a video (OpenAI shape)",
+    schemas.ExtendBody,
+    ("video",),
 )
 async def extend_video(request: Request) -> Response:
     """Continue a video (an upload, a URL, or `{id}` of a completed one) by `seconds`."""
-    limits = services_of(request).settings.limits
-    fields = await body_fields(request, {"video": ""}, limits.max_video_bytes)
-    body = parse_body(schemas.ExtendBody, fields)
-    order = body.to_order(idempotency_key_of(request))
-    submission = await submit_video_operation(services_of(request), principal_of(request), order)
-    return await _answer(request, submission)
+    return await _submit_order(request, await _video_operation_body(request, schemas.ExtendBody))
 
 
 @router.get(

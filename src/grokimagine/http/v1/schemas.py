@@ -55,6 +55,17 @@ def _document_request(schema: dict[str, Any]) -> None:
     images["anyOf"].insert(1, {"type": "string"})
 
 
+def checked_prompt(value: str) -> str:
+    """A prompt as every request body takes it: stripped, not blank, at most
+    :data:`MAX_PROMPT_CHARS` characters (``ValueError`` otherwise: pydantic's refusal)."""
+    value = value.strip()
+    if not value:
+        raise ValueError("must not be blank")
+    if len(value) > MAX_PROMPT_CHARS:
+        raise ValueError(f"must be at most {MAX_PROMPT_CHARS} characters")
+    return value
+
+
 class GenerateRequest(BaseModel):
     """Body of ``POST /v1/generate``. Unknown fields are ignored."""
 
@@ -141,12 +152,7 @@ class GenerateRequest(BaseModel):
     @field_validator("prompt")
     @classmethod
     def _prompt_not_blank(cls, value: str) -> str:
-        value = value.strip()
-        if not value:
-            raise ValueError("must not be blank")
-        if len(value) > MAX_PROMPT_CHARS:
-            raise ValueError(f"must be at most {MAX_PROMPT_CHARS} characters")
-        return value
+        return checked_prompt(value)
 
     @field_validator("images", mode="before")
     @classmethod

@@ -36,6 +36,16 @@ def _openapi(model: type[ExtendRequest] | type[EditRequest]) -> dict[str, object
     return {"parameters": GENERATE_HEADERS, "requestBody": request_body(model)}
 
 
+async def _submit(request: Request, model: type[ExtendRequest] | type[EditRequest]) -> Response:
+    """Queue the extension or edit ``model``'s body orders; the task's id (or, with ``Prefer:
+    wait``, the task once finished)."""
+    body = parse_body(model, await json_object(request))
+    order = body.to_order(idempotency_key_of(request))
+    wait = preferred_wait(request, services_of(request).settings.limits.prefer_wait_max_seconds)
+    submission = await submit_video_operation(services_of(request), principal_of(request), order)
+    return await submitted(request, submission, wait)
+
+
 @router.post(
     "/extend",
     operation_id="extendVideo",
@@ -48,11 +58,7 @@ def _openapi(model: type[ExtendRequest] | type[EditRequest]) -> dict[str, object
 )
 async def extend(request: Request) -> Response:
     """Continue a video (a task's, or one given by URL) by `duration` seconds."""
-    body = parse_body(ExtendRequest, await json_object(request))
-    order = body.to_order(idempotency_key_of(request))
-    wait = preferred_wait(request, services_of(request).settings.limits.prefer_wait_max_seconds)
-    submission = await submit_video_operation(services_of(request), principal_of(request), order)
-    return await submitted(request, submission, wait)
+    return await _submit(request, ExtendRequest)
 
 
 @router.post(
@@ -67,8 +73,4 @@ async def extend(request: Request) -> Response:
 )
 async def edit(request: Request) -> Response:
     """Change a video (a task's, or one given by URL) as the prompt says."""
-    body = parse_body(EditRequest, await json_object(request))
-    order = body.to_order(idempotency_key_of(request))
-    wait = preferred_wait(request, services_of(request).settings.limits.prefer_wait_max_seconds)
-    submission = await submit_video_operation(services_of(request), principal_of(request), order)
-    return await submitted(request, submission, wait)
+    return await _submit(request, EditRequest)

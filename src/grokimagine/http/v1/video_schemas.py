@@ -12,7 +12,7 @@ from grokimagine.domain.submission.video_operations import (
     EXTEND,
     VideoOrder,
 )
-from grokimagine.http.v1.schemas import MAX_PROMPT_CHARS
+from grokimagine.http.v1.schemas import checked_prompt
 from grokimagine.vocabulary import MAX_VIDEOS_PER_TASK, Mode
 
 MAX_VIDEO_SOURCE_CHARS = 64 * 1024 * 1024  # a data URI of the largest source, with room
@@ -67,12 +67,7 @@ class VideoOperationRequest(BaseModel):
     @field_validator("prompt")
     @classmethod
     def _prompt_not_blank(cls, value: str) -> str:
-        value = value.strip()
-        if not value:
-            raise ValueError("must not be blank")
-        if len(value) > MAX_PROMPT_CHARS:
-            raise ValueError(f"must be at most {MAX_PROMPT_CHARS} characters")
-        return value
+        return checked_prompt(value)
 
     @field_validator("task_id", "video", "callback_url")
     @classmethod
