@@ -81,7 +81,13 @@ def _exception_tables(inner: ASGIApp) -> tuple[Any, Any] | None:
     node: Any = inner
     while node is not None:
         if isinstance(node, ExceptionMiddleware):
-            return (node._exception_handlers, node._status_handlers)
+            # Starlette's own attributes: should a release rename them, the hot routes go the
+            # long way (and tests/http/test_hot_routes.py says so), never answer wrongly.
+            exceptions = getattr(node, "_exception_handlers", None)
+            statuses = getattr(node, "_status_handlers", None)
+            if exceptions is None or statuses is None:
+                return None
+            return (exceptions, statuses)
         node = getattr(node, "app", None)
     return None
 
