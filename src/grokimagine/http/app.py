@@ -21,6 +21,7 @@ from grokimagine.http.admin import settings as admin_settings_routes
 from grokimagine.http.edge.auth import Authenticator
 from grokimagine.http.edge.boundary import ErrorBoundary
 from grokimagine.http.edge.gate import ApiGate
+from grokimagine.http.edge.hot_routes import HotRoutes
 from grokimagine.http.edge.observe import RequestObserver
 from grokimagine.http.edge.ratelimit import RateLimiter, storage_for
 from grokimagine.http.edge.settings_refresh import BusinessSettingsRefresh
@@ -77,9 +78,11 @@ def create_app(
     *,
     worker: BackgroundWorker | None = None,
     webhooks: BackgroundWorker | None = None,
+    hot_routes: bool = True,
 ) -> FastAPI:
     """The API over ``services``, with ``worker`` and the ``webhooks`` delivery loop (if given)
-    running as long as the app."""
+    running as long as the app; ``hot_routes=False`` sends status polls and generates through
+    the router too (the tests compare both ways)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -149,6 +152,7 @@ def create_app(
         plan_limits=plan_limits,
         auth_failure_limit=settings.limits.auth_failure_limit,
         max_body_bytes=settings.limits.max_body_bytes,
+        hot_routes=HotRoutes(routes.hot_routes()) if hot_routes else None,
     )
     # Outside the gate: the gate limits by the plans in force.
     app.add_middleware(BusinessSettingsRefresh, services=services, plan_limits=plan_limits)

@@ -1,5 +1,6 @@
 """Connection limits that uvicorn's httptools protocol does not have: a cap on request-header
-bytes and a header-read timeout (slowloris), with refusals in our error body.
+bytes and a header-read timeout (slowloris), with refusals in our error body; and a response's
+head and body sent in one write (``coalesce.py``).
 
 uvicorn with h11 caps headers but not their read time, and serves a third fewer status polls;
 granian has both limits but served fewer still on this machine (bench/RESULTS.md, "HTTP server").
@@ -25,6 +26,7 @@ from typing import Any
 from uvicorn.protocols.http.flow_control import service_unavailable
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from grokimagine.http.edge.coalesce import CoalescingTransport
 from grokimagine.http.envelope import error_body
 
 PROTOCOL_PATH = "grokimagine.http.edge.connections:GuardedHttpToolsProtocol"
@@ -99,7 +101,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._headers_since: float | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        # A response's head and body leave in one write (coalesce.py).
+        super().connection_made(CoalescingTransport(transport, self.loop))  # type: ignore[arg-type]
         # A connection that never sends a byte is held no longer than a slow one.
         self._begin_headers()
         _ensure_sweeper(self.server_state, self.loop)

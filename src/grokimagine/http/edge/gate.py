@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from grokimagine.domain.accounts.accounts import Principal
 from grokimagine.domain.billing.plans import DEFAULT_PLAN
 from grokimagine.http.edge.auth import Authenticator, bearer_token
+from grokimagine.http.edge.hot_routes import HotRoutes
 from grokimagine.http.edge.ratelimit import RateLimiter, Window
 from grokimagine.http.envelope import error_body
 
@@ -51,8 +52,11 @@ class ApiGate:
         plan_limits: dict[str, int],
         auth_failure_limit: int,
         max_body_bytes: int,
+        hot_routes: HotRoutes | None = None,
     ) -> None:
         self.app = app
+        # Admitted requests to these routes skip the router (hot_routes.py).
+        self.hot_routes = hot_routes
         self.authenticator = authenticator
         self.limiter = limiter
         self.plan_limits = plan_limits
@@ -152,8 +156,11 @@ class ApiGate:
                 message = {**message, "headers": [*message.get("headers", []), *extra]}
             await send(message)
 
+        app = self.app
+        if self.hot_routes is not None:
+            app = self.hot_routes.app_for(scope, app) or app
         try:
-            await self.app(scope, counting_receive, stamping_send)
+            await app(scope, counting_receive, stamping_send)
         except BodyTooLargeError:
             if started:
                 raise

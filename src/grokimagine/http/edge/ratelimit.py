@@ -58,9 +58,16 @@ class RateLimiter:
     async def hit(self, per_minute: int, *identity: str) -> Window:
         """Count one request against ``identity``'s window and report the window."""
         item = self._item(per_minute)
-        allowed = await self._strategy.hit(item, *identity)
-        stats = await self._strategy.get_window_stats(item, *identity)
-        return Window(allowed, per_minute, stats.remaining, math.ceil(stats.reset_time))
+        # The fixed-window strategy's hit and window stats, in one less storage call (a Redis
+        # round trip saved on every request): the count the increment returns is the one its
+        # stats would read back, and the window's key is built once instead of three times.
+        storage = self._strategy.storage
+        key = item.key_for(*identity)
+        count = await storage.incr(key, item.get_expiry())
+        reset_time = await storage.get_expiry(key)
+        return Window(
+            count <= item.amount, per_minute, max(0, item.amount - count), math.ceil(reset_time)
+        )
 
     async def peek(self, per_minute: int, *identity: str) -> Window:
         """Report ``identity``'s window without counting a request."""

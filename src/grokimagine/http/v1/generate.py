@@ -62,6 +62,12 @@ class GenerateResponse(Envelope[GenerateResult | Task]):
     """What ``POST /v1/generate`` answers: the task id, or the finished task (``Prefer: wait``)."""
 
 
+def hot_routes() -> list[APIRoute]:
+    """The routes the gate answers without the router (``http/edge/hot_routes.py``): the
+    client's status polls and its submissions."""
+    return [route for route in router.routes if route.name in ("status", "generate")]  # type: ignore[attr-defined]
+
+
 def principal_of(request: Request) -> Principal:
     """The caller, admitted by the gate."""
     return request.state.principal
