@@ -6,5 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install.sh
+# A restart reads compiled modules instead of compiling them again (seconds on a small machine),
+# even where the environment says PYTHONDONTWRITEBYTECODE.
+unset PYTHONDONTWRITEBYTECODE
 printf 'serve.sh: starting: grokimagine serve %s\n' "$*"
 exec .venv/bin/grokimagine serve "$@"

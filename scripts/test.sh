@@ -14,4 +14,8 @@ say "lint"
 .venv/bin/lint-imports
 # One process per core: each gets its own PostgreSQL database and data folders.
 say "tests"
+# Python writes no bytecode where the environment says PYTHONDONTWRITEBYTECODE (as some CI images
+# do): every worker and every server or command a test starts would compile the same thousands
+# of modules again, seconds each. The caches live in __pycache__ folders git ignores.
+unset PYTHONDONTWRITEBYTECODE
 exec .venv/bin/pytest -n auto "$@"
