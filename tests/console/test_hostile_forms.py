@@ -4,20 +4,29 @@ and PostgreSQL, and nothing is stored; a value they accept does what the form sa
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from string import Formatter
 from urllib.parse import quote
 
 import httpx
 import pytest
+from fastapi import APIRouter
+from fastapi.routing import APIRoute
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from grokimagine.domain.accounts import accounts
+from grokimagine import console
+from grokimagine.console.forms import check_address
+from grokimagine.domain.accounts import accounts, admin_keys, users
+from grokimagine.domain.accounts.audit import audit_page
 from grokimagine.domain.billing.credits import MAX_CREDITS_PER_CHANGE
 from grokimagine.domain.billing.usage import ledger_page
 from grokimagine.domain.operator.reports import MAX_REPORT_DAYS
+from grokimagine.http.params import MAX_ID_CHARS
 from grokimagine.services import Services
 from tests.helpers.console import ConsoleUser, attempt_sign_in, make_user, sign_in
 from tests.helpers.hostile import FIRST, LAST, day_text, mixed_text, number_text, storable, whole_in
@@ -224,6 +233,202 @@ async def test_a_nul_or_control_character_in_a_path_id_is_a_400_page_naming_it(
         ("/admin/accounts/%C3%A9", "account_id"),
     ):
         refused_naming(await operator.http.get(page), field)
+
+
+# The routes of the routers that checked no address until issue 21's review (people, admin keys,
+# webhooks), each with the path ids it takes.
+PATH_ID_FORMS = (
+    "/admin/accounts/{account_id}/invite",
+    "/admin/accounts/{account_id}/keys",
+    "/admin/accounts/{account_id}/keys/{key_id}/revoke",
+    "/admin/users/{user_id}/reset",
+    "/admin/users/{user_id}/operator",
+    "/admin/users/{user_id}/state",
+    "/admin/admin-keys/{key_id}/revoke",
+    "/console/webhooks/endpoints/{endpoint_id}/test",
+    "/console/webhooks/endpoints/{endpoint_id}/delete",
+    "/console/webhooks/deliveries/{delivery_id}/resend",
+)
+HOSTILE_IDS = (
+    "id_%00",
+    "id_%01x",
+    "i" * (MAX_ID_CHARS + 1),
+    quote("<script>", safe=""),
+)
+
+
+async def what_the_people_forms_change(services: Services, customer: ConsoleUser) -> object:
+    """All that the people, key and webhook forms could change about ``customer``."""
+    return (
+        await users.get_user(services.db, customer.user_id),
+        await users.users_of_account(services.db, customer.account_id),
+        await accounts.list_keys(services.db, customer.account_id),
+        await admin_keys.list_admin_keys(services.db),
+        [entry["id"] for entry in (await audit_page(services.db, limit=100)).entries],
+    )
+
+
+async def test_every_path_id_of_the_people_key_and_webhook_forms_is_refused_before_use(
+    services: Services, operator: Operator
+) -> None:
+    customer = operator.customer
+    key = await accounts.create_key(services.db, customer.account_id, live=True, name="kept")
+    ids = {
+        "account_id": customer.account_id,
+        "user_id": customer.user_id,
+        "key_id": key.key.id,
+        "endpoint_id": "we_Unknown00000000",
+        "delivery_id": "msg_Unknown0000000000000",
+    }
+    # Everything a form needs to act, so that an id let through would reach the database (a NUL
+    # there was a 500 on PostgreSQL) and change something.
+    data = {
+        "csrf_token": operator.csrf,
+        "confirm": "yes",
+        "operator": "no",
+        "state": "disabled",
+        "email": "someone@example.com",
+        "name": "hostile",
+        "kind": "live",
+    }
+    before = await what_the_people_forms_change(services, customer)
+    for template in PATH_ID_FORMS:
+        names = [name for _, name, _, _ in Formatter().parse(template) if name]
+        for name in names:
+            for segment in HOSTILE_IDS:
+                path = template.format(**{**ids, name: segment})
+                response = await operator.http.post(path, data=data)
+                refused_naming(response, name)
+                assert "<script>" not in response.text, path
+    assert await what_the_people_forms_change(services, customer) == before
+
+
+def console_routes() -> list[APIRoute]:
+    """Every route of every router in the console package (a router added later included)."""
+    modules = pkgutil.walk_packages(console.__path__, console.__name__ + ".")
+    routers = {
+        id(value): value
+        for info in modules
+        for value in vars(importlib.import_module(info.name)).values()
+        if isinstance(value, APIRouter)
+    }
+    return [
+        route
+        for router in routers.values()
+        for route in router.routes
+        if isinstance(route, APIRoute)
+    ]
+
+
+def test_every_console_and_admin_page_route_checks_its_address_first() -> None:
+    # A router without the dependency takes hostile path ids to the database (issue 21).
+    routes = console_routes()
+    assert any(route.path == "/admin/users/{user_id}/reset" for route in routes)
+    unchecked = [
+        route.path
+        for route in routes
+        if not any(dependency.call is check_address for dependency in route.dependant.dependencies)
+    ]
+    assert unchecked == []
+
+
+async def test_an_unknown_but_well_formed_id_is_still_a_404_page(operator: Operator) -> None:
+    data = {"csrf_token": operator.csrf, "confirm": "yes", "operator": "no", "state": "active"}
+    for path in (
+        "/admin/users/user_Unknown000000000/reset",
+        "/admin/users/user_Unknown000000000/operator",
+        "/admin/users/user_Unknown000000000/state",
+        "/admin/admin-keys/adk_Unknown000000000/revoke",
+        "/console/webhooks/endpoints/we_Unknown00000000/test",
+        "/console/webhooks/endpoints/we_Unknown00000000/delete",
+        "/console/webhooks/deliveries/msg_Unknown0000000000000/resend",
+    ):
+        response = await operator.http.post(path, data=data)
+        assert response.status_code == 404, (path, response.text)
+
+
+# A query value of each page of those routers and of the self-service, set-password and business
+# settings pages, which read theirs unchecked before.
+QUERY_PAGES = (
+    ("/console/forgot-password", "sent"),
+    ("/console/verify-email", "token"),
+    ("/console/set-password", "token"),
+    ("/console/sign-in/code", "next"),
+    ("/console/security", "error"),
+    ("/console/webhooks", "error"),
+    ("/admin/accounts/new", "plan"),
+    ("/admin/admin-keys", "notice"),
+    ("/admin/settings", "notice"),
+    ("/admin/storage", "account"),
+)
+
+
+async def test_a_nul_or_control_character_in_a_query_value_of_those_pages_is_a_400(
+    operator: Operator,
+) -> None:
+    for page, name in QUERY_PAGES:
+        for value in ("a\x00b", "a\x01b", "<script>\x00"):
+            response = await operator.http.get(page, params={name: value})
+            refused_naming(response, name)
+            assert "<script>" not in response.text, page
+
+
+# Each form of the people, admin key, webhook, business settings, billing and self-service pages
+# with the text fields it reads.
+FORM_FIELDS = {
+    "/admin/accounts/new": ("name", "plan", "credits", "invite_email"),
+    "/admin/accounts/{account_id}/invite": ("email",),
+    "/admin/accounts/{account_id}/keys": ("name", "kind"),
+    "/admin/users/{user_id}/operator": ("operator",),
+    "/admin/users/{user_id}/state": ("state",),
+    "/admin/admin-keys": ("name",),
+    "/admin/settings": (
+        "based_on",
+        "signup",
+        "starter_credits",
+        "price_table",
+        "plans",
+        "plan_limits",
+        "retention_days",
+        "fetch_allowlist",
+        "note",
+    ),
+    "/console/webhooks/endpoints": ("url", "events"),
+    "/console/billing/checkout": ("pack_id", "save_card"),
+    "/console/billing/checkout-amount": ("credits",),
+    "/console/billing/subscribe": ("plan",),
+    "/console/billing/auto-top-up": ("threshold", "pack_id", "enabled"),
+    "/console/billing/redeem": ("code",),
+    "/console/billing/alert": ("threshold",),
+    "/console/security/two-factor/confirm": ("code",),
+    "/console/security/two-factor/off": ("code",),
+    "/console/sign-in/code": ("code", "next"),
+    "/console/forgot-password": ("email",),
+    "/console/set-password": ("token", "new_password", "new_password_again"),
+}
+
+
+async def test_a_nul_or_control_character_in_any_field_of_those_forms_is_a_400_naming_it(
+    services: Services, operator: Operator
+) -> None:
+    customer = operator.customer
+    before = (
+        await what_the_people_forms_change(services, customer),
+        await money(services, customer.account_id),
+    )
+    for template, fields in FORM_FIELDS.items():
+        path = template.format(account_id=customer.account_id, user_id=customer.user_id)
+        for field in fields:
+            for value in ("a\x00b", "a\x01b"):
+                response = await operator.http.post(
+                    path, data={"csrf_token": operator.csrf, "confirm": "yes", field: value}
+                )
+                refused_naming(response, field)
+    after = (
+        await what_the_people_forms_change(services, customer),
+        await money(services, customer.account_id),
+    )
+    assert after == before
 
 
 @pytest.fixture

@@ -7,13 +7,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import Response
 
 from grokimagine.console.confirm import ask_first, confirmed
-from grokimagine.console.forms import read_form
+from grokimagine.console.forms import check_address, read_form
 from grokimagine.console.web import admin_user, form_user, render, see_other, services_of
 from grokimagine.domain.accounts import users
 from grokimagine.domain.accounts.sessions import SessionUser
@@ -21,7 +21,7 @@ from grokimagine.domain.operator import business_settings
 from grokimagine.domain.operator.business_settings import BusinessSettingsError, BusinessValues
 from grokimagine.domain.tasks.retention import storage_by_account
 
-router = APIRouter(prefix="/admin", include_in_schema=False)
+router = APIRouter(prefix="/admin", include_in_schema=False, dependencies=[Depends(check_address)])
 
 JSON_FIELDS = ("plans", "plan_limits", "price_table", "retention_days")
 

@@ -3,17 +3,17 @@ revoke (asks first)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from starlette.requests import Request
 from starlette.responses import Response
 
 from grokimagine.console.confirm import ask_first, confirmed
-from grokimagine.console.forms import read_form
+from grokimagine.console.forms import check_address, read_form
 from grokimagine.console.web import admin_user, form_user, render, see_other, services_of
 from grokimagine.domain.accounts import admin_keys
 from grokimagine.domain.accounts.sessions import SessionUser
 
-router = APIRouter(prefix="/admin", include_in_schema=False)
+router = APIRouter(prefix="/admin", include_in_schema=False, dependencies=[Depends(check_address)])
 
 
 async def _page(

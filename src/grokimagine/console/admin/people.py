@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -18,7 +18,7 @@ from starlette.responses import Response
 
 from grokimagine.console.admin.accounts import render_account
 from grokimagine.console.confirm import ask_first, confirmed
-from grokimagine.console.forms import form_choice, read_form
+from grokimagine.console.forms import check_address, form_choice, read_form
 from grokimagine.console.web import PageError, admin_user, form_user, render, see_other, services_of
 from grokimagine.domain.accounts import accounts, users
 from grokimagine.domain.accounts.sessions import SessionUser
@@ -26,7 +26,7 @@ from grokimagine.domain.billing.plans import plan_catalog
 from grokimagine.domain.operator import people
 from grokimagine.net.mailer import EmailError
 
-router = APIRouter(prefix="/admin", include_in_schema=False)
+router = APIRouter(prefix="/admin", include_in_schema=False, dependencies=[Depends(check_address)])
 
 
 class NewAccountForm(BaseModel):

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
 from grokimagine.console.customer.auth_pages import set_session_cookie
-from grokimagine.console.forms import read_form
+from grokimagine.console.forms import check_address, read_form
 from grokimagine.console.web import (
     check_anonymous_form,
     render_anonymous,
@@ -26,7 +26,9 @@ from grokimagine.domain.accounts.tokens import (
     set_password_from_link,
 )
 
-router = APIRouter(prefix="/console", include_in_schema=False)
+router = APIRouter(
+    prefix="/console", include_in_schema=False, dependencies=[Depends(check_address)]
+)
 
 _INVALID = str(LinkTokenError())
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
 
 from grokimagine.console.customer.auth_pages import set_session_cookie
-from grokimagine.console.forms import form_typed_credits, read_form
+from grokimagine.console.forms import check_address, form_typed_credits, read_form
 from grokimagine.console.web import (
     SECOND_FACTOR_COOKIE,
     check_anonymous_form,
@@ -32,7 +32,9 @@ from grokimagine.http.fields import MAX_DIGITS
 from grokimagine.http.v1.generate import limiter_of
 from grokimagine.net.mailer import EmailError
 
-router = APIRouter(prefix="/console", include_in_schema=False)
+router = APIRouter(
+    prefix="/console", include_in_schema=False, dependencies=[Depends(check_address)]
+)
 
 CODES_COOKIE = "gi_recovery_codes"  # recovery codes, carried once to the page that shows them
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from urllib.parse import urlencode
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from starlette.requests import Request
 from starlette.responses import Response
 
-from grokimagine.console.forms import read_form
+from grokimagine.console.forms import check_address, read_form
 from grokimagine.console.web import PageError, current_user, form_user, render, see_other
 from grokimagine.console.web import services_of as services_of_request
 from grokimagine.domain.billing.usage import account_details, rotate_webhook_secret
@@ -19,7 +19,9 @@ from grokimagine.domain.submission.generate import check_callback_url
 from grokimagine.domain.tasks import webhook_endpoints
 from grokimagine.domain.tasks.webhook_deliveries import deliveries_of_account
 
-router = APIRouter(prefix="/console", include_in_schema=False)
+router = APIRouter(
+    prefix="/console", include_in_schema=False, dependencies=[Depends(check_address)]
+)
 
 NOTICES = {
     "rotated": "A new signing secret is in force. Update your receivers.",
