@@ -3,17 +3,23 @@ create an empty database."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
+import socket
 import stat
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from grokimagine.ops.service_record import read_record, write_record
 from grokimagine.storage.migrate import upgrade_database
+from tests.helpers.patience import PATIENCE
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
@@ -70,6 +76,91 @@ def test_a_command_from_another_folder_finds_the_recorded_service(
     assert listed.returncode == 0, listed.stderr
     assert "\t70\t" in listed.stdout
     assert not (tmp_path / "one" / "data").exists() and not (tmp_path / "two" / "data").exists()
+
+
+class _Output:
+    """A process's output, read as it comes (the pipe never fills and blocks the server)."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        self._ended = False
+        self._reader = threading.Thread(target=self._read, args=(process,), daemon=True)
+        self._reader.start()
+
+    def _read(self, process: subprocess.Popen[str]) -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            with self._changed:
+                self.lines.append(line)
+                self._changed.notify_all()
+        with self._changed:
+            self._ended = True
+            self._changed.notify_all()
+
+    def wait_for(self, text: str) -> None:
+        """Until a line holds ``text``; fails with the output if the process ends first."""
+        with self._changed:
+            self._changed.wait_for(
+                lambda: self._ended or any(text in line for line in self.lines), PATIENCE
+            )
+            if not any(text in line for line in self.lines):
+                raise AssertionError(f"no {text!r} in the output:\n{''.join(self.lines)}")
+
+    def join(self) -> None:
+        self._reader.join(PATIENCE)
+
+
+@contextlib.contextmanager
+def _serve(env: dict[str, str], cwd: Path) -> Iterator[_Output]:
+    """The real ``grokimagine serve`` on a free loopback port, until it has stopped."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    cwd.mkdir(parents=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "grokimagine.cli", "serve", "--port", str(port)],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    output = _Output(process)
+    try:
+        output.wait_for("Application startup complete")
+        yield output
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(PATIENCE)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(PATIENCE)
+        output.join()
+
+
+def test_serve_records_its_service_and_a_command_elsewhere_finds_it(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    record = tmp_path / "state" / "service.json"
+    env["GROKIMAGINE_SERVICE_RECORD"] = str(record)
+    data_dir = tmp_path / "service" / "data"
+    served = {
+        **env,
+        "GROKIMAGINE_DATA_DIR": str(data_dir),
+        "GROKIMAGINE_DEMO_CREDITS": "321",
+    }
+
+    with _serve(served, tmp_path / "service") as output:
+        output.wait_for(f"find it through {record}")
+        assert json.loads(record.read_text())["data_dir"] == str(data_dir.resolve())
+        # The command is told nothing of the data folder: only the record can lead it there.
+        listed = _cli(env, tmp_path / "elsewhere", "accounts", "list")
+
+    assert listed.returncode == 0, listed.stderr
+    demo = [line.split("\t") for line in listed.stdout.splitlines() if line.endswith("\tdemo")]
+    assert [fields[1:] for fields in demo] == [["free", "321", "spicy", "demo"]]
+    assert list((tmp_path / "elsewhere").iterdir()) == []  # no ./data made there
 
 
 def test_a_record_of_a_removed_database_is_refused_not_recreated(

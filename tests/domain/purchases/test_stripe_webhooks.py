@@ -10,6 +10,8 @@ sums to the balance.
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import json
 import time
 from collections.abc import Iterator
@@ -18,7 +20,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from grokimagine.console.app import create_app as create_console_app
 from grokimagine.domain.accounts.audit import CLI, audit_page
+from grokimagine.domain.billing import credits as credit_ledger
 from grokimagine.domain.billing.credits import ledger_sum
 from grokimagine.domain.billing.usage import account_balance, ledger_entries
 from grokimagine.domain.purchases.checkout import (
@@ -30,8 +34,9 @@ from grokimagine.domain.purchases.checkout import (
 from grokimagine.domain.purchases.credit_packs import create_pack
 from grokimagine.services import Services
 from grokimagine.settings import Settings
-from grokimagine.storage.schema import payments
-from tests.helpers.customers import Customer, make_customer
+from grokimagine.storage.schema import payments, stripe_events
+from tests.helpers.console import make_user, sign_in
+from tests.helpers.customers import BASE_URL, Customer, make_customer
 from tests.helpers.localstripe_server import run_localstripe
 from tests.helpers.stripe_checkout_fake import FakeStripe, SentEvent, run_fake_stripe, sign
 
@@ -154,6 +159,61 @@ async def test_five_concurrent_deliveries_grant_once(services, client, fake_stri
         assert await ledger_sum(conn, customer.account_id) == 1000
 
 
+class _GrantFailed(Exception):
+    """What the database says when it fails mid-transaction (a dropped connection, a full disk)."""
+
+
+async def test_a_grant_that_fails_is_not_recorded_and_stripes_retry_grants_once(
+    services, client, fake_stripe, monkeypatch
+):
+    customer = await make_customer(services, credits=0)
+    payment_id, event = await buy(services, fake_stripe, customer)
+    event_id = json.loads(event.body)["id"]
+    write_row = credit_ledger._write_row
+    failed_for: list[str] = []
+
+    async def write_then_fail(conn, account_id, amount, reason, *rest):
+        # After the balance and the ledger row are written: the worst moment, when only the
+        # transaction's rollback keeps the credits from being granted without the event.
+        await write_row(conn, account_id, amount, reason, *rest)
+        if reason == "purchase" and not failed_for:
+            failed_for.append(account_id)
+            raise _GrantFailed("the database went away after the ledger row")
+
+    monkeypatch.setattr(credit_ledger, "_write_row", write_then_fail)
+
+    failed = await deliver(client, event)
+
+    assert failed_for == [customer.account_id]  # the grant itself failed, nothing before it
+    assert failed.status_code == 500 and failed.json()["error"] == "INTERNAL_ERROR"
+    assert await account_balance(services.db, customer.account_id) == 0
+    assert await ledger_entries(services.db, customer.account_id) == []
+    handled = await services.db.fetch_one(
+        select(stripe_events.c.id).where(stripe_events.c.id == event_id)
+    )
+    assert handled is None  # not recorded: Stripe's retry must apply it
+    row = await services.db.fetch_one(select(payments).where(payments.c.id == payment_id))
+    assert row.status == "pending" and row.credits_granted == 0
+    assert (await audit_page(services.db, limit=10, action="payment.paid")).entries == []
+
+    retried = await deliver(client, event)
+    replayed = await deliver(client, event)
+
+    assert retried.status_code == 200 and retried.json()["data"]["result"] == "applied"
+    assert replayed.status_code == 200 and replayed.json()["data"]["result"] == "duplicate"
+    assert await account_balance(services.db, customer.account_id) == 1000
+    async with services.db.read() as conn:
+        assert await ledger_sum(conn, customer.account_id) == 1000
+    purchases = [
+        e
+        for e in await ledger_entries(services.db, customer.account_id)
+        if e["reason"] == "purchase"
+    ]
+    assert len(purchases) == 1 and payment_id in purchases[0]["note"]
+    audit = await audit_page(services.db, limit=10, action="payment.paid")
+    assert [entry["target_id"] for entry in audit.entries] == [customer.account_id]
+
+
 async def test_tampered_stale_and_unsigned_events_change_nothing(services, client, fake_stripe):
     customer = await make_customer(services, credits=0)
     _, event = await buy(services, fake_stripe, customer)
@@ -212,6 +272,39 @@ async def test_refund_after_spend_goes_below_zero_and_blocks_new_tasks(
     )
     assert blocked.status_code == 402
     assert blocked.json()["error"] == "INSUFFICIENT_CREDITS"
+
+
+async def test_a_payment_and_its_refund_are_in_the_csv_export_and_the_audit_log(
+    services, client, fake_stripe
+):
+    customer = await make_customer(services, credits=0)
+    payment_id, event = await buy(services, fake_stripe, customer)
+    assert (await deliver(client, event)).status_code == 200
+    refunded = await _refund(services, fake_stripe, await _intent_of(services, payment_id))
+    assert (await deliver(client, refunded)).json()["data"]["result"] == "applied"
+    person = await make_user(services, account_id=customer.account_id)
+    transport = httpx.ASGITransport(app=create_console_app(services))
+    async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as console:
+        await sign_in(console, person)
+        export = await console.get("/console/billing.csv")
+
+    assert export.status_code == 200 and export.headers["content-type"].startswith("text/csv")
+    header, *rows = list(csv.reader(io.StringIO(export.text)))
+    assert header == ["id", "created_at", "delta", "reason", "task_id", "note"]
+    naming = [(delta, reason) for _, _, delta, reason, _, note in rows if payment_id in note]
+    assert sorted(naming) == [("-1000", "takeback"), ("1000", "purchase")]
+    takeback_note = next(row[5] for row in rows if row[3] == "takeback")
+    assert "refund" in takeback_note
+    audit = await audit_page(services.db, limit=10, target_id=customer.account_id)
+    money = [
+        (entry["actor"], entry["action"], entry["after"]["payment"])
+        for entry in audit.entries
+        if entry["action"].startswith("payment.")
+    ]
+    assert sorted(money) == [
+        ("stripe", "payment.paid", payment_id),
+        ("stripe", "payment.refund", payment_id),
+    ]
 
 
 async def test_partial_refund_and_lost_dispute_in_any_order(services, client, fake_stripe):
