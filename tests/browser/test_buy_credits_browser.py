@@ -147,6 +147,8 @@ def test_buy_a_pack_generate_then_the_operator_refunds(browser: Browser, shop: S
     operator.get_by_label("Credits", exact=True).fill("1000")
     operator.get_by_label("Price", exact=True).fill("10.00")
     operator.get_by_role("button", name="Add pack").click()
+    expect(operator.get_by_role("heading", level=1)).to_contain_text("1,000 credits for 10.00 USD")
+    operator.get_by_role("button", name="Put pack on sale").click()
     expect(operator.get_by_text("Pack Starter is on sale.")).to_be_visible()
 
     # A customer with 0 credits and a key.

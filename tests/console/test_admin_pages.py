@@ -166,10 +166,11 @@ async def test_plan_and_spicy_change_from_the_account_page(services: Services, b
     _, http, csrf = await _operator(services, browser_like)
     customer = await make_user(services)
     base = f"/admin/accounts/{customer.account_id}"
-    await http.post(f"{base}/plan", data={"csrf_token": csrf, "plan": "pro"})
+    await http.post(f"{base}/plan", data={"csrf_token": csrf, "plan": "pro", "confirm": "yes"})
     await http.post(f"{base}/spicy", data={"csrf_token": csrf, "allow": "yes"})
     account = await accounts.get_account(services.db, customer.account_id)
     assert (account.plan, account.allow_spicy) == ("pro", True)
+    # An unknown plan is named at once, before any confirmation is asked.
     unknown = await http.post(f"{base}/plan", data={"csrf_token": csrf, "plan": "platinum"})
     assert "unknown plan" in (await http.get(unknown.headers["location"])).text
     assert (await accounts.get_account(services.db, customer.account_id)).plan == "pro"

@@ -131,13 +131,23 @@ async def test_keys_are_created_shown_once_and_revoked_after_a_confirmation(
 ):
     admin, http, csrf = await _operator(services, browser_like)
     customer = await make_user(services)
-    page = await http.post(
+    other = await make_user(services)
+    made = await http.post(
         f"/admin/accounts/{customer.account_id}/keys",
         data={"csrf_token": csrf, "name": "second", "kind": "live"},
     )
+    # Post, redirect, get: the account's page shows the token this once (no other page does);
+    # a reload of it neither shows the token again nor makes a second key.
+    assert made.status_code == 303
+    assert made.headers["location"] == f"/admin/accounts/{customer.account_id}?notice=Key+created."
+    assert NEW_TOKEN.search((await http.get(f"/admin/accounts/{other.account_id}")).text) is None
+    page = await http.get(made.headers["location"])
     token = NEW_TOKEN.search(page.text).group(1)
-    assert token.startswith("gi_live_")
-    assert token not in (await http.get(f"/admin/accounts/{customer.account_id}")).text
+    assert token.startswith("gi_live_") and "Key created." in page.text
+    reloaded = await http.get(made.headers["location"])
+    assert reloaded.status_code == 200 and "Key created." in reloaded.text
+    assert token not in reloaded.text and NEW_TOKEN.search(reloaded.text) is None
+    assert len(await accounts.list_keys(services.db, customer.account_id)) == 1
     auth = {"Authorization": f"Bearer {token}"}
     assert (await client.get("/v1/account", headers=auth)).status_code == 200
     [key] = [k for k in await accounts.list_keys(services.db, customer.account_id)]
@@ -154,8 +164,16 @@ async def test_keys_are_created_shown_once_and_revoked_after_a_confirmation(
 
 async def test_admin_keys_from_the_browser(services: Services, browser_like, client):
     _, http, csrf = await _operator(services, browser_like)
-    page = await http.post("/admin/admin-keys", data={"csrf_token": csrf, "name": "billing"})
+    made = await http.post("/admin/admin-keys", data={"csrf_token": csrf, "name": "billing"})
+    # Post, redirect, get: the token is on the page after the redirect, this once.
+    assert made.status_code == 303
+    page = await http.get(made.headers["location"])
     token = NEW_TOKEN.search(page.text).group(1)
+    assert token.startswith("gi_admin_") and "Admin key created." in page.text
+    reloaded = await http.get(made.headers["location"])
+    assert reloaded.status_code == 200 and token not in reloaded.text
+    assert NEW_TOKEN.search(reloaded.text) is None
+    assert len(await admin_keys.list_admin_keys(services.db)) == 1
     auth = {"Authorization": f"Bearer {token}"}
     assert (await client.get("/admin/v1/accounts", headers=auth)).status_code == 200
     [key] = await admin_keys.list_admin_keys(services.db)

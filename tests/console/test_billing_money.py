@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from grokimagine.domain.billing.usage import account_balance
+from grokimagine.domain.purchases.redemption_codes import list_batches
 from grokimagine.services import Services
 from tests.helpers.console import make_user, sign_in
 
@@ -38,17 +39,27 @@ async def test_operator_mints_a_code_and_a_customer_redeems_it(services: Service
     operator = await make_user(services, admin=True)
     ops = browser_like()
     ops_csrf = await sign_in(ops, operator)
-    minted = await ops.post(
-        "/admin/money/codes",
-        data={"csrf_token": ops_csrf, "count": "2", "credits": "1,000", "uses": "1", "note": "<b>"},
-    )
-    assert minted.status_code == 200, minted.text
-    codes = MINTED.search(minted.text)[1].split("\n")
-    assert len(codes) == 2 and "&lt;b&gt;" in minted.text
+    order = {"csrf_token": ops_csrf, "count": "2", "credits": "1,000", "uses": "1", "note": "<b>"}
+    minted = await ops.post("/admin/money/codes", data={**order, "confirm": "yes"})
+    # Post, redirect, get: the page after the redirect shows the codes, this once.
+    assert minted.status_code == 303, minted.text
+    shown = await ops.get(minted.headers["location"])
+    codes = MINTED.search(shown.text)[1].split("\n")
+    assert len(codes) == 2 and "&lt;b&gt;" in shown.text
+    [batch] = await list_batches(services.db)
+    assert f"Batch {batch['batch']} minted." in shown.text
+    reloaded = await ops.get(minted.headers["location"])
+    assert reloaded.status_code == 200 and "minted-codes" not in reloaded.text
+    assert not any(code in reloaded.text for code in codes)
+    assert [b["codes"] for b in await list_batches(services.db)] == [2]  # nothing minted again
     refused = await ops.post(
         "/admin/money/codes", data={"csrf_token": ops_csrf, "count": "1", "credits": "lots"}
     )
     assert "whole+number" in refused.headers["location"]
+    out_of_bounds = await ops.post(
+        "/admin/money/codes", data={"csrf_token": ops_csrf, "count": "5000", "credits": "10"}
+    )
+    assert "count+must+be" in out_of_bounds.headers["location"]  # named before any question
 
     customer = await make_user(services, credits=0)
     http = browser_like()
@@ -75,14 +86,21 @@ async def test_operator_adds_a_pack_and_takes_it_off_sale(services: Services, br
     csrf = await sign_in(ops, operator)
     added = await ops.post(
         "/admin/money/packs",
-        data={"csrf_token": csrf, "name": "Starter", "credits": "1000", "price": "10.5"},
+        data={
+            "csrf_token": csrf,
+            "name": "Starter",
+            "credits": "1000",
+            "price": "10.5",
+            "confirm": "yes",
+        },
     )
     assert "on+sale" in added.headers["location"]
     page = await ops.get("/admin/money")
     assert "10.50 USD" in page.text and "Stripe is not configured" in page.text
     pack_id = re.search(r"/admin/money/packs/(pack_[^/]+)/sale", page.text)[1]
     off = await ops.post(
-        f"/admin/money/packs/{pack_id}/sale", data={"csrf_token": csrf, "active": "0"}
+        f"/admin/money/packs/{pack_id}/sale",
+        data={"csrf_token": csrf, "active": "0", "confirm": "yes"},
     )
     assert "off+sale" in off.headers["location"]
     bad = await ops.post(

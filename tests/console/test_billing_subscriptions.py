@@ -77,7 +77,13 @@ async def test_a_customer_changes_plan_through_stripe_and_cancels(
     ops_csrf = await sign_in(ops, operator)
     priced = await ops.post(
         "/admin/money/plan-prices",
-        data={"csrf_token": ops_csrf, "plan": "pro", "price": "20", "currency": "usd"},
+        data={
+            "csrf_token": ops_csrf,
+            "plan": "pro",
+            "price": "20",
+            "currency": "usd",
+            "confirm": "yes",
+        },
     )
     assert "monthly+price+is+set" in priced.headers["location"]
     assert "20.00 USD" in (await ops.get("/admin/money")).text
@@ -136,6 +142,7 @@ async def test_a_customer_buys_an_amount_the_operator_offers(
             "per_thousand": "10",
             "currency": "usd",
             "active": "1",
+            "confirm": "yes",
         },
     )
     assert "set" in offered.headers["location"] and "error" not in offered.headers["location"]

@@ -12,6 +12,13 @@ import pytest
 
 from grokimagine.domain.accounts import accounts, admin_keys, users
 from grokimagine.domain.accounts.audit import CLI
+from grokimagine.domain.billing.plans import plan_catalog
+from grokimagine.domain.purchases import (
+    credit_amounts,
+    credit_packs,
+    plan_prices,
+    redemption_codes,
+)
 from grokimagine.services import Services
 from tests.helpers.console import make_user, sign_in
 from tests.helpers.customers import make_worker
@@ -111,6 +118,98 @@ async def _case(name: str, services: Services, admin, customer, customer_http) -
             "Take the operator role",
             person,
         )
+    if name == "change-plan":
+
+        async def plan() -> object:
+            return (await accounts.get_account(db, account_id)).plan
+
+        return Case(
+            f"/admin/accounts/{account_id}/plan",
+            {"plan": "pro"},
+            f"Move account {account_id} from the free plan to pro?",
+            plan,
+        )
+    if name == "mint-codes":
+
+        async def batches() -> object:
+            return await redemption_codes.list_batches(db)
+
+        return Case(
+            "/admin/money/codes",
+            {"count": "2", "credits": "1,000", "uses": "3", "note": "launch"},
+            "Mint 2 codes worth 1,000 credits each?",
+            batches,
+        )
+
+    async def packs() -> object:
+        return await credit_packs.list_packs(db)
+
+    if name == "add-pack":
+        return Case(
+            "/admin/money/packs",
+            {"name": "Starter", "credits": "1000", "price": "10.5", "currency": "usd"},
+            "Put the pack Starter on sale: 1,000 credits for 10.50 USD?",
+            packs,
+        )
+    if name in ("pack-off-sale", "pack-on-sale"):
+        pack = await credit_packs.create_pack(
+            db, CLI, name="Starter", credits=1000, price_minor=1050, currency="usd"
+        )
+        if name == "pack-on-sale":
+            await credit_packs.update_pack(db, CLI, pack.id, active=False)
+            return Case(
+                f"/admin/money/packs/{pack.id}/sale",
+                {"active": "1"},
+                "Put the pack Starter back on sale?",
+                packs,
+            )
+        return Case(
+            f"/admin/money/packs/{pack.id}/sale",
+            {"active": "0"},
+            "Take the pack Starter off sale?",
+            packs,
+        )
+    if name == "credit-amount":
+
+        async def offer() -> object:
+            try:
+                return await credit_amounts.get_amount_price(db, on_sale_only=False)
+            except credit_amounts.AmountsNotOnSaleError:
+                return None
+
+        return Case(
+            "/admin/money/credit-amount",
+            {
+                "min_credits": "500",
+                "max_credits": "20,000",
+                "per_thousand": "10",
+                "currency": "usd",
+                "active": "1",
+            },
+            "Sell 500 to 20,000 credits at 10.00 USD per 1,000?",
+            offer,
+        )
+
+    async def prices() -> object:
+        return await plan_prices.list_plan_prices(db)
+
+    if name == "plan-price":
+        return Case(
+            "/admin/money/plan-prices",
+            {"plan": "pro", "price": "20", "currency": "usd"},
+            "Sell the pro plan at 20.00 USD a month?",
+            prices,
+        )
+    if name == "plan-off-sale":
+        await plan_prices.set_plan_price(
+            db, CLI, plan_catalog(services.settings), "pro", unit_amount=2000, currency="usd"
+        )
+        return Case(
+            "/admin/money/plan-prices",
+            {"plan": "pro", "price": "", "currency": "usd"},
+            "Take the pro plan off sale?",
+            prices,
+        )
     assert name == "create-account-with-credits"
 
     async def count() -> object:
@@ -137,6 +236,14 @@ async def _case(name: str, services: Services, admin, customer, customer_http) -
         "disable-user",
         "remove-operator",
         "create-account-with-credits",
+        "change-plan",
+        "mint-codes",
+        "add-pack",
+        "pack-off-sale",
+        "pack-on-sale",
+        "credit-amount",
+        "plan-price",
+        "plan-off-sale",
     ],
 )
 async def test_the_first_submit_only_asks(services: Services, browser_like, action: str):

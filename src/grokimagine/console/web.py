@@ -5,8 +5,10 @@ from __future__ import annotations
 import hmac
 import json
 import secrets
+from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 import jinja2
@@ -170,6 +172,51 @@ def check_anonymous_form(request: Request, form: FormData) -> None:
 def see_other(url: str) -> RedirectResponse:
     """Redirect after a POST (303), so a reload does not post again."""
     return RedirectResponse(url, status_code=303)
+
+
+# A secret just made (a key's token, what minted codes derive from) goes from the POST that made
+# it to the one GET that shows it in a cookie: the POST redirects, so a reload of the page makes
+# nothing twice, and the GET drops the cookie, so a reload shows nothing twice. Strict, HTTP
+# only, limited to the page's path, and short-lived should the redirect never be followed.
+SHOWN_ONCE_SECONDS = 120
+
+
+def carry_once(request: Request, response: Response, cookie: str, value: str, path: str) -> None:
+    """Hand ``value`` to the next GET of ``path`` (see :func:`drop_carried`)."""
+    response.set_cookie(
+        cookie,
+        value,
+        max_age=SHOWN_ONCE_SECONDS,
+        path=path,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+
+
+def drop_carried(request: Request, response: Response, cookie: str, path: str) -> None:
+    """Drop the cookie :func:`carry_once` set, once its page has read it."""
+    if cookie in request.cookies:
+        response.delete_cookie(cookie, path=path)
+
+
+class _Key(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def token_prefix(self) -> str: ...
+    @property
+    def revoked_at(self) -> datetime | None: ...
+
+
+def shown_token(carried: str | None, keys: Iterable[_Key]) -> str | None:
+    """The token of a carried ``key_id:token``, if it names one of ``keys``, still active, and
+    fits its prefix (a stale or made-up cookie shows nothing)."""
+    key_id, _, token = (carried or "").partition(":")
+    for key in keys:
+        if key.id == key_id and token.startswith(key.token_prefix) and key.revoked_at is None:
+            return token
+    return None
 
 
 def sign_in_redirect(request: Request) -> Response:

@@ -17,6 +17,7 @@ from grokimagine.domain.purchases.redemption_codes import (
     CodeNotRedeemableError,
     list_batches,
     mint_codes,
+    recall_batch,
     redeem_code,
 )
 from grokimagine.storage.schema import redemption_codes
@@ -97,3 +98,18 @@ async def test_unknown_expired_and_malformed_codes_are_refused(services):
     with pytest.raises(CodeNotRedeemableError, match="expired"):
         await redeem_code(services.db, person.account_id, soon.codes[0])
     assert await account_balance(services.db, person.account_id) == 0
+
+
+async def test_only_the_batchs_own_seed_recalls_its_codes(services):
+    batch = await mint_codes(services.db, CLI, count=3, credits=25, max_uses=2)
+    other = await mint_codes(services.db, CLI, count=3, credits=25)
+
+    recalled = await recall_batch(services.db, batch.batch, batch.seed)
+
+    assert recalled == batch
+    assert len(set(batch.codes)) == 3
+    assert await recall_batch(services.db, batch.batch, other.seed) is None
+    assert await recall_batch(services.db, other.batch, batch.seed) is None
+    assert await recall_batch(services.db, "batch_unknown", batch.seed) is None
+    for forged in ("", "not base64!", "é", batch.seed[:-4]):
+        assert await recall_batch(services.db, batch.batch, forged) is None

@@ -21,7 +21,16 @@ from grokimagine.console.forms import (
     query_text,
     read_form,
 )
-from grokimagine.console.web import PageError, admin_user, form_user, render, see_other, services_of
+from grokimagine.console.web import (
+    PageError,
+    admin_user,
+    drop_carried,
+    form_user,
+    render,
+    see_other,
+    services_of,
+    shown_token,
+)
 from grokimagine.domain.accounts import accounts, users
 from grokimagine.domain.accounts.audit import audit_page
 from grokimagine.domain.accounts.sessions import SessionUser
@@ -78,16 +87,40 @@ async def accounts_page(request: Request) -> Response:
     )
 
 
+# The token of a key just made for the account, carried to its page (web.carry_once).
+NEW_KEY_COOKIE = "gi_admin_new_key"
+
+
+def account_path(account_id: str) -> str:
+    """The account's page, where its new key's token is carried."""
+    return f"/admin/accounts/{account_id}"
+
+
 @router.get("/accounts/{account_id}")
 async def account_page(request: Request, account_id: str) -> Response:
-    """One account: its state, credits, users, keys, tasks, ledger and audit trail."""
-    return await render_account(request, await admin_user(request), account_id)
+    """One account: its state, credits, users, keys (a new one's token, once), tasks, ledger
+    and audit trail."""
+    response = await render_account(
+        request,
+        await admin_user(request),
+        account_id,
+        carried_key=request.cookies.get(NEW_KEY_COOKIE),
+    )
+    drop_carried(request, response, NEW_KEY_COOKIE, account_path(account_id))
+    return response
 
 
 async def render_account(
-    request: Request, user: SessionUser, account_id: str, *, status_code: int = 200, **extra: Any
+    request: Request,
+    user: SessionUser,
+    account_id: str,
+    *,
+    status_code: int = 200,
+    carried_key: str | None = None,
+    **extra: Any,
 ) -> Response:
-    """The account page, with ``extra`` context (a key's token shown once, an email not sent)."""
+    """The account page, with ``extra`` context (an email not sent) and the token of a new key
+    (``carried_key``, ``key_id:token``) if it is one of the account's."""
     services = services_of(request)
     try:
         account = await accounts.get_account(services.db, account_id)
@@ -95,6 +128,7 @@ async def render_account(
         raise PageError(404, "There is no such account.") from None
     recent = await task_admin.list_all_tasks(services.db, limit=10, account_id=account_id)
     audit = (await audit_page(services.db, limit=20, target_id=account_id)).entries
+    keys = await accounts.list_keys(services.db, account_id)
     return render(
         request,
         "admin/account.html",
@@ -102,7 +136,8 @@ async def render_account(
         section="admin-accounts",
         account=account,
         people=await users.users_of_account(services.db, account_id),
-        keys=await accounts.list_keys(services.db, account_id),
+        keys=keys,
+        new_token=shown_token(carried_key, keys),
         tasks=recent.records,
         ledger=(await ledger_page(services.db, account_id, limit=20, cursor=None)).entries,
         audit=audit,
@@ -124,28 +159,39 @@ def with_message(path: str, notice: str, error: str) -> Response:
 
 
 def _back(account_id: str, *, notice: str = "", error: str = "") -> Response:
-    return with_message(f"/admin/accounts/{account_id}", notice, error)
+    return with_message(account_path(account_id), notice, error)
 
 
 @router.post("/accounts/{account_id}/plan")
 async def change_plan(request: Request, account_id: str) -> Response:
-    """Move the account to another plan."""
+    """Move the account to another plan (asks first)."""
     form = await read_form(request)
     user = await form_user(request, form, admin=True)
     services = services_of(request)
+    plan = form_text(form, "plan", max_chars=40, required=True)
+    plans = plan_catalog(services.settings)
     try:
-        await account_admin.change_plan(
-            services.db,
-            user.actor(),
-            account_id,
-            form_text(form, "plan", max_chars=40, required=True),
-            plan_catalog(services.settings),
-        )
+        plans.get(plan)  # an unknown plan is named before anything is asked
+        if not confirmed(form):
+            account = await accounts.get_account(services.db, account_id)
+            return ask_first(
+                request,
+                user,
+                form,
+                title=f"Move account {account_id} from the {account.plan} plan to {plan}?",
+                consequence=f"From now on the {plan} plan's limits apply to it (requests per "
+                "minute, active tasks, spicy), as do its monthly credits and how long its videos "
+                "are kept. The change is audited under your name.",
+                button=f"Move to {plan}",
+                back=account_path(account_id),
+                danger=False,
+            )
+        await account_admin.change_plan(services.db, user.actor(), account_id, plan, plans)
     except UnknownPlanError as exc:
         return _back(account_id, error=str(exc))
     except accounts.AccountNotFoundError:
         raise PageError(404, "There is no such account.") from None
-    return _back(account_id, notice="Plan changed.")
+    return _back(account_id, notice=f"Plan changed to {plan}.")
 
 
 @router.post("/accounts/{account_id}/spicy")

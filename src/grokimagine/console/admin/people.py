@@ -16,10 +16,18 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
-from grokimagine.console.admin.accounts import render_account
+from grokimagine.console.admin.accounts import NEW_KEY_COOKIE, account_path, render_account
 from grokimagine.console.confirm import ask_first, confirmed
 from grokimagine.console.forms import check_address, form_choice, read_form
-from grokimagine.console.web import PageError, admin_user, form_user, render, see_other, services_of
+from grokimagine.console.web import (
+    PageError,
+    admin_user,
+    carry_once,
+    form_user,
+    render,
+    see_other,
+    services_of,
+)
 from grokimagine.domain.accounts import accounts, users
 from grokimagine.domain.accounts.sessions import SessionUser
 from grokimagine.domain.billing.plans import plan_catalog
@@ -297,7 +305,7 @@ async def set_user_state(request: Request, user_id: str) -> Response:
 
 @router.post("/accounts/{account_id}/keys")
 async def create_key(request: Request, account_id: str) -> Response:
-    """A new API key for the account: its token is on this page only."""
+    """A new API key for the account, then the account's page, which shows its token once."""
     form = await read_form(request)
     user = await form_user(request, form, admin=True)
     name = form.get("name")
@@ -312,9 +320,10 @@ async def create_key(request: Request, account_id: str) -> Response:
         )
     except accounts.AccountNotFoundError:
         raise PageError(404, "There is no such account.") from None
-    return await render_account(
-        request, user, account_id, notice="Key created.", new_token=new_key.token
-    )
+    page = account_path(account_id)
+    response = see_other(f"{page}?notice=Key+created.")
+    carry_once(request, response, NEW_KEY_COOKIE, f"{new_key.key.id}:{new_key.token}", page)
+    return response
 
 
 @router.post("/accounts/{account_id}/keys/{key_id}/revoke")

@@ -16,7 +16,9 @@ from grokimagine.console.customer.billing import money_context
 from grokimagine.console.forms import check_address, form_choice, form_text, query_choice, read_form
 from grokimagine.console.web import (
     PageError,
+    carry_once,
     current_user,
+    drop_carried,
     form_user,
     render,
     see_other,
@@ -234,10 +236,8 @@ async def cancel_task(request: Request, task_id: str) -> Response:
     return see_other(f"/console/tasks/{task_id}")
 
 
-# The token of a key just made travels to the page that shows it once in this cookie: the POST
-# redirects (so a reload never makes a second key) and the GET reads the cookie and drops it.
+# The token of a key just made travels to the page that shows it once (web.carry_once).
 NEW_KEY_COOKIE = "gi_new_key"
-NEW_KEY_SECONDS = 120
 KEY_LIFETIMES = {"7": "7 days", "30": "30 days", "90": "90 days", "365": "1 year"}
 
 
@@ -272,8 +272,7 @@ async def keys_page(request: Request) -> Response:
     keys = await accounts.list_keys(services_of(request).db, user.account_id)
     new_key = _shown_key(request.cookies.get(NEW_KEY_COOKIE), keys)
     response = await _keys_page(request, user, new_key=new_key, error="")
-    if NEW_KEY_COOKIE in request.cookies:
-        response.delete_cookie(NEW_KEY_COOKIE, path="/console/keys")
+    drop_carried(request, response, NEW_KEY_COOKIE, "/console/keys")
     return response
 
 
@@ -301,14 +300,8 @@ async def create_key(request: Request) -> Response:
         services_of(request).db, user.account_id, live=live, name=name, expires_in_days=days
     )
     response = see_other("/console/keys")
-    response.set_cookie(
-        NEW_KEY_COOKIE,
-        f"{new_key.key.id}:{new_key.token}",
-        max_age=NEW_KEY_SECONDS,
-        path="/console/keys",
-        httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https",
+    carry_once(
+        request, response, NEW_KEY_COOKIE, f"{new_key.key.id}:{new_key.token}", "/console/keys"
     )
     return response
 

@@ -15,8 +15,10 @@ from grokimagine.console.customer.auth_pages import set_session_cookie
 from grokimagine.console.forms import check_address, form_typed_credits, read_form
 from grokimagine.console.web import (
     SECOND_FACTOR_COOKIE,
+    carry_once,
     check_anonymous_form,
     current_user,
+    drop_carried,
     form_user,
     render,
     render_anonymous,
@@ -223,8 +225,7 @@ async def security_page(request: Request) -> Response:
         notice=request.query_params.get("done", ""),
         error=ERRORS.get(request.query_params.get("error", ""), ""),
     )
-    if shown:
-        response.delete_cookie(CODES_COOKIE, path="/console/security")
+    drop_carried(request, response, CODES_COOKIE, "/console/security")
     return response
 
 
@@ -252,14 +253,12 @@ async def confirm_two_factor(request: Request) -> Response:
     except two_factor.TwoFactorError:
         return see_other("/console/security?error=code")
     response = see_other("/console/security?done=on")
-    response.set_cookie(
+    carry_once(
+        request,
+        response,
         CODES_COOKIE,
         json.dumps(codes, separators=(",", ":")),
-        max_age=120,
-        path="/console/security",
-        httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https",
+        "/console/security",
     )
     return response
 

@@ -73,9 +73,7 @@ def quote_amount(offer: CreditAmountPrice, credits: int) -> int:
     return offer.price_minor(credits)
 
 
-async def set_amount_price(
-    db: Database,
-    actor: Actor,
+def amount_offer(
     *,
     currency: str,
     price_per_thousand_minor: int,
@@ -83,7 +81,8 @@ async def set_amount_price(
     max_credits: int,
     active: bool = True,
 ) -> CreditAmountPrice:
-    """Set the offer (audited); checkouts already started keep their terms."""
+    """The offer these terms make, or :class:`InvalidRequestError` naming what is wrong (a page
+    checks before it asks the operator to confirm)."""
     currency = currency.strip().lower()
     if not _CURRENCY.match(currency):
         raise InvalidRequestError("the currency must be a three-letter ISO 4217 code")
@@ -98,6 +97,27 @@ async def set_amount_price(
         )
     if offer.price_minor(max_credits) > MAX_PRICE_MINOR:
         raise InvalidRequestError(f"the largest amount must cost at most {MAX_PRICE_MINOR}")
+    return offer
+
+
+async def set_amount_price(
+    db: Database,
+    actor: Actor,
+    *,
+    currency: str,
+    price_per_thousand_minor: int,
+    min_credits: int,
+    max_credits: int,
+    active: bool = True,
+) -> CreditAmountPrice:
+    """Set the offer (audited); checkouts already started keep their terms."""
+    offer = amount_offer(
+        currency=currency,
+        price_per_thousand_minor=price_per_thousand_minor,
+        min_credits=min_credits,
+        max_credits=max_credits,
+        active=active,
+    )
     async with db.write() as conn:
         found = await conn.execute(
             select(credit_amount_prices).where(credit_amount_prices.c.id == ROW)

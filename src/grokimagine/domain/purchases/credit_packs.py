@@ -51,7 +51,9 @@ def format_money(minor: int, currency: str) -> str:
     return f"{sign}{units:,}.{cents:02d} {currency.upper()}"
 
 
-def _checked(name: str, credits: int, price_minor: int, currency: str) -> str:
+def check_pack(name: str, credits: int, price_minor: int, currency: str) -> str:
+    """The currency code of a pack with these terms, or :class:`InvalidRequestError` naming what
+    is wrong (a page checks before it asks the operator to confirm)."""
     if not name.strip() or len(name) > 100:
         raise InvalidRequestError("a pack needs a name of 1 to 100 characters")
     if not 1 <= credits <= MAX_CREDITS:
@@ -91,7 +93,7 @@ async def create_pack(
     db: Database, actor: Actor, *, name: str, credits: int, price_minor: int, currency: str
 ) -> CreditPack:
     """Put a new pack on sale; audited."""
-    currency = _checked(name, credits, price_minor, currency)
+    currency = check_pack(name, credits, price_minor, currency)
     pack = CreditPack(
         "pack_" + secrets.token_urlsafe(9), name.strip(), credits, price_minor, currency, True
     )
@@ -125,7 +127,7 @@ async def update_pack(
         before.currency if currency is None else currency,
         before.active if active is None else active,
     )
-    currency_code = _checked(changed.name, changed.credits, changed.price_minor, changed.currency)
+    currency_code = check_pack(changed.name, changed.credits, changed.price_minor, changed.currency)
     changed = CreditPack(**{**asdict(changed), "currency": currency_code})
     async with db.write() as conn:
         await conn.execute(

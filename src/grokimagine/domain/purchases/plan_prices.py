@@ -61,9 +61,7 @@ async def get_plan_price(db: Database, plan: str) -> PlanPrice:
     return _price(row)
 
 
-async def set_plan_price(
-    db: Database,
-    actor: Actor,
+def plan_price(
     plans: PlanCatalog,
     plan: str,
     *,
@@ -71,7 +69,7 @@ async def set_plan_price(
     currency: str,
     stripe_price_id: str | None = None,
 ) -> PlanPrice:
-    """Set (or change) a plan's monthly price; running subscriptions keep their terms. Audited.
+    """The price these terms make (a page checks it before it asks the operator to confirm).
 
     Raises ``UnknownPlanError`` for a plan nobody defined, ``InvalidRequestError`` for a bad
     price, or for the free plan (every account falls back to it; it cannot be sold).
@@ -86,7 +84,26 @@ async def set_plan_price(
         raise InvalidRequestError("the currency must be a three-letter ISO 4217 code")
     if stripe_price_id is not None and not _STRIPE_PRICE.match(stripe_price_id):
         raise InvalidRequestError("a Stripe price id looks like price_...")
-    price = PlanPrice(plan, unit_amount, currency, stripe_price_id)
+    return PlanPrice(plan, unit_amount, currency, stripe_price_id)
+
+
+async def set_plan_price(
+    db: Database,
+    actor: Actor,
+    plans: PlanCatalog,
+    plan: str,
+    *,
+    unit_amount: int,
+    currency: str,
+    stripe_price_id: str | None = None,
+) -> PlanPrice:
+    """Set (or change) a plan's monthly price; running subscriptions keep their terms. Audited.
+
+    Raises as :func:`plan_price` does.
+    """
+    price = plan_price(
+        plans, plan, unit_amount=unit_amount, currency=currency, stripe_price_id=stripe_price_id
+    )
     async with db.write() as conn:
         found = await conn.execute(select(plan_prices).where(plan_prices.c.plan == plan))
         before = found.first()

@@ -1,6 +1,9 @@
 """Redemption codes: operators mint batches (credits, expiry, uses); customers redeem them.
 
-A code is shown once, when minted; only its SHA-256 is kept. Redeeming is one transaction: a
+A code is shown once, when minted; only its SHA-256 is kept. A batch's codes derive from a random
+secret that is never stored either (HMAC-SHA256 of the batch and each code's number): the console
+carries it across the redirect after its POST, so the page after it shows the codes, once,
+without a reload minting more (:func:`recall_batch`). Redeeming is one transaction: a
 conditional UPDATE takes a use (``uses < max_uses``), the ``redemptions`` primary key lets an
 account redeem a code once, and the ledger grant commits with both, so concurrent redemptions of
 a single-use code grant exactly once.
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -49,6 +53,7 @@ class MintedBatch:
     max_uses: int
     expires_at: datetime | None
     codes: list[str]
+    seed: str  # what the codes derive from, to show them once more (recall_batch)
 
 
 @dataclass(frozen=True)
@@ -69,10 +74,29 @@ def hash_code(code: str) -> str:
     return hashlib.sha256(normalize_code(code).encode()).hexdigest()
 
 
-def _new_code() -> str:
-    # 100 random bits in base32, whose alphabet has no 0, 1 or 8 to misread.
-    raw = base64.b32encode(secrets.token_bytes(15)).decode()[:20]
-    return CODE_PREFIX + "-" + "-".join(raw[i : i + 5] for i in range(0, 20, 5))
+def _codes(seed: bytes, batch: str, count: int) -> list[str]:
+    codes = []
+    for number in range(count):
+        mac = hmac.new(seed, f"{batch}:{number}".encode(), hashlib.sha256).digest()
+        # 100 bits in base32, whose alphabet has no 0, 1 or 8 to misread.
+        raw = base64.b32encode(mac[:15]).decode()[:20]
+        codes.append(CODE_PREFIX + "-" + "-".join(raw[i : i + 5] for i in range(0, 20, 5)))
+    return codes
+
+
+def check_mint(
+    *, count: int, credits: int, max_uses: int, expires_at: datetime | None = None
+) -> None:
+    """:class:`InvalidRequestError` naming what is wrong with a batch of these terms (a page
+    checks before it asks the operator to confirm)."""
+    if not 1 <= count <= MAX_BATCH:
+        raise InvalidRequestError(f"count must be between 1 and {MAX_BATCH}")
+    if not 1 <= credits <= MAX_CODE_CREDITS:
+        raise InvalidRequestError(f"credits must be between 1 and {MAX_CODE_CREDITS}")
+    if not 1 <= max_uses <= MAX_USES:
+        raise InvalidRequestError(f"uses must be between 1 and {MAX_USES}")
+    if expires_at is not None and expires_at <= utcnow():
+        raise InvalidRequestError("the expiry must be in the future")
 
 
 async def mint_codes(
@@ -87,17 +111,11 @@ async def mint_codes(
 ) -> MintedBatch:
     """Mint ``count`` codes worth ``credits`` each, usable ``max_uses`` times; audited (the
     audit entry names the batch, never the codes)."""
-    if not 1 <= count <= MAX_BATCH:
-        raise InvalidRequestError(f"count must be between 1 and {MAX_BATCH}")
-    if not 1 <= credits <= MAX_CODE_CREDITS:
-        raise InvalidRequestError(f"credits must be between 1 and {MAX_CODE_CREDITS}")
-    if not 1 <= max_uses <= MAX_USES:
-        raise InvalidRequestError(f"uses must be between 1 and {MAX_USES}")
+    check_mint(count=count, credits=credits, max_uses=max_uses, expires_at=expires_at)
     now = utcnow()
-    if expires_at is not None and expires_at <= now:
-        raise InvalidRequestError("the expiry must be in the future")
     batch = "batch_" + secrets.token_urlsafe(9)
-    codes = [_new_code() for _ in range(count)]
+    seed = secrets.token_bytes(32)
+    codes = _codes(seed, batch, count)
     async with db.write() as conn:
         await conn.execute(
             insert(redemption_codes),
@@ -132,7 +150,31 @@ async def mint_codes(
             },
             note=note,
         )
-    return MintedBatch(batch, credits, max_uses, expires_at, codes)
+    return MintedBatch(batch, credits, max_uses, expires_at, codes, seed.hex())
+
+
+async def recall_batch(db: Database, batch: str, seed: str) -> MintedBatch | None:
+    """The batch ``seed`` (a :class:`MintedBatch`'s) made, its codes in clear text again; ``None``
+    unless every code it derives is one of the batch's stored hashes (a stale or forged seed)."""
+    try:
+        secret = bytes.fromhex(seed)
+    except ValueError:
+        return None
+    rows = await db.fetch_all(
+        select(
+            redemption_codes.c.code_hash,
+            redemption_codes.c.credits,
+            redemption_codes.c.max_uses,
+            redemption_codes.c.expires_at,
+        ).where(redemption_codes.c.batch == batch)
+    )
+    codes = _codes(secret, batch, len(rows))
+    if not rows or {hash_code(code) for code in codes} != {row.code_hash for row in rows}:
+        return None
+    first = rows[0]
+    return MintedBatch(
+        batch, int(first.credits), int(first.max_uses), first.expires_at, codes, seed
+    )
 
 
 async def redeem_code(db: Database, account_id: str, code: str) -> Redeemed:

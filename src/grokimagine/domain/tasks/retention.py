@@ -10,6 +10,7 @@ money and its audit stay. One process at a time runs it, under a lease any proce
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,7 +19,7 @@ from sqlalchemy import ColumnElement, and_, false, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from grokimagine.domain.clock import utcnow
-from grokimagine.domain.tasks.records import FINISHED
+from grokimagine.domain.tasks.records import COMPLETED, FINISHED, TaskRecord
 from grokimagine.storage.db import Database
 from grokimagine.storage.files import FileStore
 from grokimagine.storage.schema import accounts, job_leases, tasks
@@ -47,6 +48,23 @@ def _due(retention_days: dict[str, int], now: datetime) -> ColumnElement[bool]:
         others = accounts.c.plan.not_in(list(named)) if named else accounts.c.plan.is_not(None)
         clauses.append(and_(others, tasks.c.completed_at < cutoff))
     return or_(*clauses) if clauses else false()
+
+
+def videos_expire_at(
+    record: TaskRecord, plan: str, retention_days: Mapping[str, int]
+) -> datetime | None:
+    """When a task's videos stop being downloadable, for an account on ``plan``: the purge's
+    moment once it ran (what ``videos_expired_at`` says), before that the end of the plan's
+    retention (the purge's next run after it deletes them, as :func:`_due` selects). ``None``
+    where they are kept until the task is deleted, and for a task that made no video."""
+    if record.status != COMPLETED:
+        return None
+    if record.files_expired_at is not None:
+        return record.files_expired_at
+    days = retention_days.get(plan, retention_days.get(DEFAULT_KEY))
+    if days is None or record.completed_at is None:
+        return None
+    return record.completed_at + timedelta(days=days)
 
 
 def _candidates(retention_days: dict[str, int], now: datetime, limit: int) -> Any:

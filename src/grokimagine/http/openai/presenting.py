@@ -7,6 +7,7 @@ from typing import Any
 
 from grokimagine.domain.submission.models import model_of_task
 from grokimagine.domain.tasks.records import TaskRecord
+from grokimagine.domain.tasks.retention import videos_expire_at
 from grokimagine.services import Services
 
 # Our task states in OpenAI's four; a canceled task is a failed video with code "canceled".
@@ -32,8 +33,9 @@ def _seconds(record: TaskRecord) -> str:
     return str(max(1, round(seconds)))
 
 
-def video_object(services: Services, record: TaskRecord) -> dict[str, Any]:
-    """The task as ``openai.types.Video`` reads it."""
+def video_object(services: Services, record: TaskRecord, plan: str) -> dict[str, Any]:
+    """The task as ``openai.types.Video`` reads it, for an account on ``plan`` (whose retention
+    sets ``expires_at``)."""
     error = None
     if record.status == "canceled":
         error = {"code": "canceled", "message": "canceled on request"}
@@ -52,7 +54,7 @@ def video_object(services: Services, record: TaskRecord) -> dict[str, Any]:
         "object": "video",
         "created_at": _unix(record.created_at),
         "completed_at": _unix(record.completed_at) if finished else None,
-        "expires_at": None,
+        "expires_at": _unix(videos_expire_at(record, plan, services.retention_days)),
         "model": model_of_task(services, record.request),
         "progress": 100 if record.status == "completed" else record.progress,
         "prompt": record.prompt,

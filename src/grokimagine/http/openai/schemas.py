@@ -35,7 +35,12 @@ class Video(BaseModel):
     object: Literal["video"] = "video"
     created_at: int = Field(description="Unix seconds.")
     completed_at: int | None = Field(None, description="Unix seconds, once finished.")
-    expires_at: int | None = Field(None, description="Unix seconds; null: kept until deleted.")
+    expires_at: int | None = Field(
+        None,
+        description="Unix seconds: when a completed video's files are deleted, by the "
+        "retention the operator set for the account's plan (days after `completed_at`), or "
+        "when they were; null: kept until the video is deleted, or no video was made.",
+    )
     model: str = Field(examples=["grokimagine-video"])
     progress: int = Field(description="0 to 100.")
     prompt: str | None = None

@@ -80,11 +80,10 @@ def _video_id(request: Request) -> str:
 
 async def _answer(request: Request, submission: Submission) -> Response:
     services = services_of(request)
-    record = await videos.find_video(
-        services.db, principal_of(request).account_id, submission.task_id
-    )
+    principal = principal_of(request)
+    record = await videos.find_video(services.db, principal.account_id, submission.task_id)
     headers = {"Idempotent-Replayed": "true"} if submission.replayed else None
-    return _json(video_object(services, record), headers)
+    return _json(video_object(services, record, principal.plan), headers)
 
 
 def _creates_video(
@@ -203,14 +202,15 @@ async def list_videos(request: Request) -> Response:
     if order not in ("asc", "desc"):
         raise invalid_request("The order parameter is not valid: asc or desc")
     services = services_of(request)
+    principal = principal_of(request)
     page = await videos.list_videos(
         services.db,
-        principal_of(request).account_id,
+        principal.account_id,
         limit=int(limit_text),
         after=after,
         ascending=order == "asc",
     )
-    data = [video_object(services, record) for record in page.records]
+    data = [video_object(services, record, principal.plan) for record in page.records]
     return _json(
         {
             "object": "list",
@@ -233,9 +233,9 @@ async def list_videos(request: Request) -> Response:
 async def retrieve_video(request: Request) -> Response:
     """The video job: its state, progress, size and seconds. Any task id works here."""
     services = services_of(request)
-    video_id = _video_id(request)
-    record = await videos.find_video(services.db, principal_of(request).account_id, video_id)
-    return _json(video_object(services, record))
+    principal = principal_of(request)
+    record = await videos.find_video(services.db, principal.account_id, _video_id(request))
+    return _json(video_object(services, record, principal.plan))
 
 
 @router.delete(
