@@ -12,10 +12,12 @@ say "lint"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/lint-imports
-# One process per core: each gets its own PostgreSQL database and data folders.
+# Each worker process gets its own PostgreSQL database and data folders.
 say "tests"
 # Python writes no bytecode where the environment says PYTHONDONTWRITEBYTECODE (as some CI images
 # do): every worker and every server or command a test starts would compile the same thousands
 # of modules again, seconds each. The caches live in __pycache__ folders git ignores.
 unset PYTHONDONTWRITEBYTECODE
-exec .venv/bin/pytest -n auto "$@"
+# One worker more than the cores: a third of the time a worker waits on a server, a browser or
+# a subprocess it started, and the spare worker runs a test meanwhile.
+exec .venv/bin/pytest -n "$(($(nproc) + 1))" "$@"
