@@ -10,29 +10,16 @@ from datetime import timedelta
 
 from sqlalchemy import update
 
-from grokimagine.domain.accounts.audit import CLI
 from grokimagine.domain.clock import utcnow
-from grokimagine.domain.operator import business_settings
 from grokimagine.domain.tasks import retention
 from grokimagine.services import Services
 from grokimagine.storage.schema import tasks
+from tests.helpers.admin import keep_videos_for
 from tests.helpers.console import make_user, sign_in
 from tests.helpers.customers import BASE_URL, make_worker
 
 PLAYER = re.compile(r'<video [^>]*\bsrc="([^"]+)"')
 DOWNLOAD = re.compile(r'href="(/console/tasks/[^"]+/download/0)"')
-
-
-async def _keep_videos_for_one_day(services: Services) -> None:
-    # The first start's seeding applies before an operator's change, as in a served process.
-    await business_settings.refresh_business_settings(services, force=True)
-    current = await business_settings.current_version(services.db)
-    await business_settings.change_business_settings(
-        services,
-        CLI,
-        current.values.model_copy(update={"retention_days": {"free": 1}}),
-        based_on=current.version,
-    )
 
 
 async def test_the_task_page_says_the_videos_expired_and_old_links_answer_410(
@@ -52,7 +39,7 @@ async def test_the_task_page_says_the_videos_expired_and_old_links_answer_410(
     assert (await http.get(download_url)).status_code == 200
     assert (await http.get(player_url)).status_code == 200
 
-    await _keep_videos_for_one_day(services)
+    await keep_videos_for(services, {"free": 1})
     async with services.db.write() as conn:
         await conn.execute(
             update(tasks).where(tasks.c.id == task_id).values(completed_at=utcnow() - timedelta(2))

@@ -13,6 +13,7 @@ from grokimagine.domain.accounts import accounts as accounts_domain
 from grokimagine.domain.accounts.admin_keys import create_admin_key
 from grokimagine.domain.accounts.audit import CLI
 from grokimagine.domain.billing.plans import plan_catalog
+from grokimagine.domain.operator import business_settings
 from grokimagine.http.app import create_app
 from grokimagine.services import Services, build_services
 from grokimagine.settings import Settings
@@ -94,3 +95,17 @@ async def customer_on(
     )
     new_key = await accounts_domain.create_key(services.db, account.id)
     return Customer(account.id, new_key.token, new_key.key.id)
+
+
+async def keep_videos_for(services: Services, days: dict[str, int]) -> None:
+    """Store a new business-settings version in which each plan of ``days`` keeps its videos
+    that many days (as an operator's change would)."""
+    await business_settings.refresh_business_settings(services, force=True)
+    current = await business_settings.current_version(services.db)
+    assert current is not None
+    await business_settings.change_business_settings(
+        services,
+        CLI,
+        current.values.model_copy(update={"retention_days": days}),
+        based_on=current.version,
+    )

@@ -13,16 +13,14 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import func, select, update
 
-from grokimagine.domain.accounts.audit import CLI
 from grokimagine.domain.clock import utcnow
-from grokimagine.domain.operator import business_settings
 from grokimagine.domain.tasks import retention
 from grokimagine.domain.tasks.records import find_task as find_any_task
 from grokimagine.http.app import create_app
 from grokimagine.services import Services, build_services
 from grokimagine.settings import Settings
 from grokimagine.storage.schema import audit_log, job_leases, ledger, tasks
-from tests.helpers.admin import balance
+from tests.helpers.admin import balance, keep_videos_for
 from tests.helpers.api import png
 from tests.helpers.customers import BASE_URL, make_customer, make_worker
 from tests.helpers.moto_s3 import moto_server, new_bucket
@@ -58,17 +56,6 @@ async def stored(
     )
     yield built
     await built.close()
-
-
-async def _retain(services: Services, days: dict[str, int]) -> None:
-    await business_settings.refresh_business_settings(services, force=True)
-    current = await business_settings.current_version(services.db)
-    await business_settings.change_business_settings(
-        services,
-        CLI,
-        current.values.model_copy(update={"retention_days": days}),
-        based_on=current.version,
-    )
 
 
 async def _record(services: Services, task_id: str):
@@ -127,7 +114,7 @@ async def test_old_files_are_purged_and_the_task_and_its_money_stay(stored: Serv
     transport = httpx.ASGITransport(app=create_app(stored), client=("203.0.113.9", 50000))
     async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
         customer, (old, older, recent) = await _tasks(stored, client, 3)
-        await _retain(stored, {"free": 1})
+        await keep_videos_for(stored, {"free": 1})
         await _age(stored, [old, older], days=2)
         await _age(stored, [recent], days=0.5)
         before = await _counts(stored)
@@ -203,7 +190,7 @@ async def test_a_purge_killed_midway_and_run_again_deletes_nothing_twice_and_mis
     transport = httpx.ASGITransport(app=create_app(stored), client=("203.0.113.9", 50000))
     async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
         _, made = await _tasks(stored, client, 5)
-    await _retain(stored, {"default": 1})
+    await keep_videos_for(stored, {"default": 1})
     await _age(stored, made, days=2)
     keys = {task_id: _keys(await _record(stored, task_id)) for task_id in made}
 
@@ -252,7 +239,7 @@ async def test_storage_per_account_and_what_the_next_purge_frees(stored: Service
     transport = httpx.ASGITransport(app=create_app(stored), client=("203.0.113.9", 50000))
     async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
         customer, (old, _) = await _tasks(stored, client, 2)
-    await _retain(stored, {"default": 1})
+    await keep_videos_for(stored, {"default": 1})
     await _age(stored, [old], days=2)
     [line] = await retention.storage_by_account(stored.db, stored.store, stored.retention_days)
     assert line.account_id == customer.account_id and line.tasks == 2

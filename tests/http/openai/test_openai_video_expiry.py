@@ -9,26 +9,14 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from sqlalchemy import update
 
-from grokimagine.domain.accounts.audit import CLI
 from grokimagine.domain.clock import utcnow
-from grokimagine.domain.operator import business_settings
 from grokimagine.domain.tasks import retention
 from grokimagine.services import Services
 from grokimagine.storage.schema import tasks
+from tests.helpers.admin import keep_videos_for
 from tests.helpers.customers import Customer, make_worker
 
 DAY = 86_400
-
-
-async def _retain(services: Services, days: dict[str, int]) -> None:
-    await business_settings.refresh_business_settings(services, force=True)
-    current = await business_settings.current_version(services.db)
-    await business_settings.change_business_settings(
-        services,
-        CLI,
-        current.values.model_copy(update={"retention_days": days}),
-        based_on=current.version,
-    )
 
 
 async def _video(client: httpx.AsyncClient, customer: Customer, video_id: str) -> dict:
@@ -49,11 +37,11 @@ async def test_expires_at_follows_the_plans_retention(
     assert done["status"] == "completed"
     assert done["expires_at"] is None  # no retention: kept until deleted
 
-    await _retain(services, {"free": 3, "pro": 1})
+    await keep_videos_for(services, {"free": 3, "pro": 1})
     assert (await _video(client, customer, video_id))["expires_at"] == (
         done["completed_at"] + 3 * DAY
     )
-    await _retain(services, {"default": 5, "pro": 1})  # the free plan falls under "default"
+    await keep_videos_for(services, {"default": 5, "pro": 1})  # the free plan falls under "default"
     kept = await _video(client, customer, video_id)
     assert kept["expires_at"] == done["completed_at"] + 5 * DAY
     listed = (await client.get("/v1/videos", headers=auth)).json()["data"]
@@ -80,7 +68,7 @@ async def test_expires_at_follows_the_plans_retention(
 async def test_a_failed_or_unfinished_video_never_expires(
     client: httpx.AsyncClient, services: Services, customer: Customer
 ) -> None:
-    await _retain(services, {"default": 1})
+    await keep_videos_for(services, {"default": 1})
     auth = customer.headers
     made = await client.post("/v1/videos", json={"prompt": "later"}, headers=auth)
     video_id = made.json()["id"]
