@@ -14,8 +14,10 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import delete
 
+from grokimagine.domain.accounts import users
 from grokimagine.http.app import create_app
 from grokimagine.services import Services, build_services
 from grokimagine.settings import Settings
@@ -126,3 +128,16 @@ def hub_offline_switch(monkeypatch: pytest.MonkeyPatch) -> None:
     """The diffusers engine sets ``HF_HUB_OFFLINE`` in its process; a test that builds one
     leaves the switch as it found it, so no later test's subprocess inherits it."""
     monkeypatch.setenv("HF_HUB_OFFLINE", os.environ.get("HF_HUB_OFFLINE", "1"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def quick_password_hashes() -> Iterator[PasswordHasher]:
+    """argon2id at its smallest cost for the tests in this process: the real cost (tens of
+    milliseconds and 64 MiB, on purpose) was half of every console test's time. Yields the
+    service's own hasher, whose parameters a test checks."""
+    own = users._hasher
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(users, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+        users._dummy_hash.cache_clear()
+        yield own
+    users._dummy_hash.cache_clear()

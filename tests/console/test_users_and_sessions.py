@@ -6,6 +6,7 @@ import asyncio
 from datetime import timedelta
 
 import pytest
+from argon2 import PasswordHasher, Type
 from sqlalchemy import select
 
 from grokimagine.domain.accounts import accounts, sessions, users
@@ -29,6 +30,15 @@ async def test_a_user_is_stored_with_an_argon2_hash_never_the_password(services:
     assert await users.verify_credentials(services.db, "ADA@example.com", "correct horse battery")
     assert await users.verify_credentials(services.db, "ada@example.com", "wrong password!") is None
     assert await users.verify_credentials(services.db, "nobody@example.com", "x" * 12) is None
+
+
+def test_the_service_hashes_passwords_at_a_real_cost(quick_password_hashes: PasswordHasher):
+    # The suite hashes at the smallest cost (tests/conftest.py); the service itself hashes with
+    # argon2id at no less than OWASP's minimum (19 MiB, two passes).
+    own = quick_password_hashes
+    assert own.type is Type.ID
+    assert own.memory_cost >= 19 * 1024 and own.time_cost >= 2
+    assert own.hash("correct horse battery").startswith("$argon2id$")
 
 
 async def test_without_an_account_a_user_gets_a_new_one_with_the_starter_grant(services: Services):

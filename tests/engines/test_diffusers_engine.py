@@ -6,6 +6,7 @@ Each test loads models through the production loader from directories written by
 
 from __future__ import annotations
 
+import functools
 import io
 import threading
 from typing import Any
@@ -352,7 +353,10 @@ def test_settings_the_model_cannot_honour_fail_at_start_up(tiny_models, tmp_path
         make_engine(tiny_models, "wan-t2v", presets_file=tmp_path / "absent.json")
 
 
-def test_compiled_transformer_blocks_render(tiny_models, tmp_path):
+def test_compiled_transformer_blocks_render(tiny_models, tmp_path, monkeypatch):
+    # Dynamo traces every block as it would on a GPU (whole, without graph breaks); the aot_eager
+    # backend stands in for Inductor, whose C++ build on a CPU took 50 s of the suite's time.
+    monkeypatch.setattr(torch, "compile", functools.partial(torch.compile, backend="aot_eager"))
     engine = make_engine(tiny_models, "ltx", speed=SpeedOptions(device="cpu", compile=True))
     engine.generate(tiny_request(fps=24), tmp_path / "a.mp4", RenderControl())
     assert decode(tmp_path / "a.mp4").shape == (9, 64, 64, 3)

@@ -12,9 +12,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
-from grokimagine.settings.base import SettingsGroup, _split_comma_list
+from grokimagine.settings.base import (
+    EnvironmentSettings,
+    SettingsGroup,
+    _split_comma_list,
+    copying_settings,
+)
 from grokimagine.settings.engines import (
     DiffusersSettings,
     OpenAIVideosSettings,
@@ -61,7 +66,7 @@ GROUPS: dict[str, type[SettingsGroup]] = {
 }
 
 
-class Settings(BaseSettings):
+class Settings(EnvironmentSettings):
     """Everything an operator can set. Environment variables are ``GROKIMAGINE_<NAME>``."""
 
     model_config = SettingsConfigDict(env_prefix="GROKIMAGINE_", extra="ignore")
@@ -205,4 +210,5 @@ class Settings(BaseSettings):
 
     def replace(self, **changes: Any) -> Settings:
         """A validated copy with ``changes`` (flat names such as ``xai_api_key``, or groups)."""
-        return type(self).model_validate({**self.model_dump(), **changes})
+        with copying_settings():
+            return type(self).model_validate({**self.model_dump(), **changes})

@@ -2,10 +2,44 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, ClassVar
 
 from pydantic import ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+# Set while settings are copied from settings (Settings.replace): every value is given, so the
+# environment, read field by field, would only cost time (most of a copy's ~9 ms).
+_copying: ContextVar[bool] = ContextVar("copying_settings", default=False)
+
+
+@contextmanager
+def copying_settings() -> Iterator[None]:
+    """Build settings from the values given alone, without reading the environment."""
+    token = _copying.set(True)
+    try:
+        yield
+    finally:
+        _copying.reset(token)
+
+
+class EnvironmentSettings(BaseSettings):
+    """Settings read from the environment, except while copied (``copying_settings``)."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        if _copying.get():
+            return (init_settings,)
+        return (init_settings, env_settings, dotenv_settings, file_secret_settings)
 
 
 def _split_comma_list(value: object) -> object:
@@ -14,7 +48,7 @@ def _split_comma_list(value: object) -> object:
     return value
 
 
-class SettingsGroup(BaseSettings):
+class SettingsGroup(EnvironmentSettings):
     """A group of settings whose variables are ``GROKIMAGINE_`` + ``flat_prefix`` + field."""
 
     flat_prefix: ClassVar[str] = ""
