@@ -1,6 +1,6 @@
 """Time the preview engine: render and encode a 6 s, 24 fps, 480x480 clip on one CPU core.
 
-Run: python bench/preview_engine.py [--runs 7] [--operations]
+Run: python bench/preview_engine.py [--runs 7] [--operations] [--preset ultrafast]
 
 ``--operations`` times extend (a 6 s source + 4 s) and edit (a 6 s source) instead: decoding the
 source, grading or moving the camera, captioning, encoding.
@@ -48,9 +48,11 @@ def pin_to_one_core() -> str:
     return f"pinned to CPU {core}"
 
 
-def time_case(request: GenerationRequest, runs: int, workdir: Path) -> tuple[float, float, float]:
+def time_case(
+    request: GenerationRequest, runs: int, workdir: Path, preset: str
+) -> tuple[float, float, float]:
     """Median wall, best wall and median CPU seconds of ``runs`` generations (after a warm-up)."""
-    engine = PreviewEngine(threads=1)
+    engine = PreviewEngine(threads=1, preset=preset)
     output = workdir / "clip.mp4"
     engine.generate(request, output, RenderControl())  # warm-up: imports, fonts, code paths
     walls, cpus = [], []
@@ -66,10 +68,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--operations", action="store_true", help="time extend and edit")
+    parser.add_argument("--preset", default=PreviewEngine().preset, help="libx264's preset")
     args = parser.parse_args()
     pinning = pin_to_one_core()
     if args.operations:
-        operation_cases(args.runs, pinning)
+        operation_cases(args.runs, pinning, args.preset)
         return
     photo = InputImage(photo_jpeg(), "image/jpeg")
     tall = InputImage(photo_jpeg(1200, 1600), "image/jpeg")
@@ -82,19 +85,19 @@ def main() -> None:
         ("one 1600x1200 JPEG, spicy", GenerationRequest(mode="spicy", images=(photo,), **base)),
         ("two JPEGs, cross-fade, fun", GenerationRequest(mode="fun", images=(photo, tall), **base)),
     ]  # fmt: skip
-    print(f"Preview engine, 480x480, 144 frames at 24 fps, libx264 superfast, 1 encoder thread, "
-          f"{pinning}, median of {args.runs} runs after a warm-up.")  # fmt: skip
+    print(f"Preview engine, 480x480, 144 frames at 24 fps, libx264 {args.preset}, "
+          f"1 encoder thread, {pinning}, median of {args.runs} runs after a warm-up.")  # fmt: skip
     print(f"Python {platform.python_version()}, PyAV {av.__version__}, Pillow {PIL.__version__}, "
           f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs.\n")  # fmt: skip
     print("| case | median wall s | best wall s | median CPU s |")
     print("|---|---:|---:|---:|")
     with tempfile.TemporaryDirectory() as workdir:
         for label, request in cases:
-            median, best, cpu = time_case(request, args.runs, Path(workdir))
+            median, best, cpu = time_case(request, args.runs, Path(workdir), args.preset)
             print(f"| {label} | {median:.3f} | {best:.3f} | {cpu:.3f} |", flush=True)
 
 
-def operation_cases(runs: int, pinning: str) -> None:
+def operation_cases(runs: int, pinning: str, preset: str) -> None:
     """Extend a 6 s preview clip by 4 s, and edit it, at 480x480."""
     base = dict(prompt=PROMPT, ratio="1:1", width=480, height=480, fps=24, seed=7)
     with tempfile.TemporaryDirectory() as workdir:
@@ -110,12 +113,12 @@ def operation_cases(runs: int, pinning: str) -> None:
              GenerationRequest(mode="fun", num_frames=144, operation="edit", source=source,
                                **base)),
         ]  # fmt: skip
-        print(f"Preview engine extend/edit, 480x480 source of 6 s (H.264), libx264 superfast, "
+        print(f"Preview engine extend/edit, 480x480 source of 6 s (H.264), libx264 {preset}, "
               f"1 encoder thread, {pinning}, median of {runs} runs after a warm-up.\n")  # fmt: skip
         print("| case | median wall s | best wall s | median CPU s |")
         print("|---|---:|---:|---:|")
         for label, request in cases:
-            median, best, cpu = time_case(request, runs, Path(workdir))
+            median, best, cpu = time_case(request, runs, Path(workdir), preset)
             print(f"| {label} | {median:.3f} | {best:.3f} | {cpu:.3f} |", flush=True)
 
 

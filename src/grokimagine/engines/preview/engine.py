@@ -308,7 +308,7 @@ class PreviewEngine(Engine):
 
     name: ClassVar[str] = "preview"
 
-    def __init__(self, *, threads: int = 1, preset: str = "superfast", crf: int = 23):
+    def __init__(self, *, threads: int = 1, preset: str = "ultrafast", crf: int = 23):
         """``threads`` caps the encoder; ``preset``/``crf`` are libx264's speed/quality knobs."""
         self.threads, self.preset, self.crf = threads, preset, crf
 
