@@ -56,6 +56,41 @@ def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+# The surfaces above the domain: their tests check pages, shapes and refusals, and run on SQLite.
+# The domain, storage, worker, the /v1 and /admin/v1 routes and scale-out run on both databases.
+# A surface test marked both_databases runs on PostgreSQL too: the marked ones reach every line of
+# domain/ and storage/ that the surfaces' PostgreSQL runs reached and no other PostgreSQL test
+# does (scripts/surface_coverage.py measures it, with coverage per test).
+SURFACES = (
+    "tests/console/",
+    "tests/http/openai/",
+    "tests/http/openapi/",
+    "tests/http/test_hostile_input.py",
+    "tests/http/test_ratelimit.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect a surface's PostgreSQL runs, except its tests marked ``both_databases`` (or all
+    of them with GROKIMAGINE_TEST_EVERY_DATABASE=1, as scripts/surface_coverage.py runs)."""
+    if os.environ.get("GROKIMAGINE_TEST_EVERY_DATABASE") == "1":
+        return
+    root = Path(str(config.rootpath))
+    kept, dropped = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_postgres = callspec is not None and callspec.params.get("database_url") == "postgresql"
+        where = Path(str(item.path)).relative_to(root).as_posix()
+        surface = where.startswith(SURFACES)
+        if on_postgres and surface and item.get_closest_marker("both_databases") is None:
+            dropped.append(item)
+        else:
+            kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Each test that uses the database runs on SQLite and on PostgreSQL."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from grokimagine.domain.accounts import accounts
 from grokimagine.domain.accounts.audit import audit_page
 from grokimagine.domain.billing.usage import ledger_page
@@ -33,6 +35,7 @@ async def _operator(services: Services, browser_like):
     return admin, http, csrf
 
 
+@pytest.mark.both_databases
 async def test_every_admin_page_renders_for_an_operator(services: Services, browser_like):
     _, http, _ = await _operator(services, browser_like)
     customer = await make_user(services)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
+import pytest
+
 from grokimagine.domain.accounts import accounts, admin_keys, users
 from grokimagine.domain.accounts.audit import audit_page
 from grokimagine.services import Services
@@ -36,6 +38,7 @@ async def _set_password(http, link: str, password: str):
     )
 
 
+@pytest.mark.both_databases
 async def test_create_an_account_with_credits_asks_first_then_invites_by_smtp(
     services: Services, browser_like
 ):
@@ -91,6 +94,7 @@ async def test_without_smtp_the_invitation_is_shown_to_the_operator_clearly_mark
     assert (await _set_password(browser_like(), link, "bo's password here")).status_code == 303
 
 
+@pytest.mark.both_databases
 async def test_inviting_a_taken_email_or_garbage_is_a_clear_400(services: Services, browser_like):
     admin, http, csrf = await _operator(services, browser_like)
     for email, message in ((admin.email, "already exists"), ("not-an-email", "valid email")):
@@ -104,6 +108,7 @@ async def test_inviting_a_taken_email_or_garbage_is_a_clear_400(services: Servic
     assert bad.status_code == 400 and "credits" in bad.text
 
 
+@pytest.mark.both_databases
 async def test_a_reset_link_by_email_ends_the_customer_sessions(services: Services, browser_like):
     admin, http, csrf = await _operator(services, browser_like)
     customer = await make_user(services)
@@ -184,6 +189,7 @@ async def test_admin_keys_from_the_browser(services: Services, browser_like, cli
     assert (await admin_keys.list_admin_keys(services.db))[0].revoked_at is not None
 
 
+@pytest.mark.both_databases
 async def test_operator_role_and_user_state(services: Services, browser_like):
     admin, http, csrf = await _operator(services, browser_like)
     colleague = await make_user(services, account_id=admin.account_id)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
+
 from grokimagine.domain.accounts import accounts
 from grokimagine.domain.accounts.audit import audit_page
 from grokimagine.domain.operator import business_settings
@@ -53,6 +55,7 @@ async def test_an_operator_opens_sign_ups_with_starter_credits(services: Service
     assert entry["after"] == {"signup": "open", "starter_credits": 75}
 
 
+@pytest.mark.both_databases
 async def test_a_bad_price_table_is_named_and_nothing_is_saved(services: Services, browser_like):
     admin = await make_user(services, admin=True)
     http = browser_like()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from grokimagine.domain.billing.usage import account_balance
 from grokimagine.domain.purchases.redemption_codes import list_batches
 from grokimagine.services import Services
@@ -12,6 +14,7 @@ from tests.helpers.console import make_user, sign_in
 MINTED = re.compile(r'<textarea id="minted-codes"[^>]*>([^<]+)</textarea>')
 
 
+@pytest.mark.both_databases
 async def test_without_stripe_billing_offers_codes_only_and_says_how(
     services: Services, browser_like
 ):

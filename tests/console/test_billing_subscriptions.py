@@ -69,6 +69,7 @@ async def deliver(http: httpx.AsyncClient, event: SentEvent) -> None:
     assert answer.status_code == 200, answer.text
 
 
+@pytest.mark.both_databases
 async def test_a_customer_changes_plan_through_stripe_and_cancels(
     services: Services, browser_like, fake_stripe
 ):
@@ -175,6 +176,7 @@ async def test_a_customer_buys_an_amount_the_operator_offers(
     assert "Pay 15.00 USD" in pay_page.text
 
 
+@pytest.mark.both_databases
 async def test_a_customer_saves_a_card_and_turns_auto_top_up_on(
     services: Services, browser_like, fake_stripe
 ):

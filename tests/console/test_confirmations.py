@@ -223,6 +223,7 @@ async def _case(name: str, services: Services, admin, customer, customer_http) -
     )
 
 
+@pytest.mark.both_databases
 @pytest.mark.parametrize(
     "action",
     [

@@ -210,6 +210,7 @@ async def test_billing_exports_the_ledger_as_csv(services: Services, browser_lik
     assert [line.split(",")[2:4] for line in lines[1:]] == [["400", "grant"], ["-40", "reserve"]]
 
 
+@pytest.mark.both_databases
 async def test_the_webhook_secret_rotates(services: Services, browser_like):
     who = await make_user(services)
     http = browser_like()
@@ -221,6 +222,7 @@ async def test_the_webhook_secret_rotates(services: Services, browser_like):
     assert after != before and after.startswith("whsec_")
 
 
+@pytest.mark.both_databases
 async def test_history_filters_and_pages(services: Services, browser_like):
     who = await make_user(services, credits=40 * 30, allow_spicy=True)
     http = browser_like()

@@ -469,6 +469,7 @@ async def test_the_key_form_names_its_field_and_makes_no_key_when_refused(
         assert [(key.name, key.kind) for key in made] == [(name.strip(), kind)]
 
 
+@pytest.mark.both_databases
 @PROPERTY
 @given(email=mixed_text, password=mixed_text)
 async def test_the_sign_in_form_answers_hostile_values_with_a_400_not_a_500(
@@ -612,6 +613,7 @@ async def test_the_password_form_names_a_hostile_field(
         assert response.status_code == 400 and "password" in response.text
 
 
+@pytest.mark.both_databases
 @PROPERTY
 @given(
     name=mixed_text,

@@ -8,6 +8,7 @@ import time
 from urllib.parse import urlsplit
 
 import pyotp
+import pytest
 
 from grokimagine.domain.billing import low_balance
 from grokimagine.services import Services
@@ -36,6 +37,7 @@ async def _anonymous_post(http, path: str, data: dict[str, str]):
     return await http.post(path, data={**data, "csrf_token": FORM_TOKEN.search(page.text)[1]})
 
 
+@pytest.mark.both_databases
 async def test_forgot_password_emails_a_single_use_link_that_ends_every_session(
     services: Services, browser_like
 ):
@@ -102,6 +104,7 @@ async def _turn_on_two_factor(http, csrf: str) -> tuple[str, list[str]]:
     return secret, codes
 
 
+@pytest.mark.both_databases
 async def test_two_factor_sign_in_with_an_app_code_or_a_recovery_code(
     services: Services, browser_like
 ):
@@ -141,6 +144,7 @@ async def test_two_factor_sign_in_with_an_app_code_or_a_recovery_code(
     assert "9 recovery codes left" in (await other.get("/console/security")).text
 
 
+@pytest.mark.both_databases
 async def test_a_reset_link_does_not_skip_the_second_factor(services: Services, browser_like):
     who = await make_user(services)
     http = browser_like()
@@ -167,6 +171,7 @@ async def test_a_reset_link_does_not_skip_the_second_factor(services: Services, 
     assert (await stranger.get("/console")).status_code == 303  # no session without the code
 
 
+@pytest.mark.both_databases
 async def test_sign_ups_verify_their_email_when_the_operator_asks(services: Services, browser_like):
     http = browser_like()
     with smtp_server() as server:
@@ -216,6 +221,7 @@ async def test_operators_can_be_required_to_use_two_factors(services: Services, 
     assert (await http.get("/admin")).status_code == 200
 
 
+@pytest.mark.both_databases
 async def test_history_finds_a_task_by_a_word_of_its_prompt_or_its_id(
     services: Services, browser_like
 ):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 import httpx
+import pytest
 
 from grokimagine.domain.accounts.link_emails import send_password_link
 from grokimagine.services import Services
@@ -19,6 +20,7 @@ async def _form(http: httpx.AsyncClient, path: str) -> tuple[httpx.Response, str
     return page, token.group(1) if token else ""
 
 
+@pytest.mark.both_databases
 async def test_a_reset_link_emailed_through_smtp_sets_the_password_and_signs_out_everywhere(
     services: Services, browser_like
 ) -> None:

@@ -3,6 +3,8 @@ table, need the CSRF token, refuse another account's task and show refusals as t
 
 from __future__ import annotations
 
+import pytest
+
 from grokimagine.domain.accounts import accounts
 from grokimagine.domain.tasks import control as task_control
 from grokimagine.domain.tasks.records import find_task
@@ -59,6 +61,7 @@ async def test_the_forms_show_only_on_a_completed_task(services: Services, brows
     assert '<button type="submit">Edit</button>' in done.text
 
 
+@pytest.mark.both_databases
 async def test_extend_from_the_task_page_makes_an_extend_task_charged_per_the_table(
     services: Services, browser_like
 ):
@@ -157,6 +160,7 @@ async def test_another_accounts_task_is_not_found_and_nothing_is_charged(
     assert await task_count(services, owner) == 1
 
 
+@pytest.mark.both_databases
 async def test_a_refusal_is_shown_on_the_task_page_as_text(services: Services, browser_like):
     # Enough for the source video, not for extending it by 4 s.
     who = await make_user(services, credits=GENERATE_2S + EXTEND_4S - 1)

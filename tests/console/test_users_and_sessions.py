@@ -64,6 +64,7 @@ async def test_bad_emails_and_passwords_are_refused(services: Services, email, p
     assert await users.count_users(services.db) == 0
 
 
+@pytest.mark.both_databases
 async def test_one_email_one_user_even_when_two_sign_ups_race(services: Services):
     results = await asyncio.gather(
         *[
@@ -80,6 +81,7 @@ async def test_one_email_one_user_even_when_two_sign_ups_race(services: Services
     assert len(await accounts.list_accounts(services.db)) == 1
 
 
+@pytest.mark.both_databases
 async def test_an_unknown_account_is_refused(services: Services):
     with pytest.raises(accounts.AccountNotFoundError):
         await users.create_user(
@@ -87,6 +89,7 @@ async def test_an_unknown_account_is_refused(services: Services):
         )
 
 
+@pytest.mark.both_databases
 async def test_sessions_store_only_a_hash_and_end_on_sign_out(services: Services):
     user = await users.create_user(services.db, email="s@example.com", password="a long password")
     new = await sessions.start_session(
@@ -114,6 +117,7 @@ async def test_an_expired_session_signs_no_one_in(services: Services):
     assert await sessions.session_user(services.db, None) is None
 
 
+@pytest.mark.both_databases
 async def test_a_password_change_ends_every_other_session(services: Services):
     user = await users.create_user(services.db, email="p@example.com", password="a long password")
     here, elsewhere = [

@@ -41,6 +41,7 @@ def _client(services: Services) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=transport, base_url=BASE_URL)
 
 
+@pytest.mark.both_databases
 async def test_an_endpoint_gets_a_test_event_and_task_events_signed_with_its_secret(
     own: Services, receiver: Receiver
 ):

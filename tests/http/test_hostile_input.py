@@ -148,6 +148,7 @@ async def test_an_unreadable_prefer_wait_never_fails_a_generate(
 # --- Cursors ---------------------------------------------------------------------------------
 
 
+@pytest.mark.both_databases
 @pytest.mark.parametrize(
     "cursor",
     [
@@ -168,6 +169,7 @@ async def test_a_forged_ledger_cursor_is_400(
     assert_error(response, 400, "INVALID_REQUEST")
 
 
+@pytest.mark.both_databases
 @pytest.mark.parametrize(
     "cursor",
     [
@@ -258,6 +260,7 @@ async def test_a_task_listed_after_a_valid_cursor_still_pages(
 # --- Any body, any header value: never a 500 ----------------------------------------------------
 
 
+@pytest.mark.both_databases
 @settings(
     max_examples=150,
     deadline=None,

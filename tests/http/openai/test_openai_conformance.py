@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import jsonschema
+import pytest
 
 from grokimagine.services import Services
 from tests.helpers.customers import Customer, make_worker
@@ -45,6 +46,7 @@ class Checker:
         return response
 
 
+@pytest.mark.both_databases
 async def test_every_openai_operation_answers_as_documented(
     client: httpx.AsyncClient, services: Services, customer: Customer
 ) -> None:

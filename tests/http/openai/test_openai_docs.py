@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import av
+import pytest
 
 from tests.helpers.live_server import LiveServer
 
@@ -32,6 +33,7 @@ def check_kite(folder: Path) -> None:
         assert sum(1 for _ in container.decode(stream)) == 4 * 24
 
 
+@pytest.mark.both_databases
 def test_the_python_snippet_runs(server: LiveServer, tmp_path: Path) -> None:
     (tmp_path / "snippet.py").write_text(snippet("python"))
     done = subprocess.run(

@@ -53,6 +53,7 @@ def png_bytes() -> bytes:
     return buffer.getvalue()
 
 
+@pytest.mark.both_databases
 def test_bad_input_is_a_clear_400_and_free(idle_server: LiveServer) -> None:
     before = balance(idle_server)
     with sdk(idle_server) as client:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import httpx
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -51,6 +52,7 @@ async def test_any_json_body_is_answered_without_a_5xx(
     check(await client.post(path, content=body, headers=rich.headers))
 
 
+@pytest.mark.both_databases
 @settings(
     max_examples=40,
     deadline=None,

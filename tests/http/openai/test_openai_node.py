@@ -9,10 +9,12 @@ import subprocess
 from pathlib import Path
 
 import av
+import pytest
 
 from tests.helpers.live_server import LiveServer
 
 
+@pytest.mark.both_databases
 def test_node_sdk_drives_the_videos_api(node_sdk: Path, server: LiveServer, tmp_path: Path) -> None:
     done = subprocess.run(
         ["node", "videos.mjs", f"{server.url}/v1", server.token, str(tmp_path)],

@@ -36,6 +36,7 @@ def balance(server: LiveServer) -> int:
     return int(answer.json()["data"]["balance"])
 
 
+@pytest.mark.both_databases
 def test_create_poll_download_list_delete(
     server: LiveServer, openai_client: openai.OpenAI, tmp_path: Path
 ) -> None:
@@ -85,6 +86,7 @@ def test_create_poll_download_list_delete(
     assert [item.id for item in openai_client.videos.list()] == [wide.id, video.id]
 
 
+@pytest.mark.both_databases
 def test_remix_edit_extend(
     server: LiveServer, openai_client: openai.OpenAI, tmp_path: Path
 ) -> None:
@@ -120,6 +122,7 @@ def test_remix_edit_extend(
     assert by_upload.status == "completed", by_upload.error
 
 
+@pytest.mark.both_databases
 def test_input_reference_upload_and_models(
     server: LiveServer, openai_client: openai.OpenAI, tmp_path: Path
 ) -> None:
@@ -144,6 +147,7 @@ def test_input_reference_upload_and_models(
     assert caught.value.code == "model_not_found"
 
 
+@pytest.mark.both_databases
 def test_cross_surface_same_task_same_money(
     server: LiveServer, openai_client: openai.OpenAI
 ) -> None:
@@ -185,6 +189,7 @@ def test_cross_surface_same_task_same_money(
     assert balance(server) == before - 80 - quote
 
 
+@pytest.mark.both_databases
 def test_other_accounts_and_bad_keys(server: LiveServer, openai_client: openai.OpenAI) -> None:
     video = openai_client.videos.create(prompt="mine", seconds="1")
     from grokimagine.domain.accounts import accounts

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import pytest
 from sqlalchemy import update
 
 from grokimagine.domain.clock import utcnow
@@ -25,6 +26,7 @@ async def _video(client: httpx.AsyncClient, customer: Customer, video_id: str) -
     return answer.json()
 
 
+@pytest.mark.both_databases
 async def test_expires_at_follows_the_plans_retention(
     client: httpx.AsyncClient, services: Services, customer: Customer
 ) -> None:

@@ -78,6 +78,7 @@ def test_the_document_declares_bearer_auth_and_no_422(app: Any) -> None:
                     assert text["minLength"] == 1 and text["maxLength"] >= 64, parameter
 
 
+@pytest.mark.both_databases
 async def test_every_operation_answers_as_documented(
     client: httpx.AsyncClient,
     services: Services,
