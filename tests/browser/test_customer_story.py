@@ -137,7 +137,7 @@ def test_a_customer_helps_themselves_from_sign_up_to_a_reset(
     page.get_by_label("Email").fill(EMAIL)
     page.get_by_role("button", name="Email me a link").click()
     expect(page.get_by_role("status")).to_contain_text("is on its way")
-    reset = mail.inbox.last_to(EMAIL)
+    reset = mail.inbox.last_to(EMAIL, "Reset your password")
     assert reset["Subject"] == "Reset your password"
     (link,) = links_in(reset)
     page.goto(link)

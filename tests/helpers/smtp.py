@@ -41,14 +41,21 @@ class Inbox:
                 raise AssertionError(f"{len(self.messages)} emails arrived, {count} expected")
             return list(self.messages[:count])
 
-    def last_to(self, address: str, timeout: float = 30.0) -> EmailMessage:
-        """The latest message to ``address``, waiting for one."""
+    def last_to(
+        self, address: str, subject: str | None = None, timeout: float = 30.0
+    ) -> EmailMessage:
+        """The latest message to ``address`` (with ``subject``, when given), waiting for one: an
+        earlier message to the same address must not stand in for one still on its way."""
+
+        def matching() -> list[EmailMessage]:
+            return [
+                m for m in self.messages if m["To"] == address and subject in (None, m["Subject"])
+            ]
+
         with self.arrived:
-            found = self.arrived.wait_for(
-                lambda: [m for m in self.messages if m["To"] == address], timeout
-            )
+            found = self.arrived.wait_for(matching, timeout)
         if not found:
-            raise AssertionError(f"no email to {address} arrived")
+            raise AssertionError(f"no email to {address} ({subject or 'any subject'}) arrived")
         return found[-1]
 
 
