@@ -70,25 +70,45 @@ SURFACES = (
 )
 
 
+# The longest tests (tens of seconds each: fresh venvs, browsers, clusters, whole clients) go
+# first. The workers of scripts/test.sh take tests in collection order, and one of these taken
+# last ran alone at the end while the other workers sat idle.
+LONGEST_FIRST = (
+    "tests/install/",
+    "tests/browser/",
+    "tests/scale/",
+    "tests/bench/",
+    "tests/http/openai/test_aiperf.py",
+    "tests/http/openai/test_openai_docs.py",
+    "tests/http/openai/test_openai_node.py",
+)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Deselect a surface's PostgreSQL runs, except its tests marked ``both_databases`` (or all
-    of them with GROKIMAGINE_TEST_EVERY_DATABASE=1, as scripts/surface_coverage.py runs)."""
-    if os.environ.get("GROKIMAGINE_TEST_EVERY_DATABASE") == "1":
-        return
+    of them with GROKIMAGINE_TEST_EVERY_DATABASE=1, as scripts/surface_coverage.py runs); then
+    put the longest tests first."""
     root = Path(str(config.rootpath))
-    kept, dropped = [], []
-    for item in items:
-        callspec = getattr(item, "callspec", None)
-        on_postgres = callspec is not None and callspec.params.get("database_url") == "postgresql"
-        where = Path(str(item.path)).relative_to(root).as_posix()
-        surface = where.startswith(SURFACES)
-        if on_postgres and surface and item.get_closest_marker("both_databases") is None:
-            dropped.append(item)
-        else:
-            kept.append(item)
-    if dropped:
-        config.hook.pytest_deselected(items=dropped)
-        items[:] = kept
+
+    def where(item: pytest.Item) -> str:
+        return Path(str(item.path)).relative_to(root).as_posix()
+
+    if os.environ.get("GROKIMAGINE_TEST_EVERY_DATABASE") != "1":
+        kept, dropped = [], []
+        for item in items:
+            callspec = getattr(item, "callspec", None)
+            on_postgres = (
+                callspec is not None and callspec.params.get("database_url") == "postgresql"
+            )
+            surface = where(item).startswith(SURFACES)
+            if on_postgres and surface and item.get_closest_marker("both_databases") is None:
+                dropped.append(item)
+            else:
+                kept.append(item)
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = kept
+    items.sort(key=lambda item: not where(item).startswith(LONGEST_FIRST))  # stable: in order
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
