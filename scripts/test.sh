@@ -19,5 +19,6 @@ say "tests"
 # of modules again, seconds each. The caches live in __pycache__ folders git ignores.
 unset PYTHONDONTWRITEBYTECODE
 # One worker more than the cores: a third of the time a worker waits on a server, a browser or
-# a subprocess it started, and the spare worker runs a test meanwhile.
-exec .venv/bin/pytest -n "$(($(nproc) + 1))" "$@"
+# a subprocess it started, and the spare worker runs a test meanwhile. A worker out of tests
+# takes some from another's queue (worksteal): no worker finishes a long queue alone.
+exec .venv/bin/pytest -n "$(($(nproc) + 1))" --dist worksteal "$@"
