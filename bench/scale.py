@@ -144,11 +144,15 @@ def pickup_latencies(work: Path, samples: int, notify: bool) -> list[float]:
         return latencies
 
 
-def generate_throughput(work: Path, api_processes: int, seconds: int, connections: int) -> dict:
+def generate_throughput(
+    work: Path, api_processes: int, seconds: int, connections: int, accounts: int = 1
+) -> dict:
+    """wrk on ``POST /v1/generate``; each request picks one of ``accounts`` keys at random (one
+    account's submissions queue on its balance row by design: they cannot run side by side)."""
     with database() as url, processes() as group:
         env = environment(work, url)
         subprocess.run([GROKIMAGINE, "migrate"], env=env, check=True, capture_output=True)
-        token = new_token(env)
+        tokens = [new_token(env) for _ in range(accounts)]
         port = free_port()
         start(
             group, env, "serve", "--no-worker", "--workers", str(api_processes), "--port", str(port)
@@ -160,9 +164,13 @@ def generate_throughput(work: Path, api_processes: int, seconds: int, connection
         body = {"mode": "fun", "prompt": "a beautiful landscape with mountains", "ratio": "1:1"}
         script.write_text(
             'wrk.method = "POST"\n'
-            f'wrk.headers["Authorization"] = "Bearer {token}"\n'
             'wrk.headers["Content-Type"] = "application/json"\n'
             f"wrk.body = {json.dumps(json.dumps(body))}\n"
+            f"local tokens = {{{', '.join(json.dumps(token) for token in tokens)}}}\n"
+            "request = function()\n"
+            '  wrk.headers["Authorization"] = "Bearer " .. tokens[math.random(#tokens)]\n'
+            "  return wrk.format()\n"
+            "end\n"
         )
         return run_wrk(f"{base}/v1/generate", seconds, connections, script)
 
@@ -178,6 +186,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--skip-pickup", action="store_true", help="generate throughput only")
+    parser.add_argument("--accounts", type=int, default=1, help="keys of as many accounts")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install wrk")
@@ -190,7 +199,8 @@ def main() -> None:
                 "polling only, 1 s interval": pickup_latencies(work, args.samples, notify=False),
             }
         throughput = {
-            n: generate_throughput(work, n, args.seconds, args.connections) for n in (1, 2)
+            n: generate_throughput(work, n, args.seconds, args.connections, args.accounts)
+            for n in (1, 2)
         }
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -205,7 +215,8 @@ def main() -> None:
             f"| {name} | {statistics.median(ms):.1f} | {percentile(ms, 0.99):.1f} | {max(ms):.1f} |"
         )
     print(f"\nPOST /v1/generate, wrk -t1 -c{args.connections} -d{args.seconds}s, PostgreSQL +")
-    print(f"Redis, no worker, JSON request log on; {os.cpu_count()} CPUs shared by all.\n")
+    print(f"Redis, no worker, JSON request log on, {args.accounts} account(s); "
+          f"{os.cpu_count()} CPUs shared by all.\n")  # fmt: skip
     print("| API processes | requests/s | p50 ms | p99 ms | non-2xx |")
     print("|---:|---:|---:|---:|---:|")
     for n, r in throughput.items():
