@@ -91,7 +91,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     root = Path(str(config.rootpath))
 
     def where(item: pytest.Item) -> str:
-        return Path(str(item.path)).relative_to(root).as_posix()
+        path = Path(str(item.path))
+        return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
 
     if os.environ.get("GROKIMAGINE_TEST_EVERY_DATABASE") != "1":
         kept, dropped = [], []
@@ -113,7 +114,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Each test that uses the database runs on SQLite and on PostgreSQL."""
+    """Each test that uses the database runs on SQLite and on PostgreSQL (a surface's test on
+    PostgreSQL only where marked ``both_databases``: SURFACES above)."""
     if request.param == "sqlite":
         copy_sqlite(request.getfixturevalue("migrated_sqlite"), tmp_path / "test.db")
         return f"sqlite:///{tmp_path / 'test.db'}"
